@@ -1,0 +1,39 @@
+# The routines a newcomer and CI run alike. `make test` and `make demo` work on a fresh
+# machine: they create .venv, install opsbook into it, and install missing system parts.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo lint typecheck unit bench system install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+system:
+	@scripts/ensure-system
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP) system
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+demo: $(STAMP) system
+	$(BIN)/opsbook demo
+
+bench: $(STAMP) system
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from opsbook.cli import main
+
+main()

@@ -1,0 +1,76 @@
+"""The `opsbook` command: mounts each domain's Typer app; nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from opsbook import __version__
+from opsbook.config import cli as config_cli
+from opsbook.context import AppContext
+from opsbook.sandbox import cli as sandbox_cli
+from opsbook.store import cli as store_cli
+
+app = typer.Typer(
+    name="opsbook",
+    help="The operations runbook as software: watch, incidents, runbooks, database care.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"opsbook {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        envvar="OPSBOOK_CONFIG",
+        help="opsbook.yaml to use (default: $OPSBOOK_CONFIG, then ./opsbook.yaml).",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Example: opsbook --config prod.yaml config check"""
+    context = AppContext(config_option=config)
+    ctx.obj = context
+    ctx.call_on_close(context.close)
+
+
+app.command("init")(config_cli.init)
+app.add_typer(config_cli.app, name="config")
+app.add_typer(store_cli.app, name="store")
+app.add_typer(store_cli.audit_app, name="audit")
+app.add_typer(sandbox_cli.app, name="sandbox")
+
+
+@app.command("demo")
+def demo(
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Use this PostgreSQL instead of a throwaway one."
+    ),
+    port: int | None = typer.Option(None, "--port", help="Sandbox port (default 8300 if free)."),
+    attempts: int = typer.Option(50_000, "--attempts", min=0, help="Attempts to seed."),
+    once: bool = typer.Option(False, "--once", help="Set up, run, and stop at once."),
+) -> None:
+    """Run opsbook against a seeded sandbox on this machine; Ctrl-C stops everything.
+
+    Example: opsbook demo --attempts 200000
+    """
+    from opsbook.demo import run_demo
+
+    run_demo(database_url=database_url, port=port, attempts=attempts, once=once)
+
+
+def main() -> None:
+    app()

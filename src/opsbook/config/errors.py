@@ -1,0 +1,28 @@
+"""Config errors that point at the exact place a human has to fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One thing wrong with a config file, located as an editor would show it (1-based)."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Raised instead of returning a half-loaded config; carries every issue found."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = sorted(issues, key=lambda i: (i.file, i.line, i.column))
+        super().__init__("\n".join(str(i) for i in self.issues))

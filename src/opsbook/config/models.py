@@ -1,0 +1,347 @@
+"""The typed shape of opsbook.yaml.
+
+Every section a later capability needs exists here first, so that a config written
+today keeps loading as behaviour arrives behind its fields. Unknown keys are errors:
+a typo must never silently disable a check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic_core import PydanticCustomError
+
+from opsbook.config.durations import Duration
+from opsbook.config.secrets import Secret, SecretUrl
+
+SeverityName = Literal["P0", "P1", "P2", "P3"]
+SEVERITY_NAMES: tuple[SeverityName, ...] = ("P0", "P1", "P2", "P3")
+
+
+def _threshold(value: Any) -> Any:
+    """Thresholds read as the seed writes them: `1%`, `3s`, `500ms`, or a plain number."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if text.endswith("%"):
+                return float(text[:-1]) / 100
+            if text.endswith("ms"):
+                return float(text[:-2]) / 1000
+            if text.endswith("s"):
+                return float(text[:-1])
+            return float(text)
+        except ValueError:
+            raise PydanticCustomError(
+                "threshold", f"{value!r} is not a threshold (use 5%, 0.05, 3s or 500ms)"
+            ) from None
+    return value
+
+
+Threshold = Annotated[float, BeforeValidator(_threshold)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- severities -----------------------------------------------------------------------
+
+
+class SeverityLevel(Model):
+    label: str
+    action: Literal["page", "alert", "ticket", "backlog"]
+    response_sla: Duration
+    examples: list[str] = []
+
+
+def default_severities() -> dict[SeverityName, SeverityLevel]:
+    """The seed's severity table, word for word."""
+    return {
+        "P0": SeverityLevel(
+            label="Critical",
+            action="page",
+            response_sla=dt.timedelta(0),
+            examples=[
+                "Complete service outage",
+                "Data breach or security incident",
+                "Payment processing down",
+            ],
+        ),
+        "P1": SeverityLevel(
+            label="High",
+            action="alert",
+            response_sla=dt.timedelta(minutes=30),
+            examples=[
+                "Partial outage (>25% of users affected)",
+                "Authentication failures",
+                "Database connectivity issues",
+            ],
+        ),
+        "P2": SeverityLevel(
+            label="Medium",
+            action="ticket",
+            response_sla=dt.timedelta(hours=4),
+            examples=[
+                "Performance degradation",
+                "Non-critical feature broken",
+                "Elevated error rates",
+            ],
+        ),
+        "P3": SeverityLevel(
+            label="Low",
+            action="backlog",
+            response_sla=dt.timedelta(hours=24),
+            examples=["Minor UI bugs", "Documentation errors", "Feature requests"],
+        ),
+    }
+
+
+# --- the watched app and database -----------------------------------------------------
+
+
+class StoreConfig(Model):
+    url: SecretUrl = SecretUrl("sqlite:///opsbook.db")
+
+
+class AppConfig(Model):
+    name: str = "app"
+    url: str = "http://127.0.0.1:8300"
+    health_path: str = "/api/health"
+    version_path: str = "/api/version"
+    expected_commit: str | None = None
+    smoke_paths: list[str] = ["/sign-in", "/dashboard", "/scenarios", "/settings"]
+
+
+class DatabaseConfig(Model):
+    url: SecretUrl | None = None
+    disk_quota: str | None = None
+    statement_timeout_expected: bool = True
+
+
+# --- checks (behaviour arrives with the watch capability) ------------------------------
+
+
+class CheckBase(Model):
+    name: str
+    interval: Duration = dt.timedelta(seconds=30)
+    timeout: Duration = dt.timedelta(seconds=10)
+    component: str | None = None
+    severity: SeverityName | None = None
+    runbook: str | None = None
+    fail_after: int = Field(default=1, ge=1)
+    recover_after: int = Field(default=1, ge=1)
+
+
+class HttpExpect(Model):
+    status: int | list[int] = 200
+    json_: list[str] = Field(default=[], alias="json")
+    body_contains: str | None = None
+    max_response_time: Duration | None = None
+
+
+class HttpCheck(CheckBase):
+    kind: Literal["http"]
+    url: str
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, Secret] = {}
+    body: str | None = None
+    expect: HttpExpect = HttpExpect()
+
+
+class VersionCheck(CheckBase):
+    kind: Literal["version"]
+    url: str
+    field: str = "commit"
+    expected: str | None = None
+
+
+class WebhookCheck(CheckBase):
+    kind: Literal["webhook"]
+    url: str
+    payload: dict[str, Any] = {"type": "test"}
+
+
+class StatuspageCheck(CheckBase):
+    kind: Literal["statuspage"]
+    provider: str
+    url: str
+
+
+class TlsCheck(CheckBase):
+    kind: Literal["tls"]
+    host: str
+    port: int = 443
+    warn_days: int = 21
+    crit_days: int = 7
+
+
+class DnsCheck(CheckBase):
+    kind: Literal["dns"]
+    domain: str
+    dkim_selectors: list[str] = []
+    require: list[Literal["spf", "dkim", "dmarc"]] = ["spf", "dkim", "dmarc"]
+
+
+class PostgresCheck(CheckBase):
+    kind: Literal["postgres"]
+    database_url: SecretUrl | None = None
+
+
+class PrometheusCheck(CheckBase):
+    kind: Literal["prometheus"]
+    url: str
+    query: str
+    metric: str
+
+
+class CommandCheck(CheckBase):
+    kind: Literal["command"]
+    command: str | list[str]
+    ok_exit: int = 0
+
+
+Check = Annotated[
+    HttpCheck
+    | VersionCheck
+    | WebhookCheck
+    | StatuspageCheck
+    | TlsCheck
+    | DnsCheck
+    | PostgresCheck
+    | PrometheusCheck
+    | CommandCheck,
+    Field(discriminator="kind"),
+]
+
+
+# --- alert rules -----------------------------------------------------------------------
+
+
+class RuleSeverity(Model):
+    warn: SeverityName = "P2"
+    crit: SeverityName = "P1"
+
+
+class AlertRule(Model):
+    name: str
+    metric: str
+    aggregation: Literal["avg", "max", "min", "p95", "rate", "last"] = "avg"
+    window: Duration | None = None
+    warn: Threshold | None = None
+    crit: Threshold | None = None
+    direction: Literal["above", "below"] = "above"
+    for_: Duration = Field(default=dt.timedelta(0), alias="for")
+    keep_firing: Duration = dt.timedelta(0)
+    component: str | None = None
+    runbook: str | None = None
+    severity: RuleSeverity = RuleSeverity()
+
+
+class AlertsConfig(Model):
+    window: Duration = dt.timedelta(minutes=5)
+    rules: list[AlertRule] = []
+
+
+# --- notification channels and routing -------------------------------------------------
+
+
+class ChannelBase(Model):
+    name: str
+
+
+class SlackChannel(ChannelBase):
+    kind: Literal["slack"]
+    webhook_url: Secret
+    channel: str | None = None
+
+
+class PagerDutyChannel(ChannelBase):
+    kind: Literal["pagerduty"]
+    routing_key: Secret
+    api_url: str = "https://events.pagerduty.com"
+
+
+class EmailChannel(ChannelBase):
+    kind: Literal["email"]
+    smtp_host: str
+    smtp_port: int = 587
+    username: str | None = None
+    password: Secret | None = None
+    starttls: bool = True
+    from_: str = Field(alias="from")
+    to: list[str]
+
+
+class WebhookChannel(ChannelBase):
+    kind: Literal["webhook"]
+    url: Secret
+    headers: dict[str, Secret] = {}
+
+
+Channel = Annotated[
+    SlackChannel | PagerDutyChannel | EmailChannel | WebhookChannel,
+    Field(discriminator="kind"),
+]
+
+
+class NotifyConfig(Model):
+    channels: list[Channel] = []
+    routing: dict[SeverityName, list[str]] = {}
+
+
+# --- public status page ----------------------------------------------------------------
+
+
+class StatusPageConfig(Model):
+    title: str = "Status"
+    url: str | None = None
+    components: list[str] = []
+
+
+class RunbooksConfig(Model):
+    paths: list[str] = ["runbooks"]
+
+
+class Config(Model):
+    version: Literal[1] = 1
+    project: str = "opsbook"
+    timezone: str = "UTC"
+    store: StoreConfig = StoreConfig()
+    app: AppConfig = AppConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    severities: dict[SeverityName, SeverityLevel] = Field(default_factory=default_severities)
+    checks: list[Check] = []
+    alerts: AlertsConfig = AlertsConfig()
+    notify: NotifyConfig = NotifyConfig()
+    status_page: StatusPageConfig = StatusPageConfig()
+    runbooks: RunbooksConfig = RunbooksConfig()
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("severities", mode="after")
+    @classmethod
+    def _complete_severities(
+        cls, value: dict[SeverityName, SeverityLevel]
+    ) -> dict[SeverityName, SeverityLevel]:
+        # Overriding one level keeps the seed's definition of the others.
+        return default_severities() | value
+
+    @property
+    def source(self) -> Path | None:
+        """The file this config came from; None when running on built-in defaults."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        return self._source.parent if self._source else Path.cwd()
+
+    def resolve_path(self, value: str | Path) -> Path:
+        """Paths in the config are relative to the config file, not the working directory."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def severity(self, name: SeverityName) -> SeverityLevel:
+        return self.severities[name]

@@ -1,0 +1,177 @@
+"""YAML read with positions: every value keeps the line and column it came from.
+
+PyYAML's safe loader forgets where a value was; a config error that cannot say
+`opsbook.yaml:14:7` sends a tired responder hunting. We compose the node graph and
+build plain Python values alongside a path -> position table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from opsbook.config.errors import ConfigIssue
+
+Path = tuple[str | int, ...]
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass
+class Located:
+    """A parsed document and where each of its values (and keys) stood."""
+
+    file: str
+    data: Any
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    issues: list[ConfigIssue] = field(default_factory=list)
+
+    def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
+        """The closest known position for `path`, walking up to its parents."""
+        table = self.keys if key else self.values
+        probe = path
+        while probe:
+            if probe in table:
+                return table[probe]
+            if probe in self.values:
+                return self.values[probe]
+            probe = probe[:-1]
+        return self.values.get((), (1, 1))
+
+    def issue(self, path: Path, message: str, *, key: bool = False) -> ConfigIssue:
+        line, column = self.position(path, key=key)
+        return ConfigIssue(self.file, line, column, format_path(path), message)
+
+
+def format_path(path: Path) -> str:
+    """`('checks', 2, 'interval')` -> `checks[2].interval`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def interpolate(text: str, env: Mapping[str, str], on_missing: list[str]) -> str:
+    """Expand `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`."""
+
+    def sub(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        value = env.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                on_missing.append(name)
+                return ""
+            return default
+        return value
+
+    return _VAR.sub(sub, text)
+
+
+class _Builder:
+    def __init__(self, file: str, text: str, env: Mapping[str, str]) -> None:
+        self.file = file
+        self.loader = yaml.SafeLoader(text)
+        self.env = env
+        self.located = Located(file, None)
+        self.issues = self.located.issues
+
+    def pos(self, node: yaml.Node) -> tuple[int, int]:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.located.values[path] = self.pos(node)
+        if isinstance(node, yaml.MappingNode):
+            return self.build_mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, str) and "$" in value:
+            missing: list[str] = []
+            value = interpolate(value, self.env, missing)
+            for name in missing:
+                line, column = self.pos(node)
+                self.issues.append(
+                    ConfigIssue(
+                        self.file,
+                        line,
+                        column,
+                        format_path(path),
+                        f"${{{name}}} is not set (set {name}, or write ${{{name}:-default}})",
+                    )
+                )
+        return value
+
+    def build_mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int):
+                line, column = self.pos(key_node)
+                self.issues.append(
+                    ConfigIssue(
+                        self.file, line, column, format_path(path), f"key {key!r} must be text"
+                    )
+                )
+                continue
+            child: Path = (*path, key)
+            if key in out:
+                line, column = self.pos(key_node)
+                first = self.located.keys[child][0]
+                self.issues.append(
+                    ConfigIssue(
+                        self.file,
+                        line,
+                        column,
+                        format_path(child),
+                        f"key {key!r} appears twice (first on line {first})",
+                    )
+                )
+                continue
+            self.located.keys[child] = self.pos(key_node)
+            out[key] = self.build(value_node, child)
+        return out
+
+
+def load_yaml(text: str, *, file: str, env: Mapping[str, str] | None = None) -> Located:
+    """Parse YAML text into a Located document.
+
+    Problems that still leave a usable tree (a duplicate key, an unset variable) are
+    collected in `issues` so that all of them are reported at once; the caller must
+    refuse the document when there are any. A syntax error raises YamlSyntaxError.
+    """
+    builder = _Builder(file, text, os.environ if env is None else env)
+    try:
+        root = builder.loader.get_single_node()
+        builder.located.data = None if root is None else builder.build(root, ())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or "invalid YAML"
+        if exc.context:
+            problem = f"{problem} ({exc.context})"
+        raise YamlSyntaxError(
+            ConfigIssue(file, line, column, "", f"YAML syntax error: {problem}")
+        ) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(ConfigIssue(file, 1, 1, "", f"YAML error: {exc}")) from None
+    finally:
+        builder.loader.dispose()
+    return builder.located
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, issue: ConfigIssue) -> None:
+        self.issue = issue
+        super().__init__(str(issue))

@@ -1,0 +1,74 @@
+"""What a CLI invocation shares between its commands: the config file, the store, the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+
+from opsbook.clock import SYSTEM_CLOCK, Clock
+from opsbook.config import Config, ConfigError, find_config, load_config
+from opsbook.console import Exit, err
+from opsbook.store import Store, open_store
+from opsbook.store.engine import StoreUrlError
+
+
+@dataclass
+class AppContext:
+    config_option: Path | None = None
+    clock: Clock = SYSTEM_CLOCK
+    _config: Config | None = field(default=None, repr=False)
+    _store: Store | None = field(default=None, repr=False)
+
+    def config_path(self) -> Path | None:
+        return find_config(self.config_option)
+
+    def config(self, *, required: bool = False) -> Config:
+        """Load the config once; bad config stops the command (exit 2) before it acts."""
+        if self._config is not None:
+            return self._config
+        path = self.config_path()
+        if path is None:
+            if required:
+                err.print(
+                    "[bold red]error:[/] no opsbook.yaml here: pass --config FILE, set "
+                    "OPSBOOK_CONFIG, or run `opsbook init` to write one"
+                )
+                raise typer.Exit(Exit.BAD_INPUT)
+            self._config = Config()
+            return self._config
+        try:
+            self._config = load_config(path)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                err.print(str(issue), markup=False, soft_wrap=True)
+            count = len(exc.issues)
+            err.print(
+                f"[bold red]{count} problem{'s' if count != 1 else ''}[/] in {path}; "
+                "nothing was changed"
+            )
+            raise typer.Exit(Exit.BAD_INPUT) from None
+        return self._config
+
+    def store(self) -> Store:
+        if self._store is None:
+            config = self.config()
+            try:
+                self._store = open_store(config.store.url.reveal(), base_dir=config.base_dir)
+            except StoreUrlError as exc:
+                err.print(f"[bold red]error:[/] {exc}")
+                raise typer.Exit(Exit.BAD_INPUT) from None
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def app_context(ctx: typer.Context) -> AppContext:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppContext):
+        root.obj = AppContext()
+    return root.obj

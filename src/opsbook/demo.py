@@ -1,0 +1,223 @@
+"""`opsbook demo`: the whole loop on embedded defaults, on this machine, leaving nothing behind.
+
+Starts a throwaway PostgreSQL (or uses --database-url), lays out and seeds the sandbox
+app, serves it, writes an opsbook.yaml for it from the voiceaitraining profile, and runs
+opsbook against it. Later capabilities extend `_run_opsbook` to show themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import aiohttp
+from rich.table import Table
+
+from opsbook.config import Config, load_config
+from opsbook.config.profiles import fill_variables, profile_text
+from opsbook.console import console
+from opsbook.postgres.cluster import TempCluster, free_port
+from opsbook.sandbox.app import create_app
+from opsbook.sandbox.schema import apply_schema
+from opsbook.sandbox.seed import seed
+from opsbook.sandbox.server import BackgroundServer
+from opsbook.sandbox.settings import DEFAULT_PORT, SandboxSettings
+from opsbook.sandbox.signatures import svix_sign
+from opsbook.store import open_store
+from opsbook.store.audit import record
+
+# Channels the demo cannot reach yet point at a closed local port, never at a real service.
+_UNREACHABLE = "http://127.0.0.1:9/not-configured"
+
+
+@dataclass
+class Probe:
+    what: str
+    method: str
+    path: str
+    expect: int
+    status: int | None = None
+    millis: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == self.expect
+
+
+class _Stop(Exception):
+    """Raised in the main thread by SIGTERM, handled like Ctrl-C."""
+
+
+def run_demo(*, database_url: str | None, port: int | None, attempts: int, once: bool) -> None:
+    with _stop_on_signals(), ExitStack() as cleanup:
+        state_dir = Path(tempfile.mkdtemp(prefix="opsbook-demo-"))
+        cleanup.callback(shutil.rmtree, state_dir, ignore_errors=True)
+        console.print(f"state directory   {state_dir}")
+        try:
+            _run(cleanup, state_dir, database_url, port, attempts, once)
+        except (KeyboardInterrupt, _Stop):
+            console.print("\nstopping...")
+        finally:
+            cleanup.close()
+            console.print("stopped: servers ended, temporary files removed")
+
+
+def _run(
+    cleanup: ExitStack,
+    state_dir: Path,
+    database_url: str | None,
+    port: int | None,
+    attempts: int,
+    once: bool,
+) -> None:
+    if database_url is None:
+        console.print("starting a throwaway PostgreSQL...")
+        cluster = TempCluster.start()
+        cleanup.callback(cluster.stop)
+        database_url = cluster.create_database("voiceaitraining")
+        console.print(
+            f"PostgreSQL        {database_url}  (cluster in {cluster.root}, "
+            f"server pid {cluster.server_pid()})"
+        )
+    else:
+        console.print("PostgreSQL        using the database given with --database-url")
+    apply_schema(database_url)
+    started = time.monotonic()
+    summary = seed(database_url, attempts=attempts, years=3)
+    console.print(
+        f"seeded            {summary.attempts:,} attempts over 3 years "
+        f"in {time.monotonic() - started:.1f}s"
+    )
+
+    settings = SandboxSettings(database_url=database_url)
+    server = BackgroundServer(create_app(settings), port=_pick_port(port)).start()
+    cleanup.callback(server.stop)
+    console.print(f"sandbox app       {server.url}")
+
+    config = _write_config(state_dir, server.url, database_url, settings)
+    console.print(f"opsbook config    {config.source}")
+    _run_opsbook(config, settings, server.url)
+
+    console.print("\ntry, in another terminal:")
+    console.print(f"  opsbook --config {config.source} config check")
+    console.print(f"  opsbook sandbox fault --url {server.url}")
+    console.print(f"  opsbook sandbox fault health-500 --url {server.url}")
+    if once:
+        return
+    console.print("\n[bold]Ready.[/] Press Ctrl-C to stop everything.")
+    threading.Event().wait()
+
+
+def _pick_port(port: int | None) -> int:
+    if port is not None:
+        return port
+    try:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", DEFAULT_PORT))
+        return DEFAULT_PORT
+    except OSError:
+        return free_port()
+
+
+def _write_config(
+    state_dir: Path, app_url: str, database_url: str, settings: SandboxSettings
+) -> Config:
+    values = {
+        "APP_URL": app_url,
+        "APP_HOST": "127.0.0.1",
+        "DATABASE_URL": database_url,
+        "OPSBOOK_STORE_URL": f"sqlite:///{state_dir / 'opsbook.db'}",
+        "EXPECTED_COMMIT": settings.commit,
+        "PAGERDUTY_ROUTING_KEY": "demo-routing-key",
+        "SLACK_INCIDENTS_WEBHOOK": _UNREACHABLE,
+        "SLACK_DEPLOYS_WEBHOOK": _UNREACHABLE,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_USERNAME": "demo",
+        "SMTP_PASSWORD": "demo",
+    }
+    path = state_dir / "opsbook.yaml"
+    path.write_text(fill_variables(profile_text("voiceaitraining"), values))
+    return load_config(path, env={})
+
+
+def _run_opsbook(config: Config, settings: SandboxSettings, app_url: str) -> None:
+    store = open_store(config.store.url.reveal(), base_dir=config.base_dir)
+    try:
+        with store.session() as session:
+            record(
+                session,
+                action="demo.start",
+                target=app_url,
+                outcome="ok",
+                details={"config": str(config.source)},
+            )
+        probes = asyncio.run(_probe(app_url, settings))
+    finally:
+        store.close()
+    table = Table("what", "request", "expected", "got", "ms")
+    for probe in probes:
+        got = "no answer" if probe.status is None else str(probe.status)
+        style = "green" if probe.ok else "bold red"
+        table.add_row(
+            probe.what,
+            f"{probe.method} {probe.path}",
+            str(probe.expect),
+            f"[{style}]{got}[/]",
+            f"{probe.millis:.0f}" if probe.millis else "",
+        )
+    console.print(table)
+
+
+async def _probe(app_url: str, settings: SandboxSettings) -> list[Probe]:
+    probes = [
+        Probe("health", "GET", "/api/health", 200),
+        Probe("version", "GET", "/api/version", 200),
+        *(
+            Probe("page", "GET", p, 200)
+            for p in ("/sign-in", "/dashboard", "/scenarios", "/settings")
+        ),
+        Probe("clerk webhook, unsigned", "POST", "/api/webhooks/clerk", 401),
+        Probe("clerk webhook, signed", "POST", "/api/webhooks/clerk", 200),
+    ]
+    body = b'{"type":"user.updated"}'
+    signed = svix_sign(settings.clerk_webhook_secret, "msg_demo", int(time.time()), body)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        for probe in probes:
+            headers = signed if probe.what.endswith(", signed") else {}
+            started = time.monotonic()
+            try:
+                async with session.request(
+                    probe.method,
+                    app_url + probe.path,
+                    data=body if probe.method == "POST" else None,
+                    headers=headers,
+                ) as response:
+                    await response.read()
+                    probe.status = response.status
+            except (aiohttp.ClientError, TimeoutError):
+                probe.status = None
+            probe.millis = (time.monotonic() - started) * 1000
+    return probes
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise _Stop()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,1 @@
+"""The target database: diagnostics, remediation, archival, views, migrations, clusters."""

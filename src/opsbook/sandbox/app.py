@@ -1,0 +1,306 @@
+"""The sandbox: a small app shaped like the seed's (Next.js on Vercel + Supabase Postgres),
+with switches that reproduce the seed's incidents on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import random
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.middleware.base import RequestResponseEndpoint
+
+from opsbook.clock import SYSTEM_CLOCK, Clock
+from opsbook.sandbox import pages, signatures
+from opsbook.sandbox.faults import FAULTS, PROVIDERS, FaultState, FaultValueError
+from opsbook.sandbox.settings import SandboxSettings
+
+PAGES = ("/sign-in", "/dashboard", "/scenarios", "/settings")
+SIGNED_IN = ("/dashboard", "/scenarios", "/settings", "/api/scenarios", "/api/attempts")
+FLAKY = (*PAGES, "/api/scenarios", "/api/attempts")
+
+
+def create_app(
+    settings: SandboxSettings,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    rng: random.Random | None = None,
+) -> FastAPI:
+    faults = FaultState(settings.database_url)
+    chance = rng or random.Random()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(faults.close)
+
+    app = FastAPI(title="opsbook sandbox", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.faults = faults
+
+    @contextmanager
+    def database() -> Iterator[psycopg.Connection[Any]]:
+        with psycopg.connect(
+            settings.database_url, connect_timeout=3, application_name="sandbox", autocommit=True
+        ) as conn:
+            yield conn
+
+    @app.middleware("http")
+    async def inject_faults(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        path = request.url.path
+        if path.startswith("/_sandbox"):
+            return await call_next(request)
+        latency = faults.get("latency")
+        if latency:
+            await asyncio.sleep(latency / 1000)
+        if faults.get("auth-broken") and path in SIGNED_IN:
+            if path.startswith("/api/"):
+                return JSONResponse({"error": "Session expired"}, status_code=401)
+            return HTMLResponse(pages.session_expired(), status_code=401)
+        rate = faults.get("error-rate")
+        if rate and path in FLAKY and chance.random() < rate:
+            return PlainTextResponse("503: SERVICE_UNAVAILABLE", status_code=503)
+        return await call_next(request)
+
+    # --- health and version ---------------------------------------------------------
+
+    @app.get("/api/health")
+    def health() -> JSONResponse:
+        if faults.get("health-500"):
+            return JSONResponse({"status": "error", "error": "internal error"}, status_code=500)
+        try:
+            with database() as conn:
+                conn.execute("select 1")
+        except psycopg.Error:
+            return JSONResponse(
+                {"status": "error", "error": "database unreachable"}, status_code=500
+            )
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/api/version")
+    def version() -> dict[str, str]:
+        return {"commit": faults.get("wrong-version") or settings.commit}
+
+    # --- pages -------------------------------------------------------------------------
+
+    @app.get("/sign-in", response_class=HTMLResponse)
+    def sign_in() -> HTMLResponse:
+        if faults.get("auth-broken"):
+            return HTMLResponse(pages.session_expired(), status_code=401)
+        return HTMLResponse(pages.sign_in())
+
+    @app.get("/dashboard", response_class=HTMLResponse)
+    def dashboard() -> HTMLResponse:
+        with database() as conn:
+            row = conn.execute(
+                "select coalesce(sum(attempts), 0), coalesce(sum(completed), 0),"
+                " avg(avg_score)::float from reporting_org_daily"
+                " where day >= current_date - 30"
+            ).fetchone()
+        assert row is not None
+        return HTMLResponse(pages.dashboard(int(row[0]), int(row[1]), row[2]))
+
+    @app.get("/scenarios", response_class=HTMLResponse)
+    def scenarios_page() -> HTMLResponse:
+        with database() as conn:
+            rows = conn.execute(
+                "select id, title, difficulty from scenarios order by id limit 100"
+            ).fetchall()
+        return HTMLResponse(pages.scenarios([(r[0], r[1], r[2]) for r in rows]))
+
+    @app.get("/settings", response_class=HTMLResponse)
+    def settings_page() -> HTMLResponse:
+        with database() as conn:
+            row = conn.execute("select count(*) from orgs").fetchone()
+        assert row is not None
+        return HTMLResponse(pages.settings(int(row[0])))
+
+    # --- API ---------------------------------------------------------------------------
+
+    @app.get("/api/scenarios")
+    def list_scenarios() -> list[dict[str, Any]]:
+        with database() as conn:
+            rows = conn.execute(
+                "select id, org_id, title, difficulty from scenarios order by id limit 100"
+            ).fetchall()
+        return [{"id": r[0], "org_id": r[1], "title": r[2], "difficulty": r[3]} for r in rows]
+
+    @app.post("/api/attempts")
+    async def create_attempt(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "body must be JSON"}, status_code=400)
+        problem = _attempt_problem(body)
+        if problem:
+            return JSONResponse({"error": problem}, status_code=422)
+        return await asyncio.to_thread(_insert_attempt, body)
+
+    def _insert_attempt(body: dict[str, Any]) -> JSONResponse:
+        now = clock.now()
+        score = body.get("score")
+        with database() as conn:
+            user = conn.execute(
+                "select org_id from users where id = %s", (body["user_id"],)
+            ).fetchone()
+            if user is None:
+                return JSONResponse(
+                    {"error": f"unknown user_id {body['user_id']!r}"}, status_code=422
+                )
+            found = conn.execute(
+                "select 1 from scenarios where id = %s", (body["scenario_id"],)
+            ).fetchone()
+            if found is None:
+                return JSONResponse(
+                    {"error": f"unknown scenario_id {body['scenario_id']!r}"}, status_code=422
+                )
+            row = conn.execute(
+                "insert into scenario_attempts"
+                " (org_id, user_id, scenario_id, started_at, ended_at, score, recording_path)"
+                " values (%s, %s, %s, %s, %s, %s, %s) returning id",
+                (
+                    user[0],
+                    body["user_id"],
+                    body["scenario_id"],
+                    now,
+                    now if score is not None else None,
+                    score,
+                    body.get("recording_path"),
+                ),
+            ).fetchone()
+        assert row is not None
+        return JSONResponse(
+            {
+                "id": row[0],
+                "started_at": now.isoformat(),
+                "ended_at": now.isoformat() if score is not None else None,
+            },
+            status_code=201,
+        )
+
+    # --- webhooks ----------------------------------------------------------------------
+
+    @app.post("/api/webhooks/{provider}")
+    async def webhook(provider: str, request: Request) -> Response:
+        if provider not in PROVIDERS or provider in (faults.get("webhook-404") or []):
+            return PlainTextResponse("404: NOT_FOUND", status_code=404)
+        body = await request.body()
+        now = clock.now().timestamp()
+        if provider == "clerk":
+            if faults.get("auth-broken"):
+                return JSONResponse({"error": "clerk session service failed"}, status_code=500)
+            valid = signatures.svix_verify(
+                settings.clerk_webhook_secret, request.headers, body, now
+            )
+        elif provider == "stripe":
+            valid = signatures.stripe_verify(
+                settings.stripe_webhook_secret,
+                request.headers.get("stripe-signature"),
+                body,
+                now,
+            )
+        else:
+            valid = signatures.vapi_verify(
+                settings.vapi_secret, request.headers.get("x-vapi-secret")
+            )
+        if not valid:
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            return JSONResponse({"error": "body must be JSON"}, status_code=400)
+        event_type = payload.get("type") if isinstance(payload, dict) else None
+        await asyncio.to_thread(_record_webhook, provider, event_type, payload)
+        return JSONResponse({"received": True})
+
+    def _record_webhook(provider: str, event_type: Any, payload: Any) -> None:
+        with database() as conn:
+            conn.execute(
+                "insert into webhook_events (provider, event_type, received_at, payload)"
+                " values (%s, %s, %s, %s)",
+                (
+                    provider,
+                    event_type if isinstance(event_type, str) else None,
+                    clock.now(),
+                    json.dumps(payload),
+                ),
+            )
+
+    # --- fault switches (token-guarded) ------------------------------------------------
+
+    def authorized(request: Request) -> bool:
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {settings.admin_token}"
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    def denied() -> JSONResponse:
+        return JSONResponse({"error": "missing or wrong admin token"}, status_code=401)
+
+    @app.get("/_sandbox/faults")
+    def list_faults(request: Request) -> JSONResponse:
+        if not authorized(request):
+            return denied()
+        return JSONResponse(
+            {
+                "faults": faults.snapshot(),
+                "available": {name: spec.help for name, spec in FAULTS.items()},
+            }
+        )
+
+    @app.put("/_sandbox/faults/{name}")
+    async def set_fault(name: str, request: Request) -> JSONResponse:
+        if not authorized(request):
+            return denied()
+        if name not in FAULTS:
+            return JSONResponse(
+                {"error": f"no fault named {name!r}", "available": sorted(FAULTS)},
+                status_code=404,
+            )
+        raw = await request.body()
+        try:
+            value = json.loads(raw).get("value") if raw else None
+        except (ValueError, AttributeError):
+            return JSONResponse({"error": 'body must be {"value": ...}'}, status_code=400)
+        try:
+            value = await asyncio.to_thread(faults.set, name, value)
+        except FaultValueError as exc:
+            return JSONResponse({"error": f"{name}: {exc}"}, status_code=422)
+        return JSONResponse({"name": name, "value": value})
+
+    @app.delete("/_sandbox/faults/{name}")
+    async def clear_fault(name: str, request: Request) -> JSONResponse:
+        if not authorized(request):
+            return denied()
+        if name not in FAULTS:
+            return JSONResponse({"error": f"no fault named {name!r}"}, status_code=404)
+        await asyncio.to_thread(faults.clear, name)
+        return JSONResponse({"name": name, "value": None})
+
+    @app.delete("/_sandbox/faults")
+    async def clear_faults(request: Request) -> JSONResponse:
+        if not authorized(request):
+            return denied()
+        await asyncio.to_thread(faults.clear_all)
+        return JSONResponse({"faults": {}})
+
+    return app
+
+
+def _attempt_problem(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "body must be a JSON object"
+    if not isinstance(body.get("user_id"), str):
+        return "user_id (text) is required"
+    if not isinstance(body.get("scenario_id"), int) or isinstance(body.get("scenario_id"), bool):
+        return "scenario_id (integer) is required"
+    score = body.get("score")
+    if score is not None and (
+        not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 100
+    ):
+        return "score must be a number from 0 to 100"
+    return None

@@ -1,0 +1,219 @@
+"""Fault switches: each one makes the sandbox misbehave the way a real incident looks."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+PROVIDERS = ("clerk", "vapi", "stripe")
+
+
+class FaultValueError(ValueError):
+    pass
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "on", "yes"):
+        return True
+    if text in ("0", "false", "off", "no"):
+        return False
+    raise FaultValueError(f"{value!r} is not on or off")
+
+
+def _non_negative_int(value: Any) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise FaultValueError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise FaultValueError(f"{number} must not be negative")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    try:
+        number = float(str(value).removesuffix("s"))
+    except ValueError:
+        raise FaultValueError(f"{value!r} is not a number of seconds") from None
+    if number <= 0:
+        raise FaultValueError(f"{number} must be more than 0 seconds")
+    return number
+
+
+def _share(value: Any) -> float:
+    text = str(value).strip()
+    try:
+        number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise FaultValueError(f"{value!r} is not a share (use 0.25 or 25%)") from None
+    if not 0 <= number <= 1:
+        raise FaultValueError(f"{value!r} must be between 0 and 1 (or 0% and 100%)")
+    return number
+
+
+def _commit(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise FaultValueError("the commit must not be empty")
+    return text
+
+
+def _providers(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    names = [str(i).strip().lower() for i in items if str(i).strip()]
+    unknown = [n for n in names if n not in PROVIDERS]
+    if unknown or not names:
+        raise FaultValueError(
+            f"{', '.join(unknown) or 'nothing'}: name one or more of {', '.join(PROVIDERS)}"
+        )
+    return names
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    name: str
+    help: str
+    parse: Callable[[Any], Any]
+    default: Any
+    example: str
+
+
+FAULTS: dict[str, FaultSpec] = {
+    spec.name: spec
+    for spec in (
+        FaultSpec("health-500", "GET /api/health answers 500", _flag, True, "on"),
+        FaultSpec(
+            "latency", "add N milliseconds to every request", _non_negative_int, 2000, "2000"
+        ),
+        FaultSpec(
+            "wrong-version",
+            "GET /api/version reports another commit",
+            _commit,
+            "deadbeef",
+            "deadbeef",
+        ),
+        FaultSpec(
+            "webhook-404",
+            "these webhook routes answer 404 (not deployed)",
+            _providers,
+            ["clerk"],
+            "clerk,stripe",
+        ),
+        FaultSpec(
+            "error-rate", "this share of page and API requests fail with 503", _share, 0.5, "0.25"
+        ),
+        FaultSpec(
+            "leak-connections", "hold N idle database connections open", _non_negative_int, 20, "50"
+        ),
+        FaultSpec("long-query", "run a query that takes N seconds", _seconds, 300.0, "600"),
+        FaultSpec(
+            "auth-broken", "sign-in and signed-in routes fail: 'Session expired'", _flag, True, "on"
+        ),
+    )
+}
+
+
+class LeakedConnections:
+    """Idle connections held open, as a client that forgets to close them would."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self._held: list[psycopg.Connection[Any]] = []
+
+    def resize(self, count: int) -> None:
+        while len(self._held) > count:
+            self._held.pop().close()
+        while len(self._held) < count:
+            conn = psycopg.connect(self.conninfo, autocommit=True, application_name="sandbox")
+            conn.execute("select 1")
+            self._held.append(conn)
+
+    def close(self) -> None:
+        self.resize(0)
+
+
+class LongQuery:
+    """A runaway query: an active backend sleeping in pg_sleep until cancelled."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self._conn: psycopg.Connection[Any] | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, seconds: float) -> None:
+        self.stop()
+        conn = psycopg.connect(self.conninfo, autocommit=True, application_name="sandbox")
+        self._conn = conn
+
+        def run() -> None:
+            # Cancelled or terminated is exactly what a responder would do to it.
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(
+                    "select pg_sleep(%s) /* sandbox long-query: report by scenario */",
+                    (seconds,),
+                )
+
+        self._thread = threading.Thread(target=run, name="sandbox-long-query", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            self._conn.cancel_safe()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._conn.close()
+        self._conn = None
+        self._thread = None
+
+
+class FaultState:
+    """The switches currently on; changes to DB-side faults act on the database at once."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, Any] = {}
+        self.leaks = LeakedConnections(conninfo)
+        self.long_query = LongQuery(conninfo)
+
+    def get(self, name: str) -> Any:
+        return self._values.get(name)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._values)
+
+    def set(self, name: str, raw: Any) -> Any:
+        spec = FAULTS[name]
+        value = spec.default if raw is None else spec.parse(raw)
+        with self._lock:
+            if name == "leak-connections":
+                self.leaks.resize(value)
+            elif name == "long-query":
+                self.long_query.start(value)
+            self._values[name] = value
+        return value
+
+    def clear(self, name: str) -> None:
+        with self._lock:
+            if name == "leak-connections":
+                self.leaks.resize(0)
+            elif name == "long-query":
+                self.long_query.stop()
+            self._values.pop(name, None)
+
+    def clear_all(self) -> None:
+        for name in list(self._values):
+            self.clear(name)
+
+    def close(self) -> None:
+        self.clear_all()
+        self.leaks.close()
+        self.long_query.stop()

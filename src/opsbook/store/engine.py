@@ -1,0 +1,65 @@
+"""Open opsbook's state store: SQLite (WAL, foreign keys) for one host, PostgreSQL for a team."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+
+class StoreUrlError(ValueError):
+    pass
+
+
+def normalize_url(url: str, *, base_dir: Path | None = None) -> str:
+    """Pick our drivers and make a relative SQLite path relative to the config file."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise StoreUrlError(f"store.url {url!r} is not a database URL ({exc})") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not Path(database).is_absolute():
+            database = str((base_dir or Path.cwd()) / database)
+        return str(parsed.set(drivername="sqlite+pysqlite", database=database))
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise StoreUrlError(
+        f"store.url uses {backend!r}; opsbook's store runs on sqlite:/// or postgresql://"
+    )
+
+
+def make_engine(url: str, *, base_dir: Path | None = None) -> Engine:
+    full = normalize_url(url, base_dir=base_dir)
+    if full.startswith("sqlite"):
+        path = make_url(full).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # NullPool: each unit of work gets its own connection, so threads never share one.
+        engine = create_engine(full, poolclass=NullPool, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(full, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (see _sqlite_begin): pysqlite's implicit
+    # transactions defer locking and turn concurrent writers into "database is locked".
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # IMMEDIATE takes the write lock up front; a transaction that reads then writes can
+    # then never deadlock against another writer, it just waits its turn (busy_timeout).
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

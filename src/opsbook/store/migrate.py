@@ -1,0 +1,75 @@
+"""Apply opsbook's own schema migrations, safely when several processes start at once."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+# An arbitrary, fixed key: every opsbook process sharing a PostgreSQL store agrees on it.
+_PG_LOCK_KEY = 0x0B5B00C
+
+
+def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def pending(engine: Engine) -> bool:
+    return current_revision(engine) != head_revision()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the store to the newest schema; returns (before, after) revisions."""
+    with _exclusive(engine), engine.connect() as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
+        if before != head_revision():
+            command.upgrade(_alembic_config(connection), "head")
+            connection.commit()
+        return before, head_revision()
+
+
+@contextmanager
+def _exclusive(engine: Engine) -> Iterator[None]:
+    """One migrator at a time: an advisory lock on PostgreSQL, a lock file beside SQLite."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as lock_connection:
+            lock_connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
+            try:
+                yield
+            finally:
+                lock_connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
+                lock_connection.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

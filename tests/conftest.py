@@ -1,0 +1,126 @@
+"""Real parts for every test: a throwaway PostgreSQL cluster, fresh databases, the sandbox
+app on a real socket, and the state store on both SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from opsbook.clock import FrozenClock
+from opsbook.postgres.cluster import TempCluster
+from opsbook.sandbox.app import create_app
+from opsbook.sandbox.schema import apply_schema
+from opsbook.sandbox.seed import seed
+from opsbook.sandbox.server import BackgroundServer
+from opsbook.sandbox.settings import SandboxSettings
+from opsbook.store import Store, open_store
+
+# Fixed so that seeded data and signatures are the same on every run.
+T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+_names = itertools.count()
+
+
+def _database_name(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}_{next(_names)}"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[TempCluster]:
+    cluster = TempCluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox_template(pg_cluster: TempCluster) -> str:
+    """A small, seeded sandbox database that each test clones (CREATE DATABASE ... TEMPLATE)."""
+    name = "sandbox_template"
+    url = pg_cluster.create_database(name)
+    apply_schema(url)
+    seed(url, attempts=3000, years=2, orgs=3, users_per_org=5, scenarios=8,
+         rng=random.Random(7), now=T0)
+    return name
+
+
+@pytest.fixture
+def pg_url(pg_cluster: TempCluster) -> Iterator[str]:
+    """An empty database of its own for one test."""
+    name = _database_name("t")
+    url = pg_cluster.create_database(name)
+    yield url
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture
+def sandbox_db(pg_cluster: TempCluster, sandbox_template: str) -> Iterator[str]:
+    """A seeded sandbox database of its own for one test."""
+    name = _database_name("sb")
+    url = pg_cluster.create_database(name, template=sandbox_template)
+    yield url
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(T0)
+
+
+@dataclass
+class RunningSandbox:
+    url: str
+    database_url: str
+    settings: SandboxSettings
+    clock: FrozenClock
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.admin_token}"}
+
+
+@pytest.fixture
+def sandbox(sandbox_db: str, clock: FrozenClock) -> Iterator[RunningSandbox]:
+    """The sandbox app served on 127.0.0.1, bound to a seeded database of its own."""
+    settings = SandboxSettings(database_url=sandbox_db)
+    server = BackgroundServer(create_app(settings, clock=clock, rng=random.Random(42))).start()
+    try:
+        yield RunningSandbox(server.url, sandbox_db, settings, clock)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A state-store URL; every store test runs once on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'opsbook.db'}"
+        return
+    cluster: TempCluster = request.getfixturevalue("pg_cluster")
+    name = _database_name("store")
+    yield cluster.create_database(name)
+    cluster.drop_database(name)
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = open_store(store_url)
+    yield opened
+    opened.close()
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 15.0) -> None:
+    """Poll a condition a real process will make true; fail loudly instead of hanging."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.02)
