@@ -47,8 +47,16 @@ def sandbox_template(pg_cluster: TempCluster) -> str:
     name = "sandbox_template"
     url = pg_cluster.create_database(name)
     apply_schema(url)
-    seed(url, attempts=3000, years=2, orgs=3, users_per_org=5, scenarios=8,
-         rng=random.Random(7), now=T0)
+    seed(
+        url,
+        attempts=3000,
+        years=2,
+        orgs=3,
+        users_per_org=5,
+        scenarios=8,
+        rng=random.Random(7),
+        now=T0,
+    )
     return name
 
 
@@ -124,3 +132,13 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(0.02)
+
+
+def process_alive(pid: int) -> bool:
+    """True while the process runs; a zombie (exited, not yet reaped by init) is not alive."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")

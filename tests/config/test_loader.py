@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from opsbook.config import ConfigError, Secret, SecretUrl, collect_secrets, find_config
-from opsbook.config import load_config, mask_text, parse_config
+from opsbook.config import (
+    ConfigError,
+    Secret,
+    SecretUrl,
+    collect_secrets,
+    find_config,
+    load_config,
+    mask_text,
+    parse_config,
+)
+from opsbook.config.models import SlackChannel
 
 
 def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
@@ -74,11 +83,15 @@ def test_wrong_type() -> None:
             url: http://x
             fail_after: twice
         """
-    assert problems(text) == ["opsbook.yaml:5:17: checks[0].fail_after: 'twice' is not a whole number"]
+    assert problems(text) == [
+        "opsbook.yaml:5:17: checks[0].fail_after: 'twice' is not a whole number"
+    ]
 
 
 def test_wrong_shape() -> None:
-    assert problems("checks: health\n") == ["opsbook.yaml:1:9: checks: expected a list, got 'health'"]
+    assert problems("checks: health\n") == [
+        "opsbook.yaml:1:9: checks: expected a list, got 'health'"
+    ]
 
 
 def test_unknown_check_kind() -> None:
@@ -151,14 +164,18 @@ def test_duplicate_yaml_key() -> None:
 
 
 def test_empty_file() -> None:
-    assert problems("") == ["opsbook.yaml:1:1: the file is empty (run `opsbook init` for a starter)"]
+    assert problems("") == [
+        "opsbook.yaml:1:1: the file is empty (run `opsbook init` for a starter)"
+    ]
     assert problems("# only a comment\n") == [
         "opsbook.yaml:1:1: the file is empty (run `opsbook init` for a starter)"
     ]
 
 
 def test_top_level_must_be_a_mapping() -> None:
-    assert problems("- a\n- b\n") == ["opsbook.yaml:1:1: the top level must be a mapping of sections"]
+    assert problems("- a\n- b\n") == [
+        "opsbook.yaml:1:1: the top level must be a mapping of sections"
+    ]
 
 
 def test_routing_to_an_unknown_channel() -> None:
@@ -198,7 +215,9 @@ def test_interpolation_with_defaults_and_escapes() -> None:
         database:
           url: ${DATABASE_URL:-postgresql://localhost/app}
         """
-    config = parse_config(textwrap.dedent(text), file="x.yaml", env={"WHO": "ops", "DATABASE_URL": ""})
+    config = parse_config(
+        textwrap.dedent(text), file="x.yaml", env={"WHO": "ops", "DATABASE_URL": ""}
+    )
     assert config.app.url == "https://app.example.com"
     assert config.app.name == "cost: $5 ops"
     # An empty variable counts as unset when a default is given, like the shell's :-.
@@ -220,7 +239,8 @@ def test_seed_thresholds_read_as_written() -> None:
 def test_seed_severities_are_the_defaults_and_one_can_be_overridden() -> None:
     config = parse_config(
         "severities:\n  P2: {label: Medium, action: ticket, response_sla: 2h}\n",
-        file="x.yaml", env={},
+        file="x.yaml",
+        env={},
     )
     assert config.severity("P0").action == "page"
     assert config.severity("P0").response_sla == dt.timedelta(0)
@@ -245,6 +265,7 @@ def test_secrets_are_masked_in_every_printed_form() -> None:
     # The host stays readable: the responder must see which database a command targets.
     assert str(config.database.url) == "postgresql://app:***@db.example.com:5432/postgres"
     slack = config.notify.channels[0]
+    assert isinstance(slack, SlackChannel)
     assert isinstance(slack.webhook_url, Secret)
     assert slack.webhook_url.reveal() == "https://hooks.slack.com/services/T0/B0/xyz"
     secrets = collect_secrets(config)

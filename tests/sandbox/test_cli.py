@@ -1,0 +1,104 @@
+"""`opsbook sandbox ...` against a running sandbox and a real database."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from opsbook.cli import app
+from opsbook.postgres.cluster import free_port
+from tests.conftest import RunningSandbox
+
+runner = CliRunner()
+
+
+def fault(sandbox: RunningSandbox, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["sandbox", "fault", *args, "--url", sandbox.url])
+    return result.exit_code, result.output
+
+
+def test_switch_a_fault_on_and_off(sandbox: RunningSandbox) -> None:
+    assert fault(sandbox, "health-500") == (0, "health-500: True\n")
+    assert httpx.get(f"{sandbox.url}/api/health").status_code == 500
+    assert fault(sandbox, "health-500", "--off") == (0, "health-500: off\n")
+    assert httpx.get(f"{sandbox.url}/api/health").status_code == 200
+
+
+def test_fault_with_a_value_and_the_listing(sandbox: RunningSandbox) -> None:
+    assert fault(sandbox, "wrong-version", "cafef00d")[0] == 0
+    code, output = fault(sandbox, "--json")
+    assert code == 0
+    assert json.loads(output)["faults"] == {"wrong-version": "cafef00d"}
+    code, table = fault(sandbox)
+    assert "wrong-version" in table and "cafef00d" in table and "leak-connections" in table
+    assert fault(sandbox, "--clear") == (0, "all faults off\n")
+    assert httpx.get(f"{sandbox.url}/api/version").json()["commit"] == sandbox.settings.commit
+
+
+def test_unknown_fault_is_bad_input(sandbox: RunningSandbox) -> None:
+    code, output = fault(sandbox, "health500")
+    assert code == 2
+    assert "no fault named 'health500' (did you mean 'health-500'?)" in output
+
+
+def test_bad_value_is_bad_input_and_changes_nothing(sandbox: RunningSandbox) -> None:
+    code, output = fault(sandbox, "leak-connections", "many")
+    assert code == 2
+    assert "leak-connections: 'many' is not a whole number" in output
+    assert json.loads(fault(sandbox, "--json")[1])["faults"] == {}
+
+
+def test_wrong_token_is_refused(sandbox: RunningSandbox) -> None:
+    result = runner.invoke(
+        app, ["sandbox", "fault", "health-500", "--url", sandbox.url, "--token", "guess"]
+    )
+    assert result.exit_code == 1
+    assert "401" in result.output
+    assert httpx.get(f"{sandbox.url}/api/health").status_code == 200
+
+
+def test_unreachable_sandbox_says_so() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(app, ["sandbox", "fault", "--url", url])
+    assert result.exit_code == 1
+    assert f"cannot reach the sandbox at {url}" in result.output
+
+
+def test_seed_and_schema_commands(pg_url: str) -> None:
+    schema = runner.invoke(app, ["sandbox", "schema", "--database-url", pg_url])
+    assert schema.exit_code == 0, schema.output
+    assert "applied: 20250101000000, 20250301000000, 20250601000000" in schema.output
+    again = runner.invoke(app, ["sandbox", "schema", "--database-url", pg_url])
+    assert "schema already up to date" in again.output
+    seeded = runner.invoke(
+        app,
+        [
+            "sandbox",
+            "seed",
+            "--database-url",
+            pg_url,
+            "--attempts",
+            "1500",
+            "--years",
+            "1",
+            "--random-seed",
+            "3",
+        ],
+    )
+    assert seeded.exit_code == 0, seeded.output
+    assert "1,500 attempts" in seeded.output
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("select count(*) from scenario_attempts").fetchone() == (1500,)
+
+
+def test_seed_without_a_database_is_bad_input(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("OPSBOOK_CONFIG", raising=False)
+    result = runner.invoke(app, ["sandbox", "seed"])
+    assert result.exit_code == 2
+    assert "no database: pass --database-url" in result.output

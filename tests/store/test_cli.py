@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from opsbook.cli import app
+from opsbook.store import audit, open_store
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, store_url: str) -> Path:
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(f"store:\n  url: {store_url}\n")
+    return path
+
+
+def test_store_upgrade_then_status(config_file: Path) -> None:
+    first = runner.invoke(app, ["--config", str(config_file), "store", "upgrade"])
+    assert first.exit_code == 0, first.output
+    assert "migrated empty -> 0001" in first.output
+    again = runner.invoke(app, ["--config", str(config_file), "store", "upgrade"])
+    assert "already at revision 0001" in again.output
+    status = runner.invoke(app, ["--config", str(config_file), "store", "status", "--json"])
+    data = json.loads(status.output)
+    assert (data["revision"], data["pending"]) == ("0001", False)
+
+
+def test_status_shows_pending_before_first_use(config_file: Path) -> None:
+    result = runner.invoke(app, ["--config", str(config_file), "store", "status", "--json"])
+    assert json.loads(result.output)["pending"] is True
+
+
+def test_audit_list(config_file: Path, store_url: str) -> None:
+    store = open_store(store_url)
+    with store.session() as session:
+        audit.record(session, action="db.kill", target="pid 1", outcome="ok", actor="alice")
+    store.close()
+    result = runner.invoke(app, ["--config", str(config_file), "audit", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert (row["actor"], row["action"], row["target"]) == ("alice", "db.kill", "pid 1")
+    table = runner.invoke(app, ["--config", str(config_file), "audit", "list"])
+    assert "db.kill" in table.output and "alice" in table.output
+
+
+def test_relative_sqlite_store_lives_beside_the_config(tmp_path: Path) -> None:
+    (tmp_path / "ops").mkdir()
+    path = tmp_path / "ops" / "opsbook.yaml"
+    path.write_text("store:\n  url: sqlite:///state/opsbook.db\n")
+    result = runner.invoke(app, ["--config", str(path), "store", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ops" / "state" / "opsbook.db").is_file()
+
+
+def test_a_store_url_of_another_kind_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "opsbook.yaml"
+    path.write_text("store:\n  url: mysql://db/opsbook\n")
+    result = runner.invoke(app, ["--config", str(path), "audit", "list"])
+    assert result.exit_code == 2
+    assert "runs on sqlite:/// or postgresql://" in result.output

@@ -1,0 +1,153 @@
+"""The state store behaves the same on SQLite and PostgreSQL (every test runs on both)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from opsbook.clock import FrozenClock
+from opsbook.store import Store, audit, open_store
+from opsbook.store.migrate import current_revision, head_revision, upgrade
+from opsbook.store.models import AuditEntry
+
+
+def test_first_use_applies_migrations(store: Store) -> None:
+    assert current_revision(store.engine) == head_revision()
+    assert upgrade(store.engine) == (head_revision(), head_revision())
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'opsbook.db'}")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    store.close()
+
+
+def test_audit_entry_round_trips_with_utc_time(store: Store) -> None:
+    clock = FrozenClock(dt.datetime(2026, 5, 1, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2))))
+    with store.session() as session:
+        audit.record(
+            session,
+            action="db.kill",
+            target="pid 4242",
+            outcome="ok",
+            actor="alice",
+            details={"signal": "terminate", "pids": [4242]},
+            clock=clock,
+        )
+    with store.session() as session:
+        [entry] = audit.entries(session)
+    assert entry.at == dt.datetime(2026, 5, 1, 1, 4, 5, tzinfo=dt.UTC)
+    assert (entry.actor, entry.action, entry.target, entry.outcome) == (
+        "alice",
+        "db.kill",
+        "pid 4242",
+        "ok",
+    )
+    assert entry.details == {"signal": "terminate", "pids": [4242]}
+
+
+def test_actor_defaults_to_the_environment(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSBOOK_ACTOR", "oncall-bob")
+    with store.session() as session:
+        entry = audit.record(session, action="x", target="y", outcome="ok")
+    assert entry.actor == "oncall-bob"
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_log SET outcome = 'ok'", "DELETE FROM audit_log"]
+)
+def test_audit_log_is_append_only(store: Store, statement: str) -> None:
+    with store.session() as session:
+        audit.record(session, action="restore", target="db", outcome="failed")
+    with pytest.raises(DBAPIError, match="append-only"), store.session() as session:
+        session.execute(text(statement))
+    with store.session() as session:
+        [entry] = audit.entries(session)
+    assert entry.outcome == "failed"
+
+
+def test_secrets_never_reach_the_audit_log(store: Store) -> None:
+    with store.session() as session:
+        audit.record(
+            session,
+            action="db.kill",
+            target="postgresql://u:hunter2@db/app",
+            outcome="ok",
+            details={"dsn": "postgresql://u:hunter2@db/app", "nested": [{"token": "hunter2"}]},
+            secrets=["hunter2"],
+        )
+    with store.session() as session:
+        [entry] = audit.entries(session)
+    assert "hunter2" not in entry.target + str(entry.details)
+    assert entry.details["nested"] == [{"token": "***"}]
+
+
+def test_audited_records_intent_then_outcome(store: Store) -> None:
+    with audit.audited(store, action="db.terminate", target="pid 7", actor="alice") as act:
+        with store.session() as session:
+            [started] = audit.entries(session)
+        assert started.outcome == "started"  # committed before the action runs
+        act.details["terminated"] = 1
+    with store.session() as session:
+        done, started = audit.entries(session)
+    assert (done.outcome, done.ref, done.details) == ("ok", started.ref, {"terminated": 1})
+
+
+def test_audited_records_failure_and_reraises(store: Store) -> None:
+    with (
+        pytest.raises(RuntimeError, match="permission denied"),
+        audit.audited(store, action="db.terminate", target="pid 7"),
+    ):
+        raise RuntimeError("permission denied")
+    with store.session() as session:
+        failed, started = audit.entries(session)
+    assert started.outcome == "started"
+    assert failed.outcome == "failed"
+    assert failed.details["error"] == "RuntimeError: permission denied"
+
+
+def test_concurrent_writers_lose_nothing(store: Store) -> None:
+    def write(worker: int) -> None:
+        for n in range(25):
+            with store.session() as session:
+                audit.record(session, action="test.write", target=f"{worker}:{n}", outcome="ok")
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with store.session() as session:
+        targets = set(session.scalars(select(AuditEntry.target)))
+    assert targets == {f"{w}:{n}" for w in range(4) for n in range(25)}
+
+
+def test_processes_opening_at_once_migrate_once(store_url: str) -> None:
+    errors: list[BaseException] = []
+    stores: list[Store] = []
+
+    def open_one() -> None:
+        try:
+            stores.append(open_store(store_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with stores[0].session() as session:
+        versions = session.execute(text("SELECT count(*) FROM alembic_version")).scalar()
+        assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0
+    assert versions == 1
+    for opened in stores:
+        opened.close()

@@ -1,0 +1,138 @@
+"""`opsbook demo` as a user runs it: a real process, stopped with Ctrl-C (SIGINT) or SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from opsbook.postgres.cluster import free_port
+from tests.conftest import process_alive
+
+pytestmark = pytest.mark.slow
+
+
+class Demo:
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "opsbook",
+                "demo",
+                "--attempts",
+                "2000",
+                "--port",
+                str(self.port),
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def read_until(self, marker: str, timeout: float = 120) -> str:
+        while True:
+            line = self.lines.get(timeout=timeout)
+            if line is None:
+                raise AssertionError("demo ended early:\n" + "".join(self.output))
+            self.output.append(line)
+            if marker in line:
+                return "".join(self.output)
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        code = self.process.wait(timeout=timeout)
+        while (line := self.lines.get(timeout=timeout)) is not None:
+            self.output.append(line)
+        return code, "".join(self.output)
+
+
+def _leftovers(text: str) -> tuple[Path, Path, int]:
+    state = re.search(r"state directory\s+(\S+)", text)
+    cluster = re.search(r"cluster in (\S+), server pid (\d+)", text)
+    assert state and cluster, text
+    return Path(state.group(1)), Path(cluster.group(1)), int(cluster.group(2))
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_demo_runs_then_stops_cleanly(stop_signal: signal.Signals) -> None:
+    demo = Demo()
+    text = demo.read_until("Ready.")
+    state_dir, cluster_dir, server_pid = _leftovers(text)
+    assert re.search(r"health\s+.*GET /api/health\s+.*200\s+.*200", text), text
+    assert "clerk webhook, unsigned" in text
+    # While it runs, everything it printed is really there.
+    assert (state_dir / "opsbook.yaml").is_file() and (state_dir / "opsbook.db").is_file()
+    assert process_alive(server_pid)
+    assert httpx.get(f"http://127.0.0.1:{demo.port}/api/health").json() == {"status": "ok"}
+
+    demo.process.send_signal(stop_signal)
+    code, text = demo.finish()
+    assert code == 0, text
+    assert "stopped: servers ended, temporary files removed" in text
+    assert not state_dir.exists()
+    assert not cluster_dir.exists()
+    assert not process_alive(server_pid)
+    assert not _port_open(demo.port)
+
+
+def test_demo_once_sets_up_runs_and_exits() -> None:
+    demo = Demo("--once")
+    code, text = demo.finish(timeout=180)
+    assert code == 0, text
+    state_dir, cluster_dir, server_pid = _leftovers(text)
+    assert "opsbook --config" in text
+    assert not state_dir.exists() and not cluster_dir.exists()
+    assert not process_alive(server_pid)
+
+
+def test_demo_uses_a_given_database(pg_url: str) -> None:
+    port = free_port()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "opsbook",
+            "demo",
+            "--once",
+            "--attempts",
+            "500",
+            "--port",
+            str(port),
+            "--database-url",
+            pg_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "using the database given with --database-url" in result.stdout
+    assert "starting a throwaway PostgreSQL" not in result.stdout
