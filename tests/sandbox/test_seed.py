@@ -92,26 +92,17 @@ def test_seed_spreads_attempts_over_the_years(pg_url: str) -> None:
 
 def test_seeding_again_adds_more(pg_url: str) -> None:
     apply_schema(pg_url)
-    seed(
-        pg_url,
-        attempts=100,
-        years=1,
-        orgs=2,
-        users_per_org=2,
-        scenarios=3,
-        rng=random.Random(1),
-        now=T0,
-    )
-    seed(
-        pg_url,
-        attempts=100,
-        years=1,
-        orgs=2,
-        users_per_org=2,
-        scenarios=3,
-        rng=random.Random(2),
-        now=T0,
-    )
+    for random_seed in (1, 2):
+        seed(
+            pg_url,
+            attempts=100,
+            years=1,
+            orgs=2,
+            users_per_org=2,
+            scenarios=3,
+            rng=random.Random(random_seed),
+            now=T0,
+        )
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("select count(*) from scenario_attempts").fetchone() == (200,)
         assert conn.execute("select count(*) from orgs").fetchone() == (4,)

@@ -46,6 +46,7 @@ def test_audit_list(config_file: Path, store_url: str) -> None:
     assert (row["actor"], row["action"], row["target"]) == ("alice", "db.kill", "pid 1")
     table = runner.invoke(app, ["--config", str(config_file), "audit", "list"])
     assert "db.kill" in table.output and "alice" in table.output
+    assert json.loads(result.output)[0]["unfinished"] is False
 
 
 def test_relative_sqlite_store_lives_beside_the_config(tmp_path: Path) -> None:

@@ -93,9 +93,8 @@ def seed(
                     (first[0] if first else 0,),
                 )
             ]
-            in_progress = _copy_attempts(
-                cur, attempts, years, users, scenario_ids, rng, now, progress
-            )
+            plan = _AttemptPlan(attempts, years, users, scenario_ids, rng, now, progress)
+            in_progress = _copy_attempts(cur, plan)
         conn.commit()
         conn.autocommit = True
         conn.execute("refresh materialized view reporting_org_daily")
@@ -104,22 +103,24 @@ def seed(
     return SeedSummary(orgs, len(users), len(scenario_ids), attempts, in_progress)
 
 
-def _copy_attempts(
-    cur: psycopg.Cursor[Any],
-    count: int,
-    years: float,
-    users: list[tuple[str, str]],
-    scenario_ids: list[int],
-    rng: random.Random,
-    now: dt.datetime,
-    progress: Callable[[int], None] | None,
-) -> int:
+@dataclass(frozen=True)
+class _AttemptPlan:
+    count: int
+    years: float
+    users: list[tuple[str, str]]
+    scenario_ids: list[int]
+    rng: random.Random
+    now: dt.datetime
+    progress: Callable[[int], None] | None
+
+
+def _copy_attempts(cur: psycopg.Cursor[Any], plan: _AttemptPlan) -> int:
     # Bulk load as PostgreSQL's "Populating a Database" advises: drop the foreign keys and
     # secondary indexes, COPY, then put them back: one validating join and one sorted
     # index build instead of per-row trigger lookups and random b-tree inserts. All in one
     # transaction, so nobody ever sees the table without them.
-    rebuild = _detach_constraints(cur, "scenario_attempts") if count >= 50_000 else []
-    in_progress = _write_attempts(cur, count, years, users, scenario_ids, rng, now, progress)
+    rebuild = _detach_constraints(cur, "scenario_attempts") if plan.count >= 50_000 else []
+    in_progress = _write_attempts(cur, plan)
     for statement in rebuild:
         cur.execute(statement)
     return in_progress
@@ -170,20 +171,12 @@ class _Timestamps:
         return f"{text} {hour:02d}:{minute:02d}:{second:02d}+00"
 
 
-def _write_attempts(
-    cur: psycopg.Cursor[Any],
-    count: int,
-    years: float,
-    users: list[tuple[str, str]],
-    scenario_ids: list[int],
-    rng: random.Random,
-    now: dt.datetime,
-    progress: Callable[[int], None] | None,
-) -> int:
-    span = years * 365 * 86400
-    epoch = int(now.timestamp())
+def _write_attempts(cur: psycopg.Cursor[Any], plan: _AttemptPlan) -> int:
+    count, users, scenario_ids, progress = plan.count, plan.users, plan.scenario_ids, plan.progress
+    span = plan.years * 365 * 86400
+    epoch = int(plan.now.timestamp())
     stamp = _Timestamps()
-    random_ = rng.random
+    random_ = plan.rng.random
     n_users, n_scenarios = len(users), len(scenario_ids)
     in_progress = 0
     # The queued writer sends from a second thread, so the server digests one chunk

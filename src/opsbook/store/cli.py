@@ -77,6 +77,9 @@ def list_entries(
     store = app_context(ctx).store()
     with store.session() as session:
         found = audit.entries(session, limit=limit, action=action)
+    # End rows are newer than their start rows, so any end is within the same page.
+    ended = {e.ref for e in found if e.ref and e.outcome != "started"}
+    unfinished = {e.id for e in found if e.outcome == "started" and e.ref not in ended}
     if as_json:
         print_json(
             [
@@ -87,6 +90,7 @@ def list_entries(
                     "action": e.action,
                     "target": e.target,
                     "outcome": e.outcome,
+                    "unfinished": e.id in unfinished,
                     "ref": e.ref,
                     "details": e.details,
                 }
@@ -96,5 +100,6 @@ def list_entries(
         return
     table = Table("at (UTC)", "actor", "action", "target", "outcome")
     for e in found:
-        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.target, e.outcome)
+        outcome = "[bold yellow]started, no end recorded[/]" if e.id in unfinished else e.outcome
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.target, outcome)
     console.print(table if found else "the audit log is empty")
