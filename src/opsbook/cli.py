@@ -9,6 +9,7 @@ import typer
 from opsbook import __version__
 from opsbook.config import cli as config_cli
 from opsbook.context import AppContext
+from opsbook.incidents import cli as incidents_cli
 from opsbook.sandbox import cli as sandbox_cli
 from opsbook.store import cli as store_cli
 
@@ -42,13 +43,16 @@ def root(
     ),
 ) -> None:
     """Example: opsbook --config prod.yaml config check"""
-    context = AppContext(config_option=config)
+    # A caller (a test, an embedding program) may hand in a context with its own clock.
+    context = ctx.obj if isinstance(ctx.obj, AppContext) else AppContext()
+    context.config_option = config
     ctx.obj = context
     ctx.call_on_close(context.close)
 
 
 app.command("init")(config_cli.init)
 app.add_typer(config_cli.app, name="config")
+app.add_typer(incidents_cli.app, name="incident")
 app.add_typer(store_cli.app, name="store")
 app.add_typer(store_cli.audit_app, name="audit")
 app.add_typer(sandbox_cli.app, name="sandbox")

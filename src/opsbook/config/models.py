@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic_core import PydanticCustomError
@@ -301,6 +301,19 @@ class StatusPageConfig(Model):
     components: list[str] = []
 
 
+class IncidentPolicy(Model):
+    """The seed's on-call clocks ("During Incident", P0 "Resolution", "After Incident")."""
+
+    ack_within: Duration = dt.timedelta(minutes=5)
+    team_update_every: Duration = dt.timedelta(minutes=30)
+    customer_update_severities: list[SeverityName] = ["P0"]
+    customer_update_after: Duration = dt.timedelta(minutes=15)
+    customer_update_every: Duration = dt.timedelta(minutes=30)
+    escalate_after: Duration = dt.timedelta(minutes=30)
+    monitor_for: Duration = dt.timedelta(minutes=15)
+    postmortem_within: Duration = dt.timedelta(hours=24)
+
+
 class RunbooksConfig(Model):
     paths: list[str] = ["runbooks"]
 
@@ -316,6 +329,7 @@ class Config(Model):
     checks: list[Check] = []
     alerts: AlertsConfig = AlertsConfig()
     notify: NotifyConfig = NotifyConfig()
+    incidents: IncidentPolicy = IncidentPolicy()
     status_page: StatusPageConfig = StatusPageConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
 
@@ -343,5 +357,6 @@ class Config(Model):
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.base_dir / path)
 
-    def severity(self, name: SeverityName) -> SeverityLevel:
-        return self.severities[name]
+    def severity(self, name: str) -> SeverityLevel:
+        """The level for P0..P3 (the seed's, unless overridden); KeyError for anything else."""
+        return self.severities[cast(SeverityName, name)]

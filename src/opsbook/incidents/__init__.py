@@ -1,0 +1,1 @@
+"""Incident command: severities, lifecycle, timeline, SLA clocks, post-mortems, action items."""
