@@ -293,7 +293,7 @@ def update(
     if target is Status.RESOLVED:
         raise IncidentError(f"to resolve, use: opsbook incident resolve {incident_id}")
     incident = get(session, incident_id=incident_id, lock=True)
-    if incident.status == target.value:
+    if incident.status == target.value and target is not Status.OPEN:
         return log_event(
             session,
             incident=incident,
