@@ -87,6 +87,8 @@ def test_demo_runs_then_stops_cleanly(stop_signal: signal.Signals) -> None:
     state_dir, cluster_dir, server_pid = _leftovers(text)
     assert re.search(r"health\s+.*GET /api/health\s+.*200\s+.*200", text), text
     assert "clerk webhook, unsigned" in text
+    assert "fault health-500 on: GET /api/health answers 500" in text
+    assert "incident #1 P0 Complete service outage: monitoring" in text
     # While it runs, everything it printed is really there.
     assert (state_dir / "opsbook.yaml").is_file() and (state_dir / "opsbook.db").is_file()
     assert process_alive(server_pid)

@@ -22,17 +22,21 @@ from types import FrameType
 import aiohttp
 from rich.table import Table
 
+from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import Config, load_config
 from opsbook.config.profiles import fill_variables, profile_text
 from opsbook.console import console
+from opsbook.incidents import service as incidents
+from opsbook.incidents.views import clock_line
 from opsbook.postgres.cluster import TempCluster, free_port
 from opsbook.sandbox.app import create_app
+from opsbook.sandbox.client import faults_call
 from opsbook.sandbox.schema import apply_schema
 from opsbook.sandbox.seed import seed
 from opsbook.sandbox.server import BackgroundServer
 from opsbook.sandbox.settings import DEFAULT_PORT, SandboxSettings
 from opsbook.sandbox.signatures import svix_sign
-from opsbook.store import open_store
+from opsbook.store import Store, open_store
 from opsbook.store.audit import record
 
 # Channels the demo cannot reach yet point at a closed local port, never at a real service.
@@ -109,6 +113,7 @@ def _run(
 
     console.print("\ntry, in another terminal:")
     console.print(f"  opsbook --config {config.source} config check")
+    console.print(f"  opsbook --config {config.source} incident show 1")
     console.print(f"  opsbook sandbox fault --url {server.url}")
     console.print(f"  opsbook sandbox fault health-500 --url {server.url}")
     if once:
@@ -163,8 +168,66 @@ def _run_opsbook(config: Config, settings: SandboxSettings, app_url: str) -> Non
                 details={"config": str(config.source)},
             )
         probes = asyncio.run(_probe(app_url, settings))
+        _print_probes(probes)
+        _incident_drill(store, config, settings, app_url)
     finally:
         store.close()
+
+
+def _incident_drill(store: Store, config: Config, settings: SandboxSettings, url: str) -> None:
+    """Break the sandbox, open the incident the runbook prescribes, fix it, monitor."""
+    actor, clock = "opsbook-demo", SYSTEM_CLOCK
+    faults_call(url, settings.admin_token, "PUT", "health-500", True)
+    health = asyncio.run(_probe(url, settings, only="health"))[0].status
+    console.print(f"\nfault health-500 on: GET /api/health answers {health}")
+    with store.session() as session:
+        incident = incidents.open_incident(
+            session,
+            title="Complete service outage",
+            severity="P0",
+            actor=actor,
+            clock=clock,
+            component="app",
+            symptoms=[f"Health check endpoint returning {health}"],
+        )
+        incident_id = incident.id
+        incidents.acknowledge(
+            session,
+            incident_id=incident_id,
+            actor=actor,
+            clock=clock,
+            message="Site down - investigating",
+        )
+        incidents.update(
+            session,
+            incident_id=incident_id,
+            actor=actor,
+            clock=clock,
+            status="identified",
+            public=True,
+            message="The sandbox's health-500 fault switch is on",
+        )
+    faults_call(url, settings.admin_token, "DELETE", "health-500")
+    health = asyncio.run(_probe(url, settings, only="health"))[0].status
+    with store.session() as session:
+        incidents.update(
+            session,
+            incident_id=incident_id,
+            actor=actor,
+            clock=clock,
+            status="monitoring",
+            public=True,
+            message=f"Fault switched off; health answers {health} again",
+        )
+        incident = incidents.get(session, incident_id=incident_id)
+        events = incidents.timeline(session, incident_id=incident_id)
+        clocks = incidents.clocks_for(incident, events, config=config, now=clock.now())
+    console.print(f"incident #{incident_id} P0 {incident.title}: {incident.status}")
+    for sla in clocks:
+        console.print(f"  {clock_line(sla, clock.now(), config.timezone)}")
+
+
+def _print_probes(probes: list[Probe]) -> None:
     table = Table("what", "request", "expected", "got", "ms")
     for probe in probes:
         got = "no answer" if probe.status is None else str(probe.status)
@@ -179,7 +242,7 @@ def _run_opsbook(config: Config, settings: SandboxSettings, app_url: str) -> Non
     console.print(table)
 
 
-async def _probe(app_url: str, settings: SandboxSettings) -> list[Probe]:
+async def _probe(app_url: str, settings: SandboxSettings, only: str | None = None) -> list[Probe]:
     probes = [
         Probe("health", "GET", "/api/health", 200),
         Probe("version", "GET", "/api/version", 200),
@@ -190,6 +253,7 @@ async def _probe(app_url: str, settings: SandboxSettings) -> list[Probe]:
         Probe("clerk webhook, unsigned", "POST", "/api/webhooks/clerk", 401),
         Probe("clerk webhook, signed", "POST", "/api/webhooks/clerk", 200),
     ]
+    probes = [p for p in probes if only is None or p.what == only]
     body = b'{"type":"user.updated"}'
     signed = svix_sign(settings.clerk_webhook_secret, "msg_demo", int(time.time()), body)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
