@@ -79,7 +79,7 @@ def interpolate(text: str, env: Mapping[str, str], on_missing: list[str]) -> str
 
 
 class _Builder:
-    def __init__(self, file: str, text: str, env: Mapping[str, str]) -> None:
+    def __init__(self, file: str, text: str, env: Mapping[str, str] | None) -> None:
         self.file = file
         self.loader = yaml.SafeLoader(text)
         self.env = env
@@ -96,7 +96,7 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         value = self.loader.construct_object(node, deep=True)
-        if isinstance(value, str) and "$" in value:
+        if isinstance(value, str) and "$" in value and self.env is not None:
             missing: list[str] = []
             value = interpolate(value, self.env, missing)
             for name in missing:
@@ -144,14 +144,20 @@ class _Builder:
         return out
 
 
-def load_yaml(text: str, *, file: str, env: Mapping[str, str] | None = None) -> Located:
+def load_yaml(
+    text: str, *, file: str, env: Mapping[str, str] | None = None, expand: bool = True
+) -> Located:
     """Parse YAML text into a Located document.
 
     Problems that still leave a usable tree (a duplicate key, an unset variable) are
     collected in `issues` so that all of them are reported at once; the caller must
     refuse the document when there are any. A syntax error raises YamlSyntaxError.
     """
-    builder = _Builder(file, text, os.environ if env is None else env)
+    if not expand:
+        source_env: Mapping[str, str] | None = None  # runbooks keep `$VAR` for their shell
+    else:
+        source_env = os.environ if env is None else env
+    builder = _Builder(file, text, source_env)
     try:
         root = builder.loader.get_single_node()
         builder.located.data = None if root is None else builder.build(root, ())

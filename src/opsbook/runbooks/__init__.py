@@ -1,0 +1,1 @@
+"""Runbooks: the seed's procedures as logged, dry-runnable, resumable steps."""

@@ -1,0 +1,83 @@
+"""The action registry: how a runbook step reaches any domain.
+
+A domain exposes what it can do as named actions with typed inputs and structured
+outputs; `default_registry()` gathers them. Anything a domain can do, a runbook can do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from opsbook.clock import Clock
+from opsbook.config import Config
+from opsbook.store import Store
+
+
+class ActionInputs(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ActionFailed(Exception):
+    """The action ran and did not succeed; `output` holds what it saw."""
+
+    def __init__(self, message: str, output: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.output = output or {}
+
+
+@dataclass
+class ActionContext:
+    config: Config
+    store: Store
+    clock: Clock
+    actor: str
+    timeout: float
+    incident_id: int | None = None
+    secrets: list[str] = field(default_factory=list)
+    run_label: str = ""
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    summary: str
+    inputs: type[ActionInputs]
+    run: Callable[[ActionContext, Any], dict[str, Any]]
+    describe: Callable[[Any], str]
+    destructive: bool = False
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._actions: dict[str, Action] = {}
+
+    def register(self, action: Action) -> None:
+        if action.name in self._actions:
+            raise ValueError(f"action {action.name!r} is registered twice")
+        self._actions[action.name] = action
+
+    def get(self, name: str) -> Action:
+        return self._actions[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._actions
+
+    def names(self) -> list[str]:
+        return sorted(self._actions)
+
+
+def default_registry() -> Registry:
+    """Every domain's actions. Domains register here as their capabilities land."""
+    from opsbook.incidents import actions as incident_actions
+    from opsbook.postgres import actions as postgres_actions
+    from opsbook.runbooks import step_actions
+
+    registry = Registry()
+    step_actions.register(registry)
+    postgres_actions.register(registry)
+    incident_actions.register(registry)
+    return registry

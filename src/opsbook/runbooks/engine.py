@@ -1,0 +1,498 @@
+"""Run, dry-run and resume runbooks. Every step is persisted before and after it runs.
+
+A step is marked `running` (committed) before it acts and `succeeded`/`failed` after,
+so a run killed at any moment resumes where it stopped: finished steps are not repeated
+and a step caught in flight is reported as such before it is retried.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opsbook.clock import Clock
+from opsbook.config import Config, collect_secrets, mask_text
+from opsbook.incidents import service as incidents
+from opsbook.runbooks import expressions
+from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, Registry
+from opsbook.runbooks.model import Runbook, Step
+from opsbook.runbooks.records import RunRecord, StepRecord
+from opsbook.store import Store
+from opsbook.store.audit import record as audit_record
+
+DONE = ("succeeded", "skipped")
+_SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASS|DSN|WEBHOOK)", re.I)
+_PATHS = re.compile(r"\b(?:output|steps|params)(?:\.[A-Za-z_]\w*|\[\d+\]|\['[^']*'\])+")
+
+
+class RunError(ValueError):
+    """The run cannot start or resume (bad parameters, unknown run, already running)."""
+
+
+class Reporter(Protocol):
+    def step_started(self, position: int, step: Step, attempt: int, in_flight: bool) -> None: ...
+
+    def step_finished(self, position: int, step: Step, record: StepRecord) -> None: ...
+
+
+class SilentReporter:
+    def step_started(self, position: int, step: Step, attempt: int, in_flight: bool) -> None:
+        pass
+
+    def step_finished(self, position: int, step: Step, record: StepRecord) -> None:
+        pass
+
+
+@dataclass
+class Interaction:
+    """How the engine asks a human: `yes` pre-approves confirms; `done` marks manual steps."""
+
+    yes: bool = False
+    interactive: bool = False
+    ask: Callable[[str], bool] = lambda _question: False
+    done: set[str] = field(default_factory=set)
+
+
+def secrets_for(config: Config) -> list[str]:
+    """Config secrets, plus environment values whose names say they are secret."""
+    found = collect_secrets(config)
+    for name, value in os.environ.items():
+        if _SECRET_ENV.search(name) and len(value) >= 6:
+            found.append(value)
+    return found
+
+
+@dataclass
+class Engine:
+    store: Store
+    config: Config
+    registry: Registry
+    clock: Clock
+    actor: str
+    reporter: Reporter = field(default_factory=SilentReporter)
+
+    def __post_init__(self) -> None:
+        self.secrets = secrets_for(self.config)
+
+    # --- starting ---------------------------------------------------------------------
+
+    def start(
+        self, runbook: Runbook, *, source: str, params: dict[str, Any], incident_id: int | None
+    ) -> int:
+        with self.store.session() as session:
+            if incident_id is not None:
+                incidents.get(session, incident_id=incident_id)
+            run = RunRecord(
+                runbook=runbook.name,
+                source=source,
+                definition=runbook.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+                params=params,
+                incident_id=incident_id,
+                status="running",
+                actor=self.actor,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                started_at=self.clock.now(),
+            )
+            session.add(run)
+            session.flush()
+            for position, step in enumerate(runbook.steps):
+                session.add(
+                    StepRecord(
+                        run_id=run.id,
+                        position=position,
+                        step_id=step.id,
+                        status="pending",
+                        attempts=0,
+                    )
+                )
+            self._timeline(
+                session, run, "runbook.started", f"started runbook {runbook.name}: {runbook.title}"
+            )
+            return run.id
+
+    # --- running and resuming -----------------------------------------------------------
+
+    def claim(self, run_id: int) -> tuple[RunRecord, Runbook]:
+        """Take a stopped run over for resuming; refuse one that is still alive elsewhere."""
+        with self.store.session() as session:
+            run = session.scalars(
+                select(RunRecord).where(RunRecord.id == run_id).with_for_update()
+            ).first()
+            if run is None:
+                raise RunError(f"no run {run_id}")
+            if run.status == "succeeded":
+                raise RunError(f"run {run_id} already succeeded: nothing to resume")
+            if (
+                run.status == "running"
+                and run.host == socket.gethostname()
+                and run.pid
+                and run.pid != os.getpid()
+                and _alive(run.pid)
+            ):
+                raise RunError(f"run {run_id} is still running (pid {run.pid}); not resuming it")
+            run.pid, run.host, run.status = os.getpid(), socket.gethostname(), "running"
+            run.finished_at = None
+            return run, Runbook.model_validate(run.definition)
+
+    def execute(self, run_id: int, runbook: Runbook, interaction: Interaction) -> str:
+        with self.store.session() as session:
+            run = session.get(RunRecord, run_id)
+            assert run is not None
+            params = dict(run.params)
+            incident_id = run.incident_id
+            records = {
+                r.position: r
+                for r in session.scalars(select(StepRecord).where(StepRecord.run_id == run_id))
+            }
+        steps: dict[str, dict[str, Any]] = {}
+        outcome = "succeeded"
+        for position, step in enumerate(runbook.steps):
+            record = records[position]
+            context = {"params": params, "steps": steps, "incident": {"id": incident_id}}
+            if record.status in DONE or (record.status == "failed" and step.on_fail == "continue"):
+                steps[step.id] = {"status": record.status, "output": record.output}
+                continue
+            if (
+                record.status == "waiting"
+                and step.id not in interaction.done
+                and not interaction.interactive
+            ):
+                steps[step.id] = {"status": "waiting", "output": {}}
+                outcome = "waiting"
+                continue
+            result = self._run_step(
+                run_id, position, step, record, context, incident_id, interaction
+            )
+            steps[step.id] = {"status": result.status, "output": result.output}
+            if result.status == "refused":
+                outcome = "refused"
+                break
+            if result.status == "waiting":
+                outcome = "waiting"
+            if result.status == "failed" and step.on_fail == "stop":
+                outcome = "failed"
+                break
+            if result.status == "failed":
+                outcome = "failed" if outcome == "succeeded" else outcome
+            incident_id = self._incident_after(run_id, incident_id)
+        self._finish(run_id, outcome)
+        return outcome
+
+    def _run_step(
+        self,
+        run_id: int,
+        position: int,
+        step: Step,
+        record: StepRecord,
+        context: dict[str, Any],
+        incident_id: int | None,
+        interaction: Interaction,
+    ) -> StepRecord:
+        in_flight = record.status == "running"
+        if step.when is not None:
+            try:
+                go = bool(expressions.evaluate(step.when, context))
+            except expressions.ExpressionError as exc:
+                return self._save(
+                    run_id,
+                    position,
+                    step,
+                    "failed",
+                    {},
+                    {},
+                    f"when could not be decided: {exc}",
+                    started=None,
+                )
+            if not go:
+                return self._save(
+                    run_id,
+                    position,
+                    step,
+                    "skipped",
+                    {},
+                    {},
+                    f"skipped: when {step.when} is false",
+                    started=None,
+                )
+        if step.manual is not None:
+            return self._manual(run_id, position, step, context, interaction)
+        try:
+            action, inputs = self._action_for(step, context)
+        except (expressions.ExpressionError, ValueError) as exc:
+            return self._save(run_id, position, step, "failed", {}, {}, str(exc), started=None)
+        shown = inputs.model_dump(mode="json", by_alias=True)
+        needs_confirm = step.confirm or action.destructive
+        if needs_confirm and not interaction.yes:
+            question = f"{step.title}: {action.describe(inputs)}\nProceed?"
+            if not (interaction.interactive and interaction.ask(question)):
+                return self._save(
+                    run_id,
+                    position,
+                    step,
+                    "refused",
+                    shown,
+                    {},
+                    "needs confirmation: run again with --yes",
+                    started=None,
+                )
+        attempt = self._mark_running(run_id, position)
+        self.reporter.step_started(position, step, attempt, in_flight)
+        started = self.clock.now()
+        ticks = time.monotonic()
+        actx = ActionContext(
+            config=self.config,
+            store=self.store,
+            clock=self.clock,
+            actor=self.actor,
+            timeout=step.timeout.total_seconds(),
+            incident_id=incident_id,
+            secrets=self.secrets,
+            run_label=f"run {run_id}",
+        )
+        try:
+            output = action.run(actx, inputs)
+            error = None
+        except ActionFailed as exc:
+            output, error = exc.output, str(exc)
+        if actx.incident_id != incident_id:
+            self._link(run_id, actx.incident_id)
+        output["duration_ms"] = round((time.monotonic() - ticks) * 1000, 1)
+        if error is None:
+            error = self._expectations(step, context, output)
+        status = "failed" if error else "succeeded"
+        saved = self._save(run_id, position, step, status, shown, output, error, started=started)
+        if needs_confirm or step.writes:
+            self._audit(run_id, step, action, shown, status, error)
+        return saved
+
+    def _action_for(self, step: Step, context: dict[str, Any]) -> tuple[Action, Any]:
+        if step.sql is not None:
+            name, raw = (
+                "sql.query",
+                {
+                    "sql": step.sql,
+                    "writes": step.writes,
+                    "params": expressions.render(step.sql_params, context),
+                },
+            )
+        elif step.http is not None:
+            name = "http.request"
+            raw = expressions.render(
+                step.http.model_dump(by_alias=True, exclude_none=True), context
+            )
+        elif step.run is not None:
+            name, raw = "shell.run", {"command": expressions.render(step.run, context, shell=True)}
+        elif step.notify is not None:
+            name, raw = "notify.send", expressions.render(step.notify.model_dump(), context)
+        else:
+            assert step.uses is not None
+            name, raw = step.uses, expressions.render(step.with_, context)
+        action = self.registry.get(name)
+        return action, action.inputs.model_validate(raw)
+
+    def _manual(
+        self,
+        run_id: int,
+        position: int,
+        step: Step,
+        context: dict[str, Any],
+        interaction: Interaction,
+    ) -> StepRecord:
+        try:
+            text = str(expressions.render(step.manual, context))
+        except expressions.ExpressionError:
+            text = str(step.manual)
+        if step.id in interaction.done or (
+            interaction.interactive and interaction.ask(_manual_question(step, text))
+        ):
+            return self._save(
+                run_id,
+                position,
+                step,
+                "succeeded",
+                {"instruction": text},
+                {"confirmed_by": self.actor},
+                None,
+                started=self.clock.now(),
+            )
+        return self._save(
+            run_id,
+            position,
+            step,
+            "waiting",
+            {"instruction": text},
+            {},
+            "waiting for a person to do this and confirm it",
+            started=None,
+        )
+
+    def _expectations(
+        self, step: Step, context: dict[str, Any], output: dict[str, Any]
+    ) -> str | None:
+        checks = step.expectations
+        if not checks and step.run is not None:
+            checks = ["output.exit_code == 0"]
+        if not checks and step.http is not None:
+            checks = ["output.status < 400"]
+        scope = {**context, "output": output}
+        for check in checks:
+            try:
+                if expressions.evaluate(check, scope):
+                    continue
+                values = _values(check, scope)
+            except expressions.ExpressionError as exc:
+                return f"expect {check}: could not be evaluated ({exc})"
+            return f"expected {check}" + (f", but {values}" if values else "")
+        return None
+
+    # --- persistence ------------------------------------------------------------------
+
+    def _mark_running(self, run_id: int, position: int) -> int:
+        with self.store.session() as session:
+            record = self._record(session, run_id, position)
+            record.status, record.attempts = "running", record.attempts + 1
+            record.started_at, record.actor = self.clock.now(), self.actor
+            return record.attempts
+
+    def _save(
+        self,
+        run_id: int,
+        position: int,
+        step: Step,
+        status: str,
+        inputs: dict[str, Any],
+        output: dict[str, Any],
+        error: str | None,
+        *,
+        started: Any,
+    ) -> StepRecord:
+        with self.store.session() as session:
+            record = self._record(session, run_id, position)
+            record.status = status
+            record.inputs = _mask(inputs, self.secrets)
+            record.output = _mask(output, self.secrets)
+            record.error = mask_text(error, self.secrets) if error else None
+            record.started_at = record.started_at or started
+            record.finished_at = self.clock.now() if status not in ("waiting",) else None
+            record.actor = self.actor
+            run = session.get(RunRecord, run_id)
+            assert run is not None
+            detail = f": {record.error}" if record.error else ""
+            self._timeline(
+                session,
+                run,
+                "runbook.step",
+                f"[{run.runbook}] {step.id} {status}{detail}",
+                data={"run": run_id, "step": step.id, "status": status},
+            )
+            session.flush()
+            session.expunge(record)
+        self.reporter.step_finished(position, step, record)
+        return record
+
+    def _record(self, session: Session, run_id: int, position: int) -> StepRecord:
+        return session.scalars(
+            select(StepRecord).where(StepRecord.run_id == run_id, StepRecord.position == position)
+        ).one()
+
+    def _finish(self, run_id: int, outcome: str) -> None:
+        with self.store.session() as session:
+            run = session.get(RunRecord, run_id)
+            assert run is not None
+            run.status, run.finished_at, run.pid = outcome, self.clock.now(), None
+            self._timeline(session, run, "runbook.finished", f"runbook {run.runbook}: {outcome}")
+
+    def _link(self, run_id: int, incident_id: int | None) -> None:
+        with self.store.session() as session:
+            run = session.get(RunRecord, run_id)
+            assert run is not None
+            run.incident_id = incident_id
+
+    def _incident_after(self, run_id: int, current: int | None) -> int | None:
+        if current is not None:
+            return current
+        with self.store.session() as session:
+            run = session.get(RunRecord, run_id)
+            return run.incident_id if run else None
+
+    def _timeline(
+        self, session: Session, run: RunRecord, kind: str, text: str, data: dict[str, Any] | None = None
+    ) -> None:
+        if run.incident_id is None:
+            return
+        incident = incidents.get(session, incident_id=run.incident_id)
+        incidents.log_event(
+            session,
+            incident=incident,
+            kind=kind,
+            actor=self.actor,
+            clock=self.clock,
+            text=mask_text(text, self.secrets),
+            data=data or {"run": run.id},
+        )
+
+    def _audit(
+        self,
+        run_id: int,
+        step: Step,
+        action: Action,
+        inputs: dict[str, Any],
+        status: str,
+        error: str | None,
+    ) -> None:
+        with self.store.session() as session:
+            audit_record(
+                session,
+                action=f"runbook.{action.name}",
+                target=f"run {run_id} step {step.id}",
+                outcome="ok" if status == "succeeded" else "failed",
+                actor=self.actor,
+                details={"inputs": inputs, "error": error},
+                secrets=self.secrets,
+                clock=self.clock,
+            )
+
+
+def _manual_question(step: Step, text: str | None = None) -> str:
+    return f"{step.title}\n  {text or step.manual}\nDone?"
+
+
+def _values(check: str, scope: dict[str, Any]) -> str:
+    shown = []
+    for path in dict.fromkeys(_PATHS.findall(check)):
+        try:
+            shown.append(f"{path} = {expressions.evaluate(path, scope)!r}")
+        except expressions.ExpressionError:
+            shown.append(f"{path} is undefined")
+    return "; ".join(shown)
+
+
+def _mask(value: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        return mask_text(value, secrets)
+    if isinstance(value, dict):
+        return {k: _mask(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, secrets) for v in value]
+    return value
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True

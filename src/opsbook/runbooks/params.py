@@ -1,0 +1,64 @@
+"""Typed runbook parameters from `--param key=value` text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opsbook.config.durations import parse_duration
+from opsbook.runbooks.model import Parameter, Runbook
+
+
+class ParamError(ValueError):
+    pass
+
+
+def _convert(name: str, spec: Parameter, raw: Any) -> Any:
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    try:
+        if spec.type == "int":
+            return int(text)
+        if spec.type == "float":
+            return float(text)
+        if spec.type == "bool":
+            lowered = text.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if spec.type == "duration":
+            # Exposed to SQL and conditions as seconds.
+            return parse_duration(text).total_seconds()
+    except ValueError:
+        raise ParamError(f"--param {name}: {raw!r} is not a {spec.type}") from None
+    return text
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ParamError(f"--param {pair!r}: write it as name=value")
+        found[key.strip()] = value
+    return found
+
+
+def resolve(runbook: Runbook, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults, then what was given; unknown and missing parameters are errors."""
+    unknown = sorted(set(given) - set(runbook.parameters))
+    if unknown:
+        known = ", ".join(runbook.parameters) or "none"
+        raise ParamError(
+            f"{runbook.name} has no parameter {unknown[0]!r} (its parameters: {known})"
+        )
+    values: dict[str, Any] = {}
+    for name, spec in runbook.parameters.items():
+        raw = given.get(name, spec.default)
+        if raw is None and spec.required:
+            raise ParamError(f"{runbook.name} needs --param {name}=... ({spec.description})")
+        values[name] = _convert(name, spec, raw)
+    return values
