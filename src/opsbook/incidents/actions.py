@@ -85,6 +85,29 @@ def _update(context: ActionContext, inputs: UpdateInputs) -> dict[str, Any]:
         }
 
 
+class AckInputs(ActionInputs):
+    message: str | None = None
+    incident_id: int | None = None
+
+
+@_guard
+def _acknowledge(context: ActionContext, inputs: AckInputs) -> dict[str, Any]:
+    """Acknowledge if still open; an incident someone already took is left as it is."""
+    incident_id = _incident(context, inputs.incident_id)
+    with context.store.session() as session:
+        incident = service.get(session, incident_id=incident_id)
+        if incident.status == "open":
+            service.acknowledge(
+                session,
+                incident_id=incident_id,
+                actor=context.actor,
+                clock=context.clock,
+                message=inputs.message,
+            )
+            return {"incident_id": incident_id, "acknowledged": True}
+        return {"incident_id": incident_id, "acknowledged": False, "status": incident.status}
+
+
 @_guard
 def _note(context: ActionContext, inputs: NoteInputs) -> dict[str, Any]:
     incident_id = _incident(context, inputs.incident_id)
@@ -116,6 +139,15 @@ def _resolve(context: ActionContext, inputs: ResolveInputs) -> dict[str, Any]:
 
 
 def register(registry: Registry) -> None:
+    registry.register(
+        Action(
+            "incident.acknowledge",
+            "Acknowledge the incident if still open.",
+            AckInputs,
+            _acknowledge,
+            lambda i: f"acknowledge: {i.message or ''}".strip(),
+        )
+    )
     registry.register(
         Action(
             "incident.open",

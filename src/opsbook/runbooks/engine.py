@@ -157,7 +157,12 @@ class Engine:
         outcome = "succeeded"
         for position, step in enumerate(runbook.steps):
             record = records[position]
-            context = {"params": params, "steps": steps, "incident": {"id": incident_id}}
+            context = {
+                "params": params,
+                "steps": steps,
+                "incident": {"id": incident_id},
+                "app": app_context(self.config),
+            }
             if record.status in DONE or (record.status == "failed" and step.on_fail == "continue"):
                 steps[step.id] = {"status": record.status, "output": record.output}
                 continue
@@ -425,7 +430,12 @@ class Engine:
             return run.incident_id if run else None
 
     def _timeline(
-        self, session: Session, run: RunRecord, kind: str, text: str, data: dict[str, Any] | None = None
+        self,
+        session: Session,
+        run: RunRecord,
+        kind: str,
+        text: str,
+        data: dict[str, Any] | None = None,
     ) -> None:
         if run.incident_id is None:
             return
@@ -460,6 +470,19 @@ class Engine:
                 secrets=self.secrets,
                 clock=self.clock,
             )
+
+
+def app_context(config: Config) -> dict[str, Any]:
+    """What runbooks may read of the config: the watched app, never a secret."""
+    app = config.app
+    return {
+        "name": app.name,
+        "url": app.url.rstrip("/"),
+        "health_path": app.health_path,
+        "version_path": app.version_path,
+        "expected_commit": app.expected_commit or "",
+        "smoke_paths": list(app.smoke_paths),
+    }
 
 
 def _manual_question(step: Step, text: str | None = None) -> str:

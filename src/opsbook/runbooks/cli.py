@@ -1,0 +1,462 @@
+"""`opsbook runbook ...`: list, show, run, dry-run, resume and suggest runbooks."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from opsbook.console import Exit, console, err, fail, print_json
+from opsbook.context import AppContext, app_context
+from opsbook.incidents import service as incidents
+from opsbook.runbooks import loader
+from opsbook.runbooks import params as run_params
+from opsbook.runbooks.actions import Registry, default_registry
+from opsbook.runbooks.engine import Engine, Interaction, RunError
+from opsbook.runbooks.engine import app_context as engine_app
+from opsbook.runbooks.model import Runbook, Step
+from opsbook.runbooks.plan import plan
+from opsbook.runbooks.records import RunRecord, StepRecord
+from opsbook.runbooks.suggest import suggest as rank
+from opsbook.store.audit import default_actor
+
+app = typer.Typer(
+    help="Executable runbooks: dry-run, run, resume; every step recorded.", no_args_is_help=True
+)
+_JSON = typer.Option(False, "--json", help="Print as JSON.")
+_MARK = {
+    "succeeded": "[green]ok[/]",
+    "failed": "[bold red]FAILED[/]",
+    "skipped": "[dim]skipped[/]",
+    "waiting": "[yellow]waiting for a person[/]",
+    "refused": "[bold yellow]not confirmed[/]",
+}
+
+
+def _load(context: AppContext, name: str, registry: Registry) -> tuple[Runbook, str]:
+    try:
+        source = loader.find(context.config(), name)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    try:
+        return loader.load_runbook(source.path, registry=registry), str(source.path)
+    except loader.RunbookError as exc:
+        for issue in exc.issues:
+            err.print(str(issue), markup=False)
+        fail(f"runbook {name} does not validate; nothing was run")
+
+
+class ConsoleReporter:
+    def __init__(self, total: int) -> None:
+        self.total = total
+
+    def step_started(self, position: int, step: Step, attempt: int, in_flight: bool) -> None:
+        if in_flight:
+            console.print(
+                f"[yellow]step {step.id} was in flight when the run stopped "
+                f"(attempt {attempt - 1}); retrying[/]"
+            )
+        console.print(f"[{position + 1}/{self.total}] {step.title} ...")
+
+    def step_finished(self, position: int, step: Step, record: StepRecord) -> None:
+        took = record.output.get("duration_ms")
+        timing = f" ({took:.0f} ms)" if isinstance(took, int | float) else ""
+        line = (
+            f"[{position + 1}/{self.total}] {step.title}: {_MARK.get(record.status, record.status)}"
+        )
+        console.print(line + timing)
+        if record.error and record.status != "skipped":
+            console.print(f"    {record.error}", markup=False)
+
+
+def _engine(ctx: typer.Context, registry: Registry, total: int) -> Engine:
+    context = app_context(ctx)
+    return Engine(
+        store=context.store(),
+        config=context.config(),
+        registry=registry,
+        clock=context.clock,
+        actor=default_actor(),
+        reporter=ConsoleReporter(total),
+    )
+
+
+def _interaction(yes: bool, done: list[str]) -> Interaction:
+    interactive = sys.stdin.isatty()
+    return Interaction(
+        yes=yes,
+        interactive=interactive,
+        ask=lambda q: typer.confirm(q, default=False),
+        done=set(done),
+    )
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: bool = _JSON) -> None:
+    """List the runbooks opsbook knows: built-in and the config's folders.
+
+    Example: opsbook runbook list
+    """
+    context = app_context(ctx)
+    registry = default_registry()
+    rows: list[dict[str, Any]] = []
+    for source in loader.discover(context.config()).values():
+        try:
+            book = loader.load_runbook(source.path, registry=registry)
+            rows.append(
+                {
+                    "name": book.name,
+                    "title": book.title,
+                    "severity": book.severity,
+                    "steps": len(book.steps),
+                    "builtin": source.builtin,
+                    "path": str(source.path),
+                    "valid": True,
+                }
+            )
+        except loader.RunbookError as exc:
+            rows.append(
+                {
+                    "name": source.name,
+                    "title": str(exc.issues[0]),
+                    "severity": [],
+                    "steps": 0,
+                    "builtin": source.builtin,
+                    "path": str(source.path),
+                    "valid": False,
+                }
+            )
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("runbook", "title", "severity", "steps", "from")
+    for row in rows:
+        title = row["title"] if row["valid"] else f"[red]invalid: {row['title']}[/]"
+        table.add_row(
+            row["name"],
+            title,
+            ",".join(row["severity"]),
+            str(row["steps"]),
+            "built-in" if row["builtin"] else row["path"],
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"), as_json: bool = _JSON
+) -> None:
+    """Show a runbook as a checklist: symptoms, parameters and what each step does.
+
+    Example: opsbook runbook show p1-db-connections
+    """
+    registry = default_registry()
+    context = app_context(ctx)
+    runbook, path = _load(context, name, registry)
+    defaults = {k: p.default for k, p in runbook.parameters.items()}
+    values = run_params.resolve(runbook, {}) if not _required(runbook) else defaults
+    steps = plan(runbook, values, registry, app=engine_app(context.config()))
+    if as_json:
+        print_json(
+            {
+                "runbook": runbook.model_dump(mode="json", by_alias=True),
+                "path": path,
+                "steps": [s.__dict__ for s in steps],
+            }
+        )
+        return
+    console.print(
+        f"[bold]{runbook.title}[/]  ({runbook.name}; "
+        f"{', '.join(runbook.severity) or 'any severity'})"
+    )
+    if runbook.description:
+        console.print(runbook.description.strip())
+    if runbook.symptoms:
+        console.print("\n[bold]Symptoms[/]:")
+        for symptom in runbook.symptoms:
+            console.print(f"- {symptom}", markup=False)
+    if runbook.parameters:
+        console.print("\n[bold]Parameters[/]:")
+        for key, spec in runbook.parameters.items():
+            default = ("required" if spec.required else "optional" if spec.default is None
+                       else f"default {spec.default}")
+            console.print(f"- {key} ({spec.type}, {default}): {spec.description}", markup=False)
+    console.print("\n[bold]Steps[/]:")
+    for step in steps:
+        flags = [
+            f
+            for f, on in (
+                ("needs confirmation", step.confirm),
+                ("continues on failure", step.on_fail == "continue"),
+            )
+            if on
+        ]
+        console.print(
+            f"\n{step.position + 1}. [bold]{step.title}[/]"
+            + (f"  [yellow]({', '.join(flags)})[/]" if flags else "")
+        )
+        if step.when:
+            console.print(f"   only when: {step.when}", markup=False)
+        for line in step.does.splitlines():
+            console.print(f"   {line}", markup=False)
+        for check in step.expect:
+            console.print(f"   expect: {check}", markup=False)
+        if step.note:
+            console.print(f"   note: {step.note.strip()}", markup=False)
+
+
+def _required(runbook: Runbook) -> bool:
+    return any(p.required and p.default is None for p in runbook.parameters.values())
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., metavar="NAME"),
+    incident: str | None = typer.Option(
+        None, "--incident", help="Write each step to its timeline."
+    ),
+    param: list[str] = typer.Option([], "--param", help="name=value (repeatable)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would happen; change nothing."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Approve the steps that need confirmation."),
+    as_json: bool = _JSON,
+) -> None:
+    """Run a runbook (or dry-run it). Killed or stopped, it can be resumed.
+
+    Example: opsbook runbook run p1-db-connections --incident 12 --param idle_minutes=15
+    """
+    context = app_context(ctx)
+    registry = default_registry()
+    runbook, path = _load(context, name, registry)
+    try:
+        values = run_params.resolve(runbook, run_params.parse_assignments(param))
+    except run_params.ParamError as exc:
+        fail(str(exc))
+    incident_id = _incident_id(incident)
+    if dry_run:
+        steps = plan(runbook, values, registry, app=engine_app(context.config()))
+        if as_json:
+            print_json(
+                {
+                    "runbook": runbook.name,
+                    "dry_run": True,
+                    "params": values,
+                    "steps": [s.__dict__ for s in steps],
+                }
+            )
+            return
+        console.print(f"[bold]dry run[/] of {runbook.name}: nothing will be changed")
+        for step in steps:
+            console.print(
+                f"\n{step.position + 1}. {step.title}"
+                + ("  [yellow](needs confirmation)[/]" if step.confirm else "")
+            )
+            if step.when:
+                console.print(f"   only when: {step.when}", markup=False)
+            for line in step.does.splitlines():
+                console.print(
+                    f"   would: {line}"
+                    if line == step.does.splitlines()[0]
+                    else f"          {line}",
+                    markup=False,
+                )
+        return
+    engine = _engine(ctx, registry, len(runbook.steps))
+    try:
+        run_id = engine.start(runbook, source=path, params=values, incident_id=incident_id)
+    except incidents.IncidentError as exc:
+        fail(str(exc))
+    if not as_json:
+        console.print(
+            f"run {run_id}: {runbook.name}"
+            + (f" for incident #{incident_id}" if incident_id else "")
+        )
+    outcome = engine.execute(run_id, runbook, _interaction(yes, []))
+    _report(ctx, run_id, outcome, as_json)
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context,
+    run_id: int = typer.Argument(..., metavar="RUN_ID"),
+    yes: bool = typer.Option(False, "--yes", help="Approve the steps that need confirmation."),
+    done: list[str] = typer.Option([], "--done", help="Mark a manual step done (repeatable)."),
+    as_json: bool = _JSON,
+) -> None:
+    """Resume a stopped, failed or waiting run; finished steps are not repeated.
+
+    Example: opsbook runbook resume 7 --done check_vercel_status
+    """
+    registry = default_registry()
+    context = app_context(ctx)
+    probe = Engine(
+        store=context.store(),
+        config=context.config(),
+        registry=registry,
+        clock=context.clock,
+        actor=default_actor(),
+    )
+    try:
+        _run, runbook = probe.claim(run_id)
+    except RunError as exc:
+        fail(str(exc))
+    unknown = sorted(set(done) - {s.id for s in runbook.steps})
+    if unknown:
+        fail(f"run {run_id} has no step {unknown[0]!r}")
+    engine = _engine(ctx, registry, len(runbook.steps))
+    if not as_json:
+        console.print(f"resuming run {run_id}: {runbook.name}")
+    outcome = engine.execute(run_id, runbook, _interaction(yes, done))
+    _report(ctx, run_id, outcome, as_json)
+
+
+def _incident_id(value: str | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip().lstrip("#")
+    if not text.isdigit():
+        fail(f"--incident {value!r} is not an incident id")
+    return int(text)
+
+
+def _run_json(run: RunRecord, steps: list[StepRecord]) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "runbook": run.runbook,
+        "status": run.status,
+        "params": run.params,
+        "incident_id": run.incident_id,
+        "actor": run.actor,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "steps": [
+            {
+                "position": s.position,
+                "id": s.step_id,
+                "status": s.status,
+                "attempts": s.attempts,
+                "inputs": s.inputs,
+                "output": s.output,
+                "error": s.error,
+                "started_at": s.started_at,
+                "finished_at": s.finished_at,
+            }
+            for s in steps
+        ],
+    }
+
+
+def _report(ctx: typer.Context, run_id: int, outcome: str, as_json: bool) -> None:
+    with app_context(ctx).store().session() as session:
+        run = session.get(RunRecord, run_id)
+        assert run is not None
+        steps = list(
+            session.scalars(
+                select(StepRecord).where(StepRecord.run_id == run_id).order_by(StepRecord.position)
+            )
+        )
+        data = _run_json(run, steps)
+    if as_json:
+        print_json(data)
+    else:
+        waiting = [s for s in data["steps"] if s["status"] == "waiting"]
+        console.print(f"\nrun {run_id} {outcome}")
+        if waiting:
+            console.print(
+                "[yellow]still to do by hand[/] (then: opsbook runbook resume "
+                f"{run_id} --done STEP):"
+            )
+            for step in waiting:
+                console.print(
+                    f"  - {step['id']}: {step['inputs'].get('instruction', '')}", markup=False
+                )
+        if outcome == "refused":
+            console.print(f"re-run the approval with: opsbook runbook resume {run_id} --yes")
+    if outcome in ("failed", "refused"):
+        raise typer.Exit(Exit.FOUND)
+
+
+@app.command("runs")
+def runs(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", min=1),
+    as_json: bool = _JSON,
+) -> None:
+    """List recent runs, newest first.
+
+    Example: opsbook runbook runs --limit 5
+    """
+    with app_context(ctx).store().session() as session:
+        found = list(session.scalars(select(RunRecord).order_by(RunRecord.id.desc()).limit(limit)))
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "runbook": r.runbook,
+                    "status": r.status,
+                    "incident_id": r.incident_id,
+                    "actor": r.actor,
+                    "started_at": r.started_at,
+                    "finished_at": r.finished_at,
+                }
+                for r in found
+            ]
+        )
+        return
+    table = Table("run", "runbook", "status", "incident", "by", "started (UTC)")
+    for r in found:
+        table.add_row(
+            str(r.id),
+            r.runbook,
+            r.status,
+            f"#{r.incident_id}" if r.incident_id else "",
+            r.actor,
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console.print(table if found else "no runs yet")
+
+
+@app.command("suggest")
+def suggest(
+    ctx: typer.Context,
+    incident: str = typer.Option(..., "--incident", help="The incident to match."),
+    as_json: bool = _JSON,
+) -> None:
+    """Rank runbooks by an incident's symptoms, component and severity.
+
+    Example: opsbook runbook suggest --incident 12
+    """
+    incident_id = _incident_id(incident)
+    assert incident_id is not None
+    context = app_context(ctx)
+    try:
+        with context.store().session() as session:
+            found = incidents.get(session, incident_id=incident_id)
+            title, symptoms = found.title, list(found.symptoms)
+            component, severity = found.component, found.severity
+    except incidents.IncidentError as exc:
+        fail(str(exc))
+    registry = default_registry()
+    books = []
+    for source in loader.discover(context.config()).values():
+        try:
+            books.append(loader.load_runbook(source.path, registry=registry))
+        except loader.RunbookError:
+            continue
+    ranked = rank(books, title=title, symptoms=symptoms, component=component, severity=severity)
+    if as_json:
+        print_json([s.__dict__ for s in ranked])
+        return
+    if not ranked:
+        console.print(f"no runbook matches incident #{incident_id}")
+        return
+    table = Table("runbook", "title", "score", "why")
+    for s in ranked[:5]:
+        table.add_row(s.runbook, s.title, f"{s.score:g}", "; ".join(s.reasons))
+    console.print(table)

@@ -1,0 +1,82 @@
+"""Dry-run: what each step would do, rendered as far as it can be without acting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from opsbook.runbooks import expressions
+from opsbook.runbooks.actions import Registry
+from opsbook.runbooks.model import Runbook, Step
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    position: int
+    id: str
+    title: str
+    kind: str
+    does: str
+    when: str | None
+    expect: list[str]
+    confirm: bool
+    on_fail: str
+    note: str | None
+
+
+def plan(
+    runbook: Runbook, params: dict[str, Any], registry: Registry, *, app: dict[str, Any]
+) -> list[PlannedStep]:
+    context = {"params": params, "steps": {}, "incident": {"id": None}, "app": app}
+    return [
+        PlannedStep(
+            position=i,
+            id=step.id,
+            title=step.title,
+            kind=step.kind,
+            does=_describe(step, context, registry),
+            when=step.when,
+            expect=step.expectations,
+            confirm=step.confirm or _destructive(step, registry),
+            on_fail=step.on_fail,
+            note=step.note,
+        )
+        for i, step in enumerate(runbook.steps)
+    ]
+
+
+def _destructive(step: Step, registry: Registry) -> bool:
+    return step.uses is not None and step.uses in registry and registry.get(step.uses).destructive
+
+
+def _render(value: Any, context: dict[str, Any], *, shell: bool = False) -> Any:
+    try:
+        return expressions.render(value, context, shell=shell)
+    except expressions.ExpressionError:
+        return value  # depends on an earlier step's output: shown as written
+
+
+def _describe(step: Step, context: dict[str, Any], registry: Registry) -> str:
+    if step.manual is not None:
+        return f"ask a person: {_render(step.manual, context)}"
+    if step.sql is not None:
+        mode = "WRITES" if step.writes else "read-only"
+        params = _render(step.sql_params, context)
+        suffix = f"\nwith {params}" if params else ""
+        return f"SQL ({mode}):\n{step.sql.strip()}{suffix}"
+    if step.http is not None:
+        request = _render(step.http.model_dump(by_alias=True, exclude_none=True), context)
+        body = f" with JSON {request['json']}" if request.get("json") is not None else ""
+        return f"{request.get('method', 'GET')} {request['url']}{body}"
+    if step.run is not None:
+        return f"$ {_render(step.run, context, shell=True)}"
+    if step.notify is not None:
+        rendered = _render(step.notify.model_dump(), context)
+        return f"notify {rendered['channel']}: {rendered['message']}"
+    assert step.uses is not None
+    inputs = _render(step.with_, context)
+    action = registry.get(step.uses)
+    try:
+        return action.describe(action.inputs.model_validate(inputs))
+    except ValueError:
+        return f"{step.uses} with {inputs}"
