@@ -106,7 +106,7 @@ def test_unknown_parameter_and_action_inputs() -> None:
     assert problems(text) == [
         "book.yaml:9:12: steps[0].with.mesage: incident.update takes no input 'mesage'"
         " (did you mean 'message'?)",
-        "book.yaml:9:21: steps[0].with.mesage: refers to parameter 'idle_minuts', which the"
+        "book.yaml:9:20: steps[0].with.mesage: refers to parameter 'idle_minuts', which the"
         " runbook does not declare (did you mean 'idle_minutes'?)",
     ]
 
