@@ -150,8 +150,20 @@ def test_every_builtin_runbook_validates(path) -> None:
 
 def test_the_seed_procedures_are_all_built_in() -> None:
     assert {p.stem for p in BUILTIN_DIR.glob("*.yaml")} == {
-        "p0-outage", "p1-auth-failures", "p1-db-connections", "deploy", "deploy-rollback",
-        "db-migrate", "weekly", "monthly", "quarterly", "archive-old-attempts", "dr-drill",
-        "high-memory", "slow-dashboard", "voice-calls-failing", "emails-not-sending",
+        "p0-outage",
+        "p1-auth-failures",
+        "p1-db-connections",
+        "deploy",
+        "deploy-rollback",
+        "db-migrate",
+        "weekly",
+        "monthly",
+        "quarterly",
+        "archive-old-attempts",
+        "dr-drill",
+        "high-memory",
+        "slow-dashboard",
+        "voice-calls-failing",
+        "emails-not-sending",
         "post-incident",
     }

@@ -15,7 +15,7 @@ from opsbook.incidents import service as incidents
 from opsbook.runbooks import loader
 from opsbook.runbooks import params as run_params
 from opsbook.runbooks.actions import Registry, default_registry
-from opsbook.runbooks.engine import Engine, Interaction, RunError
+from opsbook.runbooks.engine import Engine, Interaction, RunError, shown_status
 from opsbook.runbooks.engine import app_context as engine_app
 from opsbook.runbooks.model import Runbook, Step
 from opsbook.runbooks.plan import plan
@@ -50,16 +50,19 @@ def _load(context: AppContext, name: str, registry: Registry) -> tuple[Runbook, 
 
 
 class ConsoleReporter:
-    def __init__(self, total: int) -> None:
+    """Step progress; on stderr when stdout carries --json, so the JSON stays clean."""
+
+    def __init__(self, total: int, *, quiet_stdout: bool = False) -> None:
         self.total = total
+        self.out = err if quiet_stdout else console
 
     def step_started(self, position: int, step: Step, attempt: int, in_flight: bool) -> None:
         if in_flight:
-            console.print(
+            self.out.print(
                 f"[yellow]step {step.id} was in flight when the run stopped "
                 f"(attempt {attempt - 1}); retrying[/]"
             )
-        console.print(f"[{position + 1}/{self.total}] {step.title} ...")
+        self.out.print(f"[{position + 1}/{self.total}] {step.title} ...")
 
     def step_finished(self, position: int, step: Step, record: StepRecord) -> None:
         took = record.output.get("duration_ms")
@@ -67,12 +70,12 @@ class ConsoleReporter:
         line = (
             f"[{position + 1}/{self.total}] {step.title}: {_MARK.get(record.status, record.status)}"
         )
-        console.print(line + timing)
+        self.out.print(line + timing)
         if record.error and record.status != "skipped":
-            console.print(f"    {record.error}", markup=False)
+            self.out.print(f"    {record.error}", markup=False)
 
 
-def _engine(ctx: typer.Context, registry: Registry, total: int) -> Engine:
+def _engine(ctx: typer.Context, registry: Registry, total: int, as_json: bool) -> Engine:
     context = app_context(ctx)
     return Engine(
         store=context.store(),
@@ -80,7 +83,7 @@ def _engine(ctx: typer.Context, registry: Registry, total: int) -> Engine:
         registry=registry,
         clock=context.clock,
         actor=default_actor(),
-        reporter=ConsoleReporter(total),
+        reporter=ConsoleReporter(total, quiet_stdout=as_json),
     )
 
 
@@ -181,8 +184,13 @@ def show(
     if runbook.parameters:
         console.print("\n[bold]Parameters[/]:")
         for key, spec in runbook.parameters.items():
-            default = ("required" if spec.required else "optional" if spec.default is None
-                       else f"default {spec.default}")
+            default = (
+                "required"
+                if spec.required
+                else "optional"
+                if spec.default is None
+                else f"default {spec.default}"
+            )
             console.print(f"- {key} ({spec.type}, {default}): {spec.description}", markup=False)
     console.print("\n[bold]Steps[/]:")
     for step in steps:
@@ -266,7 +274,7 @@ def run(
                     markup=False,
                 )
         return
-    engine = _engine(ctx, registry, len(runbook.steps))
+    engine = _engine(ctx, registry, len(runbook.steps), as_json)
     try:
         run_id = engine.start(runbook, source=path, params=values, incident_id=incident_id)
     except incidents.IncidentError as exc:
@@ -308,7 +316,7 @@ def resume(
     unknown = sorted(set(done) - {s.id for s in runbook.steps})
     if unknown:
         fail(f"run {run_id} has no step {unknown[0]!r}")
-    engine = _engine(ctx, registry, len(runbook.steps))
+    engine = _engine(ctx, registry, len(runbook.steps), as_json)
     if not as_json:
         console.print(f"resuming run {run_id}: {runbook.name}")
     outcome = engine.execute(run_id, runbook, _interaction(yes, done))
@@ -399,7 +407,7 @@ def runs(
                 {
                     "id": r.id,
                     "runbook": r.runbook,
-                    "status": r.status,
+                    "status": shown_status(r),
                     "incident_id": r.incident_id,
                     "actor": r.actor,
                     "started_at": r.started_at,
@@ -414,7 +422,7 @@ def runs(
         table.add_row(
             str(r.id),
             r.runbook,
-            r.status,
+            shown_status(r),
             f"#{r.incident_id}" if r.incident_id else "",
             r.actor,
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),

@@ -509,6 +509,17 @@ def _mask(value: Any, secrets: Sequence[str]) -> Any:
     return value
 
 
+def shown_status(run: RunRecord) -> str:
+    """`interrupted` for a run whose process died mid-way (killed, crashed, rebooted)."""
+    if (
+        run.status == "running"
+        and run.host == socket.gethostname()
+        and (run.pid is None or not _alive(run.pid))
+    ):
+        return "interrupted"
+    return run.status
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:

@@ -1,0 +1,288 @@
+"""Real runbooks end to end against the sandbox and its real database."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tests.runbooks.conftest import Ops
+
+CHECKS = """\
+    name: checks
+    title: Health and database checks
+    parameters:
+      limit: {type: int, default: 100}
+    steps:
+      - id: health
+        title: Health endpoint
+        http: {url: "{{ app.url }}/api/health"}
+        expect: output.json.status == "ok"
+      - id: active
+        title: Active connections
+        sql: select count(*) as active from pg_stat_activity where state = 'active'
+        expect: output.rows[0].active <= params.limit
+      - id: leak
+        title: Only when leaking
+        when: steps.active.output.rows[0].active > params.limit
+        manual: kill idle connections
+      - id: echo
+        title: Say the count
+        run: echo "active={{ steps.active.output.rows[0].active }}"
+    """
+
+
+def test_a_passing_run_records_every_step(ops: Ops) -> None:
+    ops.book("checks", CHECKS)
+    run = ops.json("runbook", "run", "checks")
+    assert run["status"] == "succeeded"
+    assert [(s["id"], s["status"]) for s in run["steps"]] == [
+        ("health", "succeeded"),
+        ("active", "succeeded"),
+        ("leak", "skipped"),
+        ("echo", "succeeded"),
+    ]
+    assert run["steps"][0]["output"]["status"] == 200
+    assert run["steps"][3]["output"]["stdout"].startswith("active=")
+    assert run["steps"][2]["error"] == (
+        "skipped: when steps.active.output.rows[0].active > params.limit is false"
+    )
+    assert run["actor"] == "alice"
+    listed = ops.json("runbook", "runs")
+    assert [(r["id"], r["status"]) for r in listed] == [(run["id"], "succeeded")]
+
+
+def test_a_failing_expect_shows_the_values_and_stops(ops: Ops) -> None:
+    ops.book("checks", CHECKS)
+    run = ops.json("runbook", "run", "checks", "--param", "limit=-1", code=1)
+    assert run["status"] == "failed"
+    active = run["steps"][1]
+    assert active["status"] == "failed"
+    assert active["error"].startswith("expected output.rows[0].active <= params.limit, but ")
+    assert "params.limit = -1" in active["error"]
+    assert [s["status"] for s in run["steps"][2:]] == ["pending", "pending"]
+
+
+def test_on_fail_continue_keeps_going(ops: Ops) -> None:
+    ops.book(
+        "soft",
+        """\
+        name: soft
+        title: Soft
+        steps:
+          - id: probe
+            title: Probe a webhook
+            http: {method: POST, url: "{{ app.url }}/api/webhooks/nowhere", json: {type: test}}
+            expect: output.status in [200, 401]
+            on_fail: continue
+          - id: after
+            title: Afterwards
+            run: "true"
+        """,
+    )
+    run = ops.json("runbook", "run", "soft", code=1)
+    assert [s["status"] for s in run["steps"]] == ["failed", "succeeded"]
+    assert "output.status = 404" in run["steps"][0]["error"]
+
+
+WRITE = """\
+    name: cleanup
+    title: Cleanup
+    steps:
+      - id: count
+        title: Count feedback
+        sql: select count(*) as n from attempt_feedback
+      - id: insert
+        title: Add a row
+        sql: >-
+          insert into attempt_feedback (attempt_id, body)
+          select min(id), 'from a runbook' from scenario_attempts
+        writes: true
+        confirm: true
+    """
+
+
+def _feedback_rows(ops: Ops) -> int:
+    with psycopg.connect(ops.sandbox.database_url) as conn:
+        row = conn.execute("select count(*) from attempt_feedback").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_confirm_is_refused_without_yes_then_resumed_with_it(ops: Ops) -> None:
+    ops.book("cleanup", WRITE)
+    run = ops.json("runbook", "run", "cleanup", code=1)
+    assert run["status"] == "refused"
+    assert run["steps"][1]["status"] == "refused"
+    assert run["steps"][1]["error"] == "needs confirmation: run again with --yes"
+    assert _feedback_rows(ops) == 0
+    resumed = ops.json("runbook", "resume", str(run["id"]), "--yes")
+    assert resumed["status"] == "succeeded"
+    assert resumed["steps"][0]["attempts"] == 1  # not repeated
+    assert _feedback_rows(ops) == 1
+    audit = ops.json("audit", "list")
+    assert audit[0]["action"] == "runbook.sql.query"
+    assert audit[0]["target"] == f"run {run['id']} step insert"
+
+
+def test_a_read_only_step_cannot_write(ops: Ops) -> None:
+    ops.book(
+        "sneaky",
+        """\
+        name: sneaky
+        title: Sneaky
+        steps:
+          - id: write
+            title: Write without saying so
+            sql: delete from attempt_feedback
+        """,
+    )
+    run = ops.json("runbook", "run", "sneaky", code=1)
+    assert "read-only transaction" in run["steps"][0]["error"]
+
+
+def test_dry_run_changes_nothing(ops: Ops) -> None:
+    ops.book("cleanup", WRITE)
+    plan = ops.json("runbook", "run", "cleanup", "--dry-run")
+    assert plan["dry_run"] is True
+    assert plan["steps"][1]["confirm"] is True
+    assert plan["steps"][1]["does"].startswith("SQL (WRITES):\ninsert into attempt_feedback")
+    assert _feedback_rows(ops) == 0
+    assert ops.json("runbook", "runs") == []
+    text = ops.run("runbook", "run", "cleanup", "--dry-run", "--yes").output
+    assert "nothing will be changed" in text and "would: SQL (WRITES):" in text
+    assert _feedback_rows(ops) == 0
+
+
+def test_manual_steps_wait_and_are_listed_then_marked_done(ops: Ops) -> None:
+    ops.book(
+        "hands",
+        """\
+        name: hands
+        title: Hands on
+        steps:
+          - id: look
+            title: Look at the dashboard
+            manual: "Open {{ app.url }}/dashboard"
+          - id: health
+            title: Health
+            http: {url: "{{ app.url }}/api/health"}
+        """,
+    )
+    result = ops.run("runbook", "run", "hands")
+    assert result.exit_code == 0, result.output
+    assert "still to do by hand" in result.output
+    assert f"look: Open {ops.sandbox.url}/dashboard" in result.output
+    run = ops.json("runbook", "runs")[0]
+    assert run["status"] == "waiting"
+    done = ops.json("runbook", "resume", str(run["id"]), "--done", "look")
+    assert [(s["id"], s["status"]) for s in done["steps"]] == [
+        ("look", "succeeded"),
+        ("health", "succeeded"),
+    ]
+    assert done["steps"][1]["attempts"] == 1
+
+
+def test_a_run_for_an_incident_writes_each_step_to_its_timeline(ops: Ops) -> None:
+    ops.book("checks", CHECKS)
+    opened = ops.json("incident", "open", "--sev", "P1", "--title", "DB errors")
+    ops.json("runbook", "run", "checks", "--incident", str(opened["id"]))
+    timeline = ops.json("incident", "show", str(opened["id"]))["timeline"]
+    texts = [e["text"] for e in timeline if e["kind"].startswith("runbook.")]
+    assert texts == [
+        "started runbook checks: Health and database checks",
+        "[checks] health succeeded",
+        "[checks] active succeeded",
+        "[checks] leak skipped: skipped: when steps.active.output.rows[0].active > params.limit"
+        " is false",
+        "[checks] echo succeeded",
+        "runbook checks: succeeded",
+    ]
+
+
+def test_incident_actions_from_a_runbook(ops: Ops) -> None:
+    opened = ops.json("incident", "open", "--sev", "P0", "--title", "Site down")
+    run = ops.json("runbook", "run", "p0-outage", "--incident", str(opened["id"]))
+    assert run["status"] == "waiting"
+    shown = ops.json("incident", "show", str(opened["id"]))
+    assert shown["status"] == "investigating"
+    public = [e["text"] for e in shown["timeline"] if e["public"]]
+    assert public == [
+        "We're aware of an issue preventing access to the platform. Investigating now."
+    ]
+
+
+def test_secrets_are_masked_in_records(ops: Ops, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_abcdef123456")
+    ops.book(
+        "leaky",
+        """\
+        name: leaky
+        title: Leaky
+        steps:
+          - id: echo
+            title: Print the environment
+            run: echo "key=$STRIPE_SECRET_KEY"
+        """,
+    )
+    run = ops.json("runbook", "run", "leaky")
+    assert run["steps"][0]["output"]["stdout"] == "key=***\n"
+
+
+def test_shell_values_are_quoted(ops: Ops, tmp_path) -> None:
+    target = tmp_path / "pwned"
+    ops.book(
+        "quoted",
+        """\
+        name: quoted
+        title: Quoted
+        parameters:
+          name: {type: str, default: x}
+        steps:
+          - id: greet
+            title: Greet
+            run: echo hello {{ params.name }}
+        """,
+    )
+    run = ops.json("runbook", "run", "quoted", "--param", f"name=x; touch {target}")
+    assert run["steps"][0]["output"]["stdout"] == f"hello x; touch {target}\n"
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (
+            ["runbook", "run", "checks", "--param", "limit=many"],
+            "--param limit: 'many' is not a int",
+        ),
+        (["runbook", "run", "checks", "--param", "limt=5"], "checks has no parameter 'limt'"),
+        (["runbook", "run", "checks", "--param", "limit"], "write it as name=value"),
+        (["runbook", "run", "chekcs"], "no runbook 'chekcs' (did you mean 'checks'?)"),
+        (["runbook", "run", "checks", "--incident", "404"], "no incident #404"),
+        (["runbook", "resume", "99"], "no run 99"),
+    ],
+)
+def test_bad_input_exits_2_and_runs_nothing(ops: Ops, args: list[str], error: str) -> None:
+    ops.book("checks", CHECKS)
+    result = ops.run(*args)
+    assert result.exit_code == 2, result.output
+    assert error in result.output
+    assert ops.json("runbook", "runs") == []
+
+
+def test_an_invalid_runbook_is_refused_with_its_location(ops: Ops) -> None:
+    ops.book(
+        "broken",
+        """\
+        name: broken
+        title: Broken
+        steps:
+          - id: one
+            title: One
+            uses: db.kil
+        """,
+    )
+    result = ops.run("runbook", "run", "broken")
+    assert result.exit_code == 2
+    assert "broken.yaml:6:11: steps[0].uses: unknown action 'db.kil'" in result.output
+    assert "does not validate; nothing was run" in result.output

@@ -1,0 +1,145 @@
+"""A run killed with SIGKILL mid-step resumes: done steps are not repeated, the step in
+flight is reported and retried."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.conftest import wait_for
+from tests.runbooks.conftest import Ops
+
+pytestmark = pytest.mark.slow
+
+SLOW = """\
+    name: slow
+    title: Slow
+    parameters:
+      flag: {type: str, required: true}
+      log: {type: str, required: true}
+    steps:
+      - id: first
+        title: Append a line
+        run: echo first >> {{ params.log }}
+      - id: wait
+        title: Wait for the flag file
+        run: while [ ! -f {{ params.flag }} ]; do sleep 0.05; done; echo released
+        timeout: 5m
+      - id: last
+        title: Finish
+        run: echo last >> {{ params.log }}
+    """
+
+
+def test_sigkill_mid_step_then_resume(ops: Ops, tmp_path) -> None:
+    ops.book("slow", SLOW)
+    flag, log = tmp_path / "flag", tmp_path / "log"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "opsbook",
+            "--config",
+            str(ops.config),
+            "runbook",
+            "run",
+            "slow",
+            "--param",
+            f"flag={flag}",
+            "--param",
+            f"log={log}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ},
+    )
+
+    def waiting_step_runs() -> bool:
+        runs = ops.json("runbook", "runs")
+        return bool(runs) and _step_status(ops, runs[0]["id"], "wait") == "running"
+
+    try:
+        wait_for(waiting_step_runs, timeout=30)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+    [run] = ops.json("runbook", "runs")
+    assert run["status"] == "interrupted"
+    assert log.read_text() == "first\n"
+
+    flag.touch()  # whatever the step was waiting for has now happened
+    result = ops.run("runbook", "resume", str(run["id"]))
+    assert result.exit_code == 0, result.output
+    assert "step wait was in flight when the run stopped (attempt 1); retrying" in result.output
+    assert log.read_text() == "first\nlast\n"  # the finished step was not repeated
+    steps = _steps(ops, run["id"])
+    assert [(s["id"], s["status"], s["attempts"]) for s in steps] == [
+        ("first", "succeeded", 1),
+        ("wait", "succeeded", 2),
+        ("last", "succeeded", 1),
+    ]
+    again = ops.run("runbook", "resume", str(run["id"]))
+    assert again.exit_code == 2
+    assert "already succeeded: nothing to resume" in again.output
+
+
+def _steps(ops: Ops, run_id: int) -> list[dict[str, Any]]:
+    import sqlite3
+
+    db = ops.root / "opsbook.db"
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "select step_id, status, attempts from runbook_step_runs where run_id = ?"
+            " order by position",
+            (run_id,),
+        ).fetchall()
+    return [{"id": r[0], "status": r[1], "attempts": r[2]} for r in rows]
+
+
+def _step_status(ops: Ops, run_id: int, step_id: str) -> Any:
+    return next(s["status"] for s in _steps(ops, run_id) if s["id"] == step_id)
+
+
+def test_a_live_run_is_not_resumed_twice(ops: Ops, tmp_path) -> None:
+    ops.book("slow", SLOW)
+    flag, log = tmp_path / "flag", tmp_path / "log"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "opsbook",
+            "--config",
+            str(ops.config),
+            "runbook",
+            "run",
+            "slow",
+            "--param",
+            f"flag={flag}",
+            "--param",
+            f"log={log}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(
+            lambda: (
+                bool(ops.json("runbook", "runs"))
+                and _step_status(ops, ops.json("runbook", "runs")[0]["id"], "wait") == "running"
+            ),
+            timeout=30,
+        )
+        run_id = ops.json("runbook", "runs")[0]["id"]
+        result = ops.run("runbook", "resume", str(run_id))
+        assert result.exit_code == 2
+        assert f"run {run_id} is still running (pid {child.pid})" in result.output
+    finally:
+        flag.touch()
+        child.wait(timeout=30)
+    assert json.loads(ops.run("runbook", "runs", "--json").stdout)[0]["status"] == "succeeded"
