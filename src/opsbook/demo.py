@@ -29,6 +29,10 @@ from opsbook.console import console
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import clock_line
 from opsbook.postgres.cluster import TempCluster, free_port
+from opsbook.runbooks import loader as runbook_loader
+from opsbook.runbooks.actions import default_registry
+from opsbook.runbooks.cli import ConsoleReporter
+from opsbook.runbooks.engine import Engine, Interaction
 from opsbook.sandbox.app import create_app
 from opsbook.sandbox.client import faults_call
 from opsbook.sandbox.schema import apply_schema
@@ -170,6 +174,7 @@ def _run_opsbook(config: Config, settings: SandboxSettings, app_url: str) -> Non
         probes = asyncio.run(_probe(app_url, settings))
         _print_probes(probes)
         _incident_drill(store, config, settings, app_url)
+        _runbook_drill(store, config, settings, app_url)
     finally:
         store.close()
 
@@ -240,6 +245,46 @@ def _print_probes(probes: list[Probe]) -> None:
             f"{probe.millis:.0f}" if probe.millis else "",
         )
     console.print(table)
+
+
+def _runbook_drill(store: Store, config: Config, settings: SandboxSettings, url: str) -> None:
+    """Leak connections, then let the seed's P1 runbook find and end them."""
+    actor, clock = "opsbook-demo", SYSTEM_CLOCK
+    faults_call(url, settings.admin_token, "PUT", "leak-connections", 30)
+    console.print("\nfault leak-connections 30 on: 30 idle connections held open")
+    with store.session() as session:
+        incident_id = incidents.open_incident(
+            session,
+            title="Too many connections",
+            severity="P1",
+            actor=actor,
+            clock=clock,
+            component="database",
+            symptoms=["Queries timing out"],
+        ).id
+    registry = default_registry()
+    source = runbook_loader.find(config, "p1-db-connections")
+    runbook = runbook_loader.load_runbook(source.path, registry=registry)
+    engine = Engine(
+        store=store,
+        config=config,
+        registry=registry,
+        clock=clock,
+        actor=actor,
+        reporter=ConsoleReporter(len(runbook.steps)),
+    )
+    console.print(f"incident #{incident_id} P1 Too many connections: running {runbook.name}")
+    run_id = engine.start(
+        runbook,
+        source=str(source.path),
+        incident_id=incident_id,
+        params={"leak_threshold": 100, "idle_minutes": 0, "pid": None},
+    )
+    outcome = engine.execute(run_id, runbook, Interaction(yes=True))
+    console.print(
+        f"run {run_id} {outcome}; manual steps are listed by: opsbook runbook resume {run_id}"
+    )
+    faults_call(url, settings.admin_token, "DELETE", "leak-connections")
 
 
 async def _probe(app_url: str, settings: SandboxSettings, only: str | None = None) -> list[Probe]:

@@ -286,3 +286,23 @@ def test_an_invalid_runbook_is_refused_with_its_location(ops: Ops) -> None:
     assert result.exit_code == 2
     assert "broken.yaml:6:11: steps[0].uses: unknown action 'db.kil'" in result.output
     assert "does not validate; nothing was run" in result.output
+
+
+def test_notify_is_recorded_on_the_incident_until_channels_exist(ops: Ops) -> None:
+    opened = ops.json("incident", "open", "--sev", "P1", "--title", "Bad deploy")
+    run = ops.json(
+        "runbook",
+        "run",
+        "deploy-rollback",
+        "--incident",
+        str(opened["id"]),
+        "--param",
+        "reason=login loop",
+    )
+    notify = run["steps"][-1]
+    assert (notify["id"], notify["status"]) == ("notify_team", "succeeded")
+    assert notify["output"]["recorded"] is True and notify["output"]["delivered"] is False
+    timeline = ops.json("incident", "show", str(opened["id"]))["timeline"]
+    assert [e["text"] for e in timeline if e["kind"] == "notify"] == [
+        "to slack-deploys: Rolled back to previous deployment due to login loop"
+    ]

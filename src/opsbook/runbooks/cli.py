@@ -66,12 +66,17 @@ class ConsoleReporter:
 
     def step_finished(self, position: int, step: Step, record: StepRecord) -> None:
         took = record.output.get("duration_ms")
-        timing = f" ({took:.0f} ms)" if isinstance(took, int | float) else ""
-        line = (
-            f"[{position + 1}/{self.total}] {step.title}: {_MARK.get(record.status, record.status)}"
-        )
-        self.out.print(line + timing)
-        if record.error and record.status != "skipped":
+        details = []
+        if isinstance(record.output.get("rowcount"), int) and record.output["rowcount"] >= 0:
+            details.append(f"{record.output['rowcount']} rows")
+        if isinstance(took, int | float):
+            details.append(f"{took:.0f} ms")
+        mark = _MARK.get(record.status, record.status)
+        suffix = f" ({', '.join(details)})" if details else ""
+        self.out.print(f"[{position + 1}/{self.total}] {step.title}: {mark}{suffix}")
+        if record.status == "waiting":
+            self.out.print(f"    to do: {record.inputs.get('instruction', '')}", markup=False)
+        elif record.error and record.status != "skipped":
             self.out.print(f"    {record.error}", markup=False)
 
 
