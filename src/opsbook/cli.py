@@ -10,6 +10,7 @@ from opsbook import __version__
 from opsbook.config import cli as config_cli
 from opsbook.context import AppContext
 from opsbook.incidents import cli as incidents_cli
+from opsbook.postgres import cli as postgres_cli
 from opsbook.runbooks import cli as runbooks_cli
 from opsbook.sandbox import cli as sandbox_cli
 from opsbook.store import cli as store_cli
@@ -55,6 +56,7 @@ app.command("init")(config_cli.init)
 app.add_typer(config_cli.app, name="config")
 app.add_typer(incidents_cli.app, name="incident")
 app.add_typer(runbooks_cli.app, name="runbook")
+app.add_typer(postgres_cli.app, name="db")
 app.add_typer(store_cli.app, name="store")
 app.add_typer(store_cli.audit_app, name="audit")
 app.add_typer(sandbox_cli.app, name="sandbox")

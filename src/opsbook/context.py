@@ -17,6 +17,7 @@ from opsbook.store.engine import StoreUrlError
 @dataclass
 class AppContext:
     config_option: Path | None = None
+    database_url_option: str | None = None
     clock: Clock = SYSTEM_CLOCK
     _config: Config | None = field(default=None, repr=False)
     _store: Store | None = field(default=None, repr=False)
@@ -50,6 +51,19 @@ class AppContext:
             )
             raise typer.Exit(Exit.BAD_INPUT) from None
         return self._config
+
+    def target_url(self) -> str:
+        """The watched app's database: --database-url, else database.url in the config."""
+        if self.database_url_option:
+            return self.database_url_option
+        configured = self.config().database.url
+        if configured is None:
+            err.print(
+                "[bold red]error:[/] no target database: set database.url in "
+                "opsbook.yaml or pass --database-url"
+            )
+            raise typer.Exit(Exit.BAD_INPUT)
+        return configured.reveal()
 
     def store(self) -> Store:
         if self._store is None:

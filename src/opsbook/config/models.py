@@ -11,7 +11,15 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ByteSize,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from opsbook.config.durations import Duration
@@ -117,7 +125,7 @@ class AppConfig(Model):
 
 class DatabaseConfig(Model):
     url: SecretUrl | None = None
-    disk_quota: str | None = None
+    disk_quota: ByteSize | None = None
     statement_timeout_expected: bool = True
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from opsbook.postgres.queries import connect
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 
 ROW_LIMIT = 500
@@ -42,7 +43,7 @@ def _query(context: ActionContext, inputs: SqlInputs) -> dict[str, Any]:
             raise ActionFailed("database.url is not set in the config: no database to query")
         url = context.config.database.url.reveal()
     try:
-        with psycopg.connect(url, connect_timeout=10, application_name="opsbook") as conn:
+        with connect(url, autocommit=False) as conn:
             with conn.cursor(row_factory=dict_row) as cur:
                 # Read-only unless the step says it writes; bounded by the step's timeout.
                 if not inputs.writes:

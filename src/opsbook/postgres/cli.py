@@ -1,0 +1,518 @@
+"""`opsbook db ...`: the target database, readable in ten seconds, fixable safely."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import typer
+from rich.table import Table
+
+from opsbook.config import parse_duration
+from opsbook.config.secrets import mask_text
+from opsbook.console import Exit, console, err, fail, print_json
+from opsbook.context import app_context
+from opsbook.incidents import service as incidents
+from opsbook.postgres import diagnostics, queries, remediation
+from opsbook.postgres.diagnostics import human_bytes
+from opsbook.store.audit import audited, default_actor
+
+app = typer.Typer(
+    help="The target database: status, diagnostics, safe remediation.", no_args_is_help=True
+)
+_JSON = typer.Option(False, "--json", help="Print as JSON.")
+_STYLE = {"ok": "green", "info": "cyan", "warn": "yellow", "crit": "bold red"}
+
+
+@app.callback()
+def db(
+    ctx: typer.Context,
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        envvar="OPSBOOK_DATABASE_URL",
+        help="Target database (default: database.url in the config).",
+    ),
+) -> None:
+    """Example: opsbook db status"""
+    app_context(ctx).database_url_option = database_url
+
+
+@contextmanager
+def _connect(ctx: typer.Context) -> Iterator[psycopg.Connection[Any]]:
+    context = app_context(ctx)
+    url = context.target_url()
+    try:
+        conn = queries.connect(url)
+    except psycopg.OperationalError as exc:
+        reason = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "", [url])
+        fail(f"cannot connect to the target database: {reason}", Exit.FOUND)
+    with conn:
+        yield conn
+
+
+def _duration(option: str, value: str) -> float:
+    try:
+        return parse_duration(value).total_seconds()
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value < 60:
+        return f"{value:.0f}s"
+    if value < 3600:
+        return f"{value // 60:.0f}m{value % 60:02.0f}s"
+    return f"{value / 3600:.1f}h"
+
+
+@app.command("status")
+def status(ctx: typer.Context, as_json: bool = _JSON) -> None:
+    """One screen: connections, long and blocked queries, cache, size, lag, wraparound.
+
+    Example: opsbook db status
+    """
+    context = app_context(ctx)
+    config = context.config()
+    with _connect(ctx) as conn:
+        report = diagnostics.status(
+            conn,
+            thresholds=diagnostics.Thresholds.from_config(config),
+            disk_quota=config.database.disk_quota,
+        )
+    if as_json:
+        print_json(
+            {
+                "server": report.server,
+                "connections": report.connections,
+                "worst": report.worst,
+                "findings": [f.__dict__ for f in report.findings],
+                "long_queries": report.long_queries,
+                "blocked": report.blocked,
+                "replicas": report.replicas,
+            }
+        )
+    else:
+        server = report.server
+        console.print(
+            f"[bold]{server['database']}[/] on PostgreSQL {server['version']}, up "
+            f"{_seconds(server['uptime'])}" + (" (replica)" if server["in_recovery"] else "")
+        )
+        states = report.connections
+        console.print(
+            f"connections: {states['total']} ({states['active']} active, "
+            f"{states['idle']} idle, {states['idle_in_transaction']} idle in "
+            f"transaction, {states['waiting']} waiting on locks)"
+        )
+        table = Table("check", "state", "value", "why")
+        for f in report.findings:
+            table.add_row(f.check, f"[{_STYLE[f.state]}]{f.state}[/]", f.value, f.reason)
+        console.print(table)
+        if report.long_queries:
+            console.print("[bold]longest running[/]")
+            for q in report.long_queries:
+                console.print(
+                    f"  pid {q['pid']}  {_seconds(q['seconds'])}  {q['query'][:100]}", markup=False
+                )
+        for b in report.blocked:
+            console.print(
+                f"  pid {b['blocked_pid']} waits {_seconds(b['waiting_seconds'])} "
+                f"on pid {b['blocking_pid']} ({b['blocking_state']}): "
+                f"{b['blocking_query'][:80]}",
+                markup=False,
+            )
+    if report.worst == "crit":
+        raise typer.Exit(Exit.FOUND)
+
+
+@app.command("connections")
+def connections(
+    ctx: typer.Context,
+    by: str = typer.Option("state", "--by", help="state, user, application or client."),
+    as_json: bool = _JSON,
+) -> None:
+    """Client connections grouped by state, user, application or client address.
+
+    Example: opsbook db connections --by application
+    """
+    if by not in ("state", "user", "application", "client"):
+        fail(f"--by {by!r}: use state, user, application or client")
+    with _connect(ctx) as conn:
+        found = queries.rows(conn, "connections_by", {"group": by})
+    if as_json:
+        print_json(found)
+        return
+    table = Table(by, "connections", "active", "idle", "idle in transaction")
+    for row in found:
+        table.add_row(
+            str(row["key"]),
+            str(row["connections"]),
+            str(row["active"]),
+            str(row["idle"]),
+            str(row["idle_in_transaction"]),
+        )
+    console.print(table)
+
+
+@app.command("slow")
+def slow(
+    ctx: typer.Context,
+    limit: int = typer.Option(10, "--limit", min=1),
+    min_duration: str = typer.Option("0s", "--min-duration", help="e.g. 30s, 5m."),
+    as_json: bool = _JSON,
+) -> None:
+    """Active queries, longest first (the runbook's "Check slow queries").
+
+    Example: opsbook db slow --min-duration 30s
+    """
+    seconds = _duration("--min-duration", min_duration)
+    with _connect(ctx) as conn:
+        found = queries.rows(conn, "slow_queries", {"min_seconds": seconds, "limit": limit})
+    if as_json:
+        print_json(found)
+        return
+    table = Table("pid", "running", "user", "application", "query")
+    for q in found:
+        table.add_row(
+            str(q["pid"]),
+            _seconds(q["seconds"]),
+            q["user"] or "",
+            q["application"] or "",
+            q["query"],
+        )
+    console.print(table if found else "no active queries over that duration")
+
+
+@app.command("blocked")
+def blocked(ctx: typer.Context, as_json: bool = _JSON) -> None:
+    """Queries waiting on a lock and the sessions blocking them.
+
+    Example: opsbook db blocked
+    """
+    with _connect(ctx) as conn:
+        found = queries.rows(conn, "blocked_queries")
+    if as_json:
+        print_json(found)
+        return
+    table = Table("waiting pid", "waiting", "query", "blocked by", "its state", "its query")
+    for b in found:
+        table.add_row(
+            str(b["blocked_pid"]),
+            _seconds(b["waiting_seconds"]),
+            b["blocked_query"],
+            str(b["blocking_pid"]),
+            b["blocking_state"] or "",
+            b["blocking_query"],
+        )
+    console.print(table if found else "no query waits on a lock")
+
+
+@app.command("sizes")
+def sizes(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", min=1),
+    as_json: bool = _JSON,
+) -> None:
+    """Database size, then tables and materialized views with index and TOAST sizes.
+
+    Example: opsbook db sizes --limit 10
+    """
+    with _connect(ctx) as conn:
+        server = queries.one(conn, "server_info")
+        found = queries.rows(conn, "table_sizes", {"limit": limit})
+    if as_json:
+        print_json(
+            {
+                "database": server["database"],
+                "database_bytes": server["database_bytes"],
+                "relations": found,
+            }
+        )
+        return
+    console.print(f"{server['database']}: {human_bytes(server['database_bytes'])}")
+    table = Table("relation", "kind", "total", "table", "indexes", "toast", "rows (est.)")
+    for r in found:
+        table.add_row(
+            f"{r['schema']}.{r['name']}",
+            r["kind"],
+            human_bytes(r["total_bytes"]),
+            human_bytes(r["table_bytes"]),
+            human_bytes(r["index_bytes"]),
+            human_bytes(r["toast_bytes"]),
+            f"{max(r['estimated_rows'], 0):,}",
+        )
+    console.print(table)
+
+
+@app.command("indexes")
+def indexes(
+    ctx: typer.Context,
+    unused: bool = typer.Option(False, "--unused", help="Never scanned (not unique/primary)."),
+    duplicate: bool = typer.Option(False, "--duplicate", help="Covered by another index."),
+    invalid: bool = typer.Option(False, "--invalid", help="Left invalid by a failed build."),
+    as_json: bool = _JSON,
+) -> None:
+    """Indexes worth a look: unused, duplicate or invalid.
+
+    Example: opsbook db indexes --unused
+    """
+    chosen = [
+        n for n, on in (("unused", unused), ("duplicate", duplicate), ("invalid", invalid)) if on
+    ] or ["unused", "duplicate", "invalid"]
+    with _connect(ctx) as conn:
+        found = {name: queries.rows(conn, f"{name}_indexes") for name in chosen}
+    if as_json:
+        print_json(found)
+    else:
+        _print_indexes(found)
+    if any(found.values()):
+        raise typer.Exit(Exit.FOUND)
+
+
+def _print_indexes(found: dict[str, list[dict[str, Any]]]) -> None:
+    for name, rows in found.items():
+        console.print(f"[bold]{name}[/]: {len(rows)}")
+        for row in rows:
+            extra = f" (covered by {row['covered_by']})" if "covered_by" in row else ""
+            console.print(
+                f"  {row['schema']}.{row['index']} on {row['table']}: "
+                f"{human_bytes(row['bytes'])}{extra}",
+                markup=False,
+            )
+
+
+@app.command("sequences")
+def sequences(
+    ctx: typer.Context,
+    warn: float = typer.Option(0.75, "--warn", help="Flag sequences past this share used."),
+    as_json: bool = _JSON,
+) -> None:
+    """Sequences and how much of their range is used (exhaustion stops inserts).
+
+    Example: opsbook db sequences --warn 0.5
+    """
+    with _connect(ctx) as conn:
+        found = queries.rows(conn, "sequences")
+    if as_json:
+        print_json(found)
+    else:
+        table = Table("sequence", "type", "last value", "used")
+        for s in found:
+            style = "bold red" if s["used"] >= warn else "green"
+            table.add_row(
+                f"{s['schema']}.{s['sequence']}",
+                s["type"],
+                str(s["last_value"]),
+                f"[{style}]{s['used']:.4%}[/]",
+            )
+        console.print(table)
+    if any(s["used"] >= warn for s in found):
+        raise typer.Exit(Exit.FOUND)
+
+
+# --- remediation -----------------------------------------------------------------------------
+
+
+@app.command("idle")
+def idle(
+    ctx: typer.Context,
+    older_than: str = typer.Option("10m", "--older-than", help="Idle for at least this long."),
+    in_transaction: bool = typer.Option(
+        False, "--in-transaction", help="Idle in transaction instead of idle."
+    ),
+    terminate: bool = typer.Option(False, "--terminate", help="End them (shows them first)."),
+    yes: bool = typer.Option(False, "--yes", help="Act without asking."),
+    force: bool = typer.Option(False, "--force", help="Include superuser-owned sessions."),
+    incident: int | None = typer.Option(None, "--incident", help="Note it on this incident."),
+    as_json: bool = _JSON,
+) -> None:
+    """Idle sessions (the runbook's "Kill idle connections"); --terminate ends them.
+
+    Example: opsbook db idle --older-than 10m --terminate --incident 12
+    """
+    seconds = _duration("--older-than", older_than)
+    with _connect(ctx) as conn:
+        database = queries.one(conn, "server_info")["database"]
+        found = remediation.plan(
+            conn,
+            remediation.idle(seconds, in_transaction=in_transaction, database=database),
+            force=force,
+        )
+        _act(
+            ctx,
+            conn,
+            found,
+            action="db.terminate",
+            act=terminate,
+            yes=yes,
+            cancel=False,
+            incident=incident,
+            as_json=as_json,
+        )
+
+
+@app.command("kill")
+def kill(
+    ctx: typer.Context,
+    pids: list[int] = typer.Argument(None, metavar="[PID]..."),
+    cancel: bool = typer.Option(False, "--cancel", help="Cancel the query, keep the session."),
+    all_connections: bool = typer.Option(
+        False, "--all-connections", help="Every other client session of this database."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Act without asking."),
+    force: bool = typer.Option(False, "--force", help="Include superuser-owned sessions."),
+    incident: int | None = typer.Option(None, "--incident", help="Note it on this incident."),
+    as_json: bool = _JSON,
+) -> None:
+    """End sessions by PID, or every other session of the database (careful!).
+
+    Example: opsbook db kill 12345 --cancel --yes
+    """
+    pids = list(pids or [])
+    if bool(pids) == all_connections:
+        fail("name the PIDs to end, or pass --all-connections (not both)")
+    with _connect(ctx) as conn:
+        database = queries.one(conn, "server_info")["database"]
+        pick = remediation.whole_database(database) if all_connections else remediation.by_pid(pids)
+        found = remediation.plan(conn, pick, force=force)
+        seen = {s["pid"] for s in found.targets} | {s["pid"] for s, _ in found.protected}
+        missing = [p for p in pids if p not in seen]
+        if missing:
+            fail(
+                f"no client session with pid {', '.join(map(str, missing))} (system and "
+                "replication backends are never ended); nothing was changed"
+            )
+        _act(
+            ctx,
+            conn,
+            found,
+            action="db.cancel" if cancel else "db.terminate",
+            act=True,
+            yes=yes,
+            cancel=cancel,
+            incident=incident,
+            as_json=as_json,
+        )
+
+
+def _act(
+    ctx: typer.Context,
+    conn: psycopg.Connection[Any],
+    found: remediation.Plan,
+    *,
+    action: str,
+    act: bool,
+    yes: bool,
+    cancel: bool,
+    incident: int | None,
+    as_json: bool,
+) -> None:
+    verb = "cancel the query of" if cancel else "terminate"
+    if incident is not None:
+        with app_context(ctx).store().session() as session:
+            try:
+                incidents.get(session, incident_id=incident)
+            except incidents.IncidentError as exc:
+                fail(str(exc))
+    if not as_json:
+        _show_plan(found, verb)
+    if not act or not found.targets:
+        if as_json:
+            print_json(_plan_json(found, done=[]))
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            err.print(f"dry run: pass --yes to {verb} {len(found.targets)} session(s)")
+            if as_json:
+                print_json(_plan_json(found, done=[]))
+            return
+        if not typer.confirm(f"{verb} {len(found.targets)} session(s)?", default=False):
+            fail("nothing was changed", Exit.FOUND)
+    done = _end(ctx, conn, found.targets, action=action, cancel=cancel, incident=incident)
+    if as_json:
+        print_json(_plan_json(found, done=done))
+    else:
+        console.print(
+            f"{'cancelled' if cancel else 'terminated'} {len(done)} of "
+            f"{len(found.targets)} session(s)"
+        )
+
+
+def _end(
+    ctx: typer.Context,
+    conn: psycopg.Connection[Any],
+    targets: list[dict[str, Any]],
+    *,
+    action: str,
+    cancel: bool,
+    incident: int | None,
+) -> list[int]:
+    context = app_context(ctx)
+    store, actor = context.store(), default_actor()
+    done: list[int] = []
+    for target in targets:
+        details = {
+            "state": target["state"],
+            "query": target["query"],
+            "idle_seconds": target["state_seconds"],
+            "user": target["user"],
+        }
+        with audited(
+            store,
+            action=action,
+            target=remediation.describe(target),
+            actor=actor,
+            details=details,
+            clock=context.clock,
+        ) as record:
+            ended = remediation.end(conn, target["pid"], cancel=cancel)
+            record.outcome = "ok" if ended else "gone"
+        if ended:
+            done.append(target["pid"])
+    if incident is not None and targets:
+        with store.session() as session:
+            found = incidents.get(session, incident_id=incident)
+            word = "cancelled queries of" if cancel else "terminated"
+            incidents.log_event(
+                session,
+                incident=found,
+                kind="db.remediation",
+                actor=actor,
+                clock=context.clock,
+                text=f"{word} {len(done)} session(s): " + ", ".join(str(p) for p in done),
+                data={"action": action, "pids": done},
+            )
+    return done
+
+
+def _show_plan(found: remediation.Plan, verb: str) -> None:
+    table = Table("pid", "user", "application", "state", "for", "query")
+    for s in found.targets:
+        table.add_row(
+            str(s["pid"]),
+            s["user"] or "",
+            s["application"] or "",
+            s["state"] or "",
+            _seconds(s["state_seconds"]),
+            (s["query"] or "")[:60],
+        )
+    console.print(
+        f"would {verb} {len(found.targets)} session(s):" if found.targets else "no session to end"
+    )
+    if found.targets:
+        console.print(table)
+    for s, reason in found.protected:
+        console.print(f"  kept {remediation.describe(s)}: {reason}", markup=False)
+
+
+def _plan_json(found: remediation.Plan, *, done: list[int]) -> dict[str, Any]:
+    return {
+        "targets": found.targets,
+        "ended": done,
+        "protected": [{"pid": s["pid"], "reason": r} for s, r in found.protected],
+    }

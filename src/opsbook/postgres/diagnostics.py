@@ -1,0 +1,218 @@
+"""Database vitals, as data: used by `opsbook db ...` and (later) by the watch checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import psycopg
+
+from opsbook.config import Config
+from opsbook.postgres import queries
+
+State = Literal["ok", "warn", "crit", "info"]
+LEAK_ACTIVE = 100  # the runbook: "If >100, connections are leaking"
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    state: State
+    value: str
+    reason: str
+
+
+@dataclass
+class StatusReport:
+    server: dict[str, Any]
+    connections: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+    long_queries: list[dict[str, Any]] = field(default_factory=list)
+    blocked: list[dict[str, Any]] = field(default_factory=list)
+    replicas: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def worst(self) -> State:
+        order: list[State] = ["ok", "info", "warn", "crit"]
+        return max((f.state for f in self.findings), key=order.index, default="ok")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    connections_warn: float = 0.70
+    connections_crit: float = 0.90
+    disk_warn: float = 0.70
+    disk_crit: float = 0.85
+    long_query_warn: float = 60.0
+    long_query_crit: float = 600.0
+    blocked_crit: float = 60.0
+    cache_hit_warn: float = 0.99
+    replication_warn: float = 30.0
+    replication_crit: float = 300.0
+    wraparound_warn: float = 0.50
+    wraparound_crit: float = 0.75
+
+    @classmethod
+    def from_config(cls, config: Config) -> Thresholds:
+        """The seed's threshold table, as the config's alert rules state it."""
+        rules = {r.metric: r for r in config.alerts.rules}
+        values: dict[str, float] = {}
+        for metric, prefix in (("db_connections_used", "connections"), ("db_disk_used", "disk")):
+            rule = rules.get(metric)
+            if rule and rule.warn is not None:
+                values[f"{prefix}_warn"] = rule.warn
+            if rule and rule.crit is not None:
+                values[f"{prefix}_crit"] = rule.crit
+        return cls(**values)
+
+
+def _level(value: float, warn: float, crit: float) -> State:
+    return "crit" if value > crit else "warn" if value > warn else "ok"
+
+
+def _seconds(value: float) -> str:
+    if value < 60:
+        return f"{value:.0f}s"
+    if value < 3600:
+        return f"{value / 60:.0f}m"
+    return f"{value / 3600:.1f}h"
+
+
+def human_bytes(value: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(value) < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
+
+
+def status(
+    conn: psycopg.Connection[Any], *, thresholds: Thresholds, disk_quota: int | None = None
+) -> StatusReport:
+    server = queries.one(conn, "server_info")
+    states = queries.one(conn, "connection_states")
+    report = StatusReport(server=server, connections=states)
+    report.long_queries = queries.rows(conn, "slow_queries", {"min_seconds": 0, "limit": 5})
+    report.blocked = queries.rows(conn, "blocked_queries")
+    report.replicas = queries.rows(conn, "replication")
+    add = report.findings.append
+
+    usable = server["max_connections"] - server["reserved_connections"]
+    used = states["total"] / usable if usable else 1.0
+    add(
+        Finding(
+            "connections",
+            _level(used, thresholds.connections_warn, thresholds.connections_crit),
+            f"{states['total']}/{usable} ({used:.0%})",
+            f"warn above {thresholds.connections_warn:.0%}, critical above "
+            f"{thresholds.connections_crit:.0%} of max_connections",
+        )
+    )
+    leaking = states["active"] > LEAK_ACTIVE
+    add(
+        Finding(
+            "active",
+            "crit" if leaking else "ok",
+            str(states["active"]),
+            "more than 100 active: connections are leaking" if leaking else "at most 100 active",
+        )
+    )
+    if states["idle_in_transaction"]:
+        add(
+            Finding(
+                "idle in transaction",
+                "warn",
+                str(states["idle_in_transaction"]),
+                "sessions holding a transaction open while doing nothing (they hold locks)",
+            )
+        )
+    longest = max((q["seconds"] for q in report.long_queries), default=0.0)
+    add(
+        Finding(
+            "longest query",
+            _level(longest, thresholds.long_query_warn, thresholds.long_query_crit),
+            _seconds(longest) if report.long_queries else "none",
+            f"warn after {_seconds(thresholds.long_query_warn)}, critical after "
+            f"{_seconds(thresholds.long_query_crit)}",
+        )
+    )
+    if report.blocked:
+        waited = max(b["waiting_seconds"] for b in report.blocked)
+        blockers = sorted({b["blocking_pid"] for b in report.blocked})
+        add(
+            Finding(
+                "blocked queries",
+                "crit" if waited > thresholds.blocked_crit else "warn",
+                f"{len(report.blocked)} waiting up to {_seconds(waited)}",
+                f"blocked by pid {', '.join(map(str, blockers))}",
+            )
+        )
+    else:
+        add(Finding("blocked queries", "ok", "none", "no query waits on a lock"))
+    hit = queries.one(conn, "cache_hit")
+    if hit.get("ratio") is not None:
+        ratio = hit["ratio"]
+        add(
+            Finding(
+                "cache hit",
+                "warn" if ratio < thresholds.cache_hit_warn else "ok",
+                f"{ratio:.2%}",
+                f"warn below {thresholds.cache_hit_warn:.0%}: reads go to disk",
+            )
+        )
+    size = server["database_bytes"]
+    if disk_quota:
+        share = size / disk_quota
+        add(
+            Finding(
+                "database size",
+                _level(share, thresholds.disk_warn, thresholds.disk_crit),
+                f"{human_bytes(size)} of {human_bytes(disk_quota)} ({share:.0%})",
+                f"warn above {thresholds.disk_warn:.0%}, critical above "
+                f"{thresholds.disk_crit:.0%} of database.disk_quota",
+            )
+        )
+    else:
+        add(
+            Finding(
+                "database size",
+                "info",
+                human_bytes(size),
+                "set database.disk_quota to compare against the plan's disk",
+            )
+        )
+    if report.replicas:
+        lag = max(r["replay_lag_seconds"] for r in report.replicas)
+        add(
+            Finding(
+                "replication lag",
+                _level(lag, thresholds.replication_warn, thresholds.replication_crit),
+                _seconds(lag),
+                f"{len(report.replicas)} replica(s)",
+            )
+        )
+    else:
+        add(Finding("replication lag", "info", "no replicas", "nothing streams from this server"))
+    timeout = server["statement_timeout"]
+    if timeout in ("0", "0ms", "0s"):
+        add(
+            Finding(
+                "statement_timeout",
+                "warn",
+                "unset",
+                "a runaway query can run forever; the runbook advises setting it",
+            )
+        )
+    else:
+        add(Finding("statement_timeout", "ok", timeout, "runaway queries are cut off"))
+    wrap = queries.one(conn, "wraparound")
+    used_xids = wrap.get("used", 0.0)
+    add(
+        Finding(
+            "xid wraparound",
+            _level(used_xids, thresholds.wraparound_warn, thresholds.wraparound_crit),
+            f"{used_xids:.1%} used ({wrap.get('database')})",
+            "transaction IDs left before PostgreSQL must stop to freeze",
+        )
+    )
+    return report

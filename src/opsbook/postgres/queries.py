@@ -1,0 +1,49 @@
+"""SQL kept in named files beside the code (pg_activity's habit), loaded once by name."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import functools
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+_DIR = Path(__file__).parent / "queries"
+
+
+@functools.cache
+def sql(name: str) -> str:
+    return (_DIR / f"{name}.sql").read_text()
+
+
+def rows(
+    conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql(name).encode(), params or None)
+        return [{k: _plain(v) for k, v in row.items()} for row in cur.fetchall()]
+
+
+def one(
+    conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    found = rows(conn, name, params)
+    return found[0] if found else {}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return value
+
+
+def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+    """opsbook's own connections say so, so that remediation never ends them."""
+    return psycopg.connect(
+        url, autocommit=autocommit, connect_timeout=10, application_name="opsbook"
+    )

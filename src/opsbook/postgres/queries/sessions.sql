@@ -1,0 +1,20 @@
+-- Client sessions with what a responder needs to decide whether to end them.
+select a.pid,
+       a.datname as database,
+       a.usename as "user",
+       coalesce(r.rolsuper, false) as superuser,
+       a.application_name as application,
+       host(a.client_addr) as client,
+       a.backend_type,
+       a.state,
+       a.wait_event_type,
+       a.wait_event,
+       extract(epoch from now() - a.state_change)::float as state_seconds,
+       extract(epoch from now() - a.query_start)::float as query_seconds,
+       extract(epoch from now() - a.xact_start)::float as transaction_seconds,
+       left(a.query, 500) as query,
+       a.pid = pg_backend_pid() as is_self
+from pg_stat_activity a
+left join pg_roles r on r.oid = a.usesysid
+where a.backend_type = 'client backend'
+order by a.state_change
