@@ -42,6 +42,13 @@ def pg_cluster() -> Iterator[TempCluster]:
 
 
 @pytest.fixture(scope="session")
+def app_role(pg_cluster: TempCluster) -> str:
+    """A plain (non-superuser) login role, like the app's own database user."""
+    pg_cluster.create_role("app_user")
+    return "app_user"
+
+
+@pytest.fixture(scope="session")
 def sandbox_template(pg_cluster: TempCluster) -> str:
     """A small, seeded sandbox database that each test clones (CREATE DATABASE ... TEMPLATE)."""
     name = "sandbox_template"

@@ -89,7 +89,7 @@ def test_demo_runs_then_stops_cleanly(stop_signal: signal.Signals) -> None:
     assert "clerk webhook, unsigned" in text
     assert "fault health-500 on: GET /api/health answers 500" in text
     assert "incident #1 P0 Complete service outage: monitoring" in text
-    assert re.search(r"\[2/7\] Kill idle connections: ok \((3\d|4\d) rows", text), text
+    assert re.search(r"\[2/7\] Kill idle connections: ok \(count (3\d|4\d)", text), text
     # While it runs, everything it printed is really there.
     assert (state_dir / "opsbook.yaml").is_file() and (state_dir / "opsbook.db").is_file()
     assert process_alive(server_pid)

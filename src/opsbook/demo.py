@@ -91,22 +91,26 @@ def _run(
         console.print("starting a throwaway PostgreSQL...")
         cluster = TempCluster.start()
         cleanup.callback(cluster.stop)
-        database_url = cluster.create_database("voiceaitraining")
+        # The app connects as its own plain role, as on Supabase; opsbook as the admin.
+        cluster.create_role("app")
+        app_database_url = cluster.create_database("voiceaitraining", owner="app")
+        database_url = cluster.url("voiceaitraining")
         console.print(
             f"PostgreSQL        {database_url}  (cluster in {cluster.root}, "
             f"server pid {cluster.server_pid()})"
         )
     else:
+        app_database_url = database_url
         console.print("PostgreSQL        using the database given with --database-url")
-    apply_schema(database_url)
+    apply_schema(app_database_url)
     started = time.monotonic()
-    summary = seed(database_url, attempts=attempts, years=3)
+    summary = seed(app_database_url, attempts=attempts, years=3)
     console.print(
         f"seeded            {summary.attempts:,} attempts over 3 years "
         f"in {time.monotonic() - started:.1f}s"
     )
 
-    settings = SandboxSettings(database_url=database_url)
+    settings = SandboxSettings(database_url=app_database_url)
     server = BackgroundServer(create_app(settings), port=_pick_port(port)).start()
     cleanup.callback(server.stop)
     console.print(f"sandbox app       {server.url}")

@@ -14,18 +14,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from opsbook.cli import app
-from opsbook.postgres.cluster import TempCluster
 from tests.conftest import wait_for
-
-APP_ROLE = "app_user"
-
-
-@pytest.fixture(scope="session")
-def app_role(pg_cluster: TempCluster) -> str:
-    """A plain (non-superuser) role, like the app's own database user."""
-    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
-        conn.execute(f"create role {APP_ROLE} login")
-    return APP_ROLE
 
 
 def as_role(url: str, role: str) -> str:

@@ -306,3 +306,40 @@ def test_notify_is_recorded_on_the_incident_until_channels_exist(ops: Ops) -> No
     assert [e["text"] for e in timeline if e["kind"] == "notify"] == [
         "to slack-deploys: Rolled back to previous deployment due to login loop"
     ]
+
+
+def test_the_seed_db_runbook_ends_leaked_connections_through_db_actions(
+    ops: Ops, app_role: str
+) -> None:
+    url = ops.sandbox.database_url.replace("postgres@", f"{app_role}@")
+    leaked = [psycopg.connect(url, autocommit=True, application_name="web") for _ in range(4)]
+    try:
+        for conn in leaked:
+            conn.execute("select 1")
+        opened = ops.json("incident", "open", "--sev", "P1", "--title", "Too many connections")
+        refused = ops.json(
+            "runbook",
+            "run",
+            "p1-db-connections",
+            "--incident",
+            str(opened["id"]),
+            "--param",
+            "idle_minutes=0",
+            code=1,
+        )
+        assert refused["steps"][1]["status"] == "refused"
+        assert all(not c.closed and c.execute("select 1").fetchone() for c in leaked)
+        run = ops.json("runbook", "resume", str(refused["id"]), "--yes")
+        kill = run["steps"][1]
+        assert (kill["id"], kill["status"], kill["output"]["count"]) == (
+            "kill_idle",
+            "succeeded",
+            4,
+        )
+        assert sorted(kill["output"]["ended"]) == sorted(c.info.backend_pid for c in leaked)
+        assert run["steps"][3]["status"] == "skipped"  # no pid given: kill_query does not run
+        audit = ops.json("audit", "list", "--limit", "100")
+        assert sum(1 for a in audit if a["action"] == "db.terminate" and a["outcome"] == "ok") == 4
+    finally:
+        for conn in leaked:
+            conn.close()

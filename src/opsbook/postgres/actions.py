@@ -10,6 +10,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from opsbook.config import parse_duration
+from opsbook.postgres import diagnostics, queries, remediation
 from opsbook.postgres.queries import connect
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 
@@ -73,6 +75,132 @@ def _describe(inputs: SqlInputs) -> str:
     return f"SQL ({mode}){params}:\n{inputs.sql.strip()}"
 
 
+def _target(context: ActionContext, given: str | None) -> str:
+    if given:
+        return given
+    if context.config.database.url is None:
+        raise ActionFailed("database.url is not set in the config: no database to act on")
+    return context.config.database.url.reveal()
+
+
+class StatusInputs(ActionInputs):
+    database_url: str | None = None
+
+
+def _status(context: ActionContext, inputs: StatusInputs) -> dict[str, Any]:
+    with connect(_target(context, inputs.database_url)) as conn:
+        report = diagnostics.status(
+            conn,
+            thresholds=diagnostics.Thresholds.from_config(context.config),
+            disk_quota=context.config.database.disk_quota,
+        )
+    return {
+        "worst": report.worst,
+        "connections": report.connections,
+        "findings": {
+            f.check: {"state": f.state, "value": f.value, "reason": f.reason}
+            for f in report.findings
+        },
+        "long_queries": report.long_queries,
+        "blocked": report.blocked,
+    }
+
+
+class IdleInputs(ActionInputs):
+    older_than: str = "10m"
+    in_transaction: bool = False
+    force: bool = False
+    database_url: str | None = None
+
+
+def _terminate_idle(context: ActionContext, inputs: IdleInputs) -> dict[str, Any]:
+    try:
+        seconds = parse_duration(inputs.older_than).total_seconds()
+    except ValueError as exc:
+        raise ActionFailed(f"older_than: {exc}") from None
+    with connect(_target(context, inputs.database_url)) as conn:
+        database = queries.one(conn, "server_info")["database"]
+        plan = remediation.plan(
+            conn,
+            remediation.idle(seconds, in_transaction=inputs.in_transaction, database=database),
+            force=inputs.force,
+        )
+        ended = remediation.end_sessions(
+            conn,
+            plan.targets,
+            store=context.store,
+            actor=context.actor,
+            clock=context.clock,
+            cancel=False,
+            incident_id=context.incident_id,
+        )
+    return {
+        "ended": ended,
+        "count": len(ended),
+        "protected": [{"pid": s["pid"], "reason": r} for s, r in plan.protected],
+    }
+
+
+class KillInputs(ActionInputs):
+    pids: list[int]
+    cancel: bool = False
+    force: bool = False
+    database_url: str | None = None
+
+
+def _kill(context: ActionContext, inputs: KillInputs) -> dict[str, Any]:
+    with connect(_target(context, inputs.database_url)) as conn:
+        plan = remediation.plan(conn, remediation.by_pid(inputs.pids), force=inputs.force)
+        ended = remediation.end_sessions(
+            conn,
+            plan.targets,
+            store=context.store,
+            actor=context.actor,
+            clock=context.clock,
+            cancel=inputs.cancel,
+            incident_id=context.incident_id,
+        )
+    missing = sorted(set(inputs.pids) - set(ended) - {s["pid"] for s, _ in plan.protected})
+    return {
+        "ended": ended,
+        "missing": missing,
+        "protected": [{"pid": s["pid"], "reason": r} for s, r in plan.protected],
+    }
+
+
+class SlowInputs(ActionInputs):
+    limit: int = 10
+    min_duration: str = "0s"
+    database_url: str | None = None
+
+
+def _slow(context: ActionContext, inputs: SlowInputs) -> dict[str, Any]:
+    try:
+        seconds = parse_duration(inputs.min_duration).total_seconds()
+    except ValueError as exc:
+        raise ActionFailed(f"min_duration: {exc}") from None
+    with connect(_target(context, inputs.database_url)) as conn:
+        found = queries.rows(conn, "slow_queries", {"min_seconds": seconds, "limit": inputs.limit})
+    return {
+        "queries": found,
+        "count": len(found),
+        "longest_seconds": max((q["seconds"] for q in found), default=0.0),
+    }
+
+
+class IndexInputs(ActionInputs):
+    database_url: str | None = None
+
+
+def _indexes(context: ActionContext, inputs: IndexInputs) -> dict[str, Any]:
+    with connect(_target(context, inputs.database_url)) as conn:
+        found = {
+            name: queries.rows(conn, f"{name}_indexes")
+            for name in ("unused", "duplicate", "invalid")
+        }
+    return {**found, "count": sum(len(v) for v in found.values())}
+
+
 def register(registry: Registry) -> None:
     registry.register(
         Action(
@@ -81,5 +209,58 @@ def register(registry: Registry) -> None:
             SqlInputs,
             _query,
             _describe,
+        )
+    )
+    registry.register(
+        Action(
+            "db.status",
+            "Database vitals with ok/warn/crit findings (opsbook db status).",
+            StatusInputs,
+            _status,
+            lambda i: "read database status",
+        )
+    )
+    registry.register(
+        Action(
+            "db.terminate_idle",
+            "End idle sessions older than a duration, sparing protected ones.",
+            IdleInputs,
+            _terminate_idle,
+            lambda i: (
+                f"terminate sessions idle{' in transaction' if i.in_transaction else ''}"
+                f" for more than {i.older_than}" + (" (including superusers)" if i.force else "")
+            ),
+            destructive=True,
+        )
+    )
+    registry.register(
+        Action(
+            "db.kill",
+            "Cancel or terminate sessions by PID, sparing protected ones.",
+            KillInputs,
+            _kill,
+            lambda i: (
+                f"{'cancel the queries of' if i.cancel else 'terminate'} pid "
+                + ", ".join(map(str, i.pids))
+            ),
+            destructive=True,
+        )
+    )
+    registry.register(
+        Action(
+            "db.slow_queries",
+            "Active queries longer than a duration, longest first.",
+            SlowInputs,
+            _slow,
+            lambda i: f"list active queries running over {i.min_duration}",
+        )
+    )
+    registry.register(
+        Action(
+            "db.indexes",
+            "Unused, duplicate and invalid indexes.",
+            IndexInputs,
+            _indexes,
+            lambda i: "list unused, duplicate and invalid indexes",
         )
     )

@@ -18,7 +18,7 @@ from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.postgres import diagnostics, queries, remediation
 from opsbook.postgres.diagnostics import human_bytes
-from opsbook.store.audit import audited, default_actor
+from opsbook.store.audit import default_actor
 
 app = typer.Typer(
     help="The target database: status, diagnostics, safe remediation.", no_args_is_help=True
@@ -453,41 +453,15 @@ def _end(
     incident: int | None,
 ) -> list[int]:
     context = app_context(ctx)
-    store, actor = context.store(), default_actor()
-    done: list[int] = []
-    for target in targets:
-        details = {
-            "state": target["state"],
-            "query": target["query"],
-            "idle_seconds": target["state_seconds"],
-            "user": target["user"],
-        }
-        with audited(
-            store,
-            action=action,
-            target=remediation.describe(target),
-            actor=actor,
-            details=details,
-            clock=context.clock,
-        ) as record:
-            ended = remediation.end(conn, target["pid"], cancel=cancel)
-            record.outcome = "ok" if ended else "gone"
-        if ended:
-            done.append(target["pid"])
-    if incident is not None and targets:
-        with store.session() as session:
-            found = incidents.get(session, incident_id=incident)
-            word = "cancelled queries of" if cancel else "terminated"
-            incidents.log_event(
-                session,
-                incident=found,
-                kind="db.remediation",
-                actor=actor,
-                clock=context.clock,
-                text=f"{word} {len(done)} session(s): " + ", ".join(str(p) for p in done),
-                data={"action": action, "pids": done},
-            )
-    return done
+    return remediation.end_sessions(
+        conn,
+        targets,
+        store=context.store(),
+        actor=default_actor(),
+        clock=context.clock,
+        cancel=cancel,
+        incident_id=incident,
+    )
 
 
 def _show_plan(found: remediation.Plan, verb: str) -> None:

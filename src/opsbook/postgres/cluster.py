@@ -153,8 +153,13 @@ class TempCluster:
                 f"{program} failed ({result.returncode}): {result.stderr.strip()}\n{log}".strip()
             )
 
-    def url(self, dbname: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+    def url(self, dbname: str = "postgres", *, user: str = "postgres") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
+
+    def create_role(self, name: str) -> None:
+        """A plain login role (not a superuser), like an app's own database user."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
 
     def is_running(self) -> bool:
         return (self.datadir / "postmaster.pid").exists()
@@ -166,13 +171,17 @@ class TempCluster:
         except (OSError, ValueError):
             return None
 
-    def create_database(self, name: str, *, template: str | None = None) -> str:
+    def create_database(
+        self, name: str, *, template: str | None = None, owner: str | None = None
+    ) -> str:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
             if template:
                 query += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+            if owner:
+                query += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
             conn.execute(query)
-        return self.url(name)
+        return self.url(name, user=owner or "postgres")
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.url(), autocommit=True) as conn:

@@ -13,7 +13,11 @@ from typing import Any
 
 import psycopg
 
+from opsbook.clock import Clock
+from opsbook.incidents import service as incidents
 from opsbook.postgres import queries
+from opsbook.store import Store
+from opsbook.store.audit import audited
 
 Session = dict[str, Any]
 
@@ -83,6 +87,49 @@ def end(conn: psycopg.Connection[Any], pid: int, *, cancel: bool) -> bool:
     function = "pg_cancel_backend" if cancel else "pg_terminate_backend"
     row = conn.execute(f"select {function}(%s)", (pid,)).fetchone()
     return bool(row and row[0])
+
+
+def end_sessions(
+    conn: psycopg.Connection[Any],
+    targets: list[Session],
+    *,
+    store: Store,
+    actor: str,
+    clock: Clock,
+    cancel: bool,
+    incident_id: int | None = None,
+) -> list[int]:
+    """End each target, one audit record pair per session; note the result on the incident."""
+    action = "db.cancel" if cancel else "db.terminate"
+    done: list[int] = []
+    for target in targets:
+        details = {
+            "state": target["state"],
+            "query": target["query"],
+            "idle_seconds": target["state_seconds"],
+            "user": target["user"],
+        }
+        with audited(
+            store, action=action, target=describe(target), actor=actor, details=details, clock=clock
+        ) as record:
+            ended = end(conn, target["pid"], cancel=cancel)
+            record.outcome = "ok" if ended else "gone"
+        if ended:
+            done.append(target["pid"])
+    if incident_id is not None and targets:
+        with store.session() as session:
+            incident = incidents.get(session, incident_id=incident_id)
+            word = "cancelled queries of" if cancel else "terminated"
+            incidents.log_event(
+                session,
+                incident=incident,
+                kind="db.remediation",
+                actor=actor,
+                clock=clock,
+                text=f"{word} {len(done)} session(s): " + ", ".join(str(p) for p in done),
+                data={"action": action, "pids": done},
+            )
+    return done
 
 
 def describe(session: Session) -> str:

@@ -69,6 +69,8 @@ class ConsoleReporter:
         details = []
         if isinstance(record.output.get("rowcount"), int) and record.output["rowcount"] >= 0:
             details.append(f"{record.output['rowcount']} rows")
+        elif isinstance(record.output.get("count"), int):
+            details.append(f"count {record.output['count']}")
         if isinstance(took, int | float):
             details.append(f"{took:.0f} ms")
         mark = _MARK.get(record.status, record.status)
