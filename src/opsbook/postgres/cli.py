@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from typing import Any
 
 import psycopg
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from opsbook.config import parse_duration
@@ -16,9 +18,10 @@ from opsbook.config.secrets import mask_text
 from opsbook.console import Exit, console, err, fail, print_json
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
+from opsbook.postgres import archive as archive_mod
 from opsbook.postgres import diagnostics, queries, remediation
 from opsbook.postgres.diagnostics import human_bytes
-from opsbook.store.audit import default_actor
+from opsbook.store.audit import audited, default_actor
 
 app = typer.Typer(
     help="The target database: status, diagnostics, safe remediation.", no_args_is_help=True
@@ -490,3 +493,141 @@ def _plan_json(found: remediation.Plan, *, done: list[int]) -> dict[str, Any]:
         "ended": done,
         "protected": [{"pid": s["pid"], "reason": r} for s, r in found.protected],
     }
+
+
+@app.command("archive")
+def archive(
+    ctx: typer.Context,
+    table: str = typer.Option("scenario_attempts", "--table", help="Table to archive from."),
+    to: str = typer.Option("scenario_attempts_archive", "--to", help="Archive table."),
+    column: str = typer.Option("ended_at", "--column", help="Timestamp that says how old."),
+    older_than: str = typer.Option("1y", "--older-than", help="Move rows older than this."),
+    batch: int = typer.Option(5000, "--batch", min=1, max=1_000_000, help="Rows per statement."),
+    with_referencing: bool = typer.Option(
+        False, "--with-referencing", help="Also archive rows that reference moved ones."
+    ),
+    lock_timeout: str = typer.Option("2s", "--lock-timeout", help="Give up a batch's lock after."),
+    max_lag: str = typer.Option("10s", "--max-lag", help="Pause while replicas lag more."),
+    pause: str = typer.Option("0s", "--pause", help="Rest between batches."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; move nothing."),
+    yes: bool = typer.Option(False, "--yes", help="Move without asking."),
+    vacuum_full: bool = typer.Option(
+        False, "--vacuum-full", help="VACUUM FULL afterwards (locks the table!)."
+    ),
+    as_json: bool = _JSON,
+) -> None:
+    """Move old rows to an archive table online, in batches; safe to stop and rerun.
+
+    Example: opsbook db archive --table scenario_attempts --to scenario_attempts_archive --yes
+    """
+    age = _duration("--older-than", older_than)
+    pacing = archive_mod.Pacing(
+        batch=batch,
+        lock_timeout=dt.timedelta(seconds=_duration("--lock-timeout", lock_timeout)),
+        max_replication_lag=dt.timedelta(seconds=_duration("--max-lag", max_lag)),
+        pause=dt.timedelta(seconds=_duration("--pause", pause)),
+    )
+    context = app_context(ctx)
+    with _connect(ctx) as conn:
+        try:
+            plan = archive_mod.prepare(
+                conn,
+                table=table,
+                to=to,
+                column=column,
+                older_than=dt.timedelta(seconds=age),
+                with_referencing=with_referencing,
+            )
+        except archive_mod.ArchiveError as exc:
+            fail(f"{exc}; nothing was changed")
+        summary = _archive_summary(plan, batch)
+        if not as_json:
+            for line in summary["lines"]:
+                console.print(line, markup=False)
+        if dry_run or plan.candidates == 0:
+            if as_json:
+                print_json({**summary["data"], "dry_run": dry_run, "moved": 0})
+            return
+        if not yes and not (sys.stdin.isatty() and typer.confirm("Move them?", default=False)):
+            err.print("dry run: pass --yes to move the rows")
+            if as_json:
+                print_json({**summary["data"], "dry_run": True, "moved": 0})
+            return
+        if vacuum_full:
+            err.print(
+                "[bold yellow]warning:[/] VACUUM FULL takes an ACCESS EXCLUSIVE lock on "
+                f"{plan.source}: every read and write waits until it has rewritten it"
+            )
+        with audited(
+            context.store(),
+            action="db.archive",
+            target=f"{plan.source} -> {plan.archive}",
+            actor=default_actor(),
+            clock=context.clock,
+            details=summary["data"],
+        ) as record:
+            created = archive_mod.create_archives(conn, plan)
+            with Progress(
+                TextColumn("archiving"),
+                BarColumn(),
+                TextColumn("{task.completed:,}/{task.total:,}"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("archive", total=plan.candidates)
+                result = archive_mod.run(
+                    conn,
+                    plan,
+                    pacing=pacing,
+                    progress=lambda n: bar.advance(task, n),
+                    note=lambda text: err.print(text),
+                )
+            record.details.update(
+                {"moved": result.moved, "batches": result.batches, "created": created}
+            )
+            archive_mod.vacuum(conn, plan.source, full=vacuum_full)
+    rate = result.moved / result.seconds if result.seconds else 0.0
+    data = {
+        **summary["data"],
+        "dry_run": False,
+        "created": created,
+        "moved": result.moved,
+        "batches": result.batches,
+        "lock_retries": result.lock_retries,
+        "paused_seconds": result.paused_seconds,
+        "seconds": round(result.seconds, 3),
+        "vacuum": "full" if vacuum_full else "analyze",
+    }
+    if as_json:
+        print_json(data)
+    else:
+        console.print(
+            f"moved {result.moved:,} rows in {result.batches} batches "
+            f"({rate:,.0f} rows/s); VACUUM ({data['vacuum'].upper()}) done"
+        )
+
+
+def _archive_summary(plan: archive_mod.ArchivePlan, batch: int) -> dict[str, Any]:
+    data = {
+        "table": str(plan.source),
+        "archive": str(plan.archive),
+        "create_archive": plan.create_archive,
+        "column": plan.column,
+        "cutoff": plan.cutoff.isoformat(),
+        "candidates": plan.candidates,
+        "batches": -(-plan.candidates // batch),
+        "referencing": [
+            {"table": str(r.table), "archive": str(r.archive), "constraint": r.constraint}
+            for r in plan.referencing
+        ],
+    }
+    lines = [
+        f"archive {plan.candidates:,} rows of {plan.source} with {plan.column} before "
+        f"{plan.cutoff:%Y-%m-%d %H:%M %Z} into {plan.archive}"
+        + (" (created like the source)" if plan.create_archive else ""),
+        f"in about {data['batches']:,} batches of {batch:,}, one statement each; rows where "
+        f"{plan.column} is NULL (still in progress) stay",
+    ]
+    lines += [f"with referencing rows of {r.table} into {r.archive}" for r in plan.referencing]
+    return {"data": data, "lines": lines}

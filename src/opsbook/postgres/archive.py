@@ -1,0 +1,341 @@
+"""Online archival: move old rows to an archive table in batches, without losing any.
+
+The seed's recipe (INSERT..SELECT, then DELETE, then VACUUM FULL) can lose or duplicate
+rows that change between its two statements, and VACUUM FULL locks the table for the
+whole rewrite. Here each batch is ONE statement,
+
+    WITH moved AS (DELETE FROM src WHERE key IN (<oldest N>) RETURNING *)
+    INSERT INTO archive SELECT * FROM moved
+
+so a row is in exactly one of the two tables whenever the process stops. Batches run
+under a lock_timeout, skip rows the app has locked, and wait while replicas lag or
+sessions queue on locks. Running it again continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from opsbook.postgres import queries
+
+TIME_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
+
+
+class ArchiveError(ValueError):
+    """The archival cannot start as asked; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class TableRef:
+    schema: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str, *, what: str) -> TableRef:
+        parts = text.split(".")
+        if len(parts) > 2 or not all(parts):
+            raise ArchiveError(f"{what} {text!r} is not a table name (use table or schema.table)")
+        return cls(*parts) if len(parts) == 2 else cls("public", parts[0])
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Referencing:
+    table: TableRef
+    constraint: str
+    columns: list[str]
+    archive: TableRef
+    create_archive: bool
+
+
+@dataclass
+class ArchivePlan:
+    source: TableRef
+    archive: TableRef
+    create_archive: bool
+    column: str
+    key: list[str]
+    cutoff: dt.datetime
+    candidates: int
+    referencing: list[Referencing] = field(default_factory=list)
+
+
+@dataclass
+class ArchiveResult:
+    moved: int = 0
+    batches: int = 0
+    lock_retries: int = 0
+    paused_seconds: float = 0.0
+    seconds: float = 0.0
+
+
+def _lookup(conn: psycopg.Connection[Any], table: TableRef) -> int | None:
+    found = queries.one(conn, "table_kind", {"schema": table.schema, "table": table.name})
+    if not found:
+        return None
+    if found["kind"] not in ("r", "p"):
+        raise ArchiveError(f"{table} is not a table")
+    return int(found["oid"])
+
+
+def _columns(conn: psycopg.Connection[Any], table: TableRef) -> list[tuple[str, str]]:
+    rows = queries.rows(conn, "table_columns", {"schema": table.schema, "table": table.name})
+    return [(r["name"], r["type"]) for r in rows]
+
+
+def _same_columns(conn: psycopg.Connection[Any], source: TableRef, target: TableRef) -> None:
+    want, have = _columns(conn, source), _columns(conn, target)
+    if want != have:
+        missing = [f"{n} {t}" for n, t in want if (n, t) not in have]
+        extra = [f"{n} {t}" for n, t in have if (n, t) not in want]
+        detail = "; ".join(
+            filter(
+                None,
+                [
+                    f"missing {', '.join(missing)}" if missing else "",
+                    f"not in {source}: {', '.join(extra)}" if extra else "",
+                    "same columns in another order" if not missing and not extra else "",
+                ],
+            )
+        )
+        raise ArchiveError(
+            f"{target} does not have the columns of {source} ({detail});"
+            " archive into a table created LIKE it, or let opsbook create one"
+        )
+
+
+def prepare(
+    conn: psycopg.Connection[Any],
+    *,
+    table: str,
+    to: str,
+    column: str,
+    older_than: dt.timedelta,
+    with_referencing: bool = False,
+) -> ArchivePlan:
+    """Check everything before anything moves; raise ArchiveError with the reason."""
+    source = TableRef.parse(table, what="--table")
+    archive = TableRef.parse(to, what="--to")
+    if source == archive:
+        raise ArchiveError("--table and --to name the same table")
+    oid = _lookup(conn, source)
+    if oid is None:
+        raise ArchiveError(f"unknown table {str(source)!r}")
+    columns = dict(_columns(conn, source))
+    if column not in columns:
+        close = difflib.get_close_matches(column, list(columns), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ArchiveError(f"{source} has no column {column!r}{hint}")
+    if columns[column] not in TIME_TYPES:
+        raise ArchiveError(
+            f"{source}.{column} is {columns[column]}, not a timestamp or date:"
+            " rows are archived by age"
+        )
+    key = [r["name"] for r in queries.rows(conn, "primary_key", {"oid": oid})]
+    if not key:
+        raise ArchiveError(f"{source} has no primary key: batches need one to be exact")
+    create = _lookup(conn, archive) is None
+    if not create:
+        _same_columns(conn, source, archive)
+    referencing: list[Referencing] = []
+    for ref in queries.rows(conn, "referencing_keys", {"oid": oid}):
+        ref_table = TableRef(ref["schema"], ref["table"])
+        ref_archive = TableRef(ref_table.schema, f"{ref_table.name}_archive")
+        referencing.append(
+            Referencing(
+                ref_table,
+                ref["constraint"],
+                list(ref["columns"]),
+                ref_archive,
+                _lookup(conn, ref_archive) is None,
+            )
+        )
+    if referencing and not with_referencing:
+        names = ", ".join(
+            f"{r.table}({', '.join(r.columns)}) via {r.constraint}" for r in referencing
+        )
+        raise ArchiveError(
+            f"rows of {source} are referenced by {names}: moving them would break those"
+            " references. Pass --with-referencing to archive the referencing rows with them"
+            " (into <table>_archive), or deal with them first"
+        )
+    for found in referencing:
+        if not found.create_archive:
+            _same_columns(conn, found.table, found.archive)
+    cutoff_row = conn.execute("select now() - %s::interval", (older_than,)).fetchone()
+    assert cutoff_row is not None
+    cutoff = cutoff_row[0]
+    count = conn.execute(
+        sql.SQL("select count(*) from {} where {} < %s").format(
+            source.ident, sql.Identifier(column)
+        ),
+        (cutoff,),
+    ).fetchone()
+    return ArchivePlan(
+        source, archive, create, column, key, cutoff, int(count[0]) if count else 0, referencing
+    )
+
+
+def create_archives(conn: psycopg.Connection[Any], plan: ArchivePlan) -> list[str]:
+    """Create missing archive tables LIKE their source, with the same primary key."""
+    made = []
+    pairs = [(plan.source, plan.archive, plan.create_archive)]
+    pairs += [(r.table, r.archive, r.create_archive) for r in plan.referencing]
+    with conn.transaction():
+        for source, archive, create in pairs:
+            if not create:
+                continue
+            conn.execute(sql.SQL("create table {} (like {})").format(archive.ident, source.ident))
+            oid = _lookup(conn, source)
+            key = [r["name"] for r in queries.rows(conn, "primary_key", {"oid": oid})]
+            if key:
+                conn.execute(
+                    sql.SQL("alter table {} add primary key ({})").format(
+                        archive.ident, sql.SQL(", ").join(map(sql.Identifier, key))
+                    )
+                )
+            made.append(str(archive))
+    return made
+
+
+def batch_statement(plan: ArchivePlan) -> sql.Composed:
+    key = sql.SQL(", ").join(map(sql.Identifier, plan.key))
+    parts = [
+        sql.SQL(
+            "batch as (select {key} from {src} where {col} < %(cutoff)s order by {col}"
+            " limit %(limit)s for update skip locked)"
+        ).format(key=key, src=plan.source.ident, col=sql.Identifier(plan.column))
+    ]
+    for i, ref in enumerate(plan.referencing):
+        fk = sql.SQL(", ").join(map(sql.Identifier, ref.columns))
+        parts.append(
+            sql.SQL(
+                "ref_{i} as (delete from {ref} where ({fk}) in (select {key} from batch)"
+                " returning *), ref_{i}_kept as (insert into {archive} select * from ref_{i})"
+            ).format(
+                i=sql.SQL(str(i)), ref=ref.table.ident, fk=fk, key=key, archive=ref.archive.ident
+            )
+        )
+    parts.append(
+        sql.SQL(
+            "moved as (delete from {src} where ({key}) in (select {key} from batch) returning *)"
+        ).format(src=plan.source.ident, key=key)
+    )
+    return sql.SQL("with {} insert into {} select * from moved").format(
+        sql.SQL(", ").join(parts), plan.archive.ident
+    )
+
+
+def remaining(conn: psycopg.Connection[Any], plan: ArchivePlan) -> int:
+    row = conn.execute(
+        sql.SQL("select count(*) from {} where {} < %s").format(
+            plan.source.ident, sql.Identifier(plan.column)
+        ),
+        (plan.cutoff,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class Pacing:
+    batch: int = 5000
+    lock_timeout: dt.timedelta = dt.timedelta(seconds=2)
+    max_replication_lag: dt.timedelta = dt.timedelta(seconds=10)
+    max_lock_waiters: int = 5
+    pause: dt.timedelta = dt.timedelta(0)
+    wait_step: float = 1.0
+    max_empty_rounds: int = 30
+
+
+def run(
+    conn: psycopg.Connection[Any],
+    plan: ArchivePlan,
+    *,
+    pacing: Pacing,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[int], None] | None = None,
+    note: Callable[[str], None] | None = None,
+) -> ArchiveResult:
+    """Move batches until no row older than the cutoff is left. Safe to stop at any time."""
+    result = ArchiveResult()
+    started = time.monotonic()
+    statement = batch_statement(plan)
+    conn.execute(
+        "select set_config('lock_timeout', %s, false)",
+        (f"{int(pacing.lock_timeout.total_seconds() * 1000)}ms",),
+    )
+    empty_rounds = 0
+    while True:
+        waited = _wait_for_calm(conn, pacing, sleep, note)
+        result.paused_seconds += waited
+        try:
+            with conn.transaction():
+                cur = conn.execute(statement, {"cutoff": plan.cutoff, "limit": pacing.batch})
+                moved = max(cur.rowcount, 0)
+        except psycopg.errors.LockNotAvailable:
+            result.lock_retries += 1
+            if note:
+                note("a lock was not granted within lock_timeout; backing off")
+            sleep(pacing.wait_step)
+            continue
+        if moved == 0:
+            if remaining(conn, plan) == 0:
+                break
+            # Every remaining row is locked by the app right now: wait, do not spin.
+            empty_rounds += 1
+            if empty_rounds > pacing.max_empty_rounds:
+                raise ArchiveError(
+                    "the remaining old rows stayed locked by other sessions;"
+                    " run again later to finish"
+                )
+            sleep(pacing.wait_step)
+            continue
+        empty_rounds = 0
+        result.moved += moved
+        result.batches += 1
+        if progress:
+            progress(moved)
+        if pacing.pause:
+            sleep(pacing.pause.total_seconds())
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _wait_for_calm(
+    conn: psycopg.Connection[Any],
+    pacing: Pacing,
+    sleep: Callable[[float], None],
+    note: Callable[[str], None] | None,
+) -> float:
+    waited = 0.0
+    while True:
+        lag = queries.one(conn, "replication_lag")["seconds"]
+        waiters = queries.one(conn, "lock_waiters")["waiting"]
+        if lag <= pacing.max_replication_lag.total_seconds() and waiters <= pacing.max_lock_waiters:
+            return waited
+        if note:
+            note(f"pausing: replication lag {lag:.0f}s, {waiters} sessions waiting on locks")
+        sleep(pacing.wait_step)
+        waited += pacing.wait_step
+
+
+def vacuum(conn: psycopg.Connection[Any], table: TableRef, *, full: bool) -> None:
+    """Plain VACUUM (ANALYZE) by default; FULL rewrites under an ACCESS EXCLUSIVE lock."""
+    if full:
+        conn.execute(sql.SQL("vacuum (full, analyze) {}").format(table.ident))
+    else:
+        conn.execute(sql.SQL("vacuum (analyze) {}").format(table.ident))

@@ -1,0 +1,11 @@
+-- Foreign keys in other tables that point at this table.
+select n.nspname as schema, c.relname as table, k.conname as constraint,
+       array_agg(a.attname order by key.position) as columns
+from pg_constraint k
+join pg_class c on c.oid = k.conrelid
+join pg_namespace n on n.oid = c.relnamespace
+join lateral unnest(k.conkey) with ordinality as key(attnum, position) on true
+join pg_attribute a on a.attrelid = k.conrelid and a.attnum = key.attnum
+where k.confrelid = %(oid)s::oid and k.contype = 'f' and k.conrelid <> k.confrelid
+group by n.nspname, c.relname, k.conname
+order by 1, 2, 3
