@@ -343,3 +343,15 @@ def test_the_seed_db_runbook_ends_leaked_connections_through_db_actions(
     finally:
         for conn in leaked:
             conn.close()
+
+
+def test_archive_runbook_moves_old_attempts(ops: Ops) -> None:
+    refused = ops.json("runbook", "run", "archive-old-attempts", code=1)
+    assert refused["steps"][1]["status"] == "refused"  # moving data needs --yes
+    failed = ops.json("runbook", "resume", str(refused["id"]), "--yes", code=1)
+    assert "referenced by public.attempt_feedback" in failed["steps"][1]["error"]
+    run = ops.json("runbook", "run", "archive-old-attempts", "--yes",
+                   "--param", "with_referencing=true", "--param", "batch=500")
+    archived = run["steps"][1]["output"]
+    assert run["status"] == "succeeded" and archived["count"] > 0
+    assert run["steps"][2]["status"] == "succeeded"

@@ -11,9 +11,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from opsbook.config import parse_duration
-from opsbook.postgres import diagnostics, queries, remediation
+from opsbook.postgres import archive, diagnostics, queries, remediation
 from opsbook.postgres.queries import connect
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
+from opsbook.store.audit import audited
 
 ROW_LIMIT = 500
 
@@ -201,6 +202,54 @@ def _indexes(context: ActionContext, inputs: IndexInputs) -> dict[str, Any]:
     return {**found, "count": sum(len(v) for v in found.values())}
 
 
+class ArchiveInputs(ActionInputs):
+    table: str = "scenario_attempts"
+    to: str = "scenario_attempts_archive"
+    column: str = "ended_at"
+    older_than: str = "1y"
+    batch: int = 5000
+    with_referencing: bool = False
+    database_url: str | None = None
+
+
+def _archive(context: ActionContext, inputs: ArchiveInputs) -> dict[str, Any]:
+    try:
+        age = parse_duration(inputs.older_than)
+    except ValueError as exc:
+        raise ActionFailed(f"older_than: {exc}") from None
+    with connect(_target(context, inputs.database_url)) as conn:
+        try:
+            plan = archive.prepare(
+                conn,
+                table=inputs.table,
+                to=inputs.to,
+                column=inputs.column,
+                older_than=age,
+                with_referencing=inputs.with_referencing,
+            )
+        except archive.ArchiveError as exc:
+            raise ActionFailed(str(exc)) from None
+        with audited(
+            context.store,
+            action="db.archive",
+            target=f"{plan.source} -> {plan.archive}",
+            actor=context.actor,
+            clock=context.clock,
+            details={"candidates": plan.candidates, "cutoff": plan.cutoff.isoformat()},
+        ) as record:
+            created = archive.create_archives(conn, plan)
+            result = archive.run(conn, plan, pacing=archive.Pacing(batch=inputs.batch))
+            record.details.update({"moved": result.moved, "batches": result.batches})
+        archive.vacuum(conn, plan.source, full=False)
+    return {
+        "count": result.moved,
+        "batches": result.batches,
+        "created": created,
+        "cutoff": plan.cutoff.isoformat(),
+        "seconds": round(result.seconds, 3),
+    }
+
+
 def register(registry: Registry) -> None:
     registry.register(
         Action(
@@ -262,5 +311,18 @@ def register(registry: Registry) -> None:
             IndexInputs,
             _indexes,
             lambda i: "list unused, duplicate and invalid indexes",
+        )
+    )
+    registry.register(
+        Action(
+            "db.archive",
+            "Move rows older than a cutoff to an archive table, online, in batches.",
+            ArchiveInputs,
+            _archive,
+            lambda i: (
+                f"move rows of {i.table} with {i.column} older than {i.older_than} into"
+                f" {i.to} in batches of {i.batch}, then VACUUM (ANALYZE)"
+            ),
+            destructive=True,
         )
     )
