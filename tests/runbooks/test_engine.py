@@ -350,8 +350,25 @@ def test_archive_runbook_moves_old_attempts(ops: Ops) -> None:
     assert refused["steps"][1]["status"] == "refused"  # moving data needs --yes
     failed = ops.json("runbook", "resume", str(refused["id"]), "--yes", code=1)
     assert "referenced by public.attempt_feedback" in failed["steps"][1]["error"]
-    run = ops.json("runbook", "run", "archive-old-attempts", "--yes",
-                   "--param", "with_referencing=true", "--param", "batch=500")
+    run = ops.json(
+        "runbook",
+        "run",
+        "archive-old-attempts",
+        "--yes",
+        "--param",
+        "with_referencing=true",
+        "--param",
+        "batch=500",
+    )
     archived = run["steps"][1]["output"]
     assert run["status"] == "succeeded" and archived["count"] > 0
     assert run["steps"][2]["status"] == "succeeded"
+
+
+def test_slow_dashboard_measures_then_refreshes_views(ops: Ops) -> None:
+    run = ops.json("runbook", "run", "slow-dashboard")
+    measure, refresh = run["steps"][0], run["steps"][1]
+    assert measure["status"] == "succeeded" and measure["output"]["status"] == 200
+    assert refresh["output"]["function"] == "refresh_reporting_views"
+    audit = ops.json("audit", "list")
+    assert audit[0]["action"] == "db.view.refresh" and audit[0]["outcome"] == "ok"

@@ -11,7 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from opsbook.config import parse_duration
-from opsbook.postgres import archive, diagnostics, queries, remediation
+from opsbook.postgres import archive, diagnostics, queries, remediation, views
 from opsbook.postgres.queries import connect
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 from opsbook.store.audit import audited
@@ -250,6 +250,41 @@ def _archive(context: ActionContext, inputs: ArchiveInputs) -> dict[str, Any]:
     }
 
 
+class ViewsInputs(ActionInputs):
+    names: list[str] = []
+    function: str | None = None
+    database_url: str | None = None
+
+
+def _refresh_views(context: ActionContext, inputs: ViewsInputs) -> dict[str, Any]:
+    with connect(_target(context, inputs.database_url)) as conn:
+        try:
+            if inputs.function:
+                with audited(
+                    context.store,
+                    action="db.view.refresh",
+                    target=inputs.function,
+                    actor=context.actor,
+                    clock=context.clock,
+                ):
+                    seconds = views.call_function(conn, inputs.function)
+                return {"function": inputs.function, "seconds": round(seconds, 3)}
+            done = []
+            for view in views.resolve(conn, inputs.names):
+                target = f"{view['schema']}.{view['name']}"
+                with audited(
+                    context.store,
+                    action="db.view.refresh",
+                    target=target,
+                    actor=context.actor,
+                    clock=context.clock,
+                ):
+                    done.append(views.refresh_one(conn, view).__dict__)
+        except views.ViewError as exc:
+            raise ActionFailed(str(exc)) from None
+    return {"refreshed": done, "count": len(done)}
+
+
 def register(registry: Registry) -> None:
     registry.register(
         Action(
@@ -324,5 +359,18 @@ def register(registry: Registry) -> None:
                 f" {i.to} in batches of {i.batch}, then VACUUM (ANALYZE)"
             ),
             destructive=True,
+        )
+    )
+    registry.register(
+        Action(
+            "db.refresh_views",
+            "Refresh materialized views (CONCURRENTLY where possible) or call a function.",
+            ViewsInputs,
+            _refresh_views,
+            lambda i: (
+                f"call {i.function}()"
+                if i.function
+                else "refresh " + (", ".join(i.names) or "every materialized view")
+            ),
         )
     )

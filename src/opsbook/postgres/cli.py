@@ -20,8 +20,10 @@ from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.postgres import archive as archive_mod
 from opsbook.postgres import diagnostics, queries, remediation
+from opsbook.postgres import views as views_mod
 from opsbook.postgres.diagnostics import human_bytes
 from opsbook.store.audit import audited, default_actor
+from opsbook.store.audit import entries as audit_entries
 
 app = typer.Typer(
     help="The target database: status, diagnostics, safe remediation.", no_args_is_help=True
@@ -631,3 +633,103 @@ def _archive_summary(plan: archive_mod.ArchivePlan, batch: int) -> dict[str, Any
     ]
     lines += [f"with referencing rows of {r.table} into {r.archive}" for r in plan.referencing]
     return {"data": data, "lines": lines}
+
+
+views_app = typer.Typer(help="Materialized views: list and refresh.", invoke_without_command=True)
+app.add_typer(views_app, name="views")
+
+
+@views_app.callback()
+def views_list(ctx: typer.Context, as_json: bool = _JSON) -> None:
+    """List materialized views with size and their last refresh by opsbook.
+
+    Example: opsbook db views
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    context = app_context(ctx)
+    with _connect(ctx) as conn:
+        found = views_mod.listing(conn)
+    last = _last_refreshes(context.store())
+    rows = [
+        {
+            **v,
+            "last_refresh": last.get(f"{v['schema']}.{v['name']}"),
+            "concurrently": views_mod.why_not_concurrently(v) is None,
+        }
+        for v in found
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("view", "size", "refresh", "last refreshed by opsbook")
+    for row in rows:
+        mode = "concurrently" if row["concurrently"] else "[yellow]blocks readers[/]"
+        when = row["last_refresh"].strftime("%Y-%m-%d %H:%M UTC") if row["last_refresh"] else "-"
+        table.add_row(f"{row['schema']}.{row['name']}", human_bytes(row["bytes"]), mode, when)
+    console.print(table if rows else "no materialized views")
+
+
+def _last_refreshes(store: Any) -> dict[str, Any]:
+    # PostgreSQL does not record when a view was refreshed; opsbook's audit log does.
+    with store.session() as session:
+        entries = audit_entries(session, limit=1000, action="db.view.refresh")
+    found: dict[str, Any] = {}
+    for entry in entries:
+        if entry.outcome == "ok" and entry.target not in found:
+            found[entry.target] = entry.at
+    return found
+
+
+@views_app.command("refresh")
+def views_refresh(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(None, metavar="[NAME]..."),
+    function: str | None = typer.Option(
+        None, "--function", help="Call this function instead (no arguments)."
+    ),
+    as_json: bool = _JSON,
+) -> None:
+    """Refresh views, CONCURRENTLY where a unique index allows (and say why not otherwise).
+
+    Example: opsbook db views refresh --function refresh_reporting_views
+    """
+    if function and names:
+        fail("name views or --function, not both")
+    context = app_context(ctx)
+    store, actor = context.store(), default_actor()
+    with _connect(ctx) as conn:
+        try:
+            if function:
+                with audited(
+                    store,
+                    action="db.view.refresh",
+                    target=function,
+                    actor=actor,
+                    clock=context.clock,
+                ):
+                    seconds = views_mod.call_function(conn, function)
+                if as_json:
+                    print_json({"function": function, "seconds": seconds})
+                else:
+                    console.print(f"called {function}() in {seconds:.2f}s")
+                return
+            results = []
+            for view in views_mod.resolve(conn, list(names or [])):
+                target = f"{view['schema']}.{view['name']}"
+                with audited(
+                    store, action="db.view.refresh", target=target, actor=actor, clock=context.clock
+                ) as record:
+                    done = views_mod.refresh_one(conn, view)
+                    record.details["concurrently"] = done.concurrently
+                results.append(done)
+        except views_mod.ViewError as exc:
+            fail(f"{exc}; nothing was refreshed")
+    if as_json:
+        print_json([r.__dict__ for r in results])
+        return
+    for r in results:
+        how = "concurrently" if r.concurrently else "not concurrently"
+        console.print(f"refreshed {r.view} {how} in {r.seconds:.2f}s")
+        if r.why_not:
+            console.print(f"  not concurrently because {r.why_not}", markup=False)
