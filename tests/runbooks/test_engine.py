@@ -372,3 +372,26 @@ def test_slow_dashboard_measures_then_refreshes_views(ops: Ops) -> None:
     assert refresh["output"]["function"] == "refresh_reporting_views"
     audit = ops.json("audit", "list")
     assert audit[0]["action"] == "db.view.refresh" and audit[0]["outcome"] == "ok"
+
+
+def test_db_migrate_runbook_applies_pending_files(ops: Ops) -> None:
+    folder = ops.root / "supabase" / "migrations"
+    folder.mkdir(parents=True)
+    (folder / "20260101000000_add_notes.sql").write_text("create table notes (id int);\n")
+    refused = ops.json("runbook", "run", "db-migrate", "--yes", "--param", f"dir={folder}", code=1)
+    push = next(s for s in refused["steps"] if s["id"] == "push")
+    assert "back up the database first" in push["error"]
+    run = ops.json(
+        "runbook",
+        "run",
+        "db-migrate",
+        "--yes",
+        "--param",
+        f"dir={folder}",
+        "--param",
+        "backup_taken=true",
+    )
+    push = next(s for s in run["steps"] if s["id"] == "push")
+    assert push["output"]["applied"] == ["20260101000000_add_notes"]
+    verify = next(s for s in run["steps"] if s["id"] == "verify")
+    assert verify["output"]["rows"][0]["version"] == "20260101000000"

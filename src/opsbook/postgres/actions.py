@@ -11,7 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from opsbook.config import parse_duration
-from opsbook.postgres import archive, diagnostics, queries, remediation, views
+from opsbook.postgres import archive, diagnostics, migrations, queries, remediation, views
 from opsbook.postgres.queries import connect
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 from opsbook.store.audit import audited
@@ -285,6 +285,38 @@ def _refresh_views(context: ActionContext, inputs: ViewsInputs) -> dict[str, Any
     return {"refreshed": done, "count": len(done)}
 
 
+class MigrateInputs(ActionInputs):
+    dir: str = "supabase/migrations"
+    no_backup: bool = False
+    database_url: str | None = None
+
+
+def _migrate(context: ActionContext, inputs: MigrateInputs) -> dict[str, Any]:
+    if not inputs.no_backup:
+        raise ActionFailed(
+            "back up the database first (opsbook's backups arrive later): take one"
+            " yourself, then run with no_backup: true"
+        )
+    directory = context.config.resolve_path(inputs.dir)
+    done: list[str] = []
+    with connect(_target(context, inputs.database_url)) as conn:
+        try:
+            pending = migrations.status(conn, directory).pending
+            for migration in pending:
+                with audited(
+                    context.store,
+                    action="db.migrate",
+                    target=migration.label,
+                    actor=context.actor,
+                    clock=context.clock,
+                ):
+                    migrations.apply_one(conn, migration)
+                done.append(migration.label)
+        except (migrations.MigrationError, migrations.MigrationFailed) as exc:
+            raise ActionFailed(str(exc), {"applied": done}) from None
+    return {"applied": done, "count": len(done)}
+
+
 def register(registry: Registry) -> None:
     registry.register(
         Action(
@@ -372,5 +404,15 @@ def register(registry: Registry) -> None:
                 if i.function
                 else "refresh " + (", ".join(i.names) or "every materialized view")
             ),
+        )
+    )
+    registry.register(
+        Action(
+            "db.migrate",
+            "Apply pending migrations in version order, recorded as Supabase does.",
+            MigrateInputs,
+            _migrate,
+            lambda i: f"apply the pending migrations in {i.dir}",
+            destructive=True,
         )
     )

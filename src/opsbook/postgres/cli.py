@@ -6,6 +6,7 @@ import datetime as dt
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -20,6 +21,7 @@ from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.postgres import archive as archive_mod
 from opsbook.postgres import diagnostics, queries, remediation
+from opsbook.postgres import migrations as migrations_mod
 from opsbook.postgres import views as views_mod
 from opsbook.postgres.diagnostics import human_bytes
 from opsbook.store.audit import audited, default_actor
@@ -733,3 +735,107 @@ def views_refresh(
         console.print(f"refreshed {r.view} {how} in {r.seconds:.2f}s")
         if r.why_not:
             console.print(f"  not concurrently because {r.why_not}", markup=False)
+
+
+migrations_app = typer.Typer(
+    help="Migrations of the target database (Supabase's record).", no_args_is_help=True
+)
+app.add_typer(migrations_app, name="migrations")
+_DIR = typer.Option(Path("supabase/migrations"), "--dir", help="Folder of <version>_<name>.sql.")
+
+
+def _migration_status(conn: psycopg.Connection[Any], directory: Path) -> migrations_mod.Status:
+    try:
+        return migrations_mod.status(conn, directory)
+    except migrations_mod.MigrationError as exc:
+        fail(str(exc))
+
+
+@migrations_app.command("status")
+def migrations_status(ctx: typer.Context, directory: Path = _DIR, as_json: bool = _JSON) -> None:
+    """Applied versus pending migrations (exit 1 when some are pending).
+
+    Example: opsbook db migrations status --dir supabase/migrations
+    """
+    with _connect(ctx) as conn:
+        found = _migration_status(conn, directory)
+    if as_json:
+        print_json(
+            {
+                "applied": found.applied,
+                "pending": [m.label for m in found.pending],
+                "missing_files": found.missing_files,
+            }
+        )
+    else:
+        console.print(
+            f"applied: {len(found.applied)}"
+            + (
+                f" (latest {found.applied[-1]['version']}_{found.applied[-1]['name']})"
+                if found.applied
+                else ""
+            )
+        )
+        for migration in found.pending:
+            console.print(f"[yellow]pending[/]  {migration.label}")
+        for label in found.missing_files:
+            console.print(f"[red]applied, but no file[/] {label}")
+    if found.pending:
+        raise typer.Exit(Exit.FOUND)
+
+
+@migrations_app.command("apply")
+def migrations_apply(
+    ctx: typer.Context,
+    directory: Path = _DIR,
+    no_backup: bool = typer.Option(
+        False, "--no-backup", help="Apply without a verified backup first."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Apply without asking."),
+    as_json: bool = _JSON,
+) -> None:
+    """Apply pending migrations in version order, each in a transaction.
+
+    Example: opsbook db migrations apply --dir supabase/migrations --no-backup --yes
+    """
+    context = app_context(ctx)
+    with _connect(ctx) as conn:
+        found = _migration_status(conn, directory)
+        if not found.pending:
+            if as_json:
+                print_json({"applied": []})
+            else:
+                console.print("no pending migrations")
+            return
+        if not no_backup:
+            fail(
+                "the runbook says: back up the database first. opsbook takes verified backups"
+                " once its backup capability lands; until then take one yourself and pass"
+                " --no-backup"
+            )
+        if not as_json:
+            for migration in found.pending:
+                console.print(f"would apply {migration.label}")
+        if not yes and not (sys.stdin.isatty() and typer.confirm("Apply them?", default=False)):
+            err.print(f"dry run: pass --yes to apply {len(found.pending)} migration(s)")
+            return
+        done: list[str] = []
+        for migration in found.pending:
+            try:
+                with audited(
+                    context.store(),
+                    action="db.migrate",
+                    target=migration.label,
+                    actor=default_actor(),
+                    clock=context.clock,
+                ) as record:
+                    record.details["statements"] = migrations_mod.apply_one(conn, migration)
+            except migrations_mod.MigrationFailed as exc:
+                if as_json:
+                    print_json({"applied": done, "failed": migration.label, "error": str(exc)})
+                fail(str(exc), Exit.FOUND)
+            done.append(migration.label)
+            if not as_json:
+                console.print(f"applied {migration.label}")
+    if as_json:
+        print_json({"applied": done})
