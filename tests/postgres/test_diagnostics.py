@@ -98,6 +98,8 @@ def test_sizes_include_materialized_views(db: Db, sandbox_db: str) -> None:
     kinds = {r["name"]: r["kind"] for r in sizes["relations"]}
     assert kinds["scenario_attempts"] == "table"
     assert kinds["reporting_org_daily"] == "materialized view"
+    only_tables = db.json("--database-url", sandbox_db, "sizes", "--tables", "--limit", "50")
+    assert {r["kind"] for r in only_tables["relations"]} == {"table"}
     attempts = next(r for r in sizes["relations"] if r["name"] == "scenario_attempts")
     assert attempts["index_bytes"] > 0 and attempts["total_bytes"] >= attempts["table_bytes"]
 

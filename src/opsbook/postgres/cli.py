@@ -222,6 +222,7 @@ def blocked(ctx: typer.Context, as_json: bool = _JSON) -> None:
 @app.command("sizes")
 def sizes(
     ctx: typer.Context,
+    tables: bool = typer.Option(False, "--tables", help="Only tables (no materialized views)."),
     limit: int = typer.Option(20, "--limit", min=1),
     as_json: bool = _JSON,
 ) -> None:
@@ -232,6 +233,8 @@ def sizes(
     with _connect(ctx) as conn:
         server = queries.one(conn, "server_info")
         found = queries.rows(conn, "table_sizes", {"limit": limit})
+    if tables:
+        found = [r for r in found if r["kind"] == "table"]
     if as_json:
         print_json(
             {
