@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -61,6 +62,16 @@ class Demo:
             if marker in line:
                 return "".join(self.output)
 
+    def ensure_stopped(self) -> None:
+        """Whatever a failing assertion left running is stopped the way a user would."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
     def finish(self, timeout: float = 60) -> tuple[int, str]:
         code = self.process.wait(timeout=timeout)
         while (line := self.lines.get(timeout=timeout)) is not None:
@@ -80,9 +91,18 @@ def _port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.fixture
+def demos() -> Iterator[list[Demo]]:
+    started: list[Demo] = []
+    yield started
+    for demo in started:
+        demo.ensure_stopped()
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_demo_runs_then_stops_cleanly(stop_signal: signal.Signals) -> None:
+def test_demo_runs_then_stops_cleanly(stop_signal: signal.Signals, demos: list[Demo]) -> None:
     demo = Demo()
+    demos.append(demo)
     text = demo.read_until("Ready.")
     state_dir, cluster_dir, server_pid = _leftovers(text)
     assert re.search(r"health\s+.*GET /api/health\s+.*200\s+.*200", text), text
@@ -105,8 +125,9 @@ def test_demo_runs_then_stops_cleanly(stop_signal: signal.Signals) -> None:
     assert not _port_open(demo.port)
 
 
-def test_demo_once_sets_up_runs_and_exits() -> None:
+def test_demo_once_sets_up_runs_and_exits(demos: list[Demo]) -> None:
     demo = Demo("--once")
+    demos.append(demo)
     code, text = demo.finish(timeout=180)
     assert code == 0, text
     state_dir, cluster_dir, server_pid = _leftovers(text)
