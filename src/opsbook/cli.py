@@ -14,6 +14,7 @@ from opsbook.postgres import cli as postgres_cli
 from opsbook.runbooks import cli as runbooks_cli
 from opsbook.sandbox import cli as sandbox_cli
 from opsbook.store import cli as store_cli
+from opsbook.watch import cli as watch_cli
 
 app = typer.Typer(
     name="opsbook",
@@ -53,6 +54,7 @@ def root(
 
 
 app.command("init")(config_cli.init)
+app.command("check")(watch_cli.check)
 app.add_typer(config_cli.app, name="config")
 app.add_typer(incidents_cli.app, name="incident")
 app.add_typer(runbooks_cli.app, name="runbook")

@@ -184,6 +184,8 @@ class TlsCheck(CheckBase):
     port: int = 443
     warn_days: int = 21
     crit_days: int = 7
+    server_name: str | None = None
+    ca_file: str | None = None
 
 
 class DnsCheck(CheckBase):
@@ -191,6 +193,7 @@ class DnsCheck(CheckBase):
     domain: str
     dkim_selectors: list[str] = []
     require: list[Literal["spf", "dkim", "dmarc"]] = ["spf", "dkim", "dmarc"]
+    nameservers: list[str] = []
 
 
 class PostgresCheck(CheckBase):

@@ -193,8 +193,8 @@ def status(
         )
     else:
         add(Finding("replication lag", "info", "no replicas", "nothing streams from this server"))
-    timeout = server["statement_timeout"]
-    if timeout in ("0", "0ms", "0s"):
+    timeout_ms = server["statement_timeout_ms"]
+    if not timeout_ms:
         add(
             Finding(
                 "statement_timeout",
@@ -204,7 +204,14 @@ def status(
             )
         )
     else:
-        add(Finding("statement_timeout", "ok", timeout, "runaway queries are cut off"))
+        add(
+            Finding(
+                "statement_timeout",
+                "ok",
+                _seconds(timeout_ms / 1000),
+                "runaway queries are cut off",
+            )
+        )
     wrap = queries.one(conn, "wraparound")
     used_xids = wrap.get("used", 0.0)
     add(

@@ -18,10 +18,10 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from opsbook import expressions
 from opsbook.clock import Clock
 from opsbook.config import Config, collect_secrets, mask_text
 from opsbook.incidents import service as incidents
-from opsbook.runbooks import expressions
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, Registry
 from opsbook.runbooks.model import Runbook, Step
 from opsbook.runbooks.records import RunRecord, StepRecord

@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from opsbook import expressions
 from opsbook.config import Config, ConfigError, ConfigIssue
 from opsbook.config.explain import did_you_mean, explain_error
 from opsbook.config.source import Located, YamlSyntaxError, load_yaml
-from opsbook.runbooks import expressions
 from opsbook.runbooks.actions import Registry
 from opsbook.runbooks.model import Runbook, Step
 

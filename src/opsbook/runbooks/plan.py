@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from opsbook.runbooks import expressions
+from opsbook import expressions
 from opsbook.runbooks.actions import Registry
 from opsbook.runbooks.model import Runbook, Step
 

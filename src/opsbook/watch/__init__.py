@@ -1,0 +1,1 @@
+"""Watch: checks, flapping control, (next) scheduler, alert rules and auto-incidents."""

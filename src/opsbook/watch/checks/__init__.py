@@ -1,0 +1,1 @@
+"""One module per check kind; each exposes `async def run(check, ctx) -> CheckResult`."""

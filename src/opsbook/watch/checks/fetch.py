@@ -1,0 +1,69 @@
+"""HTTP for checks: one request, failures turned into sentences a responder understands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from opsbook.watch.context import CheckContext
+
+BODY_LIMIT = 256 * 1024
+
+
+class Unreachable(Exception):
+    """No HTTP answer at all: refused, timed out, name not found, TLS failure."""
+
+
+@dataclass
+class Answer:
+    status: int
+    text: str
+    elapsed_ms: float
+
+    def json(self) -> Any:
+        """JSON numbers stay real numbers (0.05 > 0.01), never truncated to integers."""
+        return json.loads(self.text)
+
+
+async def request(
+    ctx: CheckContext,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+    body: str | None = None,
+    payload: Any = None,
+) -> Answer:
+    started = time.monotonic()
+    kwargs: dict[str, Any] = {"headers": headers or {}, "allow_redirects": True}
+    if payload is not None:
+        kwargs["json"] = payload
+    elif body is not None:
+        kwargs["data"] = body
+    try:
+        async with asyncio.timeout(timeout):
+            async with ctx.session.request(method, url, **kwargs) as response:
+                raw = await response.content.read(BODY_LIMIT)
+                return Answer(
+                    response.status,
+                    raw.decode(errors="replace"),
+                    round((time.monotonic() - started) * 1000, 1),
+                )
+    except TimeoutError:
+        raise Unreachable(f"no answer within {timeout:g}s") from None
+    except aiohttp.ClientConnectorError as exc:
+        reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc)
+        raise Unreachable(f"cannot connect to {exc.host}:{exc.port} ({reason.lower()})") from None
+    except aiohttp.ClientError as exc:
+        raise Unreachable(f"request failed: {exc}") from None
+
+
+def short(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,0 +1,54 @@
+"""`opsbook check`: run the configured checks once and say what each saw."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+
+import typer
+from rich.table import Table
+
+from opsbook.console import Exit, console, fail, print_json
+from opsbook.context import app_context
+from opsbook.watch.runner import run_checks
+
+_STYLE = {"ok": "green", "degraded": "yellow", "down": "bold red", "error": "bold magenta"}
+
+
+def check(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(None, metavar="[NAME]..."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Run checks once (all, or the named ones); exit 1 if any is not ok.
+
+    Example: opsbook check health webhook-clerk
+    """
+    context = app_context(ctx)
+    config = context.config(required=True)
+    by_name = {c.name: c for c in config.checks}
+    chosen = []
+    for name in names or list(by_name):
+        if name not in by_name:
+            close = difflib.get_close_matches(name, list(by_name), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            fail(f"no check named {name!r}{hint}")
+        chosen.append(by_name[name])
+    if not chosen:
+        fail("the config has no checks")
+    results = asyncio.run(run_checks(config, chosen, clock=context.clock))
+    if as_json:
+        print_json([r.as_dict() for r in results])
+    else:
+        table = Table("check", "kind", "state", "what it saw", "ms")
+        for r in results:
+            table.add_row(
+                r.name,
+                r.kind,
+                f"[{_STYLE[r.state]}]{r.state}[/]",
+                r.summary,
+                f"{r.latency_ms:.0f}" if r.latency_ms is not None else "",
+            )
+        console.print(table)
+    if any(not r.ok for r in results):
+        raise typer.Exit(Exit.FOUND)

@@ -1,0 +1,29 @@
+"""Flapping control: a check fails only after N failures in a row and recovers after M
+successes in a row, so one dropped packet does not page anyone at 3 a.m."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Debounce:
+    fail_after: int = 1
+    recover_after: int = 1
+    failing: bool = False
+    failures: int = 0
+    successes: int = 0
+
+    def observe(self, ok: bool) -> bool:
+        """Record one result; True when the confirmed state changed."""
+        if ok:
+            self.successes, self.failures = self.successes + 1, 0
+            if self.failing and self.successes >= self.recover_after:
+                self.failing = False
+                return True
+        else:
+            self.failures, self.successes = self.failures + 1, 0
+            if not self.failing and self.failures >= self.fail_after:
+                self.failing = True
+                return True
+        return False

@@ -1,0 +1,83 @@
+"""Run checks concurrently, each bounded by its timeout; one crashing check never stops
+the others."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from opsbook.clock import Clock
+from opsbook.config import Config
+from opsbook.config.models import CheckBase
+from opsbook.watch.checks import (
+    command,
+    dns,
+    http,
+    postgres,
+    prometheus,
+    statuspage,
+    tls,
+    version,
+    webhook,
+)
+from opsbook.watch.context import CheckContext, new_session
+from opsbook.watch.result import CheckResult
+
+Runner = Callable[[Any, CheckContext], Awaitable[CheckResult]]
+KINDS: dict[str, Runner] = {
+    "http": http.run,
+    "version": version.run,
+    "webhook": webhook.run,
+    "statuspage": statuspage.run,
+    "tls": tls.run,
+    "dns": dns.run,
+    "postgres": postgres.run,
+    "prometheus": prometheus.run,
+    "command": command.run,
+}
+GRACE = 2.0  # seconds past a check's own timeout before the runner gives up on it
+
+
+async def run_one(check: CheckBase, ctx: CheckContext) -> CheckResult:
+    kind = getattr(check, "kind")  # noqa: B009 - every concrete check has one
+    try:
+        result = await asyncio.wait_for(
+            KINDS[kind](check, ctx), check.timeout.total_seconds() + GRACE
+        )
+    except TimeoutError:
+        result = CheckResult(
+            check.name,
+            kind,
+            "down",
+            f"no result within {check.timeout.total_seconds():g}s",
+            ctx.clock.now(),
+        )
+    except Exception as exc:  # a bug in one check must not blind the others
+        result = CheckResult(
+            check.name,
+            kind,
+            "error",
+            f"the check itself failed: {type(exc).__name__}: {exc}",
+            ctx.clock.now(),
+        )
+    result.component, result.severity, result.runbook = (
+        check.component,
+        check.severity,
+        check.runbook,
+    )
+    return result
+
+
+async def run_checks(
+    config: Config, checks: Sequence[CheckBase], *, clock: Clock, concurrency: int = 100
+) -> list[CheckResult]:
+    gate = asyncio.Semaphore(concurrency)
+    async with new_session(limit=concurrency) as session:
+        ctx = CheckContext(session=session, config=config, clock=clock)
+
+        async def guarded(check: CheckBase) -> CheckResult:
+            async with gate:
+                return await run_one(check, ctx)
+
+        return list(await asyncio.gather(*(guarded(c) for c in checks)))
