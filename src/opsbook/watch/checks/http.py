@@ -58,7 +58,7 @@ async def run(check: HttpCheck, ctx: CheckContext) -> CheckResult:
     found = problems(check, answer.status, answer.text, parsed, answer.elapsed_ms)
     metrics = {
         "up": 0.0 if found else 1.0,
-        "latency_seconds": answer.elapsed_ms / 1000,
+        "http_latency_seconds": answer.elapsed_ms / 1000,
         "status": float(answer.status),
     }
     if found:

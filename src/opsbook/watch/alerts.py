@@ -1,0 +1,307 @@
+"""Alert rules and the alert lifecycle: inactive -> pending -> firing -> resolved.
+
+A rule turns a window of samples into a level (warn or crit); a level that holds for the
+rule's `for` fires; a firing alert opens an incident with the severity the rule maps to,
+or attaches to the open incident of the same component; it resolves after `keep_firing`
+without its condition, noting that on the incident (which a human resolves).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from opsbook.clock import Clock
+from opsbook.config import Config
+from opsbook.config.models import AlertRule
+from opsbook.incidents import service as incidents
+from opsbook.watch.models import Alert, Sample
+from opsbook.watch.result import CheckResult
+
+Level = Literal["warn", "crit"]
+ACTOR = "opsbook-watch"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What one evaluation says about one (rule, labels) right now."""
+
+    rule: str
+    level: Level | None
+    summary: str
+    source: str = "rule"
+    labels: dict[str, str] = field(default_factory=dict)
+    value: float | None = None
+    severity: str | None = None
+    component: str | None = None
+    runbook: str | None = None
+    for_: dt.timedelta = dt.timedelta(0)
+    keep_firing: dt.timedelta = dt.timedelta(0)
+
+
+def fingerprint(rule: str, labels: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps([rule, labels], sort_keys=True).encode()).hexdigest()[:32]
+
+
+# --- samples and rules ------------------------------------------------------------------
+
+
+def record_samples(session: Session, results: Sequence[CheckResult]) -> None:
+    for result in results:
+        for name, value in result.metrics.items():
+            if math.isfinite(value):
+                session.add(Sample(name=name, source=result.name, at=result.at, value=value))
+
+
+def prune_samples(session: Session, *, before: dt.datetime) -> int:
+    deleted = session.execute(delete(Sample).where(Sample.at < before))
+    return int(getattr(deleted, "rowcount", 0) or 0)
+
+
+def aggregate(kind: str, values: Sequence[tuple[dt.datetime, float]]) -> float | None:
+    if not values:
+        return None
+    numbers = [v for _, v in values]
+    if kind == "avg":
+        return sum(numbers) / len(numbers)
+    if kind == "max":
+        return max(numbers)
+    if kind == "min":
+        return min(numbers)
+    if kind == "last":
+        return numbers[-1]
+    if kind == "p95":
+        ordered = sorted(numbers)
+        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+    if kind == "rate":
+        (t0, v0), (t1, v1) = values[0], values[-1]
+        seconds = (t1 - t0).total_seconds()
+        return (v1 - v0) / seconds if seconds > 0 else None
+    raise ValueError(f"unknown aggregation {kind!r}")
+
+
+def level_of(rule: AlertRule, value: float | None) -> Level | None:
+    if value is None:
+        return None
+
+    def beyond(limit: float | None) -> bool:
+        if limit is None:
+            return False
+        return value > limit if rule.direction == "above" else value < limit
+
+    if beyond(rule.crit):
+        return "crit"
+    if beyond(rule.warn):
+        return "warn"
+    return None
+
+
+def _show(value: float) -> str:
+    return f"{value:.2%}" if 0 <= abs(value) <= 1 and value != int(value) else f"{value:g}"
+
+
+def evaluate_rules(session: Session, config: Config, *, now: dt.datetime) -> list[Signal]:
+    signals = []
+    for rule in config.alerts.rules:
+        window = rule.window or config.alerts.window
+        rows = session.execute(
+            select(Sample.at, Sample.value)
+            .where(Sample.name == rule.metric, Sample.at > now - window, Sample.at <= now)
+            .order_by(Sample.at, Sample.id)
+        ).all()
+        value = aggregate(rule.aggregation, [(r[0], r[1]) for r in rows])
+        level = level_of(rule, value)
+        limit = rule.crit if level == "crit" else rule.warn
+        summary = (
+            f"{rule.metric} {rule.aggregation} over {window.total_seconds() / 60:g}m is "
+            f"{_show(value)}"
+            + (
+                f", past the {level} threshold {_show(limit)}"
+                if level and limit is not None
+                else ""
+            )
+            if value is not None
+            else f"{rule.metric}: no data"
+        )
+        signals.append(
+            Signal(
+                rule=rule.name,
+                level=level,
+                summary=summary,
+                value=value,
+                severity=rule.severity.crit if level == "crit" else rule.severity.warn,
+                component=rule.component,
+                runbook=rule.runbook,
+                for_=rule.for_,
+                keep_firing=rule.keep_firing,
+            )
+        )
+    return signals
+
+
+def signal_from_check(result: CheckResult, *, failing: bool) -> Signal:
+    """A check confirmed failing (after its debounce) is a critical alert of its own."""
+    return Signal(
+        rule=f"check:{result.name}",
+        source="check",
+        level="crit" if failing else None,
+        summary=result.summary,
+        severity=result.severity or "P2",
+        component=result.component,
+        runbook=result.runbook,
+        labels={"check": result.name},
+    )
+
+
+# --- the lifecycle -------------------------------------------------------------------------
+
+
+def apply(session: Session, signal: Signal, *, config: Config, clock: Clock) -> Alert | None:
+    """Move the alert for this signal one step; returns it (None when nothing is open)."""
+    now = clock.now()
+    key = fingerprint(signal.rule, signal.labels)
+    alert = session.scalars(
+        select(Alert).where(Alert.fingerprint == key, Alert.state != "resolved").with_for_update()
+    ).first()
+    if signal.level is not None:
+        if alert is None:
+            alert = Alert(
+                rule=signal.rule,
+                fingerprint=key,
+                labels=signal.labels,
+                source=signal.source,
+                state="pending",
+                level=signal.level,
+                value=signal.value,
+                summary=signal.summary,
+                component=signal.component,
+                runbook=signal.runbook,
+                started_at=now,
+                last_active_at=now,
+            )
+            session.add(alert)
+            session.flush()
+        else:
+            escalated = alert.state == "firing" and alert.level == "warn" and signal.level == "crit"
+            alert.level, alert.value, alert.summary = signal.level, signal.value, signal.summary
+            alert.last_active_at = now
+            if escalated and alert.incident_id:
+                _note(session, alert, f"alert {alert.rule} is now critical: {alert.summary}", clock)
+        if alert.state == "pending" and now - alert.started_at >= signal.for_:
+            _fire(session, alert, signal, config=config, clock=clock)
+        return alert
+    if alert is None:
+        return None
+    if alert.state == "pending":
+        alert.state, alert.resolved_at = "resolved", now  # never fired: nobody was told
+    elif now - alert.last_active_at >= signal.keep_firing:
+        alert.state, alert.resolved_at = "resolved", now
+        if alert.incident_id:
+            _note(session, alert, f"alert {alert.rule} resolved: {signal.summary}", clock)
+    return alert
+
+
+def _fire(session: Session, alert: Alert, signal: Signal, *, config: Config, clock: Clock) -> None:
+    alert.state, alert.fired_at = "firing", clock.now()
+    severity = signal.severity or "P2"
+    incident = _open_incident_for(session, alert.component)
+    text = f"alert {alert.rule} firing ({alert.level}): {alert.summary}"
+    if incident is None:
+        incident = incidents.open_incident(
+            session,
+            title=_title(alert),
+            severity=severity,
+            actor=ACTOR,
+            clock=clock,
+            component=alert.component,
+            symptoms=[alert.summary],
+        )
+        incidents.log_event(
+            session,
+            incident=incident,
+            kind="alert",
+            actor=ACTOR,
+            clock=clock,
+            text=text,
+            data={"alert": alert.id, "rule": alert.rule},
+        )
+        runbook = alert.runbook or _suggested(config, incident)
+        if runbook:
+            incidents.log_event(
+                session,
+                incident=incident,
+                kind="runbook.suggested",
+                actor=ACTOR,
+                clock=clock,
+                text=f"suggested runbook: opsbook runbook run {runbook} --incident {incident.id}",
+                data={"runbook": runbook},
+            )
+    else:
+        incidents.log_event(
+            session,
+            incident=incident,
+            kind="alert",
+            actor=ACTOR,
+            clock=clock,
+            text=text + " (attached to this open incident)",
+            data={"alert": alert.id, "rule": alert.rule},
+        )
+    alert.incident_id = incident.id
+
+
+def _title(alert: Alert) -> str:
+    first = alert.summary.split(";")[0]
+    return first if len(first) <= 120 else first[:119] + "…"
+
+
+def _open_incident_for(session: Session, component: str | None) -> Any:
+    if component is None:
+        return None
+    for incident in incidents.list_incidents(session, open_only=True):
+        if incident.component == component:
+            return incident
+    return None
+
+
+def _suggested(config: Config, incident: Any) -> str | None:
+    from opsbook.runbooks import loader
+    from opsbook.runbooks.actions import default_registry
+    from opsbook.runbooks.suggest import suggest
+
+    registry = default_registry()
+    books = []
+    for source in loader.discover(config).values():
+        try:
+            books.append(loader.load_runbook(source.path, registry=registry))
+        except loader.RunbookError:
+            continue
+    ranked = suggest(
+        books,
+        title=incident.title,
+        symptoms=incident.symptoms,
+        component=incident.component,
+        severity=incident.severity,
+    )
+    return ranked[0].runbook if ranked else None
+
+
+def _note(session: Session, alert: Alert, text: str, clock: Clock) -> None:
+    assert alert.incident_id is not None
+    incident = incidents.get(session, incident_id=alert.incident_id)
+    incidents.log_event(
+        session,
+        incident=incident,
+        kind="alert",
+        actor=ACTOR,
+        clock=clock,
+        text=text,
+        data={"alert": alert.id, "rule": alert.rule},
+    )

@@ -1,0 +1,251 @@
+"""Rules, the alert lifecycle and incidents, with an injected clock (no sleeping)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from opsbook.clock import FrozenClock
+from opsbook.config import Config
+from opsbook.incidents import service as incidents
+from opsbook.store import Store
+from opsbook.watch import alerts
+from opsbook.watch.models import Alert, Sample
+from opsbook.watch.result import CheckResult
+
+SEED_RULES = {
+    "alerts": {
+        "window": "5m",
+        "rules": [
+            {
+                "name": "database-connections",
+                "metric": "db_connections_used",
+                "aggregation": "max",
+                "warn": "70%",
+                "crit": "90%",
+                "component": "database",
+                "runbook": "p1-db-connections",
+                "severity": {"warn": "P2", "crit": "P1"},
+            },
+            {
+                "name": "error-rate",
+                "metric": "error_rate",
+                "warn": "1%",
+                "crit": "5%",
+                "for": "2m",
+                "keep_firing": "5m",
+                "component": "app",
+                "severity": {"warn": "P2", "crit": "P1"},
+            },
+        ],
+    }
+}
+
+
+def sample(store: Store, clock: FrozenClock, name: str, value: float) -> None:
+    with store.session() as session:
+        session.add(Sample(name=name, source="test", at=clock.now(), value=value))
+
+
+def evaluate(store: Store, config: Config, clock: FrozenClock) -> dict[str, Any]:
+    with store.session() as session:
+        found = {}
+        for signal in alerts.evaluate_rules(session, config, now=clock.now()):
+            alert = alerts.apply(session, signal, config=config, clock=clock)
+            found[signal.rule] = (alert.state, alert.level) if alert else None
+        return found
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config.model_validate(SEED_RULES)
+
+
+def test_aggregations() -> None:
+    t = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    values = [(t + dt.timedelta(seconds=10 * i), float(v)) for i, v in enumerate(range(1, 21))]
+    assert alerts.aggregate("avg", values) == 10.5
+    assert alerts.aggregate("max", values) == 20 and alerts.aggregate("min", values) == 1
+    assert alerts.aggregate("p95", values) == 19 and alerts.aggregate("last", values) == 20
+    assert alerts.aggregate("rate", values) == pytest.approx(19 / 190)
+    assert alerts.aggregate("avg", []) is None
+
+
+def test_threshold_fires_at_once_without_for_and_opens_a_p1(
+    store: Store, clock: FrozenClock, config: Config
+) -> None:
+    sample(store, clock, "db_connections_used", 0.95)
+    assert evaluate(store, config, clock)["database-connections"] == ("firing", "crit")
+    with store.session() as session:
+        [incident] = incidents.list_incidents(session)
+        events = incidents.timeline(session, incident_id=incident.id)
+    assert (incident.severity, incident.component) == ("P1", "database")
+    assert incident.title == (
+        "db_connections_used max over 5m is 95.00%, past the crit threshold 90.00%"
+    )
+    assert [e.kind for e in events] == ["opened", "alert", "runbook.suggested"]
+    assert events[2].text == (
+        f"suggested runbook: opsbook runbook run p1-db-connections --incident {incident.id}"
+    )
+
+
+def test_warn_maps_to_p2(store: Store, clock: FrozenClock, config: Config) -> None:
+    sample(store, clock, "db_connections_used", 0.75)
+    assert evaluate(store, config, clock)["database-connections"] == ("firing", "warn")
+    with store.session() as session:
+        assert [i.severity for i in incidents.list_incidents(session)] == ["P2"]
+
+
+def test_for_keeps_it_pending_then_fires(store: Store, clock: FrozenClock, config: Config) -> None:
+    sample(store, clock, "error_rate", 0.08)
+    assert evaluate(store, config, clock)["error-rate"] == ("pending", "crit")
+    clock.advance(dt.timedelta(seconds=119))
+    sample(store, clock, "error_rate", 0.08)
+    assert evaluate(store, config, clock)["error-rate"] == ("pending", "crit")
+    with store.session() as session:
+        assert incidents.list_incidents(session) == []  # pending tells nobody
+    clock.advance(dt.timedelta(seconds=1))
+    assert evaluate(store, config, clock)["error-rate"] == ("firing", "crit")
+
+
+def test_a_pending_alert_that_clears_never_fires(
+    store: Store, clock: FrozenClock, config: Config
+) -> None:
+    sample(store, clock, "error_rate", 0.08)
+    evaluate(store, config, clock)
+    clock.advance(dt.timedelta(minutes=6))  # the sample leaves the window
+    assert evaluate(store, config, clock)["error-rate"] == ("resolved", "crit")
+    with store.session() as session:
+        assert incidents.list_incidents(session) == []
+
+
+def test_keep_firing_then_resolve_noted_on_the_incident(
+    store: Store, clock: FrozenClock, config: Config
+) -> None:
+    states = []
+    for minute in range(12):  # evaluated every minute; high samples during minutes 0-2
+        if minute <= 2:
+            sample(store, clock, "error_rate", 0.08)
+        states.append(evaluate(store, config, clock)["error-rate"][0])
+        clock.advance(dt.timedelta(minutes=1))
+    # pending until `for` (2m) holds; true while the samples stay in the 5m window (to
+    # minute 6); then it keeps firing for keep_firing (5m) and resolves at minute 11.
+    assert states == ["pending", "pending"] + ["firing"] * 9 + ["resolved"]
+    with store.session() as session:
+        [incident] = incidents.list_incidents(session)
+        texts = [e.text for e in incidents.timeline(session, incident_id=incident.id)]
+    assert texts[-1].startswith("alert error-rate resolved:")
+    assert incident.status == "open"  # a human resolves the incident
+
+
+def test_no_duplicates_one_open_alert_per_rule(
+    store: Store, clock: FrozenClock, config: Config
+) -> None:
+    for _ in range(5):
+        sample(store, clock, "db_connections_used", 0.95)
+        evaluate(store, config, clock)
+        clock.advance(dt.timedelta(seconds=30))
+    with store.session() as session:
+        open_alerts = session.scalars(select(Alert).where(Alert.state != "resolved")).all()
+        assert len(open_alerts) == 1
+        assert len(incidents.list_incidents(session)) == 1
+        first = open_alerts[0]
+    with pytest.raises(IntegrityError), store.session() as session:
+        session.add(
+            Alert(
+                rule=first.rule,
+                fingerprint=first.fingerprint,
+                labels={},
+                source="rule",
+                state="pending",
+                level="crit",
+                summary="dup",
+                started_at=clock.now(),
+                last_active_at=clock.now(),
+            )
+        )
+
+
+def test_an_alert_on_a_component_with_an_open_incident_attaches(
+    store: Store, clock: FrozenClock, config: Config
+) -> None:
+    with store.session() as session:
+        existing = incidents.open_incident(
+            session,
+            title="DB trouble",
+            severity="P1",
+            actor="alice",
+            clock=clock,
+            component="database",
+        ).id
+    sample(store, clock, "db_connections_used", 0.95)
+    evaluate(store, config, clock)
+    with store.session() as session:
+        assert [i.id for i in incidents.list_incidents(session)] == [existing]
+        texts = [e.text for e in incidents.timeline(session, incident_id=existing)]
+    assert texts[-1].endswith("(attached to this open incident)")
+
+
+def test_warn_escalating_to_crit_is_noted(store: Store, clock: FrozenClock, config: Config) -> None:
+    sample(store, clock, "db_connections_used", 0.75)
+    evaluate(store, config, clock)
+    clock.advance(dt.timedelta(minutes=6))
+    sample(store, clock, "db_connections_used", 0.95)
+    assert evaluate(store, config, clock)["database-connections"] == ("firing", "crit")
+    with store.session() as session:
+        [incident] = incidents.list_incidents(session)
+        assert "is now critical" in incidents.timeline(session, incident_id=incident.id)[-1].text
+
+
+def test_no_data_is_not_an_alert(store: Store, clock: FrozenClock, config: Config) -> None:
+    assert evaluate(store, config, clock) == {"database-connections": None, "error-rate": None}
+
+
+def test_a_failing_check_opens_the_p0_it_maps_to(
+    store: Store, clock: FrozenClock, config: Config
+) -> None:
+    result = CheckResult(
+        "health",
+        "http",
+        "down",
+        "GET /api/health: expected status 200, got 500",
+        clock.now(),
+        component="app",
+        severity="P0",
+        runbook="p0-outage",
+    )
+    with store.session() as session:
+        alert = alerts.apply(
+            session, alerts.signal_from_check(result, failing=True), config=config, clock=clock
+        )
+        assert alert is not None and alert.state == "firing"
+        [incident] = incidents.list_incidents(session)
+        assert (incident.severity, incident.title) == (
+            "P0",
+            "GET /api/health: expected status 200, got 500",
+        )
+    with store.session() as session:
+        cleared = alerts.apply(
+            session, alerts.signal_from_check(result, failing=False), config=config, clock=clock
+        )
+        assert cleared is not None and cleared.state == "resolved"
+
+
+def test_samples_from_checks_and_pruning(store: Store, clock: FrozenClock) -> None:
+    result = CheckResult(
+        "db",
+        "postgres",
+        "ok",
+        "fine",
+        clock.now(),
+        metrics={"db_connections_used": 0.2, "bad": float("nan")},
+    )
+    with store.session() as session:
+        alerts.record_samples(session, [result])
+    clock.advance(dt.timedelta(days=8))
+    with store.session() as session:
+        assert alerts.prune_samples(session, before=clock.now() - dt.timedelta(days=7)) == 1
