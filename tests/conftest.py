@@ -19,8 +19,8 @@ from opsbook.postgres.cluster import TempCluster
 from opsbook.sandbox.app import create_app
 from opsbook.sandbox.schema import apply_schema
 from opsbook.sandbox.seed import seed
-from opsbook.sandbox.server import BackgroundServer
 from opsbook.sandbox.settings import SandboxSettings
+from opsbook.serving import BackgroundServer
 from opsbook.store import Store, open_store
 
 # Fixed so that seeded data and signatures are the same on every run.

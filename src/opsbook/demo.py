@@ -37,9 +37,9 @@ from opsbook.sandbox.app import create_app
 from opsbook.sandbox.client import faults_call
 from opsbook.sandbox.schema import apply_schema
 from opsbook.sandbox.seed import seed
-from opsbook.sandbox.server import BackgroundServer
 from opsbook.sandbox.settings import DEFAULT_PORT, SandboxSettings
 from opsbook.sandbox.signatures import svix_sign
+from opsbook.serving import BackgroundServer
 from opsbook.store import Store, open_store
 from opsbook.store.audit import record
 

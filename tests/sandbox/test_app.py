@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 from opsbook.sandbox.app import create_app
-from opsbook.sandbox.server import BackgroundServer
 from opsbook.sandbox.settings import SandboxSettings
 from opsbook.sandbox.signatures import stripe_sign, svix_sign
+from opsbook.serving import BackgroundServer
 from tests.conftest import RunningSandbox, wait_for
 
 

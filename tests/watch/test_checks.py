@@ -14,7 +14,7 @@ import pytest
 from opsbook.clock import Clock, FrozenClock, SystemClock
 from opsbook.config import Config
 from opsbook.postgres.cluster import free_port
-from opsbook.sandbox.server import BackgroundServer
+from opsbook.serving import BackgroundServer
 from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import run_checks
 from tests.conftest import RunningSandbox

@@ -325,6 +325,28 @@ class IncidentPolicy(Model):
     postmortem_within: Duration = dt.timedelta(hours=24)
 
 
+class WatchConfig(Model):
+    concurrency: int = Field(default=100, ge=1, le=10_000)
+    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    retention: Duration = dt.timedelta(days=7)
+    evaluate_every: Duration = dt.timedelta(seconds=15)
+
+
+class ServeConfig(Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8400, ge=1, le=65535)
+
+
+class AlertmanagerConfig(Model):
+    token: Secret | None = None
+    severity: dict[str, SeverityName] = {
+        "critical": "P1",
+        "page": "P1",
+        "warning": "P2",
+        "info": "P3",
+    }
+
+
 class RunbooksConfig(Model):
     paths: list[str] = ["runbooks"]
 
@@ -341,6 +363,9 @@ class Config(Model):
     alerts: AlertsConfig = AlertsConfig()
     notify: NotifyConfig = NotifyConfig()
     incidents: IncidentPolicy = IncidentPolicy()
+    watch: WatchConfig = WatchConfig()
+    serve: ServeConfig = ServeConfig()
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
     status_page: StatusPageConfig = StatusPageConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
 

@@ -1,4 +1,5 @@
-"""Serve an ASGI app on a real socket from a background thread (tests, demo)."""
+"""Serve an ASGI app on a real socket from a background thread: the sandbox, the demo,
+`opsbook serve` (which keeps signals for itself: a clean SIGTERM exits 0) and tests."""
 
 from __future__ import annotations
 

@@ -1,0 +1,75 @@
+"""Prometheus Alertmanager's webhook (version 4) fed into opsbook's alert lifecycle.
+
+One payload is one Alertmanager group; alerts of one group share a component (the
+group's `component`/`service` label, else the group key), so they land on one incident.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from opsbook.clock import Clock
+from opsbook.config import Config
+from opsbook.store import Store
+from opsbook.watch import alerts
+
+
+class AmAlert(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    startsAt: dt.datetime  # noqa: N815 - Alertmanager's field names
+    endsAt: dt.datetime | None = None  # noqa: N815
+    generatorURL: str = ""  # noqa: N815
+    fingerprint: str = ""
+
+
+class AmPayload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    version: Literal["4"]
+    groupKey: str  # noqa: N815
+    truncatedAlerts: int = 0  # noqa: N815
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    groupLabels: dict[str, str] = {}  # noqa: N815
+    commonLabels: dict[str, str] = {}  # noqa: N815
+    commonAnnotations: dict[str, str] = {}  # noqa: N815
+    externalURL: str = ""  # noqa: N815
+    alerts: list[AmAlert] = Field(min_length=1)
+
+
+def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -> dict[str, Any]:
+    group = payload.groupLabels | payload.commonLabels
+    component = group.get("component") or group.get("service") or f"alertmanager:{payload.groupKey}"
+    states: dict[str, int] = {}
+    with store.session() as session:
+        for item in payload.alerts:
+            name = item.labels.get("alertname", "alertmanager")
+            severity_label = item.labels.get("severity", "warning")
+            summary = (
+                item.annotations.get("summary")
+                or item.annotations.get("description")
+                or f"{name} ({', '.join(f'{k}={v}' for k, v in sorted(item.labels.items()))})"
+            )
+            signal = alerts.Signal(
+                rule=f"alertmanager:{name}",
+                source="alertmanager",
+                labels=dict(item.labels),
+                level=None
+                if item.status == "resolved"
+                else "crit"
+                if severity_label in ("critical", "page")
+                else "warn",
+                summary=summary,
+                severity=config.alertmanager.severity.get(severity_label, "P2"),
+                component=item.labels.get("component", component),
+                runbook=item.annotations.get("runbook"),
+            )
+            alert = alerts.apply(session, signal, config=config, clock=clock)
+            state = alert.state if alert else "ignored"
+            states[state] = states.get(state, 0) + 1
+    return {"group": payload.groupKey, "alerts": len(payload.alerts), "states": states}

@@ -1,0 +1,111 @@
+"""Run every check on its interval: bounded concurrency, jitter, never two runs of one
+check at once, each interval measured from the schedule (not from when a run ended),
+and no single check able to stop the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass, field
+
+from opsbook.clock import Clock
+from opsbook.config import Config
+from opsbook.config.models import CheckBase
+from opsbook.store import Store
+from opsbook.watch import service
+from opsbook.watch.context import CheckContext, new_session
+from opsbook.watch.runner import run_one
+
+log = logging.getLogger("opsbook.watch")
+
+
+@dataclass
+class Slot:
+    check: CheckBase
+    due: dt.datetime
+    running: bool = False
+    runs: int = 0
+    lags: list[float] = field(default_factory=list)
+
+
+class Scheduler:
+    def __init__(
+        self, config: Config, store: Store, *, clock: Clock, rng: random.Random | None = None
+    ) -> None:
+        self.config, self.store, self.clock = config, store, clock
+        rng = rng or random.Random()
+        now = clock.now()
+        # Jitter spreads the first runs so checks with one interval do not fire together.
+        self.slots = [
+            Slot(check, now + check.interval * rng.uniform(0, config.watch.jitter))
+            for check in config.checks
+        ]
+        self.gate = asyncio.Semaphore(config.watch.concurrency)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.next_rules = now
+        self.next_prune = now
+
+    def due(self) -> list[Slot]:
+        now = self.clock.now()
+        return [s for s in self.slots if not s.running and s.due <= now]
+
+    def _advance(self, slot: Slot) -> None:
+        """Next run on the schedule; a run that overran skips the slots it missed."""
+        now = self.clock.now()
+        slot.due += slot.check.interval
+        if slot.due <= now:
+            missed = (now - slot.due) // slot.check.interval + 1
+            slot.due += slot.check.interval * missed
+
+    async def _run(self, slot: Slot, ctx: CheckContext) -> None:
+        try:
+            async with self.gate:
+                slot.lags.append((self.clock.now() - slot.due).total_seconds())
+                result = await run_one(slot.check, ctx)
+            await asyncio.to_thread(
+                service.process_results, self.store, self.config, [result], clock=self.clock
+            )
+        except Exception:  # the loop outlives any one check
+            log.exception("check %s failed to run", slot.check.name)
+        finally:
+            slot.runs += 1
+            slot.running = False
+            self._advance(slot)
+
+    def launch(self, ctx: CheckContext) -> int:
+        started = 0
+        for slot in self.due():
+            slot.running = True
+            task = asyncio.create_task(self._run(slot, ctx))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+            started += 1
+        return started
+
+    async def housekeeping(self) -> None:
+        now = self.clock.now()
+        if now >= self.next_rules:
+            self.next_rules = now + self.config.watch.evaluate_every
+            await asyncio.to_thread(
+                service.evaluate_rules, self.store, self.config, clock=self.clock
+            )
+        if now >= self.next_prune:
+            self.next_prune = now + dt.timedelta(hours=1)
+            await asyncio.to_thread(service.prune, self.store, self.config, clock=self.clock)
+
+    async def run(self, stop: asyncio.Event, *, tick: float = 0.1) -> None:
+        async with new_session(limit=self.config.watch.concurrency) as session:
+            ctx = CheckContext(session=session, config=self.config, clock=self.clock)
+            while not stop.is_set():
+                self.launch(ctx)
+                try:
+                    await self.housekeeping()
+                except Exception:
+                    log.exception("rule evaluation failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), tick)
+            if self.tasks:
+                await asyncio.wait(self.tasks, timeout=10)

@@ -1,0 +1,120 @@
+"""`opsbook serve` and `opsbook status`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import typer
+from rich.table import Table
+
+from opsbook.console import console, fail, print_json
+from opsbook.context import app_context
+from opsbook.incidents import service as incidents
+from opsbook.incidents.views import relative
+from opsbook.serving import BackgroundServer
+from opsbook.watch import service
+
+
+def serve(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Default: serve.host in the config."),
+    port: int | None = typer.Option(None, "--port", help="Default: serve.port (8400)."),
+) -> None:
+    """Run the checks on their schedule, evaluate rules, receive Alertmanager webhooks.
+
+    Example: opsbook --config opsbook.yaml serve --port 8400
+    """
+    from opsbook.web.app import create_app
+
+    context = app_context(ctx)
+    config = context.config(required=True)
+    app = create_app(config, context.store(), clock=context.clock)
+    bind_host, bind_port = host or config.serve.host, port or config.serve.port
+    console.print(
+        f"opsbook serving on http://{bind_host}:{bind_port}: {len(config.checks)} "
+        f"checks, {len(config.alerts.rules)} rules (SIGTERM or Ctrl-C stops it)"
+    )
+    try:
+        server = BackgroundServer(app, host=bind_host, port=bind_port).start()
+    except OSError as exc:
+        fail(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}")
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        stop.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()  # lets the scheduler finish the checks it started
+    console.print("stopped")
+
+
+def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """What is firing, what is open, and what each check last saw.
+
+    Example: opsbook status
+    """
+    context = app_context(ctx)
+    store = context.store()
+    now = context.clock.now()
+    firing = service.open_alerts(store)
+    checks = service.check_states(store)
+    with store.session() as session:
+        open_incidents = incidents.list_incidents(session, open_only=True)
+        rows = [
+            {
+                "id": i.id,
+                "severity": i.severity,
+                "status": i.status,
+                "title": i.title,
+                "opened_at": i.opened_at,
+            }
+            for i in open_incidents
+        ]
+    if as_json:
+        print_json(
+            {
+                "alerts": [
+                    {
+                        "rule": a.rule,
+                        "state": a.state,
+                        "level": a.level,
+                        "summary": a.summary,
+                        "since": a.started_at,
+                        "incident_id": a.incident_id,
+                    }
+                    for a in firing
+                ],
+                "incidents": rows,
+                "checks": [
+                    {
+                        "name": c.name,
+                        "state": c.state,
+                        "failing": c.failing,
+                        "summary": c.summary,
+                        "at": c.at,
+                    }
+                    for c in checks
+                ],
+            }
+        )
+        return
+    console.print(f"[bold]alerts[/]: {len(firing)} open")
+    for a in firing:
+        link = f" -> incident #{a.incident_id}" if a.incident_id else ""
+        console.print(
+            f"  [{'bold red' if a.state == 'firing' else 'yellow'}]{a.state}[/] "
+            f"{a.rule} ({a.level}) since {relative(a.started_at, now)}: "
+            f"{a.summary}{link}"
+        )
+    console.print(f"[bold]incidents[/]: {len(rows)} open")
+    for row in rows:
+        console.print(f"  #{row['id']} {row['severity']} {row['status']}: {row['title']}")
+    table = Table("check", "state", "last seen", "what it saw")
+    for c in checks:
+        state = f"[bold red]{c.state} (failing)[/]" if c.failing else c.state
+        table.add_row(c.name, state, relative(c.at, now), c.summary)
+    console.print(table if checks else "no check has run yet (start: opsbook serve)")
