@@ -160,3 +160,16 @@ def test_demo_uses_a_given_database(pg_url: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "using the database given with --database-url" in result.stdout
     assert "starting a throwaway PostgreSQL" not in result.stdout
+
+
+def test_demo_outage_scenario_opens_the_p0(demos: list[Demo]) -> None:
+    demo = Demo("--once", "--scenario", "outage")
+    demos.append(demo)
+    code, text = demo.finish(timeout=180)
+    assert code == 0, text
+    assert re.search(r"alert check:health firing [\d.]+s after the fault", text), text
+    assert re.search(r"incident #1 P0 opened: health check failing: GET ", text), text
+    assert "suggested runbook: opsbook runbook run p0-outage --incident 1" in text
+    state_dir, cluster_dir, server_pid = _leftovers(text)
+    assert not state_dir.exists() and not cluster_dir.exists()
+    assert not process_alive(server_pid)

@@ -75,6 +75,9 @@ def demo(
     port: int | None = typer.Option(None, "--port", help="Sandbox port (default 8300 if free)."),
     attempts: int = typer.Option(50_000, "--attempts", min=0, help="Attempts to seed."),
     once: bool = typer.Option(False, "--once", help="Set up, run, and stop at once."),
+    scenario: str | None = typer.Option(
+        None, "--scenario", help="outage: watch the sandbox, break its health, see the P0 open."
+    ),
 ) -> None:
     """Run opsbook against a seeded sandbox on this machine; Ctrl-C stops everything.
 
@@ -82,7 +85,11 @@ def demo(
     """
     from opsbook.demo import run_demo
 
-    run_demo(database_url=database_url, port=port, attempts=attempts, once=once)
+    if scenario not in (None, "outage"):
+        from opsbook.console import fail
+
+        fail(f"no scenario {scenario!r}; there is: outage")
+    run_demo(database_url=database_url, port=port, attempts=attempts, once=once, scenario=scenario)
 
 
 def main() -> None:

@@ -8,18 +8,20 @@ opsbook against it. Later capabilities extend `_run_opsbook` to show themselves.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import shutil
 import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 import aiohttp
+import psycopg
 from rich.table import Table
 
 from opsbook.clock import SYSTEM_CLOCK
@@ -42,6 +44,8 @@ from opsbook.sandbox.signatures import svix_sign
 from opsbook.serving import BackgroundServer
 from opsbook.store import Store, open_store
 from opsbook.store.audit import record
+from opsbook.watch import service as watch
+from opsbook.web.app import create_app as web_app
 
 # Channels the demo cannot reach yet point at a closed local port, never at a real service.
 _UNREACHABLE = "http://127.0.0.1:9/not-configured"
@@ -65,13 +69,20 @@ class _Stop(Exception):
     """Raised in the main thread by SIGTERM, handled like Ctrl-C."""
 
 
-def run_demo(*, database_url: str | None, port: int | None, attempts: int, once: bool) -> None:
+def run_demo(
+    *,
+    database_url: str | None,
+    port: int | None,
+    attempts: int,
+    once: bool,
+    scenario: str | None = None,
+) -> None:
     with _stop_on_signals(), ExitStack() as cleanup:
         state_dir = Path(tempfile.mkdtemp(prefix="opsbook-demo-"))
         cleanup.callback(shutil.rmtree, state_dir, ignore_errors=True)
         console.print(f"state directory   {state_dir}")
         try:
-            _run(cleanup, state_dir, database_url, port, attempts, once)
+            _run(cleanup, state_dir, database_url, port, attempts, once, scenario)
         except (KeyboardInterrupt, _Stop):
             console.print("\nstopping...")
         finally:
@@ -86,6 +97,7 @@ def _run(
     port: int | None,
     attempts: int,
     once: bool,
+    scenario: str | None,
 ) -> None:
     if database_url is None:
         console.print("starting a throwaway PostgreSQL...")
@@ -95,6 +107,9 @@ def _run(
         cluster.create_role("app")
         app_database_url = cluster.create_database("voiceaitraining", owner="app")
         database_url = cluster.url("voiceaitraining")
+        # The runbook's prevention advice, taken: runaway queries are cut off.
+        with psycopg.connect(cluster.url(), autocommit=True) as admin:
+            admin.execute("alter database voiceaitraining set statement_timeout = '60s'")
         console.print(
             f"PostgreSQL        {database_url}  (cluster in {cluster.root}, "
             f"server pid {cluster.server_pid()})"
@@ -117,7 +132,10 @@ def _run(
 
     config = _write_config(state_dir, server.url, database_url, settings)
     console.print(f"opsbook config    {config.source}")
-    _run_opsbook(config, settings, server.url)
+    if scenario == "outage":
+        _outage(cleanup, config, settings, server.url)
+    else:
+        _run_opsbook(config, settings, server.url)
 
     console.print("\ntry, in another terminal:")
     console.print(f"  opsbook --config {config.source} config check")
@@ -128,6 +146,60 @@ def _run(
         return
     console.print("\n[bold]Ready.[/] Press Ctrl-C to stop everything.")
     threading.Event().wait()
+
+
+def _outage(cleanup: ExitStack, config: Config, settings: SandboxSettings, url: str) -> None:
+    """Watch the sandbox, break its health, and show the alert fire and the P0 open."""
+    interval = dt.timedelta(seconds=2)
+    # Only the checks that stay on this machine: no request leaves it.
+    local = config.model_copy(
+        update={
+            "checks": [
+                c.model_copy(update={"interval": interval, "timeout": interval})
+                for c in config.checks
+                if c.kind in ("http", "version", "webhook", "postgres")
+            ]
+        }
+    )
+    store = open_store(local.store.url.reveal(), base_dir=local.base_dir)
+    cleanup.callback(store.close)
+    web = BackgroundServer(web_app(local, store, clock=SYSTEM_CLOCK), port=free_port()).start()
+    cleanup.callback(web.stop)
+    console.print(
+        f"opsbook serve     {web.url}: {len(local.checks)} checks every "
+        f"{interval.total_seconds():g}s"
+    )
+    _wait(lambda: len(watch.check_states(store)) == len(local.checks), 30)
+    for state in watch.check_states(store):
+        console.print(f"  {state.name:15} {state.state:9} {state.summary}", markup=False)
+    console.print("\nin 5 seconds the sandbox's health check starts failing (fault health-500)")
+    time.sleep(5)  # pacing for the viewer
+    faults_call(url, settings.admin_token, "PUT", "health-500", True)
+    broke = time.monotonic()
+    _wait(lambda: any(a.incident_id for a in watch.open_alerts(store)), 60)
+    with store.session() as session:
+        [incident] = incidents.list_incidents(session, open_only=True)
+        events = incidents.timeline(session, incident_id=incident.id)
+    alert = next(a for a in watch.open_alerts(store) if a.incident_id)
+    console.print(
+        f"alert {alert.rule} firing {time.monotonic() - broke:.1f}s after the fault: "
+        f"{alert.summary}",
+        markup=False,
+    )
+    console.print(
+        f"incident #{incident.id} {incident.severity} opened: {incident.title}", markup=False
+    )
+    for event in events:
+        if event.kind == "runbook.suggested":
+            console.print(f"  {event.text}", markup=False)
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the demo waited {timeout:g}s for something that did not happen")
+        time.sleep(0.2)
 
 
 def _pick_port(port: int | None) -> int:

@@ -249,3 +249,16 @@ def test_samples_from_checks_and_pruning(store: Store, clock: FrozenClock) -> No
     clock.advance(dt.timedelta(days=8))
     with store.session() as session:
         assert alerts.prune_samples(session, before=clock.now() - dt.timedelta(days=7)) == 1
+
+
+def test_a_degraded_check_warns_without_opening_an_incident(
+    store: Store, clock: FrozenClock, config: Config
+) -> None:
+    result = CheckResult("database", "postgres", "degraded", "statement_timeout: unset",
+                         clock.now(), component="database", severity="P1")
+    with store.session() as session:
+        alert = alerts.apply(session, alerts.signal_from_check(result, failing=True),
+                             config=config, clock=clock)
+        assert alert is not None and (alert.state, alert.level) == ("firing", "warn")
+        assert alert.incident_id is None
+        assert incidents.list_incidents(session) == []

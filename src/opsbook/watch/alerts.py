@@ -45,6 +45,7 @@ class Signal:
     runbook: str | None = None
     for_: dt.timedelta = dt.timedelta(0)
     keep_firing: dt.timedelta = dt.timedelta(0)
+    opens_incident: bool = True
 
 
 def fingerprint(rule: str, labels: dict[str, str]) -> str:
@@ -148,16 +149,19 @@ def evaluate_rules(session: Session, config: Config, *, now: dt.datetime) -> lis
 
 
 def signal_from_check(result: CheckResult, *, failing: bool) -> Signal:
-    """A check confirmed failing (after its debounce) is a critical alert of its own."""
+    """A check confirmed failing (after its debounce) is an alert of its own: critical when
+    down, a warning when only degraded (which joins an open incident but opens none)."""
+    degraded = result.state == "degraded"
     return Signal(
         rule=f"check:{result.name}",
         source="check",
-        level="crit" if failing else None,
+        level=("warn" if degraded else "crit") if failing else None,
         summary=result.summary,
         severity=result.severity or "P2",
         component=result.component,
         runbook=result.runbook,
         labels={"check": result.name},
+        opens_incident=not degraded,
     )
 
 
@@ -214,6 +218,8 @@ def _fire(session: Session, alert: Alert, signal: Signal, *, config: Config, clo
     severity = signal.severity or "P2"
     incident = _open_incident_for(session, alert.component)
     text = f"alert {alert.rule} firing ({alert.level}): {alert.summary}"
+    if incident is None and not signal.opens_incident:
+        return
     if incident is None:
         incident = incidents.open_incident(
             session,
@@ -259,6 +265,8 @@ def _fire(session: Session, alert: Alert, signal: Signal, *, config: Config, clo
 
 def _title(alert: Alert) -> str:
     first = alert.summary.split(";")[0]
+    if alert.source == "check":
+        first = f"{alert.rule.removeprefix('check:')} check failing: {first}"
     return first if len(first) <= 120 else first[:119] + "…"
 
 
