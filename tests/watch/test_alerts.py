@@ -226,7 +226,7 @@ def test_a_failing_check_opens_the_p0_it_maps_to(
         [incident] = incidents.list_incidents(session)
         assert (incident.severity, incident.title) == (
             "P0",
-            "GET /api/health: expected status 200, got 500",
+            "health check failing: GET /api/health: expected status 200, got 500",
         )
     with store.session() as session:
         cleared = alerts.apply(
@@ -254,11 +254,19 @@ def test_samples_from_checks_and_pruning(store: Store, clock: FrozenClock) -> No
 def test_a_degraded_check_warns_without_opening_an_incident(
     store: Store, clock: FrozenClock, config: Config
 ) -> None:
-    result = CheckResult("database", "postgres", "degraded", "statement_timeout: unset",
-                         clock.now(), component="database", severity="P1")
+    result = CheckResult(
+        "database",
+        "postgres",
+        "degraded",
+        "statement_timeout: unset",
+        clock.now(),
+        component="database",
+        severity="P1",
+    )
     with store.session() as session:
-        alert = alerts.apply(session, alerts.signal_from_check(result, failing=True),
-                             config=config, clock=clock)
+        alert = alerts.apply(
+            session, alerts.signal_from_check(result, failing=True), config=config, clock=clock
+        )
         assert alert is not None and (alert.state, alert.level) == ("firing", "warn")
         assert alert.incident_id is None
         assert incidents.list_incidents(session) == []
