@@ -33,6 +33,7 @@ demo: $(STAMP) system
 	$(BIN)/opsbook demo
 
 bench: $(STAMP) system
+	@scripts/ensure-system bench
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:

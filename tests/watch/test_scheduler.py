@@ -25,6 +25,7 @@ async def _cycle(scheduler: Scheduler) -> int:
         started = scheduler.launch(ctx)
         if scheduler.tasks:
             await asyncio.wait(scheduler.tasks)
+        await scheduler.flush()
         return started
 
 

@@ -327,7 +327,7 @@ class IncidentPolicy(Model):
 
 class WatchConfig(Model):
     concurrency: int = Field(default=100, ge=1, le=10_000)
-    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    jitter: float = Field(default=0.1, ge=0, le=1)
     retention: Duration = dt.timedelta(days=7)
     evaluate_every: Duration = dt.timedelta(seconds=15)
 

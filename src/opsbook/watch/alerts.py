@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
@@ -55,11 +55,17 @@ def fingerprint(rule: str, labels: dict[str, str]) -> str:
 # --- samples and rules ------------------------------------------------------------------
 
 
-def record_samples(session: Session, results: Sequence[CheckResult]) -> None:
-    for result in results:
-        for name, value in result.metrics.items():
-            if math.isfinite(value):
-                session.add(Sample(name=name, source=result.name, at=result.at, value=value))
+def record_samples(
+    session: Session, results: Sequence[CheckResult], *, only: set[str] | None = None
+) -> None:
+    rows = [
+        {"name": name, "source": result.name, "at": result.at, "value": value}
+        for result in results
+        for name, value in result.metrics.items()
+        if math.isfinite(value) and (only is None or name in only)
+    ]
+    if rows:
+        session.execute(insert(Sample), rows)
 
 
 def prune_samples(session: Session, *, before: dt.datetime) -> int:

@@ -16,13 +16,15 @@ class Debounce:
 
     def observe(self, ok: bool) -> bool:
         """Record one result; True when the confirmed state changed."""
+        # Counters saturate at their threshold: a steady check then stops changing state,
+        # which lets the store skip rewriting it on every run.
         if ok:
-            self.successes, self.failures = self.successes + 1, 0
+            self.successes, self.failures = min(self.successes + 1, self.recover_after), 0
             if self.failing and self.successes >= self.recover_after:
                 self.failing = False
                 return True
         else:
-            self.failures, self.successes = self.failures + 1, 0
+            self.failures, self.successes = min(self.failures + 1, self.fail_after), 0
             if not self.failing and self.failures >= self.fail_after:
                 self.failing = True
                 return True

@@ -17,6 +17,7 @@ from opsbook.config.models import CheckBase
 from opsbook.store import Store
 from opsbook.watch import service
 from opsbook.watch.context import CheckContext, new_session
+from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import run_one
 
 log = logging.getLogger("opsbook.watch")
@@ -47,6 +48,8 @@ class Scheduler:
         self.tasks: set[asyncio.Task[None]] = set()
         self.next_rules = now
         self.next_prune = now
+        self.finished: list[CheckResult] = []
+        self.flushing: asyncio.Task[int] | None = None
 
     def due(self) -> list[Slot]:
         now = self.clock.now()
@@ -85,7 +88,29 @@ class Scheduler:
             started += 1
         return started
 
+    async def flush(self) -> int:
+        """Store what finished since the last flush, in one transaction."""
+        batch, self.finished = self.finished, []
+        if not batch:
+            return 0
+        try:
+            await asyncio.to_thread(
+                service.process_results, self.store, self.config, batch, clock=self.clock
+            )
+        except Exception:
+            # Keep the results (the store may be briefly unavailable) and try again next tick.
+            log.exception("storing %d check results failed; will retry", len(batch))
+            self.finished = batch + self.finished
+            return 0
+        return len(batch)
+
+    def flush_in_background(self) -> None:
+        """One flush at a time, off the scheduling path: storing never delays a launch."""
+        if self.finished and (self.flushing is None or self.flushing.done()):
+            self.flushing = asyncio.create_task(self.flush())
+
     async def housekeeping(self) -> None:
+        self.flush_in_background()
         now = self.clock.now()
         if now >= self.next_rules:
             self.next_rules = now + self.config.watch.evaluate_every
@@ -109,3 +134,6 @@ class Scheduler:
                     await asyncio.wait_for(stop.wait(), tick)
             if self.tasks:
                 await asyncio.wait(self.tasks, timeout=10)
+            if self.flushing is not None:
+                await self.flushing
+            await self.flush()
