@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,10 +38,9 @@ SLOW = """\
     """
 
 
-def test_sigkill_mid_step_then_resume(ops: Ops, tmp_path) -> None:
-    ops.book("slow", SLOW)
-    flag, log = tmp_path / "flag", tmp_path / "log"
-    child = subprocess.Popen(
+def _start_slow_run(ops: Ops, flag: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`opsbook runbook run slow` as its own process, as a responder would start it."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -59,6 +59,12 @@ def test_sigkill_mid_step_then_resume(ops: Ops, tmp_path) -> None:
         stderr=subprocess.DEVNULL,
         env={**os.environ},
     )
+
+
+def test_sigkill_mid_step_then_resume(ops: Ops, tmp_path) -> None:
+    ops.book("slow", SLOW)
+    flag, log = tmp_path / "flag", tmp_path / "log"
+    child = _start_slow_run(ops, flag, log)
 
     def waiting_step_runs() -> bool:
         runs = ops.json("runbook", "runs")
@@ -109,24 +115,7 @@ def _step_status(ops: Ops, run_id: int, step_id: str) -> Any:
 def test_a_live_run_is_not_resumed_twice(ops: Ops, tmp_path) -> None:
     ops.book("slow", SLOW)
     flag, log = tmp_path / "flag", tmp_path / "log"
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "opsbook",
-            "--config",
-            str(ops.config),
-            "runbook",
-            "run",
-            "slow",
-            "--param",
-            f"flag={flag}",
-            "--param",
-            f"log={log}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    child = _start_slow_run(ops, flag, log)
     try:
         wait_for(
             lambda: (
