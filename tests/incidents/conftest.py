@@ -4,6 +4,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.incidents import service
 from opsbook.incidents.clocks import SlaClock
-from opsbook.incidents.models import Incident
+from opsbook.incidents.models import Incident, IncidentEvent
 from opsbook.store import Store
 
 
@@ -45,6 +46,17 @@ class Desk:
                 incident_id=incident_id,
                 actor=kwargs.pop("actor", "alice"),
                 clock=self.clock,
+                **kwargs,
+            )
+
+    def resolve(self, incident_id: int, **kwargs: Any) -> IncidentEvent:
+        with self.session() as session:
+            return service.resolve(
+                session,
+                incident_id=incident_id,
+                actor="alice",
+                clock=self.clock,
+                policy=self.config.incidents,
                 **kwargs,
             )
 

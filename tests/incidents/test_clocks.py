@@ -119,14 +119,7 @@ def test_postmortem_due_24_hours_after_resolve(desk: Desk) -> None:
     incident_id = desk.open("P1")
     desk.do(service.update, incident_id, status="monitoring", message="fixed")
     desk.later(minutes=15)
-    with desk.session() as session:
-        service.resolve(
-            session,
-            incident_id=incident_id,
-            actor="a",
-            clock=desk.clock,
-            policy=desk.config.incidents,
-        )
+    desk.resolve(incident_id)
     resolved = desk.clock.now()
     clocks = desk.clocks(incident_id)
     assert "team_update" not in clocks and "customer_update" not in clocks

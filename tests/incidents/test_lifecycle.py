@@ -92,13 +92,6 @@ def test_reopen_after_resolve(desk: Desk) -> None:
     incident_id = desk.open()
     desk.do(service.update, incident_id, status="monitoring", message="fixed")
     desk.later(minutes=15)
-    with desk.session() as session:
-        service.resolve(
-            session,
-            incident_id=incident_id,
-            actor="a",
-            clock=desk.clock,
-            policy=desk.config.incidents,
-        )
+    desk.resolve(incident_id)
     desk.do(service.update, incident_id, status="investigating", message="it is back")
     assert desk.incident(incident_id).status == "investigating"

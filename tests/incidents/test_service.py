@@ -86,14 +86,8 @@ def _monitoring(desk: Desk) -> int:
 def test_resolve_before_15_minutes_of_monitoring_is_refused(desk: Desk) -> None:
     incident_id = _monitoring(desk)
     desk.later(minutes=6)
-    with pytest.raises(service.IllegalMove) as caught, desk.session() as session:
-        service.resolve(
-            session,
-            incident_id=incident_id,
-            actor="a",
-            clock=desk.clock,
-            policy=desk.config.incidents,
-        )
+    with pytest.raises(service.IllegalMove) as caught:
+        desk.resolve(incident_id)
     assert "monitoring for 6 min of the 15 min the runbook asks for" in str(caught.value)
     assert "Pass --force" in str(caught.value)
     assert desk.incident(incident_id).status == "monitoring"
@@ -101,32 +95,14 @@ def test_resolve_before_15_minutes_of_monitoring_is_refused(desk: Desk) -> None:
 
 def test_resolve_without_monitoring_is_refused_too(desk: Desk) -> None:
     incident_id = desk.open("P1")
-    with (
-        pytest.raises(service.IllegalMove, match="it is open, not monitoring"),
-        desk.session() as session,
-    ):
-        service.resolve(
-            session,
-            incident_id=incident_id,
-            actor="a",
-            clock=desk.clock,
-            policy=desk.config.incidents,
-        )
+    with pytest.raises(service.IllegalMove, match="it is open, not monitoring"):
+        desk.resolve(incident_id)
 
 
 def test_forced_early_resolve_says_so_on_the_timeline(desk: Desk) -> None:
     incident_id = _monitoring(desk)
     desk.later(minutes=6)
-    with desk.session() as session:
-        event = service.resolve(
-            session,
-            incident_id=incident_id,
-            actor="a",
-            clock=desk.clock,
-            policy=desk.config.incidents,
-            message="All clear",
-            force=True,
-        )
+    event = desk.resolve(incident_id, message="All clear", force=True)
     assert event.text == (
         "All clear (resolved early with --force after 6 min of monitoring;"
         " the runbook asks for 15 min)"
@@ -137,24 +113,11 @@ def test_forced_early_resolve_says_so_on_the_timeline(desk: Desk) -> None:
 def test_resolve_after_15_minutes(desk: Desk) -> None:
     incident_id = _monitoring(desk)
     desk.later(minutes=15)
-    with desk.session() as session:
-        event = service.resolve(
-            session,
-            incident_id=incident_id,
-            actor="a",
-            clock=desk.clock,
-            policy=desk.config.incidents,
-        )
+    event = desk.resolve(incident_id)
     assert "forced" not in event.data
     assert desk.incident(incident_id).status == "resolved"
-    with pytest.raises(service.IllegalMove, match="already resolved"), desk.session() as session:
-        service.resolve(
-            session,
-            incident_id=incident_id,
-            actor="a",
-            clock=desk.clock,
-            policy=desk.config.incidents,
-        )
+    with pytest.raises(service.IllegalMove, match="already resolved"):
+        desk.resolve(incident_id)
 
 
 def test_timeline_is_append_only(desk: Desk) -> None:
@@ -177,14 +140,7 @@ def test_publishing_a_postmortem_needs_resolve_and_every_field(desk: Desk) -> No
         desk.do(service.mark_postmortem, incident_id, state="published")
     desk.do(service.update, incident_id, status="monitoring", message="fixed")
     desk.later(minutes=15)
-    with desk.session() as session:
-        service.resolve(
-            session,
-            incident_id=incident_id,
-            actor="a",
-            clock=desk.clock,
-            policy=desk.config.incidents,
-        )
+    desk.resolve(incident_id)
     desk.do(service.set_postmortem_fields, incident_id, root_cause="leaked connections")
     with pytest.raises(
         service.IncidentError, match="fill --impact, --resolution before publishing"

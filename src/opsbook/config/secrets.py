@@ -92,6 +92,19 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def mask_value(value: Any, secrets: Iterable[str]) -> Any:
+    """`mask_text` through dicts and lists, for records stored as JSON."""
+    if isinstance(value, str):
+        return mask_text(value, secrets)
+    if isinstance(value, dict):
+        return {str(k): mask_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_value(v, secrets) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return mask_text(str(value), secrets)
+
+
 def collect_secrets(obj: Any) -> list[str]:
     """Every secret value reachable inside a config object (models, lists, dicts)."""
     found: list[str] = []

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from opsbook.config.models import SeverityLevel
 from opsbook.incidents.models import ActionItem, Incident, IncidentEvent
+from opsbook.incidents.views import describe_event
 
 
 def _first(events: Sequence[IncidentEvent], kind: str, to: str | None = None) -> dt.datetime | None:
@@ -97,11 +98,5 @@ def render(
     for event in events:
         public = " (public)" if event.public else ""
         text = f": {event.text}" if event.text else ""
-        lines.append(f"- {when(event.at)} {event.actor} {_describe(event)}{public}{text}")
+        lines.append(f"- {when(event.at)} {event.actor} {describe_event(event)}{public}{text}")
     return "\n".join(lines) + "\n"
-
-
-def _describe(event: IncidentEvent) -> str:
-    if event.kind == "status":
-        return f"{event.data.get('from')} -> {event.data.get('to')}"
-    return event.kind

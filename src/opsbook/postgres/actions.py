@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import uuid
 from typing import Any
 
 import psycopg
@@ -12,7 +9,7 @@ from psycopg.rows import dict_row
 
 from opsbook.config import parse_duration
 from opsbook.postgres import archive, diagnostics, migrations, queries, remediation, views
-from opsbook.postgres.queries import connect
+from opsbook.postgres.queries import connect, plain
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 from opsbook.store.audit import audited
 
@@ -24,19 +21,6 @@ class SqlInputs(ActionInputs):
     params: dict[str, Any] = {}
     writes: bool = False
     database_url: str | None = None
-
-
-def _plain(value: Any) -> Any:
-    """Rows as JSON: step outputs are stored and shown, so they must serialise."""
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, uuid.UUID | bytes | memoryview):
-        return str(value) if not isinstance(value, bytes | memoryview) else bytes(value).hex()
-    return value
 
 
 def _query(context: ActionContext, inputs: SqlInputs) -> dict[str, Any]:
@@ -64,7 +48,7 @@ def _query(context: ActionContext, inputs: SqlInputs) -> dict[str, Any]:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ActionFailed(f"SQL failed: {message}") from None
     return {
-        "rows": [{k: _plain(v) for k, v in row.items()} for row in rows],
+        "rows": [{k: plain(v) for k, v in row.items()} for row in rows],
         "rowcount": rowcount,
         "columns": columns,
     }

@@ -23,7 +23,7 @@ from opsbook.postgres import archive as archive_mod
 from opsbook.postgres import diagnostics, queries, remediation
 from opsbook.postgres import migrations as migrations_mod
 from opsbook.postgres import views as views_mod
-from opsbook.postgres.diagnostics import human_bytes
+from opsbook.postgres.diagnostics import human_bytes, human_seconds
 from opsbook.store.audit import audited, default_actor
 from opsbook.store.audit import entries as audit_entries
 
@@ -69,13 +69,7 @@ def _duration(option: str, value: str) -> float:
 
 
 def _seconds(value: float | None) -> str:
-    if value is None:
-        return ""
-    if value < 60:
-        return f"{value:.0f}s"
-    if value < 3600:
-        return f"{value // 60:.0f}m{value % 60:02.0f}s"
-    return f"{value / 3600:.1f}h"
+    return "" if value is None else human_seconds(value)
 
 
 @app.command("status")

@@ -70,11 +70,11 @@ def _level(value: float, warn: float, crit: float) -> State:
     return "crit" if value > crit else "warn" if value > warn else "ok"
 
 
-def _seconds(value: float) -> str:
+def human_seconds(value: float) -> str:
     if value < 60:
         return f"{value:.0f}s"
     if value < 3600:
-        return f"{value / 60:.0f}m"
+        return f"{value // 60:.0f}m{value % 60:02.0f}s"
     return f"{value / 3600:.1f}h"
 
 
@@ -131,9 +131,9 @@ def status(
         Finding(
             "longest query",
             _level(longest, thresholds.long_query_warn, thresholds.long_query_crit),
-            _seconds(longest) if report.long_queries else "none",
-            f"warn after {_seconds(thresholds.long_query_warn)}, critical after "
-            f"{_seconds(thresholds.long_query_crit)}",
+            human_seconds(longest) if report.long_queries else "none",
+            f"warn after {human_seconds(thresholds.long_query_warn)}, critical after "
+            f"{human_seconds(thresholds.long_query_crit)}",
         )
     )
     if report.blocked:
@@ -143,7 +143,7 @@ def status(
             Finding(
                 "blocked queries",
                 "crit" if waited > thresholds.blocked_crit else "warn",
-                f"{len(report.blocked)} waiting up to {_seconds(waited)}",
+                f"{len(report.blocked)} waiting up to {human_seconds(waited)}",
                 f"blocked by pid {', '.join(map(str, blockers))}",
             )
         )
@@ -187,7 +187,7 @@ def status(
             Finding(
                 "replication lag",
                 _level(lag, thresholds.replication_warn, thresholds.replication_crit),
-                _seconds(lag),
+                human_seconds(lag),
                 f"{len(report.replicas)} replica(s)",
             )
         )
@@ -208,7 +208,7 @@ def status(
             Finding(
                 "statement_timeout",
                 "ok",
-                _seconds(timeout_ms / 1000),
+                human_seconds(timeout_ms / 1000),
                 "runaway queries are cut off",
             )
         )

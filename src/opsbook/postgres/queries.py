@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def rows(
 ) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql(name).encode(), params or None)
-        return [{k: _plain(v) for k, v in row.items()} for row in cur.fetchall()]
+        return [{k: plain(v) for k, v in row.items()} for row in cur.fetchall()]
 
 
 def one(
@@ -34,11 +35,18 @@ def one(
     return found[0] if found else {}
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A database value as JSON: results are stored, printed and compared as data."""
     if isinstance(value, decimal.Decimal):
         return float(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, uuid.UUID):
+        return str(value)
     return value
 
 

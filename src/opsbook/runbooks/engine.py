@@ -11,7 +11,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from opsbook import expressions
 from opsbook.clock import Clock
 from opsbook.config import Config, collect_secrets, mask_text
+from opsbook.config.secrets import mask_value
 from opsbook.incidents import service as incidents
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, Registry
 from opsbook.runbooks.model import Runbook, Step
@@ -383,8 +384,8 @@ class Engine:
         with self.store.session() as session:
             record = self._record(session, run_id, position)
             record.status = status
-            record.inputs = _mask(inputs, self.secrets)
-            record.output = _mask(output, self.secrets)
+            record.inputs = mask_value(inputs, self.secrets)
+            record.output = mask_value(output, self.secrets)
             record.error = mask_text(error, self.secrets) if error else None
             record.started_at = record.started_at or started
             record.finished_at = self.clock.now() if status not in ("waiting",) else None
@@ -497,16 +498,6 @@ def _values(check: str, scope: dict[str, Any]) -> str:
         except expressions.ExpressionError:
             shown.append(f"{path} is undefined")
     return "; ".join(shown)
-
-
-def _mask(value: Any, secrets: Sequence[str]) -> Any:
-    if isinstance(value, str):
-        return mask_text(value, secrets)
-    if isinstance(value, dict):
-        return {k: _mask(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v, secrets) for v in value]
-    return value
 
 
 def shown_status(run: RunRecord) -> str:

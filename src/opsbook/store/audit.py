@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsbook.clock import SYSTEM_CLOCK, Clock
-from opsbook.config.secrets import mask_text
+from opsbook.config.secrets import mask_text, mask_value
 from opsbook.store.models import AuditEntry
 from opsbook.store.session import Store
 
@@ -32,18 +32,6 @@ def default_actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid:{os.getuid()}"
-
-
-def _masked(value: Any, secrets: Iterable[str]) -> Any:
-    if isinstance(value, str):
-        return mask_text(value, secrets)
-    if isinstance(value, dict):
-        return {str(k): _masked(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(v, secrets) for v in value]
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return mask_text(str(value), secrets)
 
 
 def record(
@@ -67,7 +55,7 @@ def record(
         target=mask_text(target, secrets),
         outcome=outcome,
         ref=ref,
-        details=_masked(details or {}, secrets),
+        details=mask_value(details or {}, secrets),
     )
     session.add(entry)
     session.flush()
