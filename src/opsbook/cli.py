@@ -15,7 +15,7 @@ from opsbook.runbooks import cli as runbooks_cli
 from opsbook.sandbox import cli as sandbox_cli
 from opsbook.store import cli as store_cli
 from opsbook.watch import cli as watch_cli
-from opsbook.watch import status_cli
+from opsbook.watch import history_cli, status_cli
 
 app = typer.Typer(
     name="opsbook",
@@ -58,6 +58,7 @@ app.command("init")(config_cli.init)
 app.command("check")(watch_cli.check)
 app.command("serve")(status_cli.serve)
 app.command("status")(status_cli.status)
+app.command("history")(history_cli.show)
 app.add_typer(config_cli.app, name="config")
 app.add_typer(incidents_cli.app, name="incident")
 app.add_typer(runbooks_cli.app, name="runbook")

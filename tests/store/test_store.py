@@ -151,3 +151,23 @@ def test_processes_opening_at_once_migrate_once(store_url: str) -> None:
     assert versions == 1
     for opened in stores:
         opened.close()
+
+
+def test_migrations_build_exactly_the_models_tables(store: Store) -> None:
+    """A model changed without a migration (or the reverse) fails here, not in production."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import opsbook.incidents.models
+    import opsbook.runbooks.records
+    import opsbook.watch.models  # noqa: F401  (registers the tables on Base.metadata)
+    from opsbook.store.models import Base
+
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        differences = [
+            d
+            for d in compare_metadata(context, Base.metadata)
+            if not (isinstance(d, tuple) and d[1] == "alembic_version")
+        ]
+    assert differences == []

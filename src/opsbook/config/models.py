@@ -18,11 +18,12 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from opsbook.config.durations import Duration
+from opsbook.config.durations import Duration, format_duration
 from opsbook.config.secrets import Secret, SecretUrl
 
 SeverityName = Literal["P0", "P1", "P2", "P3"]
@@ -325,11 +326,54 @@ class IncidentPolicy(Model):
     postmortem_within: Duration = dt.timedelta(hours=24)
 
 
+class DownsampleTier(Model):
+    """Check results and metric samples summed into buckets of `every`, kept for `keep`."""
+
+    every: Duration
+    keep: Duration
+
+    @field_validator("every")
+    @classmethod
+    def _not_too_fine(cls, every: dt.timedelta) -> dt.timedelta:
+        if every < dt.timedelta(seconds=10):
+            raise ValueError(f"{format_duration(every)} is finer than 10s")
+        return every
+
+    @field_validator("keep")
+    @classmethod
+    def _longer_than_a_bucket(cls, keep: dt.timedelta, info: ValidationInfo) -> dt.timedelta:
+        every = info.data.get("every")
+        if every is not None and keep <= every:
+            raise ValueError(
+                f"{format_duration(keep)} must be longer than every ({format_duration(every)})"
+            )
+        return keep
+
+
+def default_downsample() -> list[DownsampleTier]:
+    return [
+        DownsampleTier(every=dt.timedelta(minutes=5), keep=dt.timedelta(days=90)),
+        DownsampleTier(every=dt.timedelta(hours=1), keep=dt.timedelta(days=730)),
+    ]
+
+
 class WatchConfig(Model):
     concurrency: int = Field(default=100, ge=1, le=10_000)
     jitter: float = Field(default=0.1, ge=0, le=1)
+    # Raw samples (what rule windows read); older ones live on in the downsampled tiers.
     retention: Duration = dt.timedelta(days=7)
+    downsample: list[DownsampleTier] = Field(default_factory=default_downsample, max_length=5)
     evaluate_every: Duration = dt.timedelta(seconds=15)
+
+    @field_validator("downsample")
+    @classmethod
+    def _distinct_tiers(cls, tiers: list[DownsampleTier]) -> list[DownsampleTier]:
+        seen = set()
+        for tier in tiers:
+            if tier.every in seen:
+                raise ValueError(f"two tiers with every {format_duration(tier.every)}")
+            seen.add(tier.every)
+        return sorted(tiers, key=lambda t: t.every)
 
 
 class ServeConfig(Model):

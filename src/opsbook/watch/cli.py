@@ -8,11 +8,28 @@ import difflib
 import typer
 from rich.table import Table
 
+from opsbook.config import Config
+from opsbook.config.models import Check
 from opsbook.console import Exit, console, fail, print_json
 from opsbook.context import app_context
 from opsbook.watch.runner import run_checks
 
 _STYLE = {"ok": "green", "degraded": "yellow", "down": "bold red", "error": "bold magenta"}
+
+
+def choose_checks(config: Config, names: list[str] | None) -> list[Check]:
+    """The named checks (all when none is named); a typo gets a did-you-mean and exit 2."""
+    by_name = {c.name: c for c in config.checks}
+    chosen = []
+    for name in names or list(by_name):
+        if name not in by_name:
+            close = difflib.get_close_matches(name, list(by_name), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            fail(f"no check named {name!r}{hint}")
+        chosen.append(by_name[name])
+    if not chosen:
+        fail("the config has no checks")
+    return chosen
 
 
 def check(
@@ -26,16 +43,7 @@ def check(
     """
     context = app_context(ctx)
     config = context.config(required=True)
-    by_name = {c.name: c for c in config.checks}
-    chosen = []
-    for name in names or list(by_name):
-        if name not in by_name:
-            close = difflib.get_close_matches(name, list(by_name), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            fail(f"no check named {name!r}{hint}")
-        chosen.append(by_name[name])
-    if not chosen:
-        fail("the config has no checks")
+    chosen = choose_checks(config, names)
     results = asyncio.run(run_checks(config, chosen, clock=context.clock))
     if as_json:
         print_json([r.as_dict() for r in results])

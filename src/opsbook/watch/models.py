@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsbook.store.models import Base
@@ -28,6 +28,15 @@ class Alert(Base):
     unique index makes a duplicate impossible, not just unlikely."""
 
     __tablename__ = "alerts"
+    __table_args__ = (
+        Index(
+            "uq_alerts_open_fingerprint",
+            "fingerprint",
+            unique=True,
+            sqlite_where=text("state != 'resolved'"),
+            postgresql_where=text("state != 'resolved'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     rule: Mapped[str] = mapped_column(String(200))
@@ -61,3 +70,38 @@ class CheckState(Base):
     failures: Mapped[int] = mapped_column(Integer)
     successes: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class CheckHistory(Base):
+    """Runs of one check summed per bucket of `every` seconds: uptime and latency over
+    months without keeping every result."""
+
+    __tablename__ = "check_history"
+    __table_args__ = (Index("ix_check_history_every_bucket", "every", "bucket"),)
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    every: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer)
+    ok: Mapped[int] = mapped_column(Integer)
+    degraded: Mapped[int] = mapped_column(Integer)
+    down: Mapped[int] = mapped_column(Integer)
+    timed: Mapped[int] = mapped_column(Integer)  # runs that measured a latency
+    latency_sum: Mapped[float] = mapped_column(Float)
+    latency_max: Mapped[float | None] = mapped_column(Float)
+
+
+class MetricHistory(Base):
+    """Samples of one metric from one source summed per bucket: count, total, low, high."""
+
+    __tablename__ = "metric_history"
+    __table_args__ = (Index("ix_metric_history_every_bucket", "every", "bucket"),)
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    every: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+    low: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.store import Store
-from opsbook.watch import alerts
+from opsbook.watch import alerts, history
 from opsbook.watch.flapping import Debounce
 from opsbook.watch.models import Alert, CheckState
 from opsbook.watch.result import CheckResult
@@ -34,6 +34,7 @@ def process_results(
         # Only metrics some rule reads become samples; a check's last result is in check_state.
         wanted = {rule.metric for rule in config.alerts.rules}
         alerts.record_samples(session, results, only=wanted)
+        history.record(session, config.watch.downsample, results)
         names = list(dict.fromkeys(r.name for r in results))
         previous: dict[str, tuple[Any, ...]] = {
             row[0]: tuple(row[1:])
@@ -130,8 +131,11 @@ def evaluate_rules(store: Store, config: Config, *, clock: Clock) -> list[Alert]
 
 
 def prune(store: Store, config: Config, *, clock: Clock) -> int:
+    """Raw samples go after `watch.retention`, each downsampled tier after its `keep`."""
+    now = clock.now()
     with store.session() as session:
-        return alerts.prune_samples(session, before=clock.now() - config.watch.retention)
+        removed = alerts.prune_samples(session, before=now - config.watch.retention)
+        return removed + history.prune(session, config.watch.downsample, now=now)
 
 
 def open_alerts(store: Store) -> list[Alert]:

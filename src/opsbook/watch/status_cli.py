@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import threading
 
@@ -13,7 +14,10 @@ from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import relative
 from opsbook.serving import BackgroundServer
-from opsbook.watch import service
+from opsbook.watch import history, service
+from opsbook.watch.history_cli import percent
+
+DAY = dt.timedelta(days=1)
 
 
 def serve(
@@ -63,6 +67,7 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     firing = service.open_alerts(store)
     checks = service.check_states(store)
     with store.session() as session:
+        day = history.uptime(session, context.config().watch.downsample, since=now - DAY, now=now)
         open_incidents = incidents.list_incidents(session, open_only=True)
         rows = [
             {
@@ -96,6 +101,7 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
                         "failing": c.failing,
                         "summary": c.summary,
                         "at": c.at,
+                        "uptime_24h": day[c.name].uptime if c.name in day else None,
                     }
                     for c in checks
                 ],
@@ -113,8 +119,9 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     console.print(f"[bold]incidents[/]: {len(rows)} open")
     for row in rows:
         console.print(f"  #{row['id']} {row['severity']} {row['status']}: {row['title']}")
-    table = Table("check", "state", "last seen", "what it saw")
+    table = Table("check", "state", "last seen", "uptime 24h", "what it saw")
     for c in checks:
         state = f"[bold red]{c.state} (failing)[/]" if c.failing else c.state
-        table.add_row(c.name, state, relative(c.at, now), c.summary)
+        up = percent(day[c.name].uptime) if c.name in day else ""
+        table.add_row(c.name, state, relative(c.at, now), up, c.summary)
     console.print(table if checks else "no check has run yet (start: opsbook serve)")
