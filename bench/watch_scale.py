@@ -103,7 +103,7 @@ def measure(checks: int, interval: int, cycles: int, root: Path, port: int) -> N
     drained = time.monotonic() - started - seconds
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     elapsed = seconds + drained
-    lags = sorted(lag for s in scheduler.slots for lag in s.lags[1:])  # after the first cycle
+    lags = sorted(lag for s in scheduler.slots for lag in list(s.lags)[1:])  # after the first cycle
     cpu = (cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime) / elapsed
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     q = statistics.quantiles(lags, n=100) if len(lags) > 1 else [0.0] * 99

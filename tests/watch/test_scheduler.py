@@ -7,12 +7,15 @@ import datetime as dt
 import random
 from typing import Any
 
+import pytest
+
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.store import Store
 from opsbook.watch import service
 from opsbook.watch.context import CheckContext, new_session
-from opsbook.watch.scheduler import Scheduler
+from opsbook.watch.result import CheckResult
+from opsbook.watch.scheduler import LAGS_KEPT, Scheduler
 
 
 def config(*checks: dict[str, Any]) -> Config:
@@ -107,3 +110,39 @@ def test_one_broken_check_does_not_stop_the_others(store: Store, clock: FrozenCl
     assert asyncio.run(_cycle(scheduler)) == 2
     states = {s.name: s.state for s in service.check_states(store)}
     assert states["fine"] == "ok" and states["broken"] in ("down", "error")
+
+
+def test_what_a_slot_remembers_stays_bounded(store: Store, clock: FrozenClock) -> None:
+    scheduler = Scheduler(
+        config({"name": "c", "kind": "command", "command": "true", "interval": "10s"}),
+        store,
+        clock=clock,
+    )
+    for _ in range(LAGS_KEPT + 5):
+        asyncio.run(_cycle(scheduler))
+        clock.advance(dt.timedelta(seconds=12))  # each run starts later on its slot
+    [slot] = scheduler.slots
+    assert slot.runs == LAGS_KEPT + 5
+    # Only the latest lags are kept: the first run's (the only one on time) is gone.
+    assert len(slot.lags) == LAGS_KEPT and 0.0 not in slot.lags
+    assert list(slot.lags)[-3:] == [6.0, 8.0, 10.0]
+
+
+def test_results_wait_for_a_broken_store_up_to_a_bound(
+    store: Store,
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    scheduler = Scheduler(
+        config({"name": "c", "kind": "command", "command": "true"}), store, clock=clock, backlog=5
+    )
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE check_state")  # the store really fails now
+    result = CheckResult("c", "command", "ok", "exit 0", clock.now())
+    scheduler.finished = [result] * 3
+    assert asyncio.run(scheduler.flush()) == 0
+    assert len(scheduler.finished) == 3  # kept for the next try
+    scheduler.finished += [result] * 4
+    assert asyncio.run(scheduler.flush()) == 0
+    assert len(scheduler.finished) == 5
+    assert "dropped the 2 oldest check results" in caplog.text

@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+from collections import deque
 from dataclasses import dataclass, field
 
 from opsbook.clock import Clock
@@ -21,6 +22,8 @@ from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import run_one
 
 log = logging.getLogger("opsbook.watch")
+LAGS_KEPT = 16
+BACKLOG = 100_000  # results waiting for the store: ~100 s at 1,000 checks/s
 
 
 @dataclass
@@ -29,14 +32,22 @@ class Slot:
     due: dt.datetime
     running: bool = False
     runs: int = 0
-    lags: list[float] = field(default_factory=list)
+    # The last few scheduling lags (seconds): bounded, serve runs for months.
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=LAGS_KEPT))
 
 
 class Scheduler:
     def __init__(
-        self, config: Config, store: Store, *, clock: Clock, rng: random.Random | None = None
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock,
+        rng: random.Random | None = None,
+        backlog: int = BACKLOG,
     ) -> None:
         self.config, self.store, self.clock = config, store, clock
+        self.backlog = backlog
         rng = rng or random.Random()
         now = clock.now()
         # Jitter spreads the first runs so checks with one interval do not fire together.
@@ -96,9 +107,15 @@ class Scheduler:
                 service.process_results, self.store, self.config, batch, clock=self.clock
             )
         except Exception:
-            # Keep the results (the store may be briefly unavailable) and try again next tick.
+            # Keep the results (the store may be briefly unavailable) and try again next tick,
+            # but never more than `backlog` of them: a store down for an hour must not take
+            # the memory of the process that would report it.
             log.exception("storing %d check results failed; will retry", len(batch))
             self.finished = batch + self.finished
+            if len(self.finished) > self.backlog:
+                dropped = len(self.finished) - self.backlog
+                del self.finished[:dropped]
+                log.error("store unavailable: dropped the %d oldest check results", dropped)
             return 0
         return len(batch)
 
