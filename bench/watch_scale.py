@@ -1,9 +1,10 @@
 """Goal: 10,000 http checks at a 10 s interval (1,000 checks/s) on this 2-core machine,
 with p99 scheduling lag under 1 s and RSS under 300 MB.
 
-Runs opsbook's scheduler (the one `opsbook serve` runs, storing every result in a SQLite
-state store) against a local nginx, for N checks, and prints checks/s sustained,
-scheduling lag p50/p99 after the first cycle, opsbook's CPU share and peak RSS.
+Runs opsbook's scheduler (the one `opsbook serve` runs, storing every result in the state
+store: SQLite, or with `--store postgresql` a throwaway PostgreSQL) against a local nginx,
+for N checks, and prints checks/s sustained, scheduling lag p50/p99 after the first cycle,
+opsbook's CPU share and peak RSS.
 nginx comes from Debian's packages (`scripts/ensure-system bench` installs it).
 """
 
@@ -18,10 +19,12 @@ import statistics
 import subprocess
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import Config
+from opsbook.postgres.cluster import TempCluster
 from opsbook.store import open_store
 from opsbook.watch.scheduler import Scheduler
 
@@ -77,10 +80,10 @@ async def drive(scheduler: Scheduler, seconds: float) -> tuple[int, int]:
     return seen[0]
 
 
-def measure(checks: int, interval: int, cycles: int, root: Path, port: int) -> None:
+def measure(checks: int, interval: int, cycles: int, store_url: str, port: int) -> None:
     config = Config.model_validate(
         {
-            "store": {"url": f"sqlite:///{root / f'state-{checks}.db'}"},
+            "store": {"url": store_url},
             "watch": {"concurrency": 200, "jitter": 1.0},
             "checks": [
                 {
@@ -108,7 +111,8 @@ def measure(checks: int, interval: int, cycles: int, root: Path, port: int) -> N
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     q = statistics.quantiles(lags, n=100) if len(lags) > 1 else [0.0] * 99
     print(
-        f"N={checks:>6,} interval={interval}s: {runs / seconds:>7,.0f} checks/s over"
+        f"{store.engine.dialect.name:<10} N={checks:>6,} interval={interval}s:"
+        f" {runs / seconds:>7,.0f} checks/s over"
         f" {seconds:.0f}s, lag p50 {q[49] * 1000:.0f} ms p99 {q[98] * 1000:.0f} ms,"
         f" CPU {cpu:.0%} of a core, peak RSS {rss_mb:.0f} MB; {backlog:,} results still to"
         f" store at the end ({drained:.1f}s to drain)"
@@ -121,13 +125,26 @@ def main() -> None:
     parser.add_argument("--checks", type=int, nargs="*", default=[1_000, 10_000])
     parser.add_argument("--interval", type=int, default=10)
     parser.add_argument("--cycles", type=int, default=4)
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "postgresql"],
+        nargs="*",
+        default=["sqlite"],
+        help="state store(s) to measure with; postgresql starts a throwaway cluster",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="opsbook-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="opsbook-bench-") as tmp, ExitStack() as stack:
         root = Path(tmp)
         nginx, port = start_nginx(root)
+        cluster = stack.enter_context(TempCluster.start()) if "postgresql" in args.store else None
         try:
-            for n in args.checks:
-                measure(n, args.interval, args.cycles, root, port)
+            for kind in args.store:
+                for n in args.checks:
+                    if cluster is not None and kind == "postgresql":
+                        url = cluster.create_database(f"state_{n}")
+                    else:
+                        url = f"sqlite:///{root / f'state-{n}.db'}"
+                    measure(n, args.interval, args.cycles, url, port)
         finally:
             nginx.terminate()
             nginx.wait(timeout=10)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Table, case, delete, func, select
@@ -214,17 +214,7 @@ class Uptime:
         return (self.runs - self.down) / self.runs if self.runs else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "uptime": self.uptime,
-            "runs": self.runs,
-            "ok": self.ok,
-            "degraded": self.degraded,
-            "down": self.down,
-            "latency_avg_ms": self.latency_avg_ms,
-            "latency_max_ms": self.latency_max_ms,
-            "since": self.since,
-        }
+        return {**asdict(self), "uptime": self.uptime}
 
 
 def uptime(
@@ -281,13 +271,7 @@ class Bucket:
     high: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "start": self.start,
-            "count": self.count,
-            "avg": self.avg,
-            "low": self.low,
-            "high": self.high,
-        }
+        return asdict(self)
 
 
 def check_series(
