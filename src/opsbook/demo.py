@@ -140,6 +140,9 @@ def _run(
     console.print("\ntry, in another terminal:")
     console.print(f"  opsbook --config {config.source} config check")
     console.print(f"  opsbook --config {config.source} incident show 1")
+    if scenario == "outage":
+        console.print(f"  opsbook --config {config.source} status")
+        console.print(f"  opsbook --config {config.source} history --since 1h")
     console.print(f"  opsbook sandbox fault --url {server.url}")
     console.print(f"  opsbook sandbox fault health-500 --url {server.url}")
     if once:
