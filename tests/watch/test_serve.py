@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -179,3 +181,57 @@ def test_alertmanager_needs_the_token_and_a_real_payload(receiver: str) -> None:
     assert httpx.post(url, json=body, headers={"Authorization": "Bearer nope"}).status_code == 401
     bad = httpx.post(url, json={"version": "3"}, headers={"Authorization": f"Bearer {TOKEN}"})
     assert bad.status_code == 400 and bad.json()["error"] == "not an Alertmanager v4 payload"
+
+
+def _serve(config: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "opsbook", "--config", str(config), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_serve_killed_at_any_moment_leaves_one_alert_and_one_incident(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    """SIGKILL while checks run, alerts fire and incidents open: after every restart the
+    outage is still one firing alert on one P0 whose timeline is whole."""
+    config = _config(tmp_path, sandbox)
+    httpx.put(
+        f"{sandbox.url}/_sandbox/faults/health-500", json={"value": True}, headers=sandbox.admin
+    )
+    rng = random.Random(7)
+    port = free_port()
+    for _ in range(5):
+        server = _serve(config, port)
+        try:
+            wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
+            time.sleep(rng.uniform(0.2, 2.0))  # a moment in the middle of its work
+        finally:
+            server.kill()
+            server.communicate(timeout=30)
+    server = _serve(config, port)
+    try:
+        wait_for(lambda: bool(_status(config)["incidents"]), timeout=30)
+        time.sleep(2.5)  # more runs of the failing check after the restart
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+    status = _status(config)
+    [incident] = status["incidents"]
+    [alert] = status["alerts"]
+    assert (alert["rule"], alert["state"], alert["incident_id"]) == (
+        "check:health",
+        "firing",
+        incident["id"],
+    )
+    shown = CliRunner().invoke(
+        app, ["--config", str(config), "incident", "show", str(incident["id"]), "--json"]
+    )
+    kinds = [e["kind"] for e in json.loads(shown.stdout)["timeline"]]
+    assert kinds == ["opened", "alert", "runbook.suggested"]
+    history = CliRunner().invoke(app, ["--config", str(config), "history", "--json"])
+    [health] = json.loads(history.stdout)["checks"]
+    assert health["runs"] >= 3 and health["down"] == health["runs"]
