@@ -170,6 +170,9 @@ def test_demo_outage_scenario_opens_the_p0(demos: list[Demo]) -> None:
     assert re.search(r"alert check:health firing [\d.]+s after the fault", text), text
     assert re.search(r"incident #1 P0 opened: health check failing: GET ", text), text
     assert "suggested runbook: opsbook runbook run p0-outage --incident 1" in text
+    # The providers' status pages (the sandbox's stand-ins) answer "is it us or them?".
+    assert re.search(r"vercel-status +ok +Vercel: All Systems Operational", text), text
+    assert "providers' status pages all operational" in text and "the outage is ours" in text
     state_dir, cluster_dir, server_pid = _leftovers(text)
     assert not state_dir.exists() and not cluster_dir.exists()
     assert not process_alive(server_pid)

@@ -37,6 +37,7 @@ from opsbook.runbooks.cli import ConsoleReporter
 from opsbook.runbooks.engine import Engine, Interaction
 from opsbook.sandbox.app import create_app
 from opsbook.sandbox.client import faults_call
+from opsbook.sandbox.providers import STATUS_PROVIDERS as PAGES
 from opsbook.sandbox.schema import apply_schema
 from opsbook.sandbox.seed import seed
 from opsbook.sandbox.settings import DEFAULT_PORT, SandboxSettings
@@ -154,13 +155,13 @@ def _run(
 def _outage(cleanup: ExitStack, config: Config, settings: SandboxSettings, url: str) -> None:
     """Watch the sandbox, break its health, and show the alert fire and the P0 open."""
     interval = dt.timedelta(seconds=2)
-    # Only the checks that stay on this machine: no request leaves it.
+    # Only the checks that stay on this machine (status pages are the sandbox's stand-ins).
     local = config.model_copy(
         update={
             "checks": [
                 c.model_copy(update={"interval": interval, "timeout": interval})
                 for c in config.checks
-                if c.kind in ("http", "version", "webhook", "postgres")
+                if c.kind in ("http", "version", "webhook", "postgres", "statuspage")
             ]
         }
     )
@@ -195,6 +196,16 @@ def _outage(cleanup: ExitStack, config: Config, settings: SandboxSettings, url: 
     for event in events:
         if event.kind == "runbook.suggested":
             console.print(f"  {event.text}", markup=False)
+    # The runbook's first question: is it us or a provider?
+    providers = [s for s in watch.check_states(store) if s.kind == "statuspage"]
+    if providers and all(s.state == "ok" for s in providers):
+        console.print(
+            f"  providers' status pages all operational ({', '.join(s.name for s in providers)}):"
+            " the outage is ours"
+        )
+    for state in providers:
+        if state.state != "ok":
+            console.print(f"  {state.name}: {state.summary}", markup=False)
 
 
 def _wait(condition: Callable[[], bool], timeout: float) -> None:
@@ -227,6 +238,8 @@ def _write_config(
         "DATABASE_URL": database_url,
         "OPSBOOK_STORE_URL": f"sqlite:///{state_dir / 'opsbook.db'}",
         "EXPECTED_COMMIT": settings.commit,
+        # The providers' status pages, as the sandbox serves them (the real ones are remote).
+        **{f"{slug.upper()}_STATUS_URL": f"{app_url}/_providers/{slug}" for slug in PAGES},
         "PAGERDUTY_ROUTING_KEY": "demo-routing-key",
         "SLACK_INCIDENTS_WEBHOOK": _UNREACHABLE,
         "SLACK_DEPLOYS_WEBHOOK": _UNREACHABLE,

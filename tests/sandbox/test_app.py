@@ -327,7 +327,7 @@ def test_listing_and_clearing_all_faults(sandbox: RunningSandbox) -> None:
     set_fault(sandbox, "leak-connections", 3)
     listing = httpx.get(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin).json()
     assert listing["faults"] == {"health-500": True, "leak-connections": 3}
-    assert len(listing["available"]) == 8
+    assert len(listing["available"]) == 9
     httpx.delete(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin)
     assert httpx.get(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin).json()["faults"] == {}
     wait_for(lambda: _sandbox_backends(sandbox.database_url, "idle") == 0)
@@ -345,3 +345,62 @@ def test_stopping_the_server_releases_leaked_connections(sandbox_db: str) -> Non
     assert _sandbox_backends(sandbox_db, "idle") == 4
     server.stop()
     wait_for(lambda: _sandbox_backends(sandbox_db, "idle") == 0)
+
+
+STATUSPAGE_COMPONENT_FIELDS = {
+    "id",
+    "name",
+    "status",
+    "description",
+    "position",
+    "group",
+    "group_id",
+    "showcase",
+    "start_date",
+    "only_show_if_degraded",
+    "page_id",
+    "created_at",
+    "updated_at",
+}
+STATUSPAGE_INCIDENT_FIELDS = {
+    "id",
+    "name",
+    "status",
+    "impact",
+    "shortlink",
+    "page_id",
+    "created_at",
+    "updated_at",
+    "monitoring_at",
+    "resolved_at",
+    "incident_updates",
+}
+
+
+def test_provider_status_pages_follow_statuspage_v2(sandbox: RunningSandbox) -> None:
+    url = f"{sandbox.url}/_providers/supabase/api/v2/summary.json"
+    calm = httpx.get(url).json()
+    assert set(calm) == {"page", "status", "components", "incidents", "scheduled_maintenances"}
+    assert calm["status"] == {"indicator": "none", "description": "All Systems Operational"}
+    assert all(set(c) == STATUSPAGE_COMPONENT_FIELDS for c in calm["components"])
+    assert {c["status"] for c in calm["components"]} == {"operational"}
+    assert calm["incidents"] == []
+    # A provider outage is independent of the app's own faults (latency does not apply).
+    set_fault(sandbox, "latency", 3000)
+    set_fault(sandbox, "provider-outage", "supabase")
+    broken = httpx.get(url, timeout=2).json()
+    assert broken["status"]["indicator"] == "major"
+    [incident] = broken["incidents"]
+    assert set(incident) == STATUSPAGE_INCIDENT_FIELDS
+    assert (incident["status"], incident["impact"]) == ("investigating", "major")
+    assert incident["created_at"] == "2026-03-02T09:30:00.000Z"  # when the fault went on
+    [update] = incident["incident_updates"]
+    assert update["affected_components"][0]["new_status"] == "major_outage"
+    assert "major_outage" in {c["status"] for c in broken["components"]}
+    # Other providers stay calm; unknown ones are 404 like a missing page.
+    vercel = httpx.get(f"{sandbox.url}/_providers/vercel/api/v2/summary.json", timeout=2)
+    assert vercel.json()["status"]["indicator"] == "none"
+    assert httpx.get(f"{sandbox.url}/_providers/acme/api/v2/summary.json").status_code == 404
+    assert set_fault(sandbox, "provider-outage", "acme").status_code == 422
+    httpx.delete(f"{sandbox.url}/_sandbox/faults/provider-outage", headers=sandbox.admin)
+    assert httpx.get(url, timeout=2).json()["incidents"] == []

@@ -4,6 +4,7 @@ with switches that reproduce the seed's incidents on demand."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hmac
 import json
 import random
@@ -17,8 +18,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from starlette.middleware.base import RequestResponseEndpoint
 
 from opsbook.clock import SYSTEM_CLOCK, Clock
-from opsbook.sandbox import pages, signatures
+from opsbook.sandbox import pages, providers, signatures
 from opsbook.sandbox.faults import FAULTS, PROVIDERS, FaultState, FaultValueError
+from opsbook.sandbox.providers import STATUS_PROVIDERS
 from opsbook.sandbox.settings import SandboxSettings
 
 PAGES = ("/sign-in", "/dashboard", "/scenarios", "/settings")
@@ -53,7 +55,7 @@ def create_app(
     @app.middleware("http")
     async def inject_faults(request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
-        if path.startswith("/_sandbox"):
+        if path.startswith(("/_sandbox", "/_providers")):  # not the app itself
             return await call_next(request)
         latency = faults.get("latency")
         if latency:
@@ -85,6 +87,21 @@ def create_app(
     @app.get("/api/version")
     def version() -> dict[str, str]:
         return {"commit": faults.get("wrong-version") or settings.commit}
+
+    # --- third parties' status pages -----------------------------------------------------
+
+    outages: dict[str, dt.datetime] = {}
+
+    @app.get("/_providers/{slug}/api/v2/summary.json")
+    def provider_status(slug: str) -> JSONResponse:
+        if slug not in STATUS_PROVIDERS:
+            return JSONResponse({"error": "Not Found"}, status_code=404)
+        since: dt.datetime | None = None
+        if slug in (faults.get("provider-outage") or []):
+            since = outages.setdefault(slug, clock.now())  # the incident began when broken
+        else:
+            outages.pop(slug, None)
+        return JSONResponse(providers.summary(slug, outage_since=since))
 
     # --- pages -------------------------------------------------------------------------
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+
+from opsbook.sandbox.providers import STATUS_PROVIDERS
 
 PROVIDERS = ("clerk", "vapi", "stripe")
 
@@ -66,15 +68,20 @@ def _commit(value: Any) -> str:
     return text
 
 
-def _providers(value: Any) -> list[str]:
-    items = value if isinstance(value, list) else str(value).split(",")
-    names = [str(i).strip().lower() for i in items if str(i).strip()]
-    unknown = [n for n in names if n not in PROVIDERS]
-    if unknown or not names:
-        raise FaultValueError(
-            f"{', '.join(unknown) or 'nothing'}: name one or more of {', '.join(PROVIDERS)}"
-        )
-    return names
+def _one_or_more(choices: Sequence[str]) -> Callable[[Any], list[str]]:
+    """A parser for "clerk,stripe" or ["clerk", "stripe"] that names what it does not know."""
+
+    def parse(value: Any) -> list[str]:
+        items = value if isinstance(value, list) else str(value).split(",")
+        names = [str(i).strip().lower() for i in items if str(i).strip()]
+        unknown = [n for n in names if n not in choices]
+        if unknown or not names:
+            raise FaultValueError(
+                f"{', '.join(unknown) or 'nothing'}: name one or more of {', '.join(choices)}"
+            )
+        return names
+
+    return parse
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ FAULTS: dict[str, FaultSpec] = {
         FaultSpec(
             "webhook-404",
             "these webhook routes answer 404 (not deployed)",
-            _providers,
+            _one_or_more(PROVIDERS),
             ["clerk"],
             "clerk,stripe",
         ),
@@ -116,6 +123,13 @@ FAULTS: dict[str, FaultSpec] = {
         FaultSpec("long-query", "run a query that takes N seconds", _seconds, 300.0, "600"),
         FaultSpec(
             "auth-broken", "sign-in and signed-in routes fail: 'Session expired'", _flag, True, "on"
+        ),
+        FaultSpec(
+            "provider-outage",
+            "these providers' status pages report a major incident",
+            _one_or_more(list(STATUS_PROVIDERS)),
+            ["vercel"],
+            "vercel,supabase",
         ),
     )
 }
