@@ -270,3 +270,50 @@ def test_a_degraded_check_warns_without_opening_an_incident(
         assert alert is not None and (alert.state, alert.level) == ("firing", "warn")
         assert alert.incident_id is None
         assert incidents.list_incidents(session) == []
+
+
+def _fail(store: Store, clock: FrozenClock, config: Config, name: str, severity: str) -> Alert:
+    result = CheckResult(
+        name, "http", "down", f"GET /{name}: refused", clock.now(), severity=severity
+    )
+    with store.session() as session:
+        alert = alerts.apply(
+            session, alerts.signal_from_check(result, failing=True), config=config, clock=clock
+        )
+        assert alert is not None
+        session.expunge(alert)
+        return alert
+
+
+def test_an_alert_storm_groups_into_the_newest_incident(store: Store, clock: FrozenClock) -> None:
+    config = Config.model_validate({"alerts": {"grouping": {"window": "10m", "max_incidents": 2}}})
+    first = _fail(store, clock, config, "api-1", "P2")
+    clock.advance(dt.timedelta(seconds=10))
+    second = _fail(store, clock, config, "api-2", "P2")
+    assert first.incident_id != second.incident_id  # under the limit: one incident each
+    clock.advance(dt.timedelta(seconds=10))
+    third = _fail(store, clock, config, "api-3", "P2")
+    worst = _fail(store, clock, config, "health", "P0")
+    # The storm joins the newest incident; the P0 inside it raises that incident to P0.
+    assert third.incident_id == worst.incident_id == second.incident_id
+    with store.session() as session:
+        assert len(incidents.list_incidents(session, open_only=True)) == 2
+        assert second.incident_id is not None
+        grouped = incidents.get(session, incident_id=second.incident_id)
+        assert grouped.severity == "P0"
+        events = incidents.timeline(session, incident_id=grouped.id)
+        texts = [e.text for e in events]
+        assert any(
+            "alert check:api-3 firing" in t and "grouped here: 2 incidents" in t for t in texts
+        )
+        assert any("severity raised P2 -> P0: grouped alert check:health is P0" in t for t in texts)
+    # Once the storm's incidents are older than the window, an alert opens its own again.
+    clock.advance(dt.timedelta(minutes=11))
+    later = _fail(store, clock, config, "api-4", "P2")
+    assert later.incident_id not in (first.incident_id, second.incident_id)
+
+
+def test_grouping_can_be_turned_off(store: Store, clock: FrozenClock) -> None:
+    config = Config.model_validate({"alerts": {"grouping": None}})
+    ids = {_fail(store, clock, config, f"api-{n}", "P2").incident_id for n in range(5)}
+    assert len(ids) == 5

@@ -252,9 +252,19 @@ class AlertRule(Model):
     severity: RuleSeverity = RuleSeverity()
 
 
+class AlertGrouping(Model):
+    """Time-based grouping against alert storms (a shared dependency fails and every check
+    behind it fires): once `max_incidents` incidents opened by alerts within `window` are
+    still open, further alerts join the newest of them instead of opening more."""
+
+    window: Duration = dt.timedelta(minutes=10)
+    max_incidents: int = Field(default=3, ge=1)
+
+
 class AlertsConfig(Model):
     window: Duration = dt.timedelta(minutes=5)
     rules: list[AlertRule] = []
+    grouping: AlertGrouping | None = AlertGrouping()  # null: every alert may open one
 
 
 # --- notification channels and routing -------------------------------------------------

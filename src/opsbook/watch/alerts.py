@@ -20,7 +20,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
-from opsbook.config import Config
+from opsbook.config import Config, format_duration
 from opsbook.config.models import AlertRule
 from opsbook.incidents import service as incidents
 from opsbook.watch.models import Alert, Sample
@@ -227,6 +227,11 @@ def _fire(session: Session, alert: Alert, signal: Signal, *, config: Config, clo
     if incident is None and not signal.opens_incident:
         return
     if incident is None:
+        incident = _storm_incident(session, config, clock)
+        if incident is not None:
+            _group_into(session, incident, alert, severity, text, config=config, clock=clock)
+            return
+    if incident is None:
         incident = incidents.open_incident(
             session,
             title=_title(alert),
@@ -265,6 +270,58 @@ def _fire(session: Session, alert: Alert, signal: Signal, *, config: Config, clo
             clock=clock,
             text=text + " (attached to this open incident)",
             data={"alert": alert.id, "rule": alert.rule},
+        )
+    alert.incident_id = incident.id
+
+
+def _storm_incident(session: Session, config: Config, clock: Clock) -> Any:
+    """The incident an alert storm gathers into: the newest one alerts opened, once the
+    grouping limit of such incidents opened within its window are still open."""
+    grouping = config.alerts.grouping
+    if grouping is None:
+        return None
+    recent = [
+        i
+        for i in incidents.list_incidents(
+            session, open_only=True, since=clock.now() - grouping.window
+        )
+        if i.opened_by == ACTOR
+    ]
+    return recent[0] if len(recent) >= grouping.max_incidents else None
+
+
+def _group_into(
+    session: Session,
+    incident: Any,
+    alert: Alert,
+    severity: str,
+    text: str,
+    *,
+    config: Config,
+    clock: Clock,
+) -> None:
+    grouping = config.alerts.grouping
+    assert grouping is not None
+    incidents.log_event(
+        session,
+        incident=incident,
+        kind="alert",
+        actor=ACTOR,
+        clock=clock,
+        text=(
+            f"{text} (grouped here: {grouping.max_incidents} incidents opened by alerts in "
+            f"the last {format_duration(grouping.window)} are still open)"
+        ),
+        data={"alert": alert.id, "rule": alert.rule, "grouped": True},
+    )
+    if severity < incident.severity:  # the storm holds something more urgent: say so
+        incidents.change_severity(
+            session,
+            incident_id=incident.id,
+            severity=severity,
+            reason=f"grouped alert {alert.rule} is {severity}",
+            actor=ACTOR,
+            clock=clock,
         )
     alert.incident_id = incident.id
 
