@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from typer.testing import CliRunner
 
+from opsbook.cli import app
 from opsbook.clock import FrozenClock
-from opsbook.config import Config
+from opsbook.config import Config, load_config
+from opsbook.context import AppContext
 from opsbook.incidents import service as incidents
-from opsbook.store import Store
+from opsbook.store import Store, open_store
 from opsbook.watch import alerts
 from opsbook.watch.models import Alert, Sample
 from opsbook.watch.result import CheckResult
@@ -317,3 +321,31 @@ def test_grouping_can_be_turned_off(store: Store, clock: FrozenClock) -> None:
     config = Config.model_validate({"alerts": {"grouping": None}})
     ids = {_fail(store, clock, config, f"api-{n}", "P2").incident_id for n in range(5)}
     assert len(ids) == 5
+
+
+def test_a_storm_is_folded_in_incident_show(tmp_path: Path, clock: FrozenClock) -> None:
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(
+        f"store: {{url: 'sqlite:///{tmp_path / 'opsbook.db'}'}}\n"
+        "alerts: {grouping: {max_incidents: 1}}\n"
+    )
+    config = load_config(path)
+    store = open_store(config.store.url.reveal())
+    alerts_seen = [_fail(store, clock, config, f"api-{n}", "P2") for n in range(9)]
+    store.close()
+    assert {a.incident_id for a in alerts_seen} == {1}
+
+    def show(*extra: str) -> str:
+        result = CliRunner().invoke(
+            app,
+            ["--config", str(path), "incident", "show", "1", *extra],
+            obj=AppContext(clock=clock),
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    folded = show()
+    assert "api-5 firing" in folded and "api-6 firing" not in folded
+    assert "... 3 more grouped alerts (opsbook incident show 1 --all)" in folded
+    everything = show("--all")
+    assert "api-8 firing" in everything and "more grouped" not in everything

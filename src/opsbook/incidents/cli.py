@@ -22,6 +22,7 @@ from opsbook.incidents.stats import build_report
 from opsbook.incidents.views import (
     clock_line,
     describe_event,
+    fold_grouped,
     incident_json,
     item_json,
     local,
@@ -55,7 +56,7 @@ def _id(value: str) -> int:
     return int(text)
 
 
-def _show(incident_id: int, ctx: typer.Context, as_json: bool) -> None:
+def _show(incident_id: int, ctx: typer.Context, as_json: bool, everything: bool = False) -> None:
     """After a change, show the incident as it now stands."""
     with _session(ctx) as (context, config, session):
         incident = service.get(session, incident_id=incident_id)
@@ -87,7 +88,13 @@ def _show(incident_id: int, ctx: typer.Context, as_json: bool) -> None:
     for clock in clocks:
         console.print("  " + clock_line(clock, now, tz))
     console.print("\n[bold]timeline[/]")
-    for event in events:
+    for event in events if everything else fold_grouped(events):
+        if isinstance(event, int):
+            console.print(
+                f"  ... {event:,} more grouped alert{'s' if event > 1 else ''} "
+                f"(opsbook incident show {incident.id} --all)"
+            )
+            continue
         public = " [cyan](public)[/]" if event.public else ""
         text = f": {event.text}" if event.text else ""
         console.print(
@@ -228,13 +235,18 @@ def list_(
 
 @app.command("show")
 def show(
-    ctx: typer.Context, incident_id: str = typer.Argument(..., metavar="ID"), as_json: bool = _JSON
+    ctx: typer.Context,
+    incident_id: str = typer.Argument(..., metavar="ID"),
+    everything: bool = typer.Option(
+        False, "--all", help="Every grouped alert of a storm, not the first few and a count."
+    ),
+    as_json: bool = _JSON,
 ) -> None:
     """Show an incident: its clocks, the next thing due, its timeline and action items.
 
     Example: opsbook incident show 12
     """
-    _show(_id(incident_id), ctx, as_json)
+    _show(_id(incident_id), ctx, as_json, everything)
 
 
 @app.command("ack")

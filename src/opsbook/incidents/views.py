@@ -116,3 +116,27 @@ def describe_event(event: IncidentEvent) -> str:
     if event.kind == "status":
         return f"{event.data.get('from')} -> {event.data.get('to')}"
     return event.kind
+
+
+GROUPED_SHOWN = 5
+
+
+def fold_grouped(
+    events: Sequence[IncidentEvent], *, shown: int = GROUPED_SHOWN
+) -> list[IncidentEvent | int]:
+    """The timeline with an alert storm folded: the first `shown` grouped alerts, then one
+    count of the rest in their place, so the human events stay on the screen."""
+    folded: list[IncidentEvent | int] = []
+    seen = 0
+    for event in events:
+        grouped = event.kind == "alert" and bool((event.data or {}).get("grouped"))
+        if grouped:
+            seen += 1
+            if seen > shown:
+                if folded and isinstance(folded[-1], int):
+                    folded[-1] += 1
+                else:
+                    folded.append(1)
+                continue
+        folded.append(event)
+    return folded
