@@ -156,3 +156,45 @@ def test_bar_marks_each_slice() -> None:
     series = [(START, counts(0)), (START + hour, counts(1)), (START + 2 * hour, counts(3))]
     marks = bar(series, START, START + 4 * hour, width=4)
     assert marks == "[green]█[/][yellow]▄[/][red]▁[/][grey50]·[/]"
+
+
+def test_status_says_when_results_stopped_coming(desk: History) -> None:
+    # The day's last results are 10 minutes old; the checks run every 30 s.
+    result = desk.run("status")
+    assert result.exit_code == 0, result.output
+    assert "2 of 2 checks have no fresh result" in result.output
+    assert "is opsbook serve running?" in result.output
+    data = json.loads(desk.run("status", "--json").stdout)
+    assert {c["name"]: c["stale"] for c in data["checks"]} == {"database": True, "health": True}
+
+
+def test_status_puts_the_worst_first_and_folds_healthy_checks(tmp_path: Path) -> None:
+    names = [f"api-{n:02}" for n in range(25)]
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(
+        f"store: {{url: 'sqlite:///{tmp_path / 'opsbook.db'}'}}\nchecks:\n"
+        + "".join(f"  - {{name: {n}, kind: http, url: 'http://127.0.0.1:9/'}}\n" for n in names)
+    )
+    config = load_config(path)
+    clock = FrozenClock(START)
+    store = open_store(config.store.url.reveal())
+    results = [
+        CheckResult(n, "http", "down" if n == "api-24" else "ok", f"saw {n}", START) for n in names
+    ]
+    service.process_results(store, config, results, clock=clock)
+    store.close()
+
+    def status(*extra: str) -> str:
+        result = CliRunner().invoke(
+            app, ["--config", str(path), "status", *extra], obj=AppContext(clock=clock)
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    shown = status()
+    assert shown.index("api-24") < shown.index("api-00")  # failing first
+    assert "no fresh result" not in shown
+    assert "api-19" in shown and "api-20" not in shown
+    assert "... and 4 more checks ok (opsbook status --all)" in shown
+    everything = status("--all")
+    assert "api-23" in everything and "more checks ok" not in everything

@@ -16,6 +16,7 @@ from opsbook.incidents.views import relative
 from opsbook.serving import BackgroundServer
 from opsbook.watch import history, service
 from opsbook.watch.history_cli import percent
+from opsbook.watch.models import CheckState
 
 DAY = dt.timedelta(days=1)
 
@@ -56,8 +57,32 @@ def serve(
     console.print("stopped")
 
 
-def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
-    """What is firing, what is open, and what each check last saw.
+OK_SHOWN = 20
+
+
+def _stale(check: CheckState, intervals: dict[str, dt.timedelta], now: dt.datetime) -> bool:
+    """No fresh result although one was due: the watcher stopped, or cannot store results.
+    (An unchanged state is rewritten only every REFRESH, hence the allowance.)"""
+    interval = intervals.get(check.name)
+    return interval is not None and now - check.at > 2 * interval + service.REFRESH
+
+
+def _urgency(check: CheckState, stale: bool) -> tuple[int, str]:
+    if check.failing:
+        return (0, check.name)
+    if check.state != "ok":
+        return (1, check.name)
+    return (2 if stale else 3, check.name)
+
+
+def status(
+    ctx: typer.Context,
+    everything: bool = typer.Option(
+        False, "--all", help=f"List every healthy check (else the first {OK_SHOWN} and a count)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """What is firing, what is open, and what each check last saw (the worst first).
 
     Example: opsbook status
     """
@@ -65,7 +90,10 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     store = context.store()
     now = context.clock.now()
     firing = service.open_alerts(store)
-    checks = service.check_states(store)
+    intervals = {c.name: c.interval for c in context.config().checks}
+    states = service.check_states(store)
+    stale = {c.name for c in states if _stale(c, intervals, now)}
+    checks = sorted(states, key=lambda c: _urgency(c, c.name in stale))
     with store.session() as session:
         day = history.uptime(session, context.config().watch.downsample, since=now - DAY, now=now)
         open_incidents = incidents.list_incidents(session, open_only=True)
@@ -102,6 +130,7 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
                         "summary": c.summary,
                         "at": c.at,
                         "uptime_24h": day[c.name].uptime if c.name in day else None,
+                        "stale": c.name in stale,
                     }
                     for c in checks
                 ],
@@ -119,9 +148,26 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     console.print(f"[bold]incidents[/]: {len(rows)} open")
     for row in rows:
         console.print(f"  #{row['id']} {row['severity']} {row['status']}: {row['title']}")
+    if not checks:
+        console.print("no check has run yet (start: opsbook serve)")
+        return
+    if stale:
+        newest = max(c.at for c in checks)
+        console.print(
+            f"[bold red]{len(stale)} of {len(checks)} checks have no fresh result (newest "
+            f"{relative(newest, now)}): is opsbook serve running?[/]"
+        )
     table = Table("check", "state", "last seen", "uptime 24h", "what it saw")
+    healthy = 0
     for c in checks:
+        calm = not c.failing and c.state == "ok" and c.name not in stale
+        healthy += calm
+        if calm and healthy > OK_SHOWN and not everything:
+            continue
         state = f"[bold red]{c.state} (failing)[/]" if c.failing else c.state
+        seen = relative(c.at, now) + (" [bold red](stale)[/]" if c.name in stale else "")
         up = percent(day[c.name].uptime) if c.name in day else ""
-        table.add_row(c.name, state, relative(c.at, now), up, c.summary)
-    console.print(table if checks else "no check has run yet (start: opsbook serve)")
+        table.add_row(c.name, state, seen, up, c.summary)
+    console.print(table)
+    if healthy > OK_SHOWN and not everything:
+        console.print(f"... and {healthy - OK_SHOWN:,} more checks ok (opsbook status --all)")
