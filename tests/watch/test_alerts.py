@@ -17,7 +17,7 @@ from opsbook.config import Config, load_config
 from opsbook.context import AppContext
 from opsbook.incidents import service as incidents
 from opsbook.store import Store, open_store
-from opsbook.watch import alerts
+from opsbook.watch import alerts, service
 from opsbook.watch.models import Alert, Sample
 from opsbook.watch.result import CheckResult
 
@@ -349,3 +349,50 @@ def test_a_storm_is_folded_in_incident_show(tmp_path: Path, clock: FrozenClock) 
     assert "... 3 more grouped alerts (opsbook incident show 1 --all)" in folded
     everything = show("--all")
     assert "api-8 firing" in everything and "more grouped" not in everything
+
+
+def _down(name: str, at: dt.datetime, summary: str = "GET /: refused") -> CheckResult:
+    return CheckResult(name, "http", "down", summary, at, severity="P2")
+
+
+def _open_alert(store: Store, rule: str) -> Alert:
+    with store.session() as session:
+        alert = session.scalars(
+            select(Alert).where(Alert.rule == rule, Alert.state != "resolved")
+        ).one()
+        session.expunge(alert)
+        return alert
+
+
+def test_a_steady_failure_is_not_rewritten_every_run(store: Store, clock: FrozenClock) -> None:
+    config = Config.model_validate(
+        {"checks": [{"name": "api", "kind": "http", "url": "http://x/"}]}
+    )
+    fired_at = clock.now()
+    service.process_results(store, config, [_down("api", clock.now())], clock=clock)
+    clock.advance(dt.timedelta(seconds=10))
+    service.process_results(store, config, [_down("api", clock.now())], clock=clock)
+    assert _open_alert(store, "check:api").last_active_at == fired_at  # nothing new: no write
+    clock.advance(dt.timedelta(seconds=25))  # 35 s: past REFRESH, marked active again
+    service.process_results(store, config, [_down("api", clock.now())], clock=clock)
+    assert _open_alert(store, "check:api").last_active_at == clock.now()
+    clock.advance(dt.timedelta(seconds=5))  # new words are recorded at once
+    service.process_results(store, config, [_down("api", clock.now(), "GET /: 503")], clock=clock)
+    alert = _open_alert(store, "check:api")
+    assert (alert.summary, alert.last_active_at) == ("GET /: 503", clock.now())
+
+
+def test_one_batch_holding_a_failure_then_a_recovery(store: Store, clock: FrozenClock) -> None:
+    config = Config.model_validate(
+        {"checks": [{"name": "api", "kind": "http", "url": "http://x/"}]}
+    )
+    later = clock.now() + dt.timedelta(seconds=1)
+    ok = CheckResult("api", "http", "ok", "GET /: 200", later)
+    service.process_results(store, config, [_down("api", clock.now()), ok], clock=clock)
+    with store.session() as session:
+        # It fired (an incident opened) and then resolved, in that order, in one batch.
+        [alert] = session.scalars(select(Alert)).all()
+        assert alert.state == "resolved" and alert.incident_id is not None
+        texts = [e.text for e in incidents.timeline(session, incident_id=alert.incident_id)]
+        assert texts[1].startswith("alert check:api firing (crit)")
+        assert texts[-1] == "alert check:api resolved: GET /: 200"

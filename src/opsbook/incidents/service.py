@@ -46,7 +46,9 @@ def log_event(
     text: str = "",
     public: bool = False,
     data: dict[str, Any] | None = None,
+    flush: bool = True,
 ) -> IncidentEvent:
+    """Append one line to the timeline (flushed at once unless the caller writes many)."""
     event = IncidentEvent(
         incident_id=incident.id,
         at=clock.now(),
@@ -57,7 +59,8 @@ def log_event(
         data=data or {},
     )
     session.add(event)
-    session.flush()
+    if flush:
+        session.flush()
     return event
 
 

@@ -154,12 +154,17 @@ def evaluate_rules(session: Session, config: Config, *, now: dt.datetime) -> lis
     return signals
 
 
+def check_rule(name: str) -> str:
+    """The alert rule a check's own failures go under."""
+    return f"check:{name}"
+
+
 def signal_from_check(result: CheckResult, *, failing: bool) -> Signal:
     """A check confirmed failing (after its debounce) is an alert of its own: critical when
     down, a warning when only degraded (which joins an open incident but opens none)."""
     degraded = result.state == "degraded"
     return Signal(
-        rule=f"check:{result.name}",
+        rule=check_rule(result.name),
         source="check",
         level=("warn" if degraded else "crit") if failing else None,
         summary=result.summary,
@@ -176,11 +181,64 @@ def signal_from_check(result: CheckResult, *, failing: bool) -> Signal:
 
 def apply(session: Session, signal: Signal, *, config: Config, clock: Clock) -> Alert | None:
     """Move the alert for this signal one step; returns it (None when nothing is open)."""
+    return apply_many(session, [signal], config=config, clock=clock)[0]
+
+
+def apply_many(
+    session: Session, signals: Sequence[Signal], *, config: Config, clock: Clock
+) -> list[Alert | None]:
+    """Move the alerts for a batch of signals, each one step, in signal order.
+
+    A storm is when this must be fast: the open alerts are read (and locked) in one query,
+    new ones inserted in one flush, and only then do the due ones fire.
+    """
     now = clock.now()
-    key = fingerprint(signal.rule, signal.labels)
-    alert = session.scalars(
-        select(Alert).where(Alert.fingerprint == key, Alert.state != "resolved").with_for_update()
-    ).first()
+    keys = [fingerprint(s.rule, s.labels) for s in signals]
+    current: dict[str, Alert] = {
+        a.fingerprint: a
+        for a in session.scalars(
+            select(Alert)
+            .where(Alert.fingerprint.in_(set(keys)), Alert.state != "resolved")
+            .with_for_update()
+        )
+    }
+    moved: list[Alert | None] = []
+    due: dict[str, tuple[Alert, Signal]] = {}
+    known = _OpenIncidents(session)
+
+    def fire_due() -> None:
+        session.flush()  # new alerts get their ids, in one statement
+        with session.no_autoflush:  # timeline rows go out together at commit
+            for alert, signal in due.values():
+                _fire(session, alert, signal, config=config, clock=clock, known=known)
+        due.clear()
+
+    with session.no_autoflush:
+        for signal, key in zip(signals, keys, strict=True):
+            if key in due:
+                fire_due()  # the same alert twice in a batch: its first step must land first
+            alert = _step(session, signal, key, current.get(key), now=now, clock=clock)
+            moved.append(alert)
+            if alert is None or alert.state == "resolved":
+                current.pop(key, None)
+                continue
+            current[key] = alert
+            if alert.state == "pending" and now - alert.started_at >= signal.for_:
+                due[key] = (alert, signal)
+    if due:
+        fire_due()
+    return moved
+
+
+def _step(
+    session: Session,
+    signal: Signal,
+    key: str,
+    alert: Alert | None,
+    *,
+    now: dt.datetime,
+    clock: Clock,
+) -> Alert | None:
     if signal.level is not None:
         if alert is None:
             alert = Alert(
@@ -198,15 +256,12 @@ def apply(session: Session, signal: Signal, *, config: Config, clock: Clock) -> 
                 last_active_at=now,
             )
             session.add(alert)
-            session.flush()
-        else:
-            escalated = alert.state == "firing" and alert.level == "warn" and signal.level == "crit"
-            alert.level, alert.value, alert.summary = signal.level, signal.value, signal.summary
-            alert.last_active_at = now
-            if escalated and alert.incident_id:
-                _note(session, alert, f"alert {alert.rule} is now critical: {alert.summary}", clock)
-        if alert.state == "pending" and now - alert.started_at >= signal.for_:
-            _fire(session, alert, signal, config=config, clock=clock)
+            return alert
+        escalated = alert.state == "firing" and alert.level == "warn" and signal.level == "crit"
+        alert.level, alert.value, alert.summary = signal.level, signal.value, signal.summary
+        alert.last_active_at = now
+        if escalated and alert.incident_id:
+            _note(session, alert, f"alert {alert.rule} is now critical: {alert.summary}", clock)
         return alert
     if alert is None:
         return None
@@ -219,15 +274,57 @@ def apply(session: Session, signal: Signal, *, config: Config, clock: Clock) -> 
     return alert
 
 
-def _fire(session: Session, alert: Alert, signal: Signal, *, config: Config, clock: Clock) -> None:
+class _OpenIncidents:
+    """The open incidents, read once per batch and kept current as alerts open more: in a
+    storm every firing alert asks where it belongs."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._newest_first: list[Any] | None = None
+
+    def all(self) -> list[Any]:
+        if self._newest_first is None:
+            self._newest_first = incidents.list_incidents(self.session, open_only=True)
+        return self._newest_first
+
+    def opened(self, incident: Any) -> None:
+        if self._newest_first is not None:
+            self._newest_first.insert(0, incident)
+
+    def for_component(self, component: str | None) -> Any:
+        if component is None:
+            return None
+        return next((i for i in self.all() if i.component == component), None)
+
+    def storm(self, config: Config, now: dt.datetime) -> Any:
+        """Where an alert storm gathers: the newest incident alerts opened, once the grouping
+        limit of such incidents opened within its window are still open."""
+        grouping = config.alerts.grouping
+        if grouping is None:
+            return None
+        recent = [
+            i for i in self.all() if i.opened_by == ACTOR and i.opened_at >= now - grouping.window
+        ]
+        return recent[0] if len(recent) >= grouping.max_incidents else None
+
+
+def _fire(
+    session: Session,
+    alert: Alert,
+    signal: Signal,
+    *,
+    config: Config,
+    clock: Clock,
+    known: _OpenIncidents,
+) -> None:
     alert.state, alert.fired_at = "firing", clock.now()
     severity = signal.severity or "P2"
-    incident = _open_incident_for(session, alert.component)
+    incident = known.for_component(alert.component)
     text = f"alert {alert.rule} firing ({alert.level}): {alert.summary}"
     if incident is None and not signal.opens_incident:
         return
     if incident is None:
-        incident = _storm_incident(session, config, clock)
+        incident = known.storm(config, clock.now())
         if incident is not None:
             _group_into(session, incident, alert, severity, text, config=config, clock=clock)
             return
@@ -241,6 +338,7 @@ def _fire(session: Session, alert: Alert, signal: Signal, *, config: Config, clo
             component=alert.component,
             symptoms=[alert.summary],
         )
+        known.opened(incident)
         incidents.log_event(
             session,
             incident=incident,
@@ -270,24 +368,9 @@ def _fire(session: Session, alert: Alert, signal: Signal, *, config: Config, clo
             clock=clock,
             text=text + " (attached to this open incident)",
             data={"alert": alert.id, "rule": alert.rule},
+            flush=False,
         )
     alert.incident_id = incident.id
-
-
-def _storm_incident(session: Session, config: Config, clock: Clock) -> Any:
-    """The incident an alert storm gathers into: the newest one alerts opened, once the
-    grouping limit of such incidents opened within its window are still open."""
-    grouping = config.alerts.grouping
-    if grouping is None:
-        return None
-    recent = [
-        i
-        for i in incidents.list_incidents(
-            session, open_only=True, since=clock.now() - grouping.window
-        )
-        if i.opened_by == ACTOR
-    ]
-    return recent[0] if len(recent) >= grouping.max_incidents else None
 
 
 def _group_into(
@@ -313,6 +396,7 @@ def _group_into(
             f"the last {format_duration(grouping.window)} are still open)"
         ),
         data={"alert": alert.id, "rule": alert.rule, "grouped": True},
+        flush=False,
     )
     if severity < incident.severity:  # the storm holds something more urgent: say so
         incidents.change_severity(
@@ -331,15 +415,6 @@ def _title(alert: Alert) -> str:
     if alert.source == "check":
         first = f"{alert.rule.removeprefix('check:')} check failing: {first}"
     return first if len(first) <= 120 else first[:119] + "…"
-
-
-def _open_incident_for(session: Session, component: str | None) -> Any:
-    if component is None:
-        return None
-    for incident in incidents.list_incidents(session, open_only=True):
-        if incident.component == component:
-            return incident
-    return None
 
 
 def _suggested(config: Config, incident: Any) -> str | None:

@@ -23,6 +23,7 @@ from opsbook.watch.runner import run_one
 
 log = logging.getLogger("opsbook.watch")
 LAGS_KEPT = 16
+FLUSH_EVERY = dt.timedelta(milliseconds=500)
 BACKLOG = 100_000  # results waiting for the store: ~100 s at 1,000 checks/s
 
 
@@ -61,6 +62,7 @@ class Scheduler:
         self.next_prune = now
         self.finished: list[CheckResult] = []
         self.flushing: asyncio.Task[int] | None = None
+        self.next_flush = now
 
     def due(self) -> list[Slot]:
         now = self.clock.now()
@@ -120,8 +122,13 @@ class Scheduler:
         return len(batch)
 
     def flush_in_background(self) -> None:
-        """One flush at a time, off the scheduling path: storing never delays a launch."""
-        if self.finished and (self.flushing is None or self.flushing.done()):
+        """One flush at a time, off the scheduling path: storing never delays a launch.
+        Flushes are at least FLUSH_EVERY apart so that, at a thousand checks a second, each
+        transaction carries hundreds of results and its fixed cost is paid rarely."""
+        now = self.clock.now()
+        idle = self.flushing is None or self.flushing.done()
+        if self.finished and idle and now >= self.next_flush:
+            self.next_flush = now + FLUSH_EVERY
             self.flushing = asyncio.create_task(self.flush())
 
     async def housekeeping(self) -> None:

@@ -55,12 +55,21 @@ def process_results(
             name: (bool(row[0]), int(row[1]), int(row[2])) for name, row in previous.items()
         }
         existed = set(known)
-        open_checks = set(
-            session.scalars(
-                select(Alert.rule).where(Alert.state != "resolved", Alert.source == "check")
+        open_checks: dict[str, tuple[Any, ...]] = {
+            row[0]: tuple(row[1:])
+            for row in session.execute(
+                select(
+                    Alert.rule, Alert.state, Alert.level, Alert.summary, Alert.last_active_at
+                ).where(
+                    Alert.state != "resolved",
+                    Alert.source == "check",
+                    Alert.rule.in_([alerts.check_rule(name) for name in names]),
+                )
             )
-        )
+        }
+        now = clock.now()
         rows: dict[str, dict[str, Any]] = {}
+        signals: list[alerts.Signal] = []
         for result in results:
             check = checks.get(result.name)
             failing, failures, successes = known.get(result.name, (False, 0, 0))
@@ -86,14 +95,17 @@ def process_results(
             }
             signal = alerts.signal_from_check(result, failing=gate.failing)
             if signal.level is None and signal.rule not in open_checks:
-                continue  # healthy and nothing open: no alert work at all
-            alert = alerts.apply(session, signal, config=config, clock=clock)
-            if alert is not None:
-                moved.append(alert)
-                if alert.state != "resolved":
-                    open_checks.add(alert.rule)
-                else:
-                    open_checks.discard(alert.rule)
+                continue  # healthy with nothing open: no alert work at all
+            if _still_firing(signal, open_checks.get(signal.rule), now):
+                continue  # a storm's steady state: nothing new to record
+            if signal.level is not None:
+                open_checks[signal.rule] = ()  # a later result in this batch must see it
+            signals.append(signal)
+        moved = [
+            alert
+            for alert in alerts.apply_many(session, signals, config=config, clock=clock)
+            if alert is not None
+        ]
         # Bulk statements, not one ORM object per check: the state of 10,000 checks a cycle.
         existing = [
             r for name, r in rows.items() if name in existed and _changed(r, previous[name])
@@ -107,6 +119,22 @@ def process_results(
 
 
 REFRESH = dt.timedelta(seconds=30)
+
+
+def _still_firing(
+    signal: alerts.Signal, open_alert: tuple[Any, ...] | None, now: dt.datetime
+) -> bool:
+    """The check's alert already fires with this level and these words, and was marked
+    active recently: touching it again would only cost a write per failing check."""
+    if signal.level is None or not open_alert:
+        return False
+    state, level, summary, last_active_at = open_alert
+    return bool(
+        state == "firing"
+        and level == signal.level
+        and summary == signal.summary
+        and now - last_active_at < REFRESH
+    )
 
 
 def _changed(row: dict[str, Any], before: Any) -> bool:
