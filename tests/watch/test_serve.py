@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -85,11 +86,21 @@ def test_serve_notices_a_fault_and_opens_the_p0(tmp_path: Path, sandbox: Running
         )
         kinds = [e["kind"] for e in json.loads(shown.stdout)["timeline"]]
         assert kinds[:3] == ["opened", "alert", "runbook.suggested"]
+        httpx.delete(f"{sandbox.url}/_sandbox/faults/health-500", headers=sandbox.admin)
+        wait_for(lambda: not _status(config)["alerts"], timeout=30)
+        assert _status(config)["incidents"]  # the incident stays for a human to resolve
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
     assert "stopped" in output
+    assert re.search(r"Z INFO RESOLVED check:health: GET .*: 200", output), output
+    # Each transition is one timestamped line on serve's output.
+    assert re.search(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO FIRING check:health \(crit\) -> opened "
+        r"incident #1 P0: GET .*expected status 200, got 500",
+        output,
+    ), output
     assert not _answers(f"http://127.0.0.1:{port}/healthz")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from opsbook.watch.result import CheckResult
 
 Level = Literal["warn", "crit"]
 ACTOR = "opsbook-watch"
+log = logging.getLogger("opsbook.watch")
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,7 @@ def _step(
         alert.state, alert.resolved_at = "resolved", now  # never fired: nobody was told
     elif now - alert.last_active_at >= signal.keep_firing:
         alert.state, alert.resolved_at = "resolved", now
+        log.info("RESOLVED %s: %s", alert.rule, signal.summary)
         if alert.incident_id:
             _note(session, alert, f"alert {alert.rule} resolved: {signal.summary}", clock)
     return alert
@@ -322,12 +325,15 @@ def _fire(
     incident = known.for_component(alert.component)
     text = f"alert {alert.rule} firing ({alert.level}): {alert.summary}"
     if incident is None and not signal.opens_incident:
+        log.info("FIRING %s (%s, no incident): %s", alert.rule, alert.level, alert.summary)
         return
     if incident is None:
         incident = known.storm(config, clock.now())
         if incident is not None:
             _group_into(session, incident, alert, severity, text, config=config, clock=clock)
+            _log_firing(alert, incident, "grouped into")
             return
+    attached = incident is not None
     if incident is None:
         incident = incidents.open_incident(
             session,
@@ -370,7 +376,21 @@ def _fire(
             data={"alert": alert.id, "rule": alert.rule},
             flush=False,
         )
+    _log_firing(alert, incident, "attached to" if attached else "opened")
     alert.incident_id = incident.id
+
+
+def _log_firing(alert: Alert, incident: Any, how: str) -> None:
+    """One line per transition on serve's output: what a responder tails at 3 a.m."""
+    log.info(
+        "FIRING %s (%s) -> %s incident #%s %s: %s",
+        alert.rule,
+        alert.level,
+        how,
+        incident.id,
+        incident.severity,
+        alert.summary,
+    )
 
 
 def _group_into(

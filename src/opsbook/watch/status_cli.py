@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import signal
+import sys
 import threading
+import time
 
 import typer
 from rich.table import Table
@@ -21,6 +24,18 @@ from opsbook.watch.models import CheckState
 DAY = dt.timedelta(days=1)
 
 
+def _log_to_stderr() -> None:
+    """Alert transitions and failures, one timestamped UTC line each, for a terminal or the
+    journal."""
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    logger = logging.getLogger("opsbook")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def serve(
     ctx: typer.Context,
     host: str | None = typer.Option(None, "--host", help="Default: serve.host in the config."),
@@ -34,6 +49,7 @@ def serve(
 
     context = app_context(ctx)
     config = context.config(required=True)
+    _log_to_stderr()
     app = create_app(config, context.store(), clock=context.clock)
     bind_host, bind_port = host or config.serve.host, port or config.serve.port
     console.print(
