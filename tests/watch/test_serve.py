@@ -30,11 +30,11 @@ from tests.conftest import RunningSandbox, wait_for
 TOKEN = "am-token-123456"
 
 
-def _config(tmp_path: Path, sandbox: RunningSandbox) -> Path:
+def _config(tmp_path: Path, sandbox: RunningSandbox, store_url: str | None = None) -> Path:
     path = tmp_path / "opsbook.yaml"
     path.write_text(f"""\
 store:
-  url: sqlite:///{tmp_path / "opsbook.db"}
+  url: {store_url or f"sqlite:///{tmp_path / 'opsbook.db'}"}
 alertmanager:
   token: {TOKEN}
 checks:
@@ -205,11 +205,11 @@ def _serve(config: Path, port: int) -> subprocess.Popen[str]:
 
 @pytest.mark.slow
 def test_serve_killed_at_any_moment_leaves_one_alert_and_one_incident(
-    tmp_path: Path, sandbox: RunningSandbox
+    tmp_path: Path, sandbox: RunningSandbox, store_url: str
 ) -> None:
     """SIGKILL while checks run, alerts fire and incidents open: after every restart the
-    outage is still one firing alert on one P0 whose timeline is whole."""
-    config = _config(tmp_path, sandbox)
+    outage is still one firing alert on one P0 whose timeline is whole (on both stores)."""
+    config = _config(tmp_path, sandbox, store_url)
     httpx.put(
         f"{sandbox.url}/_sandbox/faults/health-500", json={"value": True}, headers=sandbox.admin
     )
