@@ -345,15 +345,7 @@ def _fire(
             symptoms=[alert.summary],
         )
         known.opened(incident)
-        incidents.log_event(
-            session,
-            incident=incident,
-            kind="alert",
-            actor=ACTOR,
-            clock=clock,
-            text=text,
-            data={"alert": alert.id, "rule": alert.rule},
-        )
+        _alert_event(session, incident, alert, text, clock)
         runbook = alert.runbook or _suggested(config, incident)
         if runbook:
             incidents.log_event(
@@ -366,16 +358,7 @@ def _fire(
                 data={"runbook": runbook},
             )
     else:
-        incidents.log_event(
-            session,
-            incident=incident,
-            kind="alert",
-            actor=ACTOR,
-            clock=clock,
-            text=text + " (attached to this open incident)",
-            data={"alert": alert.id, "rule": alert.rule},
-            flush=False,
-        )
+        _alert_event(session, incident, alert, text + " (attached to this open incident)", clock)
     _log_firing(alert, incident, "attached to" if attached else "opened")
     alert.incident_id = incident.id
 
@@ -405,19 +388,11 @@ def _group_into(
 ) -> None:
     grouping = config.alerts.grouping
     assert grouping is not None
-    incidents.log_event(
-        session,
-        incident=incident,
-        kind="alert",
-        actor=ACTOR,
-        clock=clock,
-        text=(
-            f"{text} (grouped here: {grouping.max_incidents} incidents opened by alerts in "
-            f"the last {format_duration(grouping.window)} are still open)"
-        ),
-        data={"alert": alert.id, "rule": alert.rule, "grouped": True},
-        flush=False,
+    why = (
+        f" (grouped here: {grouping.max_incidents} incidents opened by alerts in the last "
+        f"{format_duration(grouping.window)} are still open)"
     )
+    _alert_event(session, incident, alert, text + why, clock, grouped=True)
     if severity < incident.severity:  # the storm holds something more urgent: say so
         incidents.change_severity(
             session,
@@ -461,7 +436,17 @@ def _suggested(config: Config, incident: Any) -> str | None:
 
 def _note(session: Session, alert: Alert, text: str, clock: Clock) -> None:
     assert alert.incident_id is not None
-    incident = incidents.get(session, incident_id=alert.incident_id)
+    _alert_event(session, incidents.get(session, incident_id=alert.incident_id), alert, text, clock)
+
+
+def _alert_event(
+    session: Session, incident: Any, alert: Alert, text: str, clock: Clock, *, grouped: bool = False
+) -> None:
+    """An alert's line on an incident's timeline. Not flushed one by one: a storm writes
+    thousands, and they go out together with the transaction."""
+    data: dict[str, Any] = {"alert": alert.id, "rule": alert.rule}
+    if grouped:
+        data["grouped"] = True
     incidents.log_event(
         session,
         incident=incident,
@@ -469,5 +454,6 @@ def _note(session: Session, alert: Alert, text: str, clock: Clock) -> None:
         actor=ACTOR,
         clock=clock,
         text=text,
-        data={"alert": alert.id, "rule": alert.rule},
+        data=data,
+        flush=False,
     )
