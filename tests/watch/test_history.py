@@ -104,9 +104,10 @@ def test_batches_fold_into_every_tier(store: Store, config: Config, clock: Froze
         # "error" (the check could not run) counts as down: nobody saw it up.
         assert up["db"].down == 1 and up["db"].uptime == pytest.approx(2 / 3)
         series = history.check_series(
-            session, config.watch.downsample, "web", since=start, now=start + 10 * MINUTE
+            session, config.watch.downsample, ["web"], since=start, now=start + 10 * MINUTE
         )
-        assert [(b, u.runs, u.down) for b, u in series] == [
+        assert list(series) == ["web"]  # only the checks asked about
+        assert [(b, u.runs, u.down) for b, u in series["web"]] == [
             (start, 3, 1),
             (start + 5 * MINUTE, 1, 0),
         ]

@@ -110,10 +110,7 @@ def show(
     chosen = [c.name for c in choose_checks(config, names)]
     with context.store().session() as session:
         found = history.uptime(session, tiers, since=start, now=now, names=chosen)
-        series = {
-            name: history.check_series(session, tiers, name, since=start, now=now)
-            for name in chosen
-        }
+        series = history.check_series(session, tiers, chosen, since=start, now=now)
     if as_json:
         print_json(
             {
@@ -122,7 +119,7 @@ def show(
                 "checks": [
                     {
                         **(found[n].as_dict() if n in found else {"name": n, "runs": 0}),
-                        "buckets": [_bucket(start, counts) for start, counts in series[n]],
+                        "buckets": [_bucket(bucket, counts) for bucket, counts in series[n]],
                     }
                     for n in chosen
                 ],
