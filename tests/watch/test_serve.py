@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -194,6 +193,19 @@ def test_alertmanager_needs_the_token_and_a_real_payload(receiver: str) -> None:
     assert bad.status_code == 400 and bad.json()["error"] == "not an Alertmanager v4 payload"
 
 
+def _health_runs(config: Path) -> int:
+    """How many runs of the health check the store holds (its history counts every one)."""
+    result = CliRunner().invoke(app, ["--config", str(config), "history", "--json"])
+    assert result.exit_code == 0, result.output
+    [health] = json.loads(result.stdout)["checks"]
+    return int(health["runs"])
+
+
+def _wait_for_more_runs(config: Path, more: int) -> None:
+    target = _health_runs(config) + more
+    wait_for(lambda: _health_runs(config) >= target, timeout=30)
+
+
 def _serve(config: Path, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "opsbook", "--config", str(config), "serve", "--port", str(port)],
@@ -219,14 +231,15 @@ def test_serve_killed_at_any_moment_leaves_one_alert_and_one_incident(
         server = _serve(config, port)
         try:
             wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
-            time.sleep(rng.uniform(0.2, 2.0))  # a moment in the middle of its work
+            # Killed right after it answers, or once it has stored one or two more runs.
+            _wait_for_more_runs(config, rng.randint(0, 2))
         finally:
             server.kill()
             server.communicate(timeout=30)
     server = _serve(config, port)
     try:
         wait_for(lambda: bool(_status(config)["incidents"]), timeout=30)
-        time.sleep(2.5)  # more runs of the failing check after the restart
+        _wait_for_more_runs(config, 2)  # more runs of the failing check after the restart
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)
