@@ -366,13 +366,9 @@ def _runbook_drill(store: Store, config: Config, settings: SandboxSettings, url:
         reporter=ConsoleReporter(len(runbook.steps)),
     )
     console.print(f"incident #{incident_id} P1 Too many connections: running {runbook.name}")
-    run_id = engine.start(
-        runbook,
-        source=str(source.path),
-        incident_id=incident_id,
-        params={"leak_threshold": 100, "idle_minutes": 0, "pid": None},
-    )
-    outcome = engine.execute(run_id, runbook, Interaction(yes=True))
+    params = {"leak_threshold": 100, "idle_minutes": 0, "pid": None}
+    run_id = engine.start(runbook, source=str(source.path), incident_id=incident_id, params=params)
+    outcome = engine.execute(run_id, runbook, Interaction(yes=True), params)
     console.print(
         f"run {run_id} {outcome}; manual steps are listed by: opsbook runbook resume {run_id}"
     )

@@ -235,6 +235,7 @@ def test_sigkill_mid_archive_then_resume_loses_nothing(
         0,
     )
     assert final["archived"] == before["old_left"]
+    writer.__exit__()  # stop the app before counting what it wrote, or the count races it
     assert writer.inserted > 0
     with psycopg.connect(sandbox_db) as conn:
         new_rows = conn.execute(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
@@ -60,49 +62,118 @@ class Secret:
 
 
 class SecretUrl(Secret):
-    """A connection URL whose password is masked but whose host stays readable.
+    """A connection string whose password is masked but whose host stays readable.
 
     At 3 a.m. the responder needs to see *which* database a command targets; only the
-    password is secret.
+    password is secret, in whichever form libpq accepts it: `postgresql://u:PW@h/db`,
+    `postgresql://u@h/db?password=PW` or `host=h user=u password=PW`.
     """
 
     __slots__ = ()
 
     def masked(self) -> str:
-        parts = urlsplit(self._value)
-        if not parts.password:
-            return self._value
-        user = parts.username or ""
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        netloc = f"{user}:{MASK}@{host}"
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        return mask_shapes(self._value)
 
     def secret_parts(self) -> list[str]:
-        password = urlsplit(self._value).password
-        return [password] if password else []
+        return passwords_in(self._value)
+
+
+# Shapes that hold a secret whatever its value: a URL's password, a `password=` keyword
+# or query parameter (libpq's keyword form and URL query), an Authorization credential.
+_URL_PASSWORD = re.compile(
+    r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<secret>[^@/?#\s]+)(?=@)", re.I
+)
+_KEYWORD_PASSWORD = re.compile(
+    r"(?P<keep>\b(?:password|passwd|sslpassword)\s*=\s*)"
+    r"(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&'\"]+)",
+    re.I,
+)
+_CREDENTIAL = re.compile(
+    r"(?P<keep>\bBearer\s+|\bAuthorization:\s*[A-Za-z]+\s+)(?P<secret>[A-Za-z0-9._~+/=-]{8,})"
+)
+_SHAPES = (_URL_PASSWORD, _KEYWORD_PASSWORD, _CREDENTIAL)
+# Keys whose string values are secret, in stored inputs, headers and outputs.
+_SECRET_KEY = re.compile(
+    r"password|passwd|secret|token|authorization|api[_-]?key|routing[_-]?key|cookie"
+    r"|private[_-]?key|credential",
+    re.I,
+)
+# Environment variables whose names say they hold a secret.
+_SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASS|DSN|WEBHOOK)", re.I)
+
+
+def mask_shapes(text: str) -> str:
+    """Mask every password and credential that text holds by its shape."""
+    for shape in _SHAPES:
+        text = shape.sub(lambda m: m.group("keep") + MASK, text)
+    return text
+
+
+def passwords_in(text: str) -> list[str]:
+    """The secrets text holds by shape, as written and URL-decoded."""
+    found: list[str] = []
+    for shape in _SHAPES:
+        for match in shape.finditer(text):
+            value = match.group("secret").strip("'")
+            found.extend({value, unquote(value)} - {""})
+    return found
+
+
+class Masker:
+    """Every secret opsbook knows, masked in every output, record, timeline entry and log.
+
+    It masks the known values (the config's secrets, secret runbook parameters, secret
+    environment variables) wherever they appear, and the shapes that hold a secret
+    whatever its value (see `mask_shapes`, and keys such as `Authorization` or `token`).
+    """
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        # Longest first, so a secret that contains another is masked whole.
+        self.values = sorted({v for v in values if v and v != MASK}, key=len, reverse=True)
+
+    def extend(self, values: Iterable[str]) -> Masker:
+        return Masker([*self.values, *values])
+
+    def text(self, text: str) -> str:
+        for value in self.values:
+            text = text.replace(value, MASK)
+        return mask_shapes(text)
+
+    def value(self, value: Any) -> Any:
+        """`text` through dicts and lists, for records stored as JSON."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {
+                str(k): MASK
+                if isinstance(v, str) and v and _SECRET_KEY.search(str(k))
+                else self.value(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self.text(str(value))
 
 
 def mask_text(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of every secret value in `text` with `***`."""
-    # Longest first, so a secret that contains another is masked whole.
-    for value in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(value, MASK)
-    return text
+    """Replace every known secret value in `text`, and every secret shape, with `***`."""
+    return Masker(secrets).text(text)
 
 
 def mask_value(value: Any, secrets: Iterable[str]) -> Any:
     """`mask_text` through dicts and lists, for records stored as JSON."""
-    if isinstance(value, str):
-        return mask_text(value, secrets)
-    if isinstance(value, dict):
-        return {str(k): mask_value(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask_value(v, secrets) for v in value]
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return mask_text(str(value), secrets)
+    return Masker(secrets).value(value)
+
+
+def secrets_of(config: Any) -> list[str]:
+    """The config's secrets, plus environment values whose names say they are secret."""
+    found = collect_secrets(config)
+    for name, value in os.environ.items():
+        if _SECRET_ENV.search(name) and len(value) >= 6:
+            found.append(value)
+    return found
 
 
 def collect_secrets(obj: Any) -> list[str]:

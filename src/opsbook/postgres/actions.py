@@ -6,18 +6,27 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from pydantic import Field
 
 from opsbook.config import parse_duration
 from opsbook.postgres import archive, diagnostics, migrations, queries, remediation, views
 from opsbook.postgres.queries import connect, plain
-from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
+from opsbook.runbooks.actions import (
+    LITERAL,
+    Action,
+    ActionContext,
+    ActionFailed,
+    ActionInputs,
+    Registry,
+)
 from opsbook.store.audit import audited
 
 ROW_LIMIT = 500
 
 
 class SqlInputs(ActionInputs):
-    sql: str
+    # Never templated: values are bound through params (`%(name)s`), never spliced in.
+    sql: str = Field(json_schema_extra=LITERAL)
     params: dict[str, Any] = {}
     writes: bool = False
     database_url: str | None = None
@@ -39,7 +48,10 @@ def _query(context: ActionContext, inputs: SqlInputs) -> dict[str, Any]:
                     "SELECT set_config('statement_timeout', %s, true)",
                     (f"{int(context.timeout * 1000)}ms",),
                 )
-                cur.execute(inputs.sql.encode(), inputs.params or None)
+                # A read-only step runs exactly one statement, prepared (the extended
+                # protocol refuses "commit; create table ..."), inside a READ ONLY
+                # transaction that a single statement cannot turn read-write.
+                cur.execute(inputs.sql.encode(), inputs.params or None, prepare=not inputs.writes)
                 rows = cur.fetchmany(ROW_LIMIT) if cur.description else []
                 columns = [c.name for c in cur.description] if cur.description else []
                 rowcount = cur.rowcount
@@ -309,6 +321,7 @@ def register(registry: Registry) -> None:
             SqlInputs,
             _query,
             _describe,
+            writes=lambda i: i.writes,
         )
     )
     registry.register(

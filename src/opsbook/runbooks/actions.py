@@ -21,6 +21,19 @@ class ActionInputs(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+# How templates may enter an input field (see runbooks/inputs.py), as `json_schema_extra`.
+LITERAL: dict[str, Any] = {"template": "literal"}
+SHELL: dict[str, Any] = {"template": "shell"}
+
+
+def template_kind(inputs: type[ActionInputs], key: str) -> str:
+    for name, info in inputs.model_fields.items():
+        if key in (name, info.alias):
+            extra = info.json_schema_extra
+            return str(extra.get("template", "text")) if isinstance(extra, dict) else "text"
+    return "text"
+
+
 class ActionFailed(Exception):
     """The action ran and did not succeed; `output` holds what it saw."""
 
@@ -39,6 +52,12 @@ class ActionContext:
     incident_id: int | None = None
     secrets: list[str] = field(default_factory=list)
     run_label: str = ""
+    # Told the pid of a process the action starts, so that a resume can see it is alive.
+    on_process: Callable[[int], None] = lambda _pid: None
+
+
+def _reads_only(_inputs: Any) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,8 @@ class Action:
     run: Callable[[ActionContext, Any], dict[str, Any]]
     describe: Callable[[Any], str]
     destructive: bool = False
+    # Whether these inputs change something outside opsbook; such steps are audited.
+    writes: Callable[[Any], bool] = _reads_only
 
 
 class Registry:

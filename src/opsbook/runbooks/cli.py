@@ -9,13 +9,22 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
+from opsbook.config.secrets import Masker, secrets_of
 from opsbook.console import Exit, console, err, fail, print_json
 from opsbook.context import AppContext, app_context
 from opsbook.incidents import service as incidents
 from opsbook.runbooks import loader
 from opsbook.runbooks import params as run_params
 from opsbook.runbooks.actions import Registry, default_registry
-from opsbook.runbooks.engine import Engine, Interaction, RunError, shown_status
+from opsbook.runbooks.engine import (
+    Engine,
+    Interaction,
+    Interrupted,
+    RunError,
+    secret_values,
+    shown_status,
+    stop_on_sigterm,
+)
 from opsbook.runbooks.engine import app_context as engine_app
 from opsbook.runbooks.model import Runbook, Step
 from opsbook.runbooks.plan import plan
@@ -168,7 +177,9 @@ def show(
     runbook, path = _load(context, name, registry)
     defaults = {k: p.default for k, p in runbook.parameters.items()}
     values = run_params.resolve(runbook, {}) if not _required(runbook) else defaults
-    steps = plan(runbook, values, registry, app=engine_app(context.config()))
+    steps = plan(
+        runbook, values, registry, app=engine_app(context.config()), masker=_masker(context)
+    )
     if as_json:
         print_json(
             {
@@ -254,13 +265,14 @@ def run(
         fail(str(exc))
     incident_id = _incident_id(incident)
     if dry_run:
-        steps = plan(runbook, values, registry, app=engine_app(context.config()))
+        masker = _masker(context).extend(secret_values(runbook, values))
+        steps = plan(runbook, values, registry, app=engine_app(context.config()), masker=masker)
         if as_json:
             print_json(
                 {
                     "runbook": runbook.name,
                     "dry_run": True,
-                    "params": values,
+                    "params": masker.value(values),
                     "steps": [s.__dict__ for s in steps],
                 }
             )
@@ -291,8 +303,31 @@ def run(
             f"run {run_id}: {runbook.name}"
             + (f" for incident #{incident_id}" if incident_id else "")
         )
-    outcome = engine.execute(run_id, runbook, _interaction(yes, []))
+    outcome = _execute(engine, run_id, runbook, _interaction(yes, []), values)
     _report(ctx, run_id, outcome, as_json)
+
+
+def _masker(context: AppContext) -> Masker:
+    return Masker(secrets_of(context.config()))
+
+
+def _execute(
+    engine: Engine,
+    run_id: int,
+    runbook: Runbook,
+    interaction: Interaction,
+    values: dict[str, Any],
+) -> str:
+    """Run the steps; on SIGTERM the step in flight ends and the run says how to resume."""
+    try:
+        with stop_on_sigterm():
+            return engine.execute(run_id, runbook, interaction, values)
+    except Interrupted:
+        fail(
+            f"run {run_id} interrupted (SIGTERM); the step in flight was ended. "
+            f"Resume with: opsbook runbook resume {run_id}",
+            Exit.FOUND,
+        )
 
 
 @app.command("resume")
@@ -301,6 +336,9 @@ def resume(
     run_id: int = typer.Argument(..., metavar="RUN_ID"),
     yes: bool = typer.Option(False, "--yes", help="Approve the steps that need confirmation."),
     done: list[str] = typer.Option([], "--done", help="Mark a manual step done (repeatable)."),
+    param: list[str] = typer.Option(
+        [], "--param", help="name=value for a secret parameter (never stored; repeatable)."
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Resume a stopped, failed or waiting run; finished steps are not repeated.
@@ -317,8 +355,8 @@ def resume(
         actor=default_actor(),
     )
     try:
-        _run, runbook = probe.claim(run_id)
-    except RunError as exc:
+        _run, runbook, values = probe.claim(run_id, secrets=run_params.parse_assignments(param))
+    except (RunError, run_params.ParamError) as exc:
         fail(str(exc))
     unknown = sorted(set(done) - {s.id for s in runbook.steps})
     if unknown:
@@ -326,7 +364,7 @@ def resume(
     engine = _engine(ctx, registry, len(runbook.steps), as_json)
     if not as_json:
         console.print(f"resuming run {run_id}: {runbook.name}")
-    outcome = engine.execute(run_id, runbook, _interaction(yes, done))
+    outcome = _execute(engine, run_id, runbook, _interaction(yes, done), values)
     _report(ctx, run_id, outcome, as_json)
 
 

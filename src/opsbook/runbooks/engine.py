@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,22 +23,29 @@ from sqlalchemy.orm import Session
 
 from opsbook import expressions
 from opsbook.clock import Clock
-from opsbook.config import Config, collect_secrets, mask_text
-from opsbook.config.secrets import mask_value
+from opsbook.config import Config
+from opsbook.config.secrets import MASK, Masker, secrets_of
 from opsbook.incidents import service as incidents
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, Registry
+from opsbook.runbooks.inputs import prepare
 from opsbook.runbooks.model import Runbook, Step
+from opsbook.runbooks.params import ParamError, convert
 from opsbook.runbooks.records import RunRecord, StepRecord
 from opsbook.store import Store
 from opsbook.store.audit import record as audit_record
 
 DONE = ("succeeded", "skipped")
-_SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASS|DSN|WEBHOOK)", re.I)
+IN_FLIGHT = ("running", "interrupted")
 _PATHS = re.compile(r"\b(?:output|steps|params)(?:\.[A-Za-z_]\w*|\[\d+\]|\['[^']*'\])+")
 
 
 class RunError(ValueError):
     """The run cannot start or resume (bad parameters, unknown run, already running)."""
+
+
+class Interrupted(BaseException):
+    """opsbook was told to stop (SIGTERM) while a run was going: the step in flight is
+    ended and recorded as interrupted, so a resume starts it again."""
 
 
 class Reporter(Protocol):
@@ -62,15 +72,6 @@ class Interaction:
     done: set[str] = field(default_factory=set)
 
 
-def secrets_for(config: Config) -> list[str]:
-    """Config secrets, plus environment values whose names say they are secret."""
-    found = collect_secrets(config)
-    for name, value in os.environ.items():
-        if _SECRET_ENV.search(name) and len(value) >= 6:
-            found.append(value)
-    return found
-
-
 @dataclass
 class Engine:
     store: Store
@@ -81,13 +82,14 @@ class Engine:
     reporter: Reporter = field(default_factory=SilentReporter)
 
     def __post_init__(self) -> None:
-        self.secrets = secrets_for(self.config)
+        self.masker = Masker(secrets_of(self.config))
 
     # --- starting ---------------------------------------------------------------------
 
     def start(
         self, runbook: Runbook, *, source: str, params: dict[str, Any], incident_id: int | None
     ) -> int:
+        masker = self.masker.extend(secret_values(runbook, params))
         with self.store.session() as session:
             if incident_id is not None:
                 incidents.get(session, incident_id=incident_id)
@@ -95,7 +97,8 @@ class Engine:
                 runbook=runbook.name,
                 source=source,
                 definition=runbook.model_dump(mode="json", by_alias=True, exclude_defaults=True),
-                params=params,
+                # Secrets are never stored: a resume asks for them again.
+                params=masker.value(params),
                 incident_id=incident_id,
                 status="running",
                 actor=self.actor,
@@ -122,8 +125,12 @@ class Engine:
 
     # --- running and resuming -----------------------------------------------------------
 
-    def claim(self, run_id: int) -> tuple[RunRecord, Runbook]:
-        """Take a stopped run over for resuming; refuse one that is still alive elsewhere."""
+    def claim(
+        self, run_id: int, *, secrets: Mapping[str, str] | None = None
+    ) -> tuple[RunRecord, Runbook, dict[str, Any]]:
+        """Take a stopped run over for resuming; refuse one that is still alive elsewhere,
+        or whose step's processes still run. Secret parameters are never stored, so they
+        come again in `secrets` (name -> text as given to --param)."""
         with self.store.session() as session:
             run = session.scalars(
                 select(RunRecord).where(RunRecord.id == run_id).with_for_update()
@@ -140,15 +147,27 @@ class Engine:
                 and _alive(run.pid)
             ):
                 raise RunError(f"run {run_id} is still running (pid {run.pid}); not resuming it")
+            runbook = Runbook.model_validate(run.definition)
+            params = _resumed_params(run_id, runbook, dict(run.params), secrets or {})
+            for step in session.scalars(
+                select(StepRecord).where(
+                    StepRecord.run_id == run_id, StepRecord.status.in_(IN_FLIGHT)
+                )
+            ):
+                _refuse_if_still_running(run_id, step)
             run.pid, run.host, run.status = os.getpid(), socket.gethostname(), "running"
             run.finished_at = None
-            return run, Runbook.model_validate(run.definition)
+            return run, runbook, params
 
-    def execute(self, run_id: int, runbook: Runbook, interaction: Interaction) -> str:
+    def execute(
+        self, run_id: int, runbook: Runbook, interaction: Interaction, params: dict[str, Any]
+    ) -> str:
+        """Run the steps not yet done. `params` are the run's values, secrets included
+        (from `start`'s caller or from `claim`). Raises Interrupted after recording it."""
+        self.masker = self.masker.extend(secret_values(runbook, params))
         with self.store.session() as session:
             run = session.get(RunRecord, run_id)
             assert run is not None
-            params = dict(run.params)
             incident_id = run.incident_id
             records = {
                 r.position: r
@@ -175,9 +194,13 @@ class Engine:
                 steps[step.id] = {"status": "waiting", "output": {}}
                 outcome = "waiting"
                 continue
-            result = self._run_step(
-                run_id, position, step, record, context, incident_id, interaction
-            )
+            try:
+                result = self._run_step(
+                    run_id, position, step, record, context, incident_id, interaction
+                )
+            except Interrupted:
+                self._interrupted(run_id, position, step)
+                raise
             steps[step.id] = {"status": result.status, "output": result.output}
             if result.status == "refused":
                 outcome = "refused"
@@ -203,7 +226,7 @@ class Engine:
         incident_id: int | None,
         interaction: Interaction,
     ) -> StepRecord:
-        in_flight = record.status == "running"
+        in_flight = record.status in IN_FLIGHT
         if step.when is not None:
             try:
                 go = bool(expressions.evaluate(step.when, context))
@@ -232,7 +255,7 @@ class Engine:
         if step.manual is not None:
             return self._manual(run_id, position, step, context, interaction)
         try:
-            action, inputs = self._action_for(step, context)
+            action, inputs = prepare(step, context, self.registry)
         except (expressions.ExpressionError, ValueError) as exc:
             return self._save(run_id, position, step, "failed", {}, {}, str(exc), started=None)
         shown = inputs.model_dump(mode="json", by_alias=True)
@@ -261,8 +284,9 @@ class Engine:
             actor=self.actor,
             timeout=step.timeout.total_seconds(),
             incident_id=incident_id,
-            secrets=self.secrets,
+            secrets=self.masker.values,
             run_label=f"run {run_id}",
+            on_process=lambda pid: self._note_process(run_id, position, pid),
         )
         try:
             output = action.run(actx, inputs)
@@ -276,34 +300,9 @@ class Engine:
             error = self._expectations(step, context, output)
         status = "failed" if error else "succeeded"
         saved = self._save(run_id, position, step, status, shown, output, error, started=started)
-        if needs_confirm or step.writes:
+        if needs_confirm or action.writes(inputs):
             self._audit(run_id, step, action, shown, status, error)
         return saved
-
-    def _action_for(self, step: Step, context: dict[str, Any]) -> tuple[Action, Any]:
-        if step.sql is not None:
-            name, raw = (
-                "sql.query",
-                {
-                    "sql": step.sql,
-                    "writes": step.writes,
-                    "params": expressions.render(step.sql_params, context),
-                },
-            )
-        elif step.http is not None:
-            name = "http.request"
-            raw = expressions.render(
-                step.http.model_dump(by_alias=True, exclude_none=True), context
-            )
-        elif step.run is not None:
-            name, raw = "shell.run", {"command": expressions.render(step.run, context, shell=True)}
-        elif step.notify is not None:
-            name, raw = "notify.send", expressions.render(step.notify.model_dump(), context)
-        else:
-            assert step.uses is not None
-            name, raw = step.uses, expressions.render(step.with_, context)
-        action = self.registry.get(name)
-        return action, action.inputs.model_validate(raw)
 
     def _manual(
         self,
@@ -384,9 +383,9 @@ class Engine:
         with self.store.session() as session:
             record = self._record(session, run_id, position)
             record.status = status
-            record.inputs = mask_value(inputs, self.secrets)
-            record.output = mask_value(output, self.secrets)
-            record.error = mask_text(error, self.secrets) if error else None
+            record.inputs = self.masker.value(inputs)
+            record.output = self.masker.value(output)
+            record.error = self.masker.text(error) if error else None
             record.started_at = record.started_at or started
             record.finished_at = self.clock.now() if status not in ("waiting",) else None
             record.actor = self.actor
@@ -409,6 +408,29 @@ class Engine:
         return session.scalars(
             select(StepRecord).where(StepRecord.run_id == run_id, StepRecord.position == position)
         ).one()
+
+    def _note_process(self, run_id: int, position: int, pid: int) -> None:
+        """Record the step's process group before waiting on it: a resume checks it."""
+        with self.store.session() as session:
+            record = self._record(session, run_id, position)
+            record.output = {"process": {"pid": pid, "host": socket.gethostname()}}
+
+    def _interrupted(self, run_id: int, position: int, step: Step) -> None:
+        with self.store.session() as session:
+            record = self._record(session, run_id, position)
+            if record.status == "running":
+                record.status, record.finished_at = "interrupted", self.clock.now()
+                record.error = "interrupted: opsbook was told to stop (SIGTERM)"
+            run = session.get(RunRecord, run_id)
+            assert run is not None
+            run.status, run.finished_at, run.pid = "interrupted", self.clock.now(), None
+            self._timeline(
+                session,
+                run,
+                "runbook.step",
+                f"[{run.runbook}] {step.id} interrupted: opsbook was told to stop",
+                data={"run": run_id, "step": step.id, "status": "interrupted"},
+            )
 
     def _finish(self, run_id: int, outcome: str) -> None:
         with self.store.session() as session:
@@ -447,7 +469,7 @@ class Engine:
             kind=kind,
             actor=self.actor,
             clock=self.clock,
-            text=mask_text(text, self.secrets),
+            text=self.masker.text(text),
             data=data or {"run": run.id},
         )
 
@@ -468,9 +490,94 @@ class Engine:
                 outcome="ok" if status == "succeeded" else "failed",
                 actor=self.actor,
                 details={"inputs": inputs, "error": error},
-                secrets=self.secrets,
+                secrets=self.masker.values,
                 clock=self.clock,
             )
+
+
+def secret_values(runbook: Runbook, params: Mapping[str, Any]) -> list[str]:
+    """The values of the runbook's `type: secret` parameters: masked wherever they go."""
+    return [
+        str(params[name])
+        for name, spec in runbook.parameters.items()
+        if spec.type == "secret" and params.get(name) not in (None, "", MASK)
+    ]
+
+
+def _resumed_params(
+    run_id: int, runbook: Runbook, stored: dict[str, Any], given: Mapping[str, str]
+) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(runbook.parameters))
+    if unknown:
+        raise RunError(f"run {run_id}'s runbook has no parameter {unknown[0]!r}")
+    for name, raw in given.items():
+        try:
+            stored[name] = convert(name, runbook.parameters[name], raw)
+        except ParamError as exc:
+            raise RunError(str(exc)) from None
+    missing = [name for name, value in stored.items() if value == MASK]
+    if missing:
+        raise RunError(
+            f"run {run_id}'s parameter {missing[0]!r} is secret and was never stored: "
+            f"give it again with --param {missing[0]}=..."
+        )
+    return stored
+
+
+def _refuse_if_still_running(run_id: int, step: StepRecord) -> None:
+    process = (step.output or {}).get("process")
+    if not isinstance(process, dict) or process.get("host") != socket.gethostname():
+        return
+    pid = process.get("pid")
+    if isinstance(pid, int) and _group_alive(pid):
+        raise RunError(
+            f"run {run_id}: step {step.step_id} is still running as process group {pid} "
+            f"(started before opsbook stopped); not starting it twice. Wait for it, or end "
+            f"it with: kill -TERM -{pid}"
+        )
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of a group still runs; zombies (dead, not yet reaped) do not."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                state, _ppid, group = stat.read().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError, IndexError):
+            continue
+        if int(group) == pgid and state not in ("Z", "X"):
+            return True
+    return False
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """While a run goes, SIGTERM raises Interrupted in the main thread: the step in
+    flight ends (its process group with it) and is recorded as interrupted."""
+
+    def _raise(_signum: int, _frame: Any) -> None:
+        raise Interrupted()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def app_context(config: Config) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from opsbook.config import Config, ConfigError, ConfigIssue
 from opsbook.config.explain import did_you_mean, explain_error
 from opsbook.config.source import Located, YamlSyntaxError, load_yaml
 from opsbook.runbooks.actions import Registry
+from opsbook.runbooks.inputs import literal_templates
 from opsbook.runbooks.model import Runbook, Step
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
@@ -71,6 +72,15 @@ def _check(doc: Located, runbook: Runbook, registry: Registry) -> list[ConfigIss
             )
         if step.uses is not None:
             issues.extend(_check_action(doc, where, step, registry))
+        for place, name in literal_templates(step, registry):
+            bind = "sql_params" if step.sql is not None else "params"
+            issues.append(
+                doc.issue(
+                    (*where, *place),
+                    f"{name} cannot hold {{{{ }}}} templates: a value spliced into SQL can "
+                    f"become SQL. Bind it instead: write %(name)s and give it in {bind}",
+                )
+            )
         earlier = list(seen)
         for field, text, is_expression in _texts(step):
             path = (*where, *field)

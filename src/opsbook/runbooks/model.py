@@ -19,7 +19,8 @@ class Model(BaseModel):
 
 
 class Parameter(Model):
-    type: Literal["str", "int", "float", "bool", "duration"] = "str"
+    # `secret`: masked in every output and record, and never stored (a resume asks again).
+    type: Literal["str", "int", "float", "bool", "duration", "secret"] = "str"
     default: Any = None
     required: bool = False
     description: str = ""

@@ -13,7 +13,7 @@ class ParamError(ValueError):
     pass
 
 
-def _convert(name: str, spec: Parameter, raw: Any) -> Any:
+def convert(name: str, spec: Parameter, raw: Any) -> Any:
     if raw is None:
         return None
     text = str(raw).strip()
@@ -60,5 +60,5 @@ def resolve(runbook: Runbook, given: Mapping[str, Any]) -> dict[str, Any]:
         raw = given.get(name, spec.default)
         if raw is None and spec.required:
             raise ParamError(f"{runbook.name} needs --param {name}=... ({spec.description})")
-        values[name] = _convert(name, spec, raw)
+        values[name] = convert(name, spec, raw)
     return values

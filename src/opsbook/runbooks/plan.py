@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from opsbook import expressions
+from opsbook.config.secrets import Masker
 from opsbook.runbooks.actions import Registry
+from opsbook.runbooks.inputs import prepare
 from opsbook.runbooks.model import Runbook, Step
 
 
@@ -25,8 +27,14 @@ class PlannedStep:
 
 
 def plan(
-    runbook: Runbook, params: dict[str, Any], registry: Registry, *, app: dict[str, Any]
+    runbook: Runbook,
+    params: dict[str, Any],
+    registry: Registry,
+    *,
+    app: dict[str, Any],
+    masker: Masker,
 ) -> list[PlannedStep]:
+    """What each step would do, with every secret (config values, secret parameters) masked."""
     context = {"params": params, "steps": {}, "incident": {"id": None}, "app": app}
     return [
         PlannedStep(
@@ -34,7 +42,7 @@ def plan(
             id=step.id,
             title=step.title,
             kind=step.kind,
-            does=_describe(step, context, registry),
+            does=masker.text(_describe(step, context, registry)),
             when=step.when,
             expect=step.expectations,
             confirm=step.confirm or _destructive(step, registry),
@@ -49,9 +57,9 @@ def _destructive(step: Step, registry: Registry) -> bool:
     return step.uses is not None and step.uses in registry and registry.get(step.uses).destructive
 
 
-def _render(value: Any, context: dict[str, Any], *, shell: bool = False) -> Any:
+def _render(value: Any, context: dict[str, Any]) -> Any:
     try:
-        return expressions.render(value, context, shell=shell)
+        return expressions.render(value, context)
     except expressions.ExpressionError:
         return value  # depends on an earlier step's output: shown as written
 
@@ -68,15 +76,12 @@ def _describe(step: Step, context: dict[str, Any], registry: Registry) -> str:
         request = _render(step.http.model_dump(by_alias=True, exclude_none=True), context)
         body = f" with JSON {request['json']}" if request.get("json") is not None else ""
         return f"{request.get('method', 'GET')} {request['url']}{body}"
-    if step.run is not None:
-        return f"$ {_render(step.run, context, shell=True)}"
     if step.notify is not None:
         rendered = _render(step.notify.model_dump(), context)
         return f"notify {rendered['channel']}: {rendered['message']}"
-    assert step.uses is not None
-    inputs = _render(step.with_, context)
-    action = registry.get(step.uses)
+    # Shell commands and actions are described from the very inputs a run would use.
     try:
-        return action.describe(action.inputs.model_validate(inputs))
-    except ValueError:
-        return f"{step.uses} with {inputs}"
+        action, inputs = prepare(step, context, registry)
+        return action.describe(inputs)
+    except (expressions.ExpressionError, ValueError):
+        return f"$ {step.run}" if step.run is not None else f"{step.uses} with {step.with_}"

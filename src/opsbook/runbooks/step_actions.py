@@ -5,17 +5,27 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
 import aiohttp
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from opsbook.config.secrets import mask_text
 from opsbook.incidents import service as incidents
-from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
+from opsbook.runbooks.actions import (
+    SHELL,
+    Action,
+    ActionContext,
+    ActionFailed,
+    ActionInputs,
+    Registry,
+)
 
 BODY_LIMIT = 64 * 1024
 
@@ -60,30 +70,102 @@ def _http(context: ActionContext, inputs: HttpInputs) -> dict[str, Any]:
         raise ActionFailed(f"{inputs.method} {inputs.url} failed: {exc}") from None
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class ShellInputs(ActionInputs):
-    command: str
+    # Templates in `command` never become shell text: each value is passed in `env` and
+    # the command refers to it (expressions.render_shell).
+    command: str = Field(json_schema_extra=SHELL)
+    env: dict[str, str] = {}
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for name, value in env.items():
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"env: {name!r} is not an environment variable name")
+            if "\x00" in value:
+                raise ValueError(f"env {name}: a value cannot hold a NUL byte")
+        return env
 
 
 def _shell(context: ActionContext, inputs: ShellInputs) -> dict[str, Any]:
-    process = subprocess.Popen(
-        inputs.command,
-        shell=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # so a timeout ends the whole pipeline, not just the shell
-    )
     try:
-        stdout, stderr = process.communicate(timeout=context.timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise ActionFailed(f"timed out after {context.timeout:g}s: {inputs.command}") from None
+        # The command text is the runbook's own; every templated value is in env.
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", inputs.command],
+            env={**os.environ, **inputs.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # its own process group: ended whole, never orphaned
+        )
+    except OSError as exc:
+        raise ActionFailed(f"cannot start the command: {exc}") from None
+    with _reaper(process.pid):
+        context.on_process(process.pid)
+        try:
+            stdout, stderr = process.communicate(timeout=context.timeout)
+        except subprocess.TimeoutExpired:
+            _end_group(process)
+            raise ActionFailed(f"timed out after {context.timeout:g}s: {_shown(inputs)}") from None
+        except BaseException:
+            # SIGTERM (raised as an exception by the runbook CLI) or Ctrl-C: the step's
+            # processes end with the step instead of outliving it.
+            _end_group(process)
+            raise
     return {
         "exit_code": process.returncode,
         "stdout": mask_text(stdout[-BODY_LIMIT:], context.secrets),
         "stderr": mask_text(stderr[-BODY_LIMIT:], context.secrets),
     }
+
+
+def _end_group(process: subprocess.Popen[str]) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+
+
+# The reaper outlives opsbook by design: it waits on a pipe only opsbook writes to. When
+# opsbook finishes the step it writes "done"; when opsbook dies (even by SIGKILL) the
+# kernel closes the pipe, the read sees end-of-file, and the step's process group is
+# killed, so a killed run leaves no command running that a resume would start again.
+_REAPER = 'read -r group; read -r word; [ "$word" = done ] || kill -KILL -"$group"'
+
+
+@contextmanager
+def _reaper(group: int) -> Iterator[None]:
+    read_end, write_end = os.pipe()
+    try:
+        reaper = subprocess.Popen(
+            ["/bin/sh", "-c", _REAPER, "opsbook-reaper"],
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # not ended with opsbook by a Ctrl-C to the terminal
+        )
+    finally:
+        os.close(read_end)
+    os.write(write_end, f"{group}\n".encode())
+    finished = False
+    try:
+        yield
+        finished = True
+    finally:
+        os.write(write_end, b"done\n" if finished else b"kill\n")
+        os.close(write_end)
+        reaper.wait()
+
+
+def _shown(inputs: ShellInputs) -> str:
+    """The command as a person reads it: each value written where its reference stands."""
+    text = inputs.command
+    for name, value in inputs.env.items():
+        text = text.replace("${" + name + "}", value)
+    return text
 
 
 class NotifyInputs(ActionInputs):
@@ -122,6 +204,7 @@ def register(registry: Registry) -> None:
             HttpInputs,
             _http,
             lambda i: f"{i.method} {i.url}",
+            writes=lambda i: i.method not in ("GET", "HEAD"),
         )
     )
     registry.register(
@@ -130,7 +213,8 @@ def register(registry: Registry) -> None:
             "Run a shell command with a timeout.",
             ShellInputs,
             _shell,
-            lambda i: f"$ {i.command}",
+            lambda i: f"$ {_shown(i)}",
+            writes=lambda _i: True,
         )
     )
     registry.register(
