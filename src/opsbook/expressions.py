@@ -31,7 +31,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes, pass_eval_context
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    Undefined,
+    nodes,
+    pass_context,
+    pass_eval_context,
+)
 from jinja2 import filters as jinja_filters
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -193,9 +201,11 @@ class _Bounded(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        owner = getattr(__obj, "__self__", None)
+        # The sandbox hands str.format out wrapped (its own safe formatter): look inside.
+        target = getattr(__obj, "__wrapped__", __obj)
+        owner = getattr(target, "__self__", None)
         if isinstance(owner, str):
-            _check_str_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
+            _check_str_method(owner, getattr(target, "__name__", ""), args, kwargs)
         elif getattr(__obj, "__name__", "") == "fromkeys":
             raise SecurityError("fromkeys is not available in expressions")
         for value in (*args, *kwargs.values()):
@@ -267,7 +277,8 @@ def _checked(width: Any, what: str) -> int:
     return int(width)
 
 
-def _finalize(value: Any) -> Any:
+@pass_context  # so that Jinja never applies it to a constant at compile time
+def _finalize(_context: Any, value: Any) -> Any:
     """Each `{{ }}`'s result: charged, or, while rendering a shell command, set aside."""
     _charge(_size(value), "printing a value")
     collected = _collector.get()
@@ -368,7 +379,12 @@ def _template(text: str) -> Template:
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     with _bounded(expression):
-        return _expression(expression)(**context)
+        value = _expression(expression)(**context)
+        if isinstance(value, Undefined):
+            # An unknown name or a blocked attribute (`lipsum.__globals__`): say so here,
+            # in one line, rather than when the caller first uses the value.
+            value._fail_with_undefined_error()
+        return value
 
 
 def _render_text(text: str, context: Mapping[str, Any]) -> str:
