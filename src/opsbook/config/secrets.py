@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote
 
@@ -157,14 +159,33 @@ class Masker:
         return self.text(str(value))
 
 
-def mask_text(text: str, secrets: Iterable[str]) -> str:
+_active: contextvars.ContextVar[Masker | None] = contextvars.ContextVar("masker", default=None)
+
+
+@contextmanager
+def masking(masker: Masker) -> Iterator[None]:
+    """While user-supplied work runs (a runbook), every record written anywhere (timeline,
+    audit) masks what this masker knows, without each writer being handed it."""
+    token = _active.set(masker)
+    try:
+        yield
+    finally:
+        _active.reset(token)
+
+
+def masker_with(secrets: Iterable[str] = ()) -> Masker:
+    active = _active.get()
+    return active.extend(secrets) if active is not None else Masker(secrets)
+
+
+def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Replace every known secret value in `text`, and every secret shape, with `***`."""
-    return Masker(secrets).text(text)
+    return masker_with(secrets).text(text)
 
 
-def mask_value(value: Any, secrets: Iterable[str]) -> Any:
+def mask_value(value: Any, secrets: Iterable[str] = ()) -> Any:
     """`mask_text` through dicts and lists, for records stored as JSON."""
-    return Masker(secrets).value(value)
+    return masker_with(secrets).value(value)
 
 
 def secrets_of(config: Any) -> list[str]:

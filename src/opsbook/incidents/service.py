@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
 from opsbook.config.models import SEVERITY_NAMES, Config, IncidentPolicy
+from opsbook.config.secrets import mask_text, mask_value
 from opsbook.incidents.clocks import SlaClock, compute_clocks
 from opsbook.incidents.lifecycle import Status, allowed_moves, can_move
 from opsbook.incidents.models import ActionItem, Incident, IncidentEvent
@@ -48,15 +49,18 @@ def log_event(
     data: dict[str, Any] | None = None,
     flush: bool = True,
 ) -> IncidentEvent:
-    """Append one line to the timeline (flushed at once unless the caller writes many)."""
+    """Append one line to the timeline (flushed at once unless the caller writes many).
+
+    Secrets are masked here, the one door to the timeline: those of the runbook being run
+    (`config.secrets.masking`) and every password or credential by its shape."""
     event = IncidentEvent(
         incident_id=incident.id,
         at=clock.now(),
         actor=actor,
         kind=kind,
-        text=text,
+        text=mask_text(text),
         public=public,
-        data=data or {},
+        data=mask_value(data or {}),
     )
     session.add(event)
     if flush:

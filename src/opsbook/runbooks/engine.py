@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from opsbook import expressions
 from opsbook.clock import Clock
 from opsbook.config import Config
-from opsbook.config.secrets import MASK, Masker, secrets_of
+from opsbook.config.secrets import MASK, Masker, masking, secrets_of
 from opsbook.incidents import service as incidents
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, Registry
 from opsbook.runbooks.inputs import prepare
@@ -165,6 +165,12 @@ class Engine:
         """Run the steps not yet done. `params` are the run's values, secrets included
         (from `start`'s caller or from `claim`). Raises Interrupted after recording it."""
         self.masker = self.masker.extend(secret_values(runbook, params))
+        with masking(self.masker):
+            return self._execute(run_id, runbook, interaction, params)
+
+    def _execute(
+        self, run_id: int, runbook: Runbook, interaction: Interaction, params: dict[str, Any]
+    ) -> str:
         with self.store.session() as session:
             run = session.get(RunRecord, run_id)
             assert run is not None
