@@ -4,11 +4,11 @@ The triggers in `guards` stop opsbook's role, and anyone else playing by the rul
 rewriting history. They cannot stop whoever may bypass or drop them: a PostgreSQL superuser
 (`SET session_replication_role = replica`), the role that owns the tables, anyone who can
 write the SQLite file. The chain is how such a change is found afterwards: change, remove
-or reorder a row and a walk along the chain fails at that row.
+or reorder a row and the walk in `verify` fails at that row and names it.
 
 A chain has no secret. Someone who changes a row and then recomputes every hash after it
 leaves a chain that is intact again; only a head recorded somewhere they cannot write
-shows it. Rows cut from the end are found the same way.
+(`verify(anchor=...)`) shows it. Rows cut from the end are found the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from opsbook.store.models import AuditEntry
+from opsbook.store.session import Store
 
 GENESIS = "0" * 64
 # Fixed, and apart from the migration lock's key: every process that writes to one
@@ -87,3 +89,95 @@ def lock_head(session: Session) -> Head:
         select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
     return Head(seq=0, hash=GENESIS) if last is None else Head(seq=last.seq, hash=last.hash)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first row where the chain does not hold."""
+
+    id: int
+    seq: int
+    kind: str  # "row missing", "chain broken" or "content changed"
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rows: int  # rows checked (all of them when the chain is intact)
+    head_id: int | None
+    head: Head
+    problem: Problem | None
+    anchor_found: bool | None  # among the rows found intact; None when no anchor was given
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None and self.anchor_found is not False
+
+
+def verify(store: Store, *, anchor: str | None = None, batch: int = 1000) -> Verdict:
+    """Walk the chain from its first row; stop at the first row that breaks it."""
+    expected = Head(seq=0, hash=GENESIS)
+    previous_id: int | None = None
+    found_anchor = False
+    rows = 0
+    for row in _in_chain_order(store, batch):
+        problem = _check(row, expected, previous_id)
+        if problem is not None:
+            return Verdict(rows, previous_id, expected, problem, _anchor(anchor, found_anchor))
+        rows += 1
+        found_anchor = found_anchor or row.hash == anchor
+        expected, previous_id = Head(seq=row.seq, hash=row.hash), row.id
+    return Verdict(rows, previous_id, expected, None, _anchor(anchor, found_anchor))
+
+
+def _anchor(anchor: str | None, found: bool) -> bool | None:
+    return None if anchor is None else found
+
+
+def _check(row: AuditEntry, expected: Head, previous_id: int | None) -> Problem | None:
+    after = f"id {previous_id}" if previous_id is not None else "the start of the log"
+    if row.seq != expected.seq + 1:
+        if row.seq > expected.seq + 1:
+            first, last = expected.seq + 1, row.seq - 1
+            gone = f"position {first} is" if first == last else f"positions {first}-{last} are"
+            return Problem(
+                row.id,
+                row.seq,
+                "row missing",
+                f"chain {gone} gone (deleted between {after} and id {row.id})",
+            )
+        return Problem(row.id, row.seq, "chain broken", f"chain position {row.seq} repeats")
+    if row.prev_hash != expected.hash:
+        return Problem(
+            row.id,
+            row.seq,
+            "chain broken",
+            f"it follows a row hashed {row.prev_hash[:12]}, but"
+            f" the row before it ({after}) hashes to {expected.hash[:12]}: that row was"
+            " rewritten and re-sealed, or this link was edited",
+        )
+    actual = seal(row.prev_hash, row)
+    if actual != row.hash:
+        return Problem(
+            row.id,
+            row.seq,
+            "content changed",
+            f"its fields hash to {actual[:12]}, not to"
+            f" the {row.hash[:12]} sealed when it was written: it was edited since",
+        )
+    return None
+
+
+def _in_chain_order(store: Store, batch: int) -> Iterator[AuditEntry]:
+    """Every row by `seq`, a batch per short transaction: on SQLite each transaction holds
+    the write lock (BEGIN IMMEDIATE), so one long read would stall every writer."""
+    query = select(AuditEntry).order_by(AuditEntry.seq).limit(batch)
+    after: int | None = None  # no lower bound at first: a row moved to seq 0 is walked too
+    while True:
+        with store.session() as session:
+            page = query if after is None else query.where(AuditEntry.seq > after)
+            found = list(session.scalars(page))
+        yield from found
+        if len(found) < batch:
+            return
+        after = found[-1].seq
