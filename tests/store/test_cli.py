@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from opsbook.cli import app
@@ -11,13 +10,6 @@ from opsbook.store import audit, open_store
 from opsbook.store.migrate import head_revision
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def config_file(tmp_path: Path, store_url: str) -> Path:
-    path = tmp_path / "opsbook.yaml"
-    path.write_text(f"store:\n  url: {store_url}\n")
-    return path
 
 
 def test_store_upgrade_then_status(config_file: Path) -> None:

@@ -14,6 +14,9 @@ from opsbook.store.types import UTCDateTime
 
 
 class Incident(Base):
+    """Its fields change as it moves; it is never deleted and never changes its id
+    (database triggers refuse both), since its timeline and action items point at it."""
+
     __tablename__ = "incidents"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

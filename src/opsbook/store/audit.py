@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config.secrets import mask_text, mask_value
+from opsbook.store import chain
 from opsbook.store.models import AuditEntry
 from opsbook.store.session import Store
 
@@ -46,7 +47,12 @@ def record(
     secrets: Iterable[str] = (),
     clock: Clock = SYSTEM_CLOCK,
 ) -> AuditEntry:
-    """Append one entry in the caller's transaction; secrets are masked before storage."""
+    """Append one entry in the caller's transaction; secrets are masked before storage.
+
+    The entry is sealed into the hash chain here, the one place rows are written, so
+    every row is chained. Appending holds the chain's head until the caller's
+    transaction ends: keep audited transactions short.
+    """
     secrets = list(secrets)
     entry = AuditEntry(
         at=clock.now(),
@@ -57,6 +63,9 @@ def record(
         ref=ref,
         details=mask_value(details or {}, secrets),
     )
+    head = chain.lock_head(session)
+    entry.seq, entry.prev_hash = head.seq + 1, head.hash
+    entry.hash = chain.seal(head.hash, entry)
     session.add(entry)
     session.flush()
     return entry
