@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from opsbook.console import console, print_json
+from opsbook.console import Table, console, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.store import audit, migrate
 from opsbook.store.engine import make_engine
@@ -28,9 +27,9 @@ def upgrade(ctx: typer.Context) -> None:
         engine.dispose()
     where = config.store.url.masked()
     if before == after:
-        console.print(f"{where}: already at revision {after}")
+        console.print(f"{safe(where)}: already at revision {after}")
     else:
-        console.print(f"{where}: migrated {before or 'empty'} -> {after}")
+        console.print(f"{safe(where)}: migrated {before or 'empty'} -> {after}")
 
 
 @app.command("status")
@@ -60,7 +59,7 @@ def status(
         print_json(data)
         return
     state = "up to date" if current == head else f"pending: {current or 'empty'} -> {head}"
-    console.print(f"{data['url']} ({data['dialect']}): {state}")
+    console.print(f"{safe(data['url'])} ({data['dialect']}): {state}")
 
 
 @audit_app.command("list")
@@ -100,6 +99,8 @@ def list_entries(
         return
     table = Table("at (UTC)", "actor", "action", "target", "outcome")
     for e in found:
-        outcome = "[bold yellow]started, no end recorded[/]" if e.id in unfinished else e.outcome
+        outcome = (
+            literal("started, no end recorded", "bold yellow") if e.id in unfinished else e.outcome
+        )
         table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.target, outcome)
     console.print(table if found else "the audit log is empty")
