@@ -215,12 +215,18 @@ def show(
         )
         if step.when:
             console.print(literal(f"   only when: {step.when}"))
-        for line in step.does.splitlines():
+        for line in _lines(step.does):
             console.print(literal(f"   {line}"))
         for check in step.expect:
             console.print(literal(f"   expect: {check}"))
         if step.note:
             console.print(literal(f"   note: {step.note.strip()}", newlines=True))
+
+
+def _lines(text: str) -> list[str]:
+    """Split on line breaks only (not str.splitlines' CR, form feed or U+2028): a control
+    character inside a value stays one visible escape instead of starting a line."""
+    return text.split("\n") if text else []
 
 
 def _required(runbook: Runbook) -> bool:
@@ -273,14 +279,8 @@ def run(
             )
             if step.when:
                 console.print(literal(f"   only when: {step.when}"))
-            for line in step.does.splitlines():
-                console.print(
-                    literal(
-                        f"   would: {line}"
-                        if line == step.does.splitlines()[0]
-                        else f"          {line}"
-                    )
-                )
+            for index, line in enumerate(_lines(step.does)):
+                console.print(literal(f"   would: {line}" if index == 0 else f"          {line}"))
         return
     engine = _engine(ctx, registry, len(runbook.steps), as_json)
     try:
