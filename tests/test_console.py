@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 import pytest
 import typer
+from rich.text import Text
 
+import opsbook
 from opsbook.console import (
     Table,
     VisibleConsole,
@@ -67,8 +70,6 @@ def test_table_cells_are_text_and_literal_carries_style() -> None:
 def test_the_console_escapes_a_control_character_nobody_escaped() -> None:
     """The backstop: a Text built straight from data still cannot drive the terminal,
     while Rich's own colour sequences still reach a real terminal."""
-    from rich.text import Text
-
     shown = _printed(Text("x\x1b]0;pwn\x07y\x00\u202e", style="bold"), terminal=True)
     assert "\x1b]0" not in shown and "\x00" not in shown and "\u202e" not in shown
     assert "x\\x1b]0;pwny\\x00\\u202e" in shown  # Rich's Text itself drops BEL
@@ -99,3 +100,15 @@ def test_log_lines_cannot_be_forged_or_reach_the_terminal() -> None:
         "INFO FIRING alertmanager:[/oops]: db\\n2026-01-01T00:00:00Z INFO RESOLVED "
         "all\\x1b[2J\\u202e"
     )
+
+
+def test_commands_build_tables_from_the_safe_table() -> None:
+    """A new command cannot pick Rich's own Table by habit: its string cells would be read
+    as markup again."""
+    root = Path(opsbook.__file__).parent
+    direct = [
+        str(path.relative_to(root))
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "console.py" and "rich.table" in path.read_text()
+    ]
+    assert direct == []
