@@ -71,7 +71,9 @@ def safe(value: object, *, newlines: bool = False) -> str:
     """`value` ready to be put into Rich markup (`f"[bold]{safe(title)}[/]"`): visible, and
     shown as typed rather than read as tags. Unlike `rich.markup.escape`, a run of
     backslashes at the end is doubled, so it can neither escape our closing tag nor lose
-    half of itself to it."""
+    half of itself to it. (A template must not follow a value with a bare `]`: it could
+    close an unfinished `[tag` the value ends with. Ours never do; a whole value in one
+    style is simpler as `literal(value, style)`.)"""
     text = _TAG.sub(
         lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", visible(value, newlines=newlines)
     )
