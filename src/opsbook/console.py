@@ -1,17 +1,138 @@
-"""How every command speaks: Rich for people, `--json` for machines, one meaning per exit code."""
+"""How every command speaks: Rich for people, `--json` for machines, one meaning per exit code.
+
+Anything opsbook did not write itself (a title, a note, a check's name or output, a
+runbook, an Alertmanager label, a row of the database) is shown as text: never read as
+Rich markup and never passed to the terminal as a control sequence. `visible()` is the
+one place that decides how such a value looks; `safe()` puts it into our markup,
+`literal()` and `Table` cells show it unparsed, `fail()` messages are text, and serve's
+log lines go through `VisibleFormatter`. The consoles themselves show any control
+character that still reaches them escaped, so a value nobody passed through `visible()`
+cannot clear the screen, retitle the window or reorder a line.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import re
+from collections.abc import Iterable
 from enum import IntEnum
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich import table as rich_table
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
+from rich.style import StyleType
+from rich.text import Text
 
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _escaped(code: int) -> str:
+    """As Python's repr writes it: `\\n`, `\\x1b`, `\\u202e`."""
+    short = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}.get(chr(code))
+    return short or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+# C0 controls, DEL and C1 controls (ESC starts every terminal sequence, BEL ends some, CR
+# overwrites a line, NUL truncates in C), the bidirectional overrides and isolates that
+# make text read in another order than it is stored, and the Unicode line separators.
+_CONTROLS = [
+    *range(0x20),
+    0x7F,
+    *range(0x80, 0xA0),
+    0x061C,
+    0x200E,
+    0x200F,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+    0x2028,
+    0x2029,
+]
+_ONE_LINE = {code: _escaped(code) for code in _CONTROLS}
+# Where a field is multi-line on purpose (a description, a post-mortem, a query's text),
+# line breaks and tabs stay as they are; everything else is still shown escaped.
+_MULTI_LINE = {code: shown for code, shown in _ONE_LINE.items() if chr(code) not in "\n\t"}
+_UNSAFE = re.compile("[" + "".join(re.escape(chr(code)) for code in _MULTI_LINE) + "]")
+
+# Rich's markup tags, and the backslashes before them that escape them (rich.markup.RE_TAGS).
+_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+_TRAILING_BACKSLASHES = re.compile(r"\\+$")
+
+
+def visible(value: object, *, newlines: bool = False) -> str:
+    """`value` as text that shows what it holds: control characters, bidi overrides and
+    (unless `newlines`) line breaks and tabs become escapes like `\\x1b` and `\\u202e`, so
+    a value can neither drive the terminal nor pass for a line opsbook wrote."""
+    return str(value).translate(_MULTI_LINE if newlines else _ONE_LINE)
+
+
+def safe(value: object, *, newlines: bool = False) -> str:
+    """`value` ready to be put into Rich markup (`f"[bold]{safe(title)}[/]"`): visible, and
+    shown as typed rather than read as tags. Unlike `rich.markup.escape`, a run of
+    backslashes at the end is doubled, so it can neither escape our closing tag nor lose
+    half of itself to it. (A template must not follow a value with a bare `]`: it could
+    close an unfinished `[tag` the value ends with. Ours never do; a whole value in one
+    style is simpler as `literal(value, style)`.)"""
+    text = _TAG.sub(
+        lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", visible(value, newlines=newlines)
+    )
+    return _TRAILING_BACKSLASHES.sub(lambda m: m.group(0) * 2, text)
+
+
+def literal(value: object, style: StyleType = "", *, newlines: bool = False) -> Text:
+    """`value` as a Rich Text that is never parsed as markup, optionally in one style: for
+    table cells and lines that style a value as a whole."""
+    return Text(visible(value, newlines=newlines), style=style)
+
+
+class Table(rich_table.Table):
+    """A Rich table whose string cells are data, shown as typed and on one line: a cell
+    needs no care to be safe, and one that wants style says so with `literal(value,
+    style)` (column headers are ours and stay markup)."""
+
+    def add_row(
+        self,
+        *renderables: RenderableType | None,
+        style: StyleType | None = None,
+        end_section: bool = False,
+    ) -> None:
+        cells = [literal(cell) if isinstance(cell, str) else cell for cell in renderables]
+        super().add_row(*cells, style=style, end_section=end_section)
+
+
+class VisibleConsole(Console):
+    """The last line of defence: a control character in any text Rich is about to write is
+    shown escaped. Rich's own colours are styles and its cursor moves are control
+    segments, so they pass; line breaks and tabs are layout and pass."""
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control is None and _UNSAFE.search(segment.text):
+                segment = segment._replace(text=visible(segment.text, newlines=True))
+            yield segment
+
+
+console = VisibleConsole(highlight=False, soft_wrap=True)
+err = VisibleConsole(stderr=True, highlight=False, soft_wrap=True)
+
+
+class VisibleFormatter(logging.Formatter):
+    """Log lines a peer cannot forge: a message (an alert's summary, a check's name) shows
+    its control characters and line breaks escaped, so one event stays one line and
+    never reaches the terminal or the journal as a sequence; a traceback keeps its
+    line breaks."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return visible(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return visible(super().formatException(ei), newlines=True)
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return visible(super().formatStack(stack_info), newlines=True)
 
 
 class Exit(IntEnum):
@@ -21,8 +142,9 @@ class Exit(IntEnum):
 
 
 def fail(message: str, code: Exit = Exit.BAD_INPUT) -> NoReturn:
-    """Say what is wrong on stderr and stop with the matching exit code."""
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """Say what is wrong on stderr and stop with the matching exit code. The message is
+    text, not markup: it usually quotes what the user typed or what a server answered."""
+    err.print(Text.assemble(("error:", "bold red"), " ", literal(message, newlines=True)))
     raise typer.Exit(int(code))
 
 
@@ -35,6 +157,8 @@ def _default(value: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    """Machine output goes to stdout unstyled, one document per command."""
+    """Machine output goes to stdout unstyled, one document per command. JSON escapes every
+    control character and (ensure_ascii) every non-ASCII one, so data cannot reach the
+    terminal raw here either."""
     console.file.write(json.dumps(data, indent=2, default=_default, sort_keys=False) + "\n")
     console.file.flush()

@@ -9,7 +9,7 @@ import typer
 
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config, ConfigError, find_config, load_config
-from opsbook.console import Exit, err
+from opsbook.console import Exit, err, literal, safe
 from opsbook.store import Store, open_store
 from opsbook.store.engine import StoreUrlError
 
@@ -43,10 +43,10 @@ class AppContext:
             self._config = load_config(path)
         except ConfigError as exc:
             for issue in exc.issues:
-                err.print(str(issue), markup=False, soft_wrap=True)
+                err.print(literal(issue))
             count = len(exc.issues)
             err.print(
-                f"[bold red]{count} problem{'s' if count != 1 else ''}[/] in {path}; "
+                f"[bold red]{count} problem{'s' if count != 1 else ''}[/] in {safe(path)}; "
                 "nothing was changed"
             )
             raise typer.Exit(Exit.BAD_INPUT) from None
@@ -71,7 +71,7 @@ class AppContext:
             try:
                 self._store = open_store(config.store.url.reveal(), base_dir=config.base_dir)
             except StoreUrlError as exc:
-                err.print(f"[bold red]error:[/] {exc}")
+                err.print(f"[bold red]error:[/] {safe(exc)}")
                 raise typer.Exit(Exit.BAD_INPUT) from None
         return self._store
 

@@ -22,12 +22,11 @@ from types import FrameType
 
 import aiohttp
 import psycopg
-from rich.table import Table
 
 from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import Config, load_config
 from opsbook.config.profiles import fill_variables, profile_text
-from opsbook.console import console
+from opsbook.console import Table, console, literal, safe
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import clock_line
 from opsbook.postgres.cluster import TempCluster, free_port
@@ -81,7 +80,7 @@ def run_demo(
     with _stop_on_signals(), ExitStack() as cleanup:
         state_dir = Path(tempfile.mkdtemp(prefix="opsbook-demo-"))
         cleanup.callback(shutil.rmtree, state_dir, ignore_errors=True)
-        console.print(f"state directory   {state_dir}")
+        console.print(f"state directory   {safe(state_dir)}")
         try:
             _run(cleanup, state_dir, database_url, port, attempts, once, scenario)
         except (KeyboardInterrupt, _Stop):
@@ -132,18 +131,19 @@ def _run(
     console.print(f"sandbox app       {server.url}")
 
     config = _write_config(state_dir, server.url, database_url, settings)
-    console.print(f"opsbook config    {config.source}")
+    console.print(f"opsbook config    {safe(config.source)}")
     if scenario == "outage":
         _outage(cleanup, config, settings, server.url)
     else:
         _run_opsbook(config, settings, server.url)
 
     console.print("\ntry, in another terminal:")
-    console.print(f"  opsbook --config {config.source} config check")
-    console.print(f"  opsbook --config {config.source} incident show 1")
+    source = safe(config.source)
+    console.print(f"  opsbook --config {source} config check")
+    console.print(f"  opsbook --config {source} incident show 1")
     if scenario == "outage":
-        console.print(f"  opsbook --config {config.source} status")
-        console.print(f"  opsbook --config {config.source} history --since 1h")
+        console.print(f"  opsbook --config {source} status")
+        console.print(f"  opsbook --config {source} history --since 1h")
     console.print(f"  opsbook sandbox fault --url {server.url}")
     console.print(f"  opsbook sandbox fault health-500 --url {server.url}")
     if once:
@@ -175,7 +175,7 @@ def _outage(cleanup: ExitStack, config: Config, settings: SandboxSettings, url: 
     )
     _wait(lambda: len(watch.check_states(store)) == len(local.checks), 30)
     for state in watch.check_states(store):
-        console.print(f"  {state.name:15} {state.state:9} {state.summary}", markup=False)
+        console.print(literal(f"  {state.name:15} {state.state:9} {state.summary}"))
     console.print("\nin 5 seconds the sandbox's health check starts failing (fault health-500)")
     time.sleep(5)  # pacing for the viewer
     faults_call(url, settings.admin_token, "PUT", "health-500", True)
@@ -186,26 +186,23 @@ def _outage(cleanup: ExitStack, config: Config, settings: SandboxSettings, url: 
         events = incidents.timeline(session, incident_id=incident.id)
     alert = next(a for a in watch.open_alerts(store) if a.incident_id)
     console.print(
-        f"alert {alert.rule} firing {time.monotonic() - broke:.1f}s after the fault: "
-        f"{alert.summary}",
-        markup=False,
+        literal(
+            f"alert {alert.rule} firing {time.monotonic() - broke:.1f}s after the fault: "
+            f"{alert.summary}"
+        )
     )
-    console.print(
-        f"incident #{incident.id} {incident.severity} opened: {incident.title}", markup=False
-    )
+    console.print(literal(f"incident #{incident.id} {incident.severity} opened: {incident.title}"))
     for event in events:
         if event.kind == "runbook.suggested":
-            console.print(f"  {event.text}", markup=False)
+            console.print(literal(f"  {event.text}"))
     # The runbook's first question: is it us or a provider?
     providers = [s for s in watch.check_states(store) if s.kind == "statuspage"]
     if providers and all(s.state == "ok" for s in providers):
-        console.print(
-            f"  providers' status pages all operational ({', '.join(s.name for s in providers)}):"
-            " the outage is ours"
-        )
+        names = safe(", ".join(s.name for s in providers))
+        console.print(f"  providers' status pages all operational ({names}): the outage is ours")
     for state in providers:
         if state.state != "ok":
-            console.print(f"  {state.name}: {state.summary}", markup=False)
+            console.print(literal(f"  {state.name}: {state.summary}"))
 
 
 def _wait(condition: Callable[[], bool], timeout: float) -> None:
@@ -319,7 +316,7 @@ def _incident_drill(store: Store, config: Config, settings: SandboxSettings, url
         incident = incidents.get(session, incident_id=incident_id)
         events = incidents.timeline(session, incident_id=incident_id)
         clocks = incidents.clocks_for(incident, events, config=config, now=clock.now())
-    console.print(f"incident #{incident_id} P0 {incident.title}: {incident.status}")
+    console.print(f"incident #{incident_id} P0 {safe(incident.title)}: {incident.status}")
     for sla in clocks:
         console.print(f"  {clock_line(sla, clock.now(), config.timezone)}")
 
@@ -333,7 +330,7 @@ def _print_probes(probes: list[Probe]) -> None:
             probe.what,
             f"{probe.method} {probe.path}",
             str(probe.expect),
-            f"[{style}]{got}[/]",
+            literal(got, style),
             f"{probe.millis:.0f}" if probe.millis else "",
         )
     console.print(table)

@@ -8,7 +8,7 @@ import typer
 import yaml
 
 from opsbook.config.profiles import profile_names, profile_text
-from opsbook.console import console, fail, print_json
+from opsbook.console import console, fail, literal, print_json, safe
 from opsbook.context import app_context
 
 app = typer.Typer(help="Validate and show the configuration.", no_args_is_help=True)
@@ -29,9 +29,9 @@ def check(
     if as_json:
         print_json(resolved)
         return
-    console.print(yaml.safe_dump(resolved, sort_keys=False, width=100), markup=False)
+    console.print(literal(yaml.safe_dump(resolved, sort_keys=False, width=100), newlines=True))
     console.print(
-        f"[green]ok[/] {config.source}: {len(config.checks)} checks, "
+        f"[green]ok[/] {safe(config.source)}: {len(config.checks)} checks, "
         f"{len(config.alerts.rules)} alert rules, {len(config.notify.channels)} channels"
     )
 
@@ -56,4 +56,4 @@ def init(
         fail(f"{target} already exists; pass --force to overwrite it")
     directory.mkdir(parents=True, exist_ok=True)
     target.write_text(profile_text(profile))
-    console.print(f"wrote {target} ({profile} profile); next: opsbook config check")
+    console.print(f"wrote {safe(target)} ({profile} profile); next: opsbook config check")

@@ -8,11 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.table import Table
 from sqlalchemy.orm import Session
 
 from opsbook.config import Config, parse_duration
-from opsbook.console import console, fail, print_json
+from opsbook.console import Table, console, fail, literal, print_json, safe, visible
 from opsbook.context import AppContext, app_context
 from opsbook.incidents import postmortem as postmortem_doc
 from opsbook.incidents import service
@@ -69,14 +68,14 @@ def _show(incident_id: int, ctx: typer.Context, as_json: bool, everything: bool 
         print_json(incident_json(incident, clocks, postmortem=state, events=events, items=items))
         return
     tz = config.timezone
-    console.print(f"[bold]#{incident.id} {incident.severity} {incident.title}[/]")
+    console.print(f"[bold]#{incident.id} {incident.severity} {safe(incident.title)}[/]")
     console.print(
         f"status {incident.status} (public: {public_status(Status(incident.status))}), "
-        f"component {incident.component or '-'}, opened {local(incident.opened_at, tz)} by "
-        f"{incident.opened_by}" + (f", post-mortem {state}" if state != "none" else "")
+        f"component {safe(incident.component or '-')}, opened {local(incident.opened_at, tz)} "
+        f"by {safe(incident.opened_by)}" + (f", post-mortem {state}" if state != "none" else "")
     )
     if incident.symptoms:
-        console.print("symptoms: " + "; ".join(incident.symptoms))
+        console.print("symptoms: " + "; ".join(safe(s) for s in incident.symptoms))
     upcoming = next_due(clocks)
     if upcoming:
         console.print(
@@ -96,20 +95,21 @@ def _show(incident_id: int, ctx: typer.Context, as_json: bool, everything: bool 
             )
             continue
         public = " [cyan](public)[/]" if event.public else ""
-        text = f": {event.text}" if event.text else ""
+        text = f": {safe(event.text)}" if event.text else ""
         console.print(
-            f"  {local(event.at, tz)}  {event.actor}  {describe_event(event)}{public}{text}",
-            markup=True,
+            f"  {local(event.at, tz)}  {safe(event.actor)}  {safe(describe_event(event))}"
+            f"{public}{text}"
         )
     if items:
         console.print("\n[bold]action items[/]")
         for item in items:
             mark = "x" if item.done_at else " "
             console.print(
-                f"  [{mark}] {item.id}. {item.title}"
-                + (f" (owner {item.owner})" if item.owner else "")
-                + (f" due {item.due.isoformat()}" if item.due else ""),
-                markup=False,
+                literal(
+                    f"  [{mark}] {item.id}. {item.title}"
+                    + (f" (owner {item.owner})" if item.owner else "")
+                    + (f" due {item.due.isoformat()}" if item.due else "")
+                )
             )
 
 
@@ -142,9 +142,8 @@ def severities(ctx: typer.Context, as_json: bool = _JSON) -> None:
     table = Table("severity", "what it means", "response SLA", "for example")
     for name, level in sorted(config.severities.items()):
         sla = "Immediate" if not level.response_sla else f"< {_sla(level.response_sla)}"
-        table.add_row(
-            f"{name} {level.label}", actions[level.action], sla, "\n".join(level.examples)
-        )
+        examples = literal("\n".join(visible(e) for e in level.examples), newlines=True)
+        table.add_row(f"{name} {level.label}", actions[level.action], sla, examples)
     console.print(table)
 
 
@@ -215,12 +214,12 @@ def list_(
     table = Table("id", "sev", "status", "title", "component", "opened", "next due")
     for incident, clocks, _state in rows:
         upcoming = next_due(clocks)
-        due = ""
+        due = literal("")
         if upcoming:
             style = "bold red" if upcoming.state == "overdue" else "yellow"
             word = "OVERDUE" if upcoming.state == "overdue" else "due"
             what = upcoming.label.split(" (")[0]
-            due = f"[{style}]{what} {word} {relative(upcoming.due_at, now)}[/]"
+            due = literal(f"{what} {word} {relative(upcoming.due_at, now)}", style)
         table.add_row(
             str(incident.id),
             incident.severity,
@@ -437,9 +436,9 @@ def postmortem(
             }
         )
     elif out is not None:
-        console.print(f"wrote {out} (post-mortem {state})")
+        console.print(f"wrote {safe(out)} (post-mortem {state})")
     else:
-        console.print(document, markup=False)
+        console.print(literal(document, newlines=True))
 
 
 @app.command("actions")

@@ -12,11 +12,10 @@ from typing import Any
 import psycopg
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from opsbook.config import parse_duration
 from opsbook.config.secrets import mask_text
-from opsbook.console import Exit, console, err, fail, print_json
+from opsbook.console import Exit, Table, console, err, fail, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.postgres import archive as archive_mod
@@ -101,7 +100,7 @@ def status(ctx: typer.Context, as_json: bool = _JSON) -> None:
     else:
         server = report.server
         console.print(
-            f"[bold]{server['database']}[/] on PostgreSQL {server['version']}, up "
+            f"[bold]{safe(server['database'])}[/] on PostgreSQL {safe(server['version'])}, up "
             f"{_seconds(server['uptime'])}" + (" (replica)" if server["in_recovery"] else "")
         )
         states = report.connections
@@ -112,20 +111,21 @@ def status(ctx: typer.Context, as_json: bool = _JSON) -> None:
         )
         table = Table("check", "state", "value", "why")
         for f in report.findings:
-            table.add_row(f.check, f"[{_STYLE[f.state]}]{f.state}[/]", f.value, f.reason)
+            table.add_row(f.check, literal(f.state, _STYLE[f.state]), f.value, f.reason)
         console.print(table)
         if report.long_queries:
             console.print("[bold]longest running[/]")
             for q in report.long_queries:
                 console.print(
-                    f"  pid {q['pid']}  {_seconds(q['seconds'])}  {q['query'][:100]}", markup=False
+                    literal(f"  pid {q['pid']}  {_seconds(q['seconds'])}  {q['query'][:100]}")
                 )
         for b in report.blocked:
             console.print(
-                f"  pid {b['blocked_pid']} waits {_seconds(b['waiting_seconds'])} "
-                f"on pid {b['blocking_pid']} ({b['blocking_state']}): "
-                f"{b['blocking_query'][:80]}",
-                markup=False,
+                literal(
+                    f"  pid {b['blocked_pid']} waits {_seconds(b['waiting_seconds'])} "
+                    f"on pid {b['blocking_pid']} ({b['blocking_state']}): "
+                    f"{b['blocking_query'][:80]}"
+                )
             )
     if report.worst == "crit":
         raise typer.Exit(Exit.FOUND)
@@ -184,7 +184,7 @@ def slow(
             _seconds(q["seconds"]),
             q["user"] or "",
             q["application"] or "",
-            q["query"],
+            literal(q["query"], newlines=True),
         )
     console.print(table if found else "no active queries over that duration")
 
@@ -205,10 +205,10 @@ def blocked(ctx: typer.Context, as_json: bool = _JSON) -> None:
         table.add_row(
             str(b["blocked_pid"]),
             _seconds(b["waiting_seconds"]),
-            b["blocked_query"],
+            literal(b["blocked_query"], newlines=True),
             str(b["blocking_pid"]),
             b["blocking_state"] or "",
-            b["blocking_query"],
+            literal(b["blocking_query"], newlines=True),
         )
     console.print(table if found else "no query waits on a lock")
 
@@ -238,7 +238,7 @@ def sizes(
             }
         )
         return
-    console.print(f"{server['database']}: {human_bytes(server['database_bytes'])}")
+    console.print(f"{safe(server['database'])}: {human_bytes(server['database_bytes'])}")
     table = Table("relation", "kind", "total", "table", "indexes", "toast", "rows (est.)")
     for r in found:
         table.add_row(
@@ -284,9 +284,10 @@ def _print_indexes(found: dict[str, list[dict[str, Any]]]) -> None:
         for row in rows:
             extra = f" (covered by {row['covered_by']})" if "covered_by" in row else ""
             console.print(
-                f"  {row['schema']}.{row['index']} on {row['table']}: "
-                f"{human_bytes(row['bytes'])}{extra}",
-                markup=False,
+                literal(
+                    f"  {row['schema']}.{row['index']} on {row['table']}: "
+                    f"{human_bytes(row['bytes'])}{extra}"
+                )
             )
 
 
@@ -312,7 +313,7 @@ def sequences(
                 f"{s['schema']}.{s['sequence']}",
                 s["type"],
                 str(s["last_value"]),
-                f"[{style}]{s['used']:.4%}[/]",
+                literal(f"{s['used']:.4%}", style),
             )
         console.print(table)
     if any(s["used"] >= warn for s in found):
@@ -485,7 +486,7 @@ def _show_plan(found: remediation.Plan, verb: str) -> None:
     if found.targets:
         console.print(table)
     for s, reason in found.protected:
-        console.print(f"  kept {remediation.describe(s)}: {reason}", markup=False)
+        console.print(literal(f"  kept {remediation.describe(s)}: {reason}"))
 
 
 def _plan_json(found: remediation.Plan, *, done: list[int]) -> dict[str, Any]:
@@ -544,7 +545,7 @@ def archive(
         summary = _archive_summary(plan, batch)
         if not as_json:
             for line in summary["lines"]:
-                console.print(line, markup=False)
+                console.print(literal(line))
         if dry_run or plan.candidates == 0:
             if as_json:
                 print_json({**summary["data"], "dry_run": dry_run, "moved": 0})
@@ -557,7 +558,7 @@ def archive(
         if vacuum_full:
             err.print(
                 "[bold yellow]warning:[/] VACUUM FULL takes an ACCESS EXCLUSIVE lock on "
-                f"{plan.source}: every read and write waits until it has rewritten it"
+                f"{safe(plan.source)}: every read and write waits until it has rewritten it"
             )
         with audited(
             context.store(),
@@ -582,7 +583,7 @@ def archive(
                     plan,
                     pacing=pacing,
                     progress=lambda n: bar.advance(task, n),
-                    note=lambda text: err.print(text),
+                    note=lambda text: err.print(literal(text)),
                 )
             record.details.update(
                 {"moved": result.moved, "batches": result.batches, "created": created}
@@ -663,7 +664,9 @@ def views_list(ctx: typer.Context, as_json: bool = _JSON) -> None:
         return
     table = Table("view", "size", "refresh", "last refreshed by opsbook")
     for row in rows:
-        mode = "concurrently" if row["concurrently"] else "[yellow]blocks readers[/]"
+        mode = (
+            literal("concurrently") if row["concurrently"] else literal("blocks readers", "yellow")
+        )
         when = row["last_refresh"].strftime("%Y-%m-%d %H:%M UTC") if row["last_refresh"] else "-"
         table.add_row(f"{row['schema']}.{row['name']}", human_bytes(row["bytes"]), mode, when)
     console.print(table if rows else "no materialized views")
@@ -711,7 +714,7 @@ def views_refresh(
                 if as_json:
                     print_json({"function": function, "seconds": seconds})
                 else:
-                    console.print(f"called {function}() in {seconds:.2f}s")
+                    console.print(f"called {safe(function)}() in {seconds:.2f}s")
                 return
             results = []
             for view in views_mod.resolve(conn, list(names or [])):
@@ -729,9 +732,9 @@ def views_refresh(
         return
     for r in results:
         how = "concurrently" if r.concurrently else "not concurrently"
-        console.print(f"refreshed {r.view} {how} in {r.seconds:.2f}s")
+        console.print(f"refreshed {safe(r.view)} {how} in {r.seconds:.2f}s")
         if r.why_not:
-            console.print(f"  not concurrently because {r.why_not}", markup=False)
+            console.print(literal(f"  not concurrently because {r.why_not}"))
 
 
 migrations_app = typer.Typer(
@@ -765,18 +768,15 @@ def migrations_status(ctx: typer.Context, directory: Path = _DIR, as_json: bool 
             }
         )
     else:
+        latest = found.applied[-1] if found.applied else None
         console.print(
             f"applied: {len(found.applied)}"
-            + (
-                f" (latest {found.applied[-1]['version']}_{found.applied[-1]['name']})"
-                if found.applied
-                else ""
-            )
+            + (f" (latest {safe(latest['version'])}_{safe(latest['name'])})" if latest else "")
         )
         for migration in found.pending:
-            console.print(f"[yellow]pending[/]  {migration.label}")
+            console.print(f"[yellow]pending[/]  {safe(migration.label)}")
         for label in found.missing_files:
-            console.print(f"[red]applied, but no file[/] {label}")
+            console.print(f"[red]applied, but no file[/] {safe(label)}")
     if found.pending:
         raise typer.Exit(Exit.FOUND)
 
@@ -812,7 +812,7 @@ def migrations_apply(
             )
         if not as_json:
             for migration in found.pending:
-                console.print(f"would apply {migration.label}")
+                console.print(f"would apply {safe(migration.label)}")
         if not yes and not (sys.stdin.isatty() and typer.confirm("Apply them?", default=False)):
             err.print(f"dry run: pass --yes to apply {len(found.pending)} migration(s)")
             return
@@ -833,6 +833,6 @@ def migrations_apply(
                 fail(str(exc), Exit.FOUND)
             done.append(migration.label)
             if not as_json:
-                console.print(f"applied {migration.label}")
+                console.print(f"applied {safe(migration.label)}")
     if as_json:
         print_json({"applied": done})

@@ -6,11 +6,10 @@ import sys
 from typing import Any
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
 from opsbook.config.secrets import Masker, secrets_of
-from opsbook.console import Exit, console, err, fail, print_json
+from opsbook.console import Exit, Table, console, err, fail, literal, print_json, safe, visible
 from opsbook.context import AppContext, app_context
 from opsbook.incidents import service as incidents
 from opsbook.runbooks import loader
@@ -54,7 +53,7 @@ def _load(context: AppContext, name: str, registry: Registry) -> tuple[Runbook, 
         return loader.load_runbook(source.path, registry=registry), str(source.path)
     except loader.RunbookError as exc:
         for issue in exc.issues:
-            err.print(str(issue), markup=False)
+            err.print(literal(issue))
         fail(f"runbook {name} does not validate; nothing was run")
 
 
@@ -71,7 +70,7 @@ class ConsoleReporter:
                 f"[yellow]step {step.id} was in flight when the run stopped "
                 f"(attempt {attempt - 1}); retrying[/]"
             )
-        self.out.print(f"[{position + 1}/{self.total}] {step.title} ...")
+        self.out.print(f"[{position + 1}/{self.total}] {safe(step.title)} ...")
 
     def step_finished(self, position: int, step: Step, record: StepRecord) -> None:
         took = record.output.get("duration_ms")
@@ -82,13 +81,14 @@ class ConsoleReporter:
             details.append(f"count {record.output['count']}")
         if isinstance(took, int | float):
             details.append(f"{took:.0f} ms")
-        mark = _MARK.get(record.status, record.status)
+        mark = _MARK.get(record.status, safe(record.status))
         suffix = f" ({', '.join(details)})" if details else ""
-        self.out.print(f"[{position + 1}/{self.total}] {step.title}: {mark}{suffix}")
+        self.out.print(f"[{position + 1}/{self.total}] {safe(step.title)}: {mark}{suffix}")
         if record.status == "waiting":
-            self.out.print(f"    to do: {record.inputs.get('instruction', '')}", markup=False)
+            instruction = record.inputs.get("instruction", "")
+            self.out.print(literal(f"    to do: {instruction}", newlines=True))
         elif record.error and record.status != "skipped":
-            self.out.print(f"    {record.error}", markup=False)
+            self.out.print(literal(f"    {record.error}", newlines=True))
 
 
 def _engine(ctx: typer.Context, registry: Registry, total: int, as_json: bool) -> Engine:
@@ -108,7 +108,7 @@ def _interaction(yes: bool, done: list[str]) -> Interaction:
     return Interaction(
         yes=yes,
         interactive=interactive,
-        ask=lambda q: typer.confirm(q, default=False),
+        ask=lambda q: typer.confirm(visible(q, newlines=True), default=False),
         done=set(done),
     )
 
@@ -153,7 +153,7 @@ def list_(ctx: typer.Context, as_json: bool = _JSON) -> None:
         return
     table = Table("runbook", "title", "severity", "steps", "from")
     for row in rows:
-        title = row["title"] if row["valid"] else f"[red]invalid: {row['title']}[/]"
+        title = row["title"] if row["valid"] else literal(f"invalid: {row['title']}", "red")
         table.add_row(
             row["name"],
             title,
@@ -190,15 +190,15 @@ def show(
         )
         return
     console.print(
-        f"[bold]{runbook.title}[/]  ({runbook.name}; "
+        f"[bold]{safe(runbook.title)}[/]  ({runbook.name}; "
         f"{', '.join(runbook.severity) or 'any severity'})"
     )
     if runbook.description:
-        console.print(runbook.description.strip())
+        console.print(literal(runbook.description.strip(), newlines=True))
     if runbook.symptoms:
         console.print("\n[bold]Symptoms[/]:")
         for symptom in runbook.symptoms:
-            console.print(f"- {symptom}", markup=False)
+            console.print(literal(f"- {symptom}"))
     if runbook.parameters:
         console.print("\n[bold]Parameters[/]:")
         for key, spec in runbook.parameters.items():
@@ -209,7 +209,7 @@ def show(
                 if spec.default is None
                 else f"default {spec.default}"
             )
-            console.print(f"- {key} ({spec.type}, {default}): {spec.description}", markup=False)
+            console.print(literal(f"- {key} ({spec.type}, {default}): {spec.description}"))
     console.print("\n[bold]Steps[/]:")
     for step in steps:
         flags = [
@@ -221,17 +221,23 @@ def show(
             if on
         ]
         console.print(
-            f"\n{step.position + 1}. [bold]{step.title}[/]"
+            f"\n{step.position + 1}. [bold]{safe(step.title)}[/]"
             + (f"  [yellow]({', '.join(flags)})[/]" if flags else "")
         )
         if step.when:
-            console.print(f"   only when: {step.when}", markup=False)
-        for line in step.does.splitlines():
-            console.print(f"   {line}", markup=False)
+            console.print(literal(f"   only when: {step.when}"))
+        for line in _lines(step.does):
+            console.print(literal(f"   {line}"))
         for check in step.expect:
-            console.print(f"   expect: {check}", markup=False)
+            console.print(literal(f"   expect: {check}"))
         if step.note:
-            console.print(f"   note: {step.note.strip()}", markup=False)
+            console.print(literal(f"   note: {step.note.strip()}", newlines=True))
+
+
+def _lines(text: str) -> list[str]:
+    """Split on line breaks only (not str.splitlines' CR, form feed or U+2028): a control
+    character inside a value stays one visible escape instead of starting a line."""
+    return text.split("\n") if text else []
 
 
 def _required(runbook: Runbook) -> bool:
@@ -280,18 +286,13 @@ def run(
         console.print(f"[bold]dry run[/] of {runbook.name}: nothing will be changed")
         for step in steps:
             console.print(
-                f"\n{step.position + 1}. {step.title}"
+                f"\n{step.position + 1}. {safe(step.title)}"
                 + ("  [yellow](needs confirmation)[/]" if step.confirm else "")
             )
             if step.when:
-                console.print(f"   only when: {step.when}", markup=False)
-            for line in step.does.splitlines():
-                console.print(
-                    f"   would: {line}"
-                    if line == step.does.splitlines()[0]
-                    else f"          {line}",
-                    markup=False,
-                )
+                console.print(literal(f"   only when: {step.when}"))
+            for index, line in enumerate(_lines(step.does)):
+                console.print(literal(f"   would: {line}" if index == 0 else f"          {line}"))
         return
     engine = _engine(ctx, registry, len(runbook.steps), as_json)
     try:
@@ -425,9 +426,8 @@ def _report(ctx: typer.Context, run_id: int, outcome: str, as_json: bool) -> Non
                 f"{run_id} --done STEP):"
             )
             for step in waiting:
-                console.print(
-                    f"  - {step['id']}: {step['inputs'].get('instruction', '')}", markup=False
-                )
+                instruction = step["inputs"].get("instruction", "")
+                console.print(literal(f"  - {step['id']}: {instruction}", newlines=True))
         if outcome == "refused":
             console.print(f"re-run the approval with: opsbook runbook resume {run_id} --yes")
     if outcome in ("failed", "refused"):

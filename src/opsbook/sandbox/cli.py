@@ -10,9 +10,8 @@ import time
 import typer
 import uvicorn
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from opsbook.console import Exit, console, fail, print_json
+from opsbook.console import Exit, Table, console, fail, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.sandbox.app import create_app
 from opsbook.sandbox.client import SandboxUnreachable, faults_call
@@ -64,7 +63,7 @@ def run(
     if applied:
         console.print(f"applied sandbox migrations: {', '.join(applied)}")
     settings = SandboxSettings(database_url=url, commit=commit, admin_token=admin_token)
-    console.print(f"sandbox on http://{host}:{port} (Ctrl-C stops it)")
+    console.print(f"sandbox on http://{safe(host)}:{port} (Ctrl-C stops it)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
@@ -173,12 +172,12 @@ def fault(
         console.print("all faults off")
     else:
         shown = "off" if data["value"] is None else data["value"]
-        console.print(f"{name}: {shown}")
+        console.print(f"{name}: {safe(shown)}")
 
 
 def _print_faults(active: dict[str, object]) -> None:
     table = Table("fault", "state", "what it does", "example value")
     for name, spec in FAULTS.items():
-        state = "off" if name not in active else f"[bold red]{active[name]}[/]"
+        state = "off" if name not in active else literal(active[name], "bold red")
         table.add_row(name, state, spec.help, spec.example)
     console.print(table)

@@ -6,10 +6,8 @@ import re
 from typing import Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from opsbook.console import Exit, console, fail, print_json
+from opsbook.console import Exit, Table, console, fail, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.store import audit, chain, migrate
 from opsbook.store.engine import make_engine
@@ -33,9 +31,9 @@ def upgrade(ctx: typer.Context) -> None:
         engine.dispose()
     where = config.store.url.masked()
     if before == after:
-        console.print(f"{where}: already at revision {after}")
+        console.print(f"{safe(where)}: already at revision {after}")
     else:
-        console.print(f"{where}: migrated {before or 'empty'} -> {after}")
+        console.print(f"{safe(where)}: migrated {before or 'empty'} -> {after}")
 
 
 @app.command("status")
@@ -65,7 +63,7 @@ def status(
         print_json(data)
         return
     state = "up to date" if current == head else f"pending: {current or 'empty'} -> {head}"
-    console.print(f"{data['url']} ({data['dialect']}): {state}")
+    console.print(f"{safe(data['url'])} ({data['dialect']}): {state}")
 
 
 @audit_app.command("list")
@@ -105,7 +103,9 @@ def list_entries(
         return
     table = Table("at (UTC)", "actor", "action", "target", "outcome")
     for e in found:
-        outcome = "[bold yellow]started, no end recorded[/]" if e.id in unfinished else e.outcome
+        outcome = (
+            literal("started, no end recorded", "bold yellow") if e.id in unfinished else e.outcome
+        )
         table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.target, outcome)
     console.print(table if found else "the audit log is empty")
 
@@ -169,7 +169,7 @@ def _print_verdict(verdict: chain.Verdict, anchor: str | None) -> None:
     if problem is not None:
         console.print(
             f"[bold red]audit log tampered:[/] row id {problem.id} (chain position"
-            f" {problem.seq}): {problem.kind}: {escape(problem.detail)}"
+            f" {problem.seq}): {problem.kind}: {safe(problem.detail)}"
         )
         if verdict.rows:
             console.print(f"the {_rows(verdict.rows)} before it are intact")

@@ -6,11 +6,10 @@ import asyncio
 import difflib
 
 import typer
-from rich.table import Table
 
 from opsbook.config import Config
 from opsbook.config.models import Check
-from opsbook.console import Exit, console, fail, print_json
+from opsbook.console import Exit, Table, console, fail, literal, print_json
 from opsbook.context import app_context
 from opsbook.watch.runner import run_checks
 
@@ -53,7 +52,7 @@ def check(
             table.add_row(
                 r.name,
                 r.kind,
-                f"[{_STYLE[r.state]}]{r.state}[/]",
+                literal(r.state, _STYLE[r.state]),
                 r.summary,
                 f"{r.latency_ms:.0f}" if r.latency_ms is not None else "",
             )

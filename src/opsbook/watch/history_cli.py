@@ -12,11 +12,11 @@ import math
 from typing import Any
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from opsbook.config import format_duration, parse_duration
 from opsbook.config.models import DownsampleTier
-from opsbook.console import console, fail, print_json
+from opsbook.console import Table, console, fail, print_json, safe
 from opsbook.context import app_context
 from opsbook.store import Store
 from opsbook.watch import history
@@ -147,7 +147,7 @@ def show(
             f"{up.degraded:,}",
             f"{up.latency_avg_ms:.0f}" if up.latency_avg_ms is not None else "",
             f"{up.latency_max_ms:.0f}" if up.latency_max_ms is not None else "",
-            bar(series[name], start, now),
+            Text.from_markup(bar(series[name], start, now)),
         )
     console.print(table)
 
@@ -172,7 +172,7 @@ def _show_metric(
         print_json({"metric": metric, "since": start, "buckets": [b.as_dict() for b in buckets]})
         return
     if not buckets:
-        console.print(f"{metric}: no samples since {start:%Y-%m-%d %H:%M} UTC")
+        console.print(f"{safe(metric)}: no samples since {start:%Y-%m-%d %H:%M} UTC")
         return
     table = Table("bucket (UTC)", "samples", "avg", "low", "high")
     for b in buckets:

@@ -10,9 +10,9 @@ import threading
 import time
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
-from opsbook.console import console, fail, print_json
+from opsbook.console import Table, VisibleFormatter, console, fail, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import relative
@@ -26,9 +26,9 @@ DAY = dt.timedelta(days=1)
 
 def _log_to_stderr() -> None:
     """Alert transitions and failures, one timestamped UTC line each, for a terminal or the
-    journal."""
+    journal; what peers sent (an alert's summary, its labels) shows escaped, never raw."""
     handler = logging.StreamHandler(sys.stderr)
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter = VisibleFormatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     logger = logging.getLogger("opsbook")
@@ -53,7 +53,7 @@ def serve(
     app = create_app(config, context.store(), clock=context.clock)
     bind_host, bind_port = host or config.serve.host, port or config.serve.port
     console.print(
-        f"opsbook serving on http://{bind_host}:{bind_port}: {len(config.checks)} "
+        f"opsbook serving on http://{safe(bind_host)}:{bind_port}: {len(config.checks)} "
         f"checks, {len(config.alerts.rules)} rules (SIGTERM or Ctrl-C stops it)"
     )
     try:
@@ -158,12 +158,12 @@ def status(
         link = f" -> incident #{a.incident_id}" if a.incident_id else ""
         console.print(
             f"  [{'bold red' if a.state == 'firing' else 'yellow'}]{a.state}[/] "
-            f"{a.rule} ({a.level}) since {relative(a.started_at, now)}: "
-            f"{a.summary}{link}"
+            f"{safe(a.rule)} ({a.level}) since {relative(a.started_at, now)}: "
+            f"{safe(a.summary)}{link}"
         )
     console.print(f"[bold]incidents[/]: {len(rows)} open")
     for row in rows:
-        console.print(f"  #{row['id']} {row['severity']} {row['status']}: {row['title']}")
+        console.print(f"  #{row['id']} {row['severity']} {row['status']}: {safe(row['title'])}")
     if not checks:
         console.print("no check has run yet (start: opsbook serve)")
         return
@@ -180,8 +180,10 @@ def status(
         healthy += calm
         if calm and healthy > OK_SHOWN and not everything:
             continue
-        state = f"[bold red]{c.state} (failing)[/]" if c.failing else c.state
-        seen = relative(c.at, now) + (" [bold red](stale)[/]" if c.name in stale else "")
+        state = literal(f"{c.state} (failing)", "bold red") if c.failing else c.state
+        seen = Text.assemble(
+            relative(c.at, now), (" (stale)", "bold red") if c.name in stale else ""
+        )
         up = percent(day[c.name].uptime) if c.name in day else ""
         table.add_row(c.name, state, seen, up, c.summary)
     console.print(table)
