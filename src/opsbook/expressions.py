@@ -25,7 +25,6 @@ import functools
 import math
 import re
 import secrets
-import shlex
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -431,12 +430,11 @@ class ShellCommand:
     `echo '{{ params.x }}'` becomes `echo ''"${OPSBOOK_ARG_0}"''` with OPSBOOK_ARG_0 in
     the environment. The shell expands a variable into text but never parses that text
     as shell syntax, so no value, whatever quotes surround its placeholder, can become a
-    command. `shown` is the same command with the values written in, quoted, for people.
+    command.
     """
 
     text: str
     env: dict[str, str]
-    shown: str
 
 
 def _shell_text(value: Any) -> str:
@@ -464,38 +462,34 @@ def _place_values(rendered: str, collected: _Collected) -> ShellCommand:
     marker = re.compile(f"\x00{collected.nonce}:(\\d+)\x00")
     values = collected.values
     out: list[str] = []
-    shown: list[str] = []
     states = ["plain"]
     i = 0
     while i < len(rendered):
         found = marker.match(rendered, i)
         if found:
             number = int(found.group(1))
-            ref, seen = _reference(states[-1], number, values[number])
-            out.append(ref)
-            shown.append(seen)
+            out.append(_reference(states[-1], number))
             i = found.end()
             continue
         if rendered[i] == "\x00":
             raise SecurityError("a command cannot hold a NUL byte")
         step = _advance(states, rendered, i)
         out.append(rendered[i : i + step])
-        shown.append(rendered[i : i + step])
         i += step
     env = {f"{ENV_PREFIX}{n}": value for n, value in enumerate(values)}
-    return ShellCommand(text="".join(out), env=env, shown="".join(shown))
+    return ShellCommand(text="".join(out), env=env)
 
 
-def _reference(state: str, number: int, value: str) -> tuple[str, str]:
-    """How a value is referred to where its placeholder stands, and how it is shown."""
+def _reference(state: str, number: int) -> str:
+    """How a value is referred to where its placeholder stands."""
     ref = "${" + f"{ENV_PREFIX}{number}" + "}"
     if state == "double":
-        return ref, re.sub(r'([\\"$`])', r"\\\1", value)
+        return ref
     if state == "single":
-        return f"'\"{ref}\"'", f"'{shlex.quote(value)}'"
+        return f"'\"{ref}\"'"
     if state == "arith":
         raise SecurityError("a value cannot go inside $(( )): the shell would evaluate it")
-    return f'"{ref}"', shlex.quote(value)
+    return f'"{ref}"'
 
 
 def _advance(states: list[str], text: str, i: int) -> int:

@@ -179,3 +179,25 @@ def test_postgres_store_plans_each_batch_with_its_values(store: Store) -> None:
         pytest.skip("a PostgreSQL setting")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("show plan_cache_mode").scalar() == "force_custom_plan"
+
+
+def test_a_nul_from_a_peer_is_stored_not_a_failed_write(store: Store) -> None:
+    # PostgreSQL text cannot hold NUL; an alert summary or command output with one must
+    # still be stored (as U+FFFD there), never fail the write the sender would retry.
+    from opsbook.incidents import service as incidents
+    from opsbook.incidents.models import Incident
+
+    with store.session() as session:
+        opened = incidents.open_incident(
+            session,
+            severity="P2",
+            title="db\x00down",
+            actor="alertmanager",
+            clock=FrozenClock(),
+            symptoms=["summary \x00 with a NUL"],
+        )
+        incident_id = opened.id
+    with store.session() as session:
+        found = session.get(Incident, incident_id)
+        assert found is not None
+        assert found.title.replace("\x00", "\ufffd") == "db\ufffddown"

@@ -68,7 +68,7 @@ def test_serve_notices_a_fault_and_opens_the_p0(tmp_path: Path, sandbox: Running
         env={**os.environ},
     )
     try:
-        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=90)
         wait_for(lambda: any(c["state"] == "ok" for c in _status(config)["checks"]))
         httpx.put(
             f"{sandbox.url}/_sandbox/faults/health-500", json={"value": True}, headers=sandbox.admin
@@ -230,7 +230,7 @@ def test_serve_killed_at_any_moment_leaves_one_alert_and_one_incident(
     for _ in range(5):
         server = _serve(config, port)
         try:
-            wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
+            wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=90)
             # Killed right after it answers, or once it has stored one or two more runs.
             _wait_for_more_runs(config, rng.randint(0, 2))
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from psycopg.adapt import PyFormat
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -46,7 +47,21 @@ def make_engine(url: str, *, base_dir: Path | None = None) -> Engine:
         return engine
     engine = create_engine(full, pool_pre_ping=True, pool_size=5, max_overflow=10)
     event.listen(engine, "connect", _postgres_plans)
+    event.listen(engine, "connect", _postgres_nul_free_text)
     return engine
+
+
+def _postgres_nul_free_text(dbapi_connection: Any, _record: Any) -> None:
+    # PostgreSQL text cannot hold NUL (SQLite's can): a NUL in a peer's alert summary or
+    # a command's output would fail the whole write, and the sender would retry forever.
+    # Every string opsbook stores goes through this dumper and keeps U+FFFD in its place.
+    base = dbapi_connection.adapters.get_dumper(str, PyFormat.TEXT)
+
+    class NulFreeStr(base):  # type: ignore[valid-type, misc]
+        def dump(self, obj: str) -> Any:
+            return super().dump(obj.replace("\x00", "\ufffd"))
+
+    dbapi_connection.adapters.register_dumper(str, NulFreeStr)
 
 
 def _postgres_plans(dbapi_connection: Any, _record: Any) -> None:
