@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from psycopg.adapt import PyFormat
+from psycopg.adapt import Dumper, PyFormat
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -57,9 +57,15 @@ def _postgres_nul_free_text(dbapi_connection: Any, _record: Any) -> None:
     # Every string opsbook stores goes through this dumper and keeps U+FFFD in its place.
     base = dbapi_connection.adapters.get_dumper(str, PyFormat.TEXT)
 
-    class NulFreeStr(base):  # type: ignore[valid-type, misc]
+    class NulFreeStr(Dumper):
+        # psycopg's own str dumpers are C types that cannot be subclassed: wrap one.
+        def __init__(self, cls: type, context: Any = None) -> None:
+            super().__init__(cls, context)
+            self._inner = base(cls, context)
+            self.oid = self._inner.oid
+
         def dump(self, obj: str) -> Any:
-            return super().dump(obj.replace("\x00", "\ufffd"))
+            return self._inner.dump(obj.replace("\x00", "\ufffd"))
 
     dbapi_connection.adapters.register_dumper(str, NulFreeStr)
 
