@@ -72,11 +72,15 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> DocPath:
     the `[key]` marker of dict-key errors."""
     out: list[str | int] = []
     node = data
+    tagged: Any = None  # the mapping whose union tag loc has passed
     for part in loc:
         if part == "[key]":
             continue
-        if isinstance(node, dict) and part not in node and node.get("kind") == part:
-            continue  # the tag of a discriminated union, not a key of the document
+        if isinstance(node, dict) and node is not tagged and node.get("kind") == part:
+            # The tag of a discriminated union comes first, then the mapping's own keys,
+            # one of which may be spelled like the tag (a `command` check's `command`).
+            tagged = node
+            continue
         out.append(part)
         if isinstance(node, dict):
             node = node.get(part)
