@@ -10,6 +10,8 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
+from opsbook.config.durations import ZERO, parse_duration
+
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -24,6 +26,15 @@ def fail(message: str, code: Exit = Exit.BAD_INPUT) -> NoReturn:
     """Say what is wrong on stderr and stop with the matching exit code."""
     err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(int(code))
+
+
+def duration_option(option: str, text: str, *, minimum: dt.timedelta = ZERO) -> dt.timedelta:
+    """A duration typed on the command line, bounded like every other (config/durations.py),
+    or exit 2 with one line naming the option and the value."""
+    try:
+        return parse_duration(text, minimum=minimum)
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
 
 
 def _default(value: Any) -> Any:

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+_SHOWN = 40
+
+
+def shown(value: Any) -> str:
+    """A value as written (repr), cut short: an error line must stay one line even when
+    the value is a 4,000-digit number or a pasted paragraph."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 @dataclass(frozen=True)

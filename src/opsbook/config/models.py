@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from opsbook.config.durations import Duration, format_duration
+from opsbook.config.durations import Duration, Interval, Timeout, at_least, format_duration
 from opsbook.config.secrets import Secret, SecretUrl
 
 SeverityName = Literal["P0", "P1", "P2", "P3"]
@@ -135,8 +135,8 @@ class DatabaseConfig(Model):
 
 class CheckBase(Model):
     name: str
-    interval: Duration = dt.timedelta(seconds=30)
-    timeout: Duration = dt.timedelta(seconds=10)
+    interval: Interval = dt.timedelta(seconds=30)
+    timeout: Timeout = dt.timedelta(seconds=10)
     component: str | None = None
     severity: SeverityName | None = None
     runbook: str | None = None
@@ -148,7 +148,7 @@ class HttpExpect(Model):
     status: int | list[int] = 200
     json_: list[str] = Field(default=[], alias="json")
     body_contains: str | None = None
-    max_response_time: Duration | None = None
+    max_response_time: Timeout | None = None
 
 
 class HttpCheck(CheckBase):
@@ -241,7 +241,7 @@ class AlertRule(Model):
     name: str
     metric: str
     aggregation: Literal["avg", "max", "min", "p95", "rate", "last"] = "avg"
-    window: Duration | None = None
+    window: Interval | None = None
     warn: Threshold | None = None
     crit: Threshold | None = None
     direction: Literal["above", "below"] = "above"
@@ -257,12 +257,12 @@ class AlertGrouping(Model):
     behind it fires): once `max_incidents` incidents opened by alerts within `window` are
     still open, further alerts join the newest of them instead of opening more."""
 
-    window: Duration = dt.timedelta(minutes=10)
+    window: Interval = dt.timedelta(minutes=10)
     max_incidents: int = Field(default=3, ge=1)
 
 
 class AlertsConfig(Model):
-    window: Duration = dt.timedelta(minutes=5)
+    window: Interval = dt.timedelta(minutes=5)
     rules: list[AlertRule] = []
     grouping: AlertGrouping | None = AlertGrouping()  # null: every alert may open one
 
@@ -327,10 +327,10 @@ class IncidentPolicy(Model):
     """The seed's on-call clocks ("During Incident", P0 "Resolution", "After Incident")."""
 
     ack_within: Duration = dt.timedelta(minutes=5)
-    team_update_every: Duration = dt.timedelta(minutes=30)
+    team_update_every: Interval = dt.timedelta(minutes=30)
     customer_update_severities: list[SeverityName] = ["P0"]
     customer_update_after: Duration = dt.timedelta(minutes=15)
-    customer_update_every: Duration = dt.timedelta(minutes=30)
+    customer_update_every: Interval = dt.timedelta(minutes=30)
     escalate_after: Duration = dt.timedelta(minutes=30)
     monitor_for: Duration = dt.timedelta(minutes=15)
     postmortem_within: Duration = dt.timedelta(hours=24)
@@ -371,9 +371,9 @@ class WatchConfig(Model):
     concurrency: int = Field(default=100, ge=1, le=10_000)
     jitter: float = Field(default=0.1, ge=0, le=1)
     # Raw samples (what rule windows read); older ones live on in the downsampled tiers.
-    retention: Duration = dt.timedelta(days=7)
+    retention: Annotated[Duration, at_least(dt.timedelta(minutes=1))] = dt.timedelta(days=7)
     downsample: list[DownsampleTier] = Field(default_factory=default_downsample, max_length=5)
-    evaluate_every: Duration = dt.timedelta(seconds=15)
+    evaluate_every: Interval = dt.timedelta(seconds=15)
 
     @field_validator("downsample")
     @classmethod

@@ -12,7 +12,8 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from opsbook.config import Config, parse_duration
-from opsbook.console import console, fail, print_json
+from opsbook.config.durations import DurationOutOfRange
+from opsbook.console import console, duration_option, fail, print_json
 from opsbook.context import AppContext, app_context
 from opsbook.incidents import postmortem as postmortem_doc
 from opsbook.incidents import service
@@ -515,6 +516,8 @@ def _due(value: str | None, now: dt.datetime) -> dt.date | None:
         pass
     try:
         return (now + parse_duration(value)).date()
+    except DurationOutOfRange as exc:
+        fail(f"--due: {exc}")
     except ValueError:
         fail(f"--due {value!r} is neither a date (2026-03-09) nor a duration (7d)")
 
@@ -529,10 +532,7 @@ def stats(
 
     Example: opsbook incident stats --since 90d
     """
-    try:
-        window = parse_duration(since)
-    except ValueError as exc:
-        fail(f"--since: {exc}")
+    window = duration_option("--since", since, minimum=dt.timedelta(seconds=1))
     with _session(ctx) as (context, config, session):
         now = context.clock.now()
         incidents = service.list_incidents(session, since=now - window)

@@ -14,9 +14,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from opsbook.config import parse_duration
 from opsbook.config.secrets import mask_text
-from opsbook.console import Exit, console, err, fail, print_json
+from opsbook.console import Exit, console, duration_option, err, fail, print_json
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.postgres import archive as archive_mod
@@ -59,13 +58,6 @@ def _connect(ctx: typer.Context) -> Iterator[psycopg.Connection[Any]]:
         fail(f"cannot connect to the target database: {reason}", Exit.FOUND)
     with conn:
         yield conn
-
-
-def _duration(option: str, value: str) -> float:
-    try:
-        return parse_duration(value).total_seconds()
-    except ValueError as exc:
-        fail(f"{option}: {exc}")
 
 
 def _seconds(value: float | None) -> str:
@@ -171,7 +163,7 @@ def slow(
 
     Example: opsbook db slow --min-duration 30s
     """
-    seconds = _duration("--min-duration", min_duration)
+    seconds = duration_option("--min-duration", min_duration).total_seconds()
     with _connect(ctx) as conn:
         found = queries.rows(conn, "slow_queries", {"min_seconds": seconds, "limit": limit})
     if as_json:
@@ -339,7 +331,7 @@ def idle(
 
     Example: opsbook db idle --older-than 10m --terminate --incident 12
     """
-    seconds = _duration("--older-than", older_than)
+    seconds = duration_option("--older-than", older_than).total_seconds()
     with _connect(ctx) as conn:
         database = queries.one(conn, "server_info")["database"]
         found = remediation.plan(
@@ -521,12 +513,15 @@ def archive(
 
     Example: opsbook db archive --table scenario_attempts --to scenario_attempts_archive --yes
     """
-    age = _duration("--older-than", older_than)
+    age = duration_option("--older-than", older_than)
     pacing = archive_mod.Pacing(
         batch=batch,
-        lock_timeout=dt.timedelta(seconds=_duration("--lock-timeout", lock_timeout)),
-        max_replication_lag=dt.timedelta(seconds=_duration("--max-lag", max_lag)),
-        pause=dt.timedelta(seconds=_duration("--pause", pause)),
+        # PostgreSQL reads a lock_timeout of 0 as "wait forever": at least 1ms.
+        lock_timeout=duration_option(
+            "--lock-timeout", lock_timeout, minimum=dt.timedelta(milliseconds=1)
+        ),
+        max_replication_lag=duration_option("--max-lag", max_lag),
+        pause=duration_option("--pause", pause),
     )
     context = app_context(ctx)
     with _connect(ctx) as conn:
@@ -536,7 +531,7 @@ def archive(
                 table=table,
                 to=to,
                 column=column,
-                older_than=dt.timedelta(seconds=age),
+                older_than=age,
                 with_referencing=with_referencing,
             )
         except archive_mod.ArchiveError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from opsbook.config.durations import parse_duration
+from opsbook.config.durations import DurationOutOfRange, parse_duration
 from opsbook.runbooks.model import Parameter, Runbook
 
 
@@ -32,6 +32,8 @@ def _convert(name: str, spec: Parameter, raw: Any) -> Any:
         if spec.type == "duration":
             # Exposed to SQL and conditions as seconds.
             return parse_duration(text).total_seconds()
+    except DurationOutOfRange as exc:
+        raise ParamError(f"--param {name}: {exc}") from None
     except ValueError:
         raise ParamError(f"--param {name}: {raw!r} is not a {spec.type}") from None
     return text
