@@ -50,6 +50,8 @@ def test_version() -> None:
 
 # --- out-of-range input is refused with exit 2, one clear error, never a traceback -------
 
+HUGE = "99999999999999999999"
+
 
 def _params(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
     """Every parameter of every command, with the command's path."""
@@ -60,6 +62,11 @@ def _params(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, .
             found.extend(_params(command, path))
         found.extend((path, p) for p in command.params)
     return found
+
+
+def _numeric(param: Any) -> bool:
+    annotation = param.type_descriptor.annotation
+    return annotation in (int, float, int | None, float | None, list[int])
 
 
 def _refused(result: Any) -> None:
@@ -75,6 +82,35 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("OPSBOOK_CONFIG", raising=False)
     (tmp_path / "opsbook.yaml").write_text("store:\n  url: sqlite:///opsbook.db\n")
     return tmp_path
+
+
+def test_every_number_option_has_a_bound_and_refuses_a_huge_value(workdir: Path) -> None:
+    numeric = [(path, p) for path, p in _params(typer.main.get_command(app)) if _numeric(p)]
+    assert len(numeric) >= 15
+    for path, param in numeric:
+        assert param.max is not None, (path, param.name)
+        given = [*param.opts, HUGE] if param.opts[0].startswith("-") else [HUGE]
+        result = runner.invoke(app, [*path, *given])
+        _refused(result)
+        assert "less than or equal to" in result.output, (path, param.name)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["incident", "show", HUGE],
+        ["incident", "ack", HUGE],
+        ["incident", "actions", HUGE],
+        ["incident", "actions", "1", "done", HUGE],
+        ["runbook", "suggest", "--incident", HUGE],
+        ["runbook", "run", "p1-db-connections", "--incident", HUGE, "--dry-run"],
+        ["runbook", "run", "p1-db-connections", "--param", f"idle_minutes={HUGE}", "--dry-run"],
+    ],
+)
+def test_ids_past_the_largest_there_can_be_are_refused(workdir: Path, args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    _refused(result)
+    assert f"'{HUGE}' is not" in result.output
 
 
 # Every option that takes a duration, and the least it takes where zero means nothing.

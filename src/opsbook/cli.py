@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from opsbook import __version__
+from opsbook.bounds import MAX_ATTEMPTS, MAX_PORT
 from opsbook.config import cli as config_cli
 from opsbook.context import AppContext
 from opsbook.incidents import cli as incidents_cli
@@ -73,8 +74,12 @@ def demo(
     database_url: str | None = typer.Option(
         None, "--database-url", help="Use this PostgreSQL instead of a throwaway one."
     ),
-    port: int | None = typer.Option(None, "--port", help="Sandbox port (default 8300 if free)."),
-    attempts: int = typer.Option(50_000, "--attempts", min=0, help="Attempts to seed."),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=MAX_PORT, help="Sandbox port (default 8300 if free)."
+    ),
+    attempts: int = typer.Option(
+        50_000, "--attempts", min=0, max=MAX_ATTEMPTS, help="Attempts to seed."
+    ),
     once: bool = typer.Option(False, "--once", help="Set up, run, and stop at once."),
     scenario: str | None = typer.Option(
         None, "--scenario", help="outage: watch the sandbox, break its health, see the P0 open."

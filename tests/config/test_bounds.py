@@ -1,8 +1,8 @@
-"""Out-of-range durations in opsbook.yaml and runbooks are refused, located, never crash.
+"""Out-of-range values in opsbook.yaml and runbooks are refused, located, never crash.
 
-Every duration field is at most 100y and, where zero means nothing, at least a minimum.
-The table below is checked against the models themselves, so a new field cannot slip
-past it.
+Every duration field is at most 100y and, where zero means nothing, at least a minimum;
+every number has an upper bound. The tables below are checked against the models
+themselves, so a new field cannot slip past them.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import types
 import typing
 from typing import Any
 
+import annotated_types
 import pytest
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from opsbook.config import ConfigError, parse_config
+from opsbook.config.errors import shown
 from opsbook.config.models import Config
 from opsbook.runbooks.actions import default_registry
 from opsbook.runbooks.loader import RunbookError, parse_runbook
@@ -162,6 +164,63 @@ def test_a_runbook_step_timeout_is_bounded_too() -> None:
         assert str(issue).startswith(f"book.yaml:{where}: steps[0].timeout: {message}")
 
 
+HUGE = "99999999999999999999999"
+TOO_LARGE = f"{HUGE} is out of range: it must be at most"
+
+
+@pytest.mark.parametrize(
+    ("template", "value", "expected"),
+    [
+        (
+            "watch:\n  concurrency: VALUE\n",
+            "1e400",
+            "watch.concurrency: '1e400' is not a whole number",
+        ),
+        ("watch:\n  concurrency: VALUE\n", HUGE, f"watch.concurrency: {TOO_LARGE} 10000"),
+        (
+            "watch:\n  concurrency: VALUE\n",
+            "9" * 5000,
+            f"watch.concurrency: {shown('9' * 5000)} is not a whole number",
+        ),
+        (_http("fail_after: VALUE"), HUGE, f"checks[0].fail_after: {TOO_LARGE} 1000"),
+        (_http("expect: {status: VALUE}"), HUGE, f"checks[0].expect.status: {TOO_LARGE} 599"),
+        (
+            "checks:\n  - {name: t, kind: tls, host: x, port: VALUE}\n",
+            HUGE,
+            f"checks[0].port: {TOO_LARGE} 65535",
+        ),
+        (
+            "checks:\n  - {name: t, kind: tls, host: x, warn_days: VALUE}\n",
+            HUGE,
+            f"checks[0].warn_days: {TOO_LARGE} 3650",
+        ),
+        (
+            "checks:\n  - {name: c, kind: command, command: 'true', ok_exit: VALUE}\n",
+            HUGE,
+            f"checks[0].ok_exit: {TOO_LARGE} 255",
+        ),
+        (
+            "alerts:\n  grouping: {max_incidents: VALUE}\n",
+            HUGE,
+            f"alerts.grouping.max_incidents: {TOO_LARGE} 1000",
+        ),
+        ("serve:\n  port: VALUE\n", HUGE, f"serve.port: {TOO_LARGE} 65535"),
+        (
+            "database:\n  disk_quota: VALUE\n",
+            "99999999999999999999999999 TB",
+            "database.disk_quota: '99999999999999999999999999 TB' is out of range: it must be"
+            " at most 9223372036854775807",
+        ),
+        (_rule("warn: VALUE"), "1e400%", "alerts.rules[0].warn: '1e400%' is not a finite number"),
+    ],
+)
+def test_numbers_past_their_bound_are_refused_where_they_stand(
+    template: str, value: str, expected: str
+) -> None:
+    text, where = _at(template, value)
+    assert _problems(text) == [f"opsbook.yaml:{where}: {expected}"]
+
+
 # --- the tables above and the bounds below cover every field the models have ----------
 
 
@@ -220,3 +279,16 @@ def _all_fields() -> dict[str, tuple[Any, list[Any]]]:
 def test_the_duration_tables_cover_every_duration_field() -> None:
     durations = {path for path, (kind, _) in _all_fields().items() if kind is dt.timedelta}
     assert durations == {*CONFIG_DURATIONS, "runbook:steps[].timeout"}
+
+
+def test_every_number_field_has_an_upper_bound() -> None:
+    unbounded = []
+    for path, (kind, metadata) in _all_fields().items():
+        numeric = isinstance(kind, type) and issubclass(kind, int | float) and kind is not bool
+        if not numeric:
+            continue
+        bounded = any(isinstance(m, annotated_types.Le | annotated_types.Lt) for m in metadata)
+        finite = any(getattr(m, "allow_inf_nan", None) is False for m in metadata)
+        if not bounded and not (kind is float and finite):
+            unbounded.append(path)
+    assert unbounded == []

@@ -34,5 +34,8 @@ class ConfigError(Exception):
     """Raised instead of returning a half-loaded config; carries every issue found."""
 
     def __init__(self, issues: list[ConfigIssue]) -> None:
-        self.issues = sorted(issues, key=lambda i: (i.file, i.line, i.column))
+        # One issue per place and field: a value that fits no member of a union
+        # (`status: 200` or `[200, 204]`) fails each of them, and the first says it.
+        first = {(i.file, i.line, i.column, i.path): i for i in reversed(issues)}
+        self.issues = sorted(first.values(), key=lambda i: (i.file, i.line, i.column))
         super().__init__("\n".join(str(i) for i in self.issues))

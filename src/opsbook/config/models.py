@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from opsbook.bounds import Port
 from opsbook.config.durations import Duration, Interval, Timeout, at_least, format_duration
 from opsbook.config.secrets import Secret, SecretUrl
 
@@ -49,7 +50,9 @@ def _threshold(value: Any) -> Any:
     return value
 
 
-Threshold = Annotated[float, BeforeValidator(_threshold)]
+# Finite: an `inf` or `nan` threshold would silently never (or always) fire.
+Threshold = Annotated[float, BeforeValidator(_threshold), Field(allow_inf_nan=False)]
+HttpStatus = Annotated[int, Field(ge=100, le=599)]
 
 
 class Model(BaseModel):
@@ -126,7 +129,7 @@ class AppConfig(Model):
 
 class DatabaseConfig(Model):
     url: SecretUrl | None = None
-    disk_quota: ByteSize | None = None
+    disk_quota: Annotated[ByteSize, Field(gt=0, le=2**63 - 1)] | None = None
     statement_timeout_expected: bool = True
 
 
@@ -140,12 +143,12 @@ class CheckBase(Model):
     component: str | None = None
     severity: SeverityName | None = None
     runbook: str | None = None
-    fail_after: int = Field(default=1, ge=1)
-    recover_after: int = Field(default=1, ge=1)
+    fail_after: int = Field(default=1, ge=1, le=1000)
+    recover_after: int = Field(default=1, ge=1, le=1000)
 
 
 class HttpExpect(Model):
-    status: int | list[int] = 200
+    status: HttpStatus | list[HttpStatus] = 200
     json_: list[str] = Field(default=[], alias="json")
     body_contains: str | None = None
     max_response_time: Timeout | None = None
@@ -182,9 +185,9 @@ class StatuspageCheck(CheckBase):
 class TlsCheck(CheckBase):
     kind: Literal["tls"]
     host: str
-    port: int = 443
-    warn_days: int = 21
-    crit_days: int = 7
+    port: Port = 443
+    warn_days: int = Field(default=21, ge=0, le=3650)
+    crit_days: int = Field(default=7, ge=0, le=3650)
     server_name: str | None = None
     ca_file: str | None = None
 
@@ -212,7 +215,7 @@ class PrometheusCheck(CheckBase):
 class CommandCheck(CheckBase):
     kind: Literal["command"]
     command: str | list[str]
-    ok_exit: int = 0
+    ok_exit: int = Field(default=0, ge=0, le=255)
 
 
 Check = Annotated[
@@ -258,7 +261,7 @@ class AlertGrouping(Model):
     still open, further alerts join the newest of them instead of opening more."""
 
     window: Interval = dt.timedelta(minutes=10)
-    max_incidents: int = Field(default=3, ge=1)
+    max_incidents: int = Field(default=3, ge=1, le=1000)
 
 
 class AlertsConfig(Model):
@@ -289,7 +292,7 @@ class PagerDutyChannel(ChannelBase):
 class EmailChannel(ChannelBase):
     kind: Literal["email"]
     smtp_host: str
-    smtp_port: int = 587
+    smtp_port: Port = 587
     username: str | None = None
     password: Secret | None = None
     starttls: bool = True
@@ -388,7 +391,7 @@ class WatchConfig(Model):
 
 class ServeConfig(Model):
     host: str = "127.0.0.1"
-    port: int = Field(default=8400, ge=1, le=65535)
+    port: Port = 8400
 
 
 class AlertmanagerConfig(Model):

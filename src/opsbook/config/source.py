@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from opsbook.config.errors import ConfigIssue
+from opsbook.config.errors import ConfigIssue, shown
 
 Path = tuple[str | int, ...]
 
@@ -95,7 +95,7 @@ class _Builder:
             return self.build_mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        value = self.loader.construct_object(node, deep=True)
+        value = self.scalar(node)
         if isinstance(value, str) and "$" in value and self.env is not None:
             missing: list[str] = []
             value = interpolate(value, self.env, missing)
@@ -112,16 +112,25 @@ class _Builder:
                 )
         return value
 
+    def scalar(self, node: yaml.Node) -> Any:
+        """The value of a scalar. One YAML cannot make a value of (a 5,000-digit integer,
+        the date 2026-13-45) stays the text as written: the model then refuses it where
+        a number or date is wanted, with its place, instead of PyYAML crashing."""
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError):
+            return str(node.value)
+
     def build_mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
+            key = self.scalar(key_node)
             if not isinstance(key, str | int):
                 line, column = self.pos(key_node)
                 self.issues.append(
                     ConfigIssue(
-                        self.file, line, column, format_path(path), f"key {key!r} must be text"
+                        self.file, line, column, format_path(path), f"key {shown(key)} must be text"
                     )
                 )
                 continue

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from opsbook.bounds import parse_id
 from opsbook.config import Config, parse_duration
 from opsbook.config.durations import DurationOutOfRange
 from opsbook.console import console, duration_option, fail, print_json
@@ -50,11 +51,11 @@ def _session(ctx: typer.Context) -> Iterator[tuple[AppContext, Config, Session]]
         fail(str(exc))
 
 
-def _id(value: str) -> int:
-    text = value.strip().lstrip("#")
-    if not text.isdigit():
-        fail(f"{value!r} is not an incident id (use a number, like 12 or #12)")
-    return int(text)
+def _id(value: str, what: str = "an incident id") -> int:
+    try:
+        return parse_id(value, what)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def _show(incident_id: int, ctx: typer.Context, as_json: bool, everything: bool = False) -> None:
@@ -475,13 +476,13 @@ def actions(
             )
             listed = [item]
         elif verb == "done":
-            if incident_id is None or len(words) != 1 or not words[0].isdigit():
+            if incident_id is None or len(words) != 1:
                 fail("usage: opsbook incident actions ID done ITEM")
             listed = [
                 service.complete_action(
                     session,
                     incident_id=incident_id,
-                    item_id=int(words[0]),
+                    item_id=_id(words[0], "an action item"),
                     clock=clock,
                     actor=actor,
                 )

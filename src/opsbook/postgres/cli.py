@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from opsbook.bounds import MAX_ID
 from opsbook.config.secrets import mask_text
 from opsbook.console import Exit, console, duration_option, err, fail, print_json
 from opsbook.context import app_context
@@ -30,6 +31,7 @@ app = typer.Typer(
     help="The target database: status, diagnostics, safe remediation.", no_args_is_help=True
 )
 _JSON = typer.Option(False, "--json", help="Print as JSON.")
+_INCIDENT = typer.Option(None, "--incident", min=1, max=MAX_ID, help="Note it on this incident.")
 _STYLE = {"ok": "green", "info": "cyan", "warn": "yellow", "crit": "bold red"}
 
 
@@ -155,7 +157,7 @@ def connections(
 @app.command("slow")
 def slow(
     ctx: typer.Context,
-    limit: int = typer.Option(10, "--limit", min=1),
+    limit: int = typer.Option(10, "--limit", min=1, max=MAX_ID),
     min_duration: str = typer.Option("0s", "--min-duration", help="e.g. 30s, 5m."),
     as_json: bool = _JSON,
 ) -> None:
@@ -209,7 +211,7 @@ def blocked(ctx: typer.Context, as_json: bool = _JSON) -> None:
 def sizes(
     ctx: typer.Context,
     tables: bool = typer.Option(False, "--tables", help="Only tables (no materialized views)."),
-    limit: int = typer.Option(20, "--limit", min=1),
+    limit: int = typer.Option(20, "--limit", min=1, max=MAX_ID),
     as_json: bool = _JSON,
 ) -> None:
     """Database size, then tables and materialized views with index and TOAST sizes.
@@ -285,7 +287,9 @@ def _print_indexes(found: dict[str, list[dict[str, Any]]]) -> None:
 @app.command("sequences")
 def sequences(
     ctx: typer.Context,
-    warn: float = typer.Option(0.75, "--warn", help="Flag sequences past this share used."),
+    warn: float = typer.Option(
+        0.75, "--warn", min=0, max=1, help="Flag sequences past this share used."
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Sequences and how much of their range is used (exhaustion stops inserts).
@@ -324,7 +328,7 @@ def idle(
     terminate: bool = typer.Option(False, "--terminate", help="End them (shows them first)."),
     yes: bool = typer.Option(False, "--yes", help="Act without asking."),
     force: bool = typer.Option(False, "--force", help="Include superuser-owned sessions."),
-    incident: int | None = typer.Option(None, "--incident", help="Note it on this incident."),
+    incident: int | None = _INCIDENT,
     as_json: bool = _JSON,
 ) -> None:
     """Idle sessions (the runbook's "Kill idle connections"); --terminate ends them.
@@ -355,14 +359,14 @@ def idle(
 @app.command("kill")
 def kill(
     ctx: typer.Context,
-    pids: list[int] = typer.Argument(None, metavar="[PID]..."),
+    pids: list[int] = typer.Argument(None, metavar="[PID]...", min=1, max=MAX_ID),
     cancel: bool = typer.Option(False, "--cancel", help="Cancel the query, keep the session."),
     all_connections: bool = typer.Option(
         False, "--all-connections", help="Every other client session of this database."
     ),
     yes: bool = typer.Option(False, "--yes", help="Act without asking."),
     force: bool = typer.Option(False, "--force", help="Include superuser-owned sessions."),
-    incident: int | None = typer.Option(None, "--incident", help="Note it on this incident."),
+    incident: int | None = _INCIDENT,
     as_json: bool = _JSON,
 ) -> None:
     """End sessions by PID, or every other session of the database (careful!).

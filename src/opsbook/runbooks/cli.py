@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
+from opsbook.bounds import MAX_ID, parse_id
 from opsbook.console import Exit, console, err, fail, print_json
 from opsbook.context import AppContext, app_context
 from opsbook.incidents import service as incidents
@@ -298,7 +299,7 @@ def run(
 @app.command("resume")
 def resume(
     ctx: typer.Context,
-    run_id: int = typer.Argument(..., metavar="RUN_ID"),
+    run_id: int = typer.Argument(..., metavar="RUN_ID", min=1, max=MAX_ID),
     yes: bool = typer.Option(False, "--yes", help="Approve the steps that need confirmation."),
     done: list[str] = typer.Option([], "--done", help="Mark a manual step done (repeatable)."),
     as_json: bool = _JSON,
@@ -333,10 +334,10 @@ def resume(
 def _incident_id(value: str | None) -> int | None:
     if value is None:
         return None
-    text = value.strip().lstrip("#")
-    if not text.isdigit():
-        fail(f"--incident {value!r} is not an incident id")
-    return int(text)
+    try:
+        return parse_id(value, "an incident id")
+    except ValueError as exc:
+        fail(f"--incident {exc}")
 
 
 def _run_json(run: RunRecord, steps: list[StepRecord]) -> dict[str, Any]:
@@ -399,7 +400,7 @@ def _report(ctx: typer.Context, run_id: int, outcome: str, as_json: bool) -> Non
 @app.command("runs")
 def runs(
     ctx: typer.Context,
-    limit: int = typer.Option(20, "--limit", min=1),
+    limit: int = typer.Option(20, "--limit", min=1, max=MAX_ID),
     as_json: bool = _JSON,
 ) -> None:
     """List recent runs, newest first.
