@@ -118,22 +118,22 @@ def _problems(text: str) -> list[str]:
 
 @pytest.mark.parametrize("field", sorted(CONFIG_DURATIONS))
 def test_every_duration_field_refuses_99999y_where_it_stands(field: str) -> None:
-    template, shown, _ = CONFIG_DURATIONS[field]
+    template, path, _ = CONFIG_DURATIONS[field]
     text, where = _at(template, "99999y")
     assert _problems(text) == [
-        f"opsbook.yaml:{where}: {shown}: '99999y' is longer than 100y, the longest opsbook takes"
+        f"opsbook.yaml:{where}: {path}: '99999y' is longer than 100y, the longest opsbook takes"
     ]
 
 
 @pytest.mark.parametrize("field", sorted(CONFIG_DURATIONS))
 def test_every_duration_field_refuses_0s_where_zero_means_nothing(field: str) -> None:
-    template, shown, zero = CONFIG_DURATIONS[field]
+    template, path, zero = CONFIG_DURATIONS[field]
     text, where = _at(template, "0s")
     if zero is None:
         parse_config(text, file="opsbook.yaml", env={})
         return
     [problem] = _problems(text)
-    assert problem.startswith(f"opsbook.yaml:{where}: {shown}: ")
+    assert problem.startswith(f"opsbook.yaml:{where}: {path}: ")
     assert zero in problem
 
 

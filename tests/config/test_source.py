@@ -60,21 +60,18 @@ def test_a_nul_byte_in_the_file_exits_2_located(tmp_path: Path) -> None:
     )
 
 
-def test_an_alias_inside_its_own_anchor_is_refused() -> None:
-    assert problems("project: &r [*r]\n") == [
-        "opsbook.yaml:1:14: alias *r is inside its own anchor &r (recursive YAML is not allowed)"
-    ]
-
-
-def test_a_merge_of_its_own_anchor_is_refused() -> None:
-    assert problems("app: &a {<<: *a}\n") == [
-        "opsbook.yaml:1:14: alias *a is inside its own anchor &a (recursive YAML is not allowed)"
-    ]
-
-
-def test_a_recursive_key_is_refused() -> None:
-    assert problems("? &k [*k]\n: 1\n") == [
-        "opsbook.yaml:1:7: alias *k is inside its own anchor &k (recursive YAML is not allowed)"
+@pytest.mark.parametrize(
+    ("text", "where", "name"),
+    [
+        ("project: &r [*r]\n", "1:14", "r"),  # a list holding itself
+        ("app: &a {<<: *a}\n", "1:14", "a"),  # a mapping merging itself
+        ("? &k [*k]\n: 1\n", "1:7", "k"),  # a key holding itself
+    ],
+)
+def test_an_alias_inside_its_own_anchor_is_refused(text: str, where: str, name: str) -> None:
+    assert problems(text) == [
+        f"opsbook.yaml:{where}: alias *{name} is inside its own anchor &{name}"
+        " (recursive YAML is not allowed)"
     ]
 
 
