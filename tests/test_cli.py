@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from opsbook.cli import app
+from opsbook.config import parse_duration
 
 runner = CliRunner()
 
@@ -43,3 +46,122 @@ def test_every_command_has_help_with_an_example() -> None:
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.output.startswith("opsbook ")
+
+
+# --- out-of-range input is refused with exit 2, one clear error, never a traceback -------
+
+HUGE = "99999999999999999999"
+
+
+def _params(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every parameter of every command, with the command's path."""
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        if hasattr(command, "commands"):
+            found.extend(_params(command, path))
+        found.extend((path, p) for p in command.params)
+    return found
+
+
+def _numeric(param: Any) -> bool:
+    annotation = param.type_descriptor.annotation
+    return annotation in (int, float, int | None, float | None, list[int])
+
+
+def _refused(result: Any) -> None:
+    """Exit 2, and an error the person can read, not a traceback."""
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPSBOOK_CONFIG", raising=False)
+    (tmp_path / "opsbook.yaml").write_text("store:\n  url: sqlite:///opsbook.db\n")
+    return tmp_path
+
+
+def test_every_number_option_has_a_bound_and_refuses_a_huge_value(workdir: Path) -> None:
+    numeric = [(path, p) for path, p in _params(typer.main.get_command(app)) if _numeric(p)]
+    assert len(numeric) >= 15
+    for path, param in numeric:
+        assert param.max is not None, (path, param.name)
+        given = [*param.opts, HUGE] if param.opts[0].startswith("-") else [HUGE]
+        result = runner.invoke(app, [*path, *given])
+        _refused(result)
+        assert "less than or equal to" in result.output, (path, param.name)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["incident", "show", HUGE],
+        ["incident", "ack", HUGE],
+        ["incident", "actions", HUGE],
+        ["incident", "actions", "1", "done", HUGE],
+        ["runbook", "suggest", "--incident", HUGE],
+        ["runbook", "run", "p1-db-connections", "--incident", HUGE, "--dry-run"],
+        ["runbook", "run", "p1-db-connections", "--param", f"idle_minutes={HUGE}", "--dry-run"],
+    ],
+)
+def test_ids_past_the_largest_there_can_be_are_refused(workdir: Path, args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    _refused(result)
+    assert f"'{HUGE}' is not" in result.output
+
+
+# Every option that takes a duration, and the least it takes where zero means nothing.
+DURATION_OPTIONS: dict[tuple[str, ...], dict[str, str | None]] = {
+    ("history",): {"--since": "1s"},
+    ("incident", "stats"): {"--since": "1s"},
+    ("incident", "actions", "1", "add", "Fix it"): {"--due": None},
+    ("db", "slow"): {"--min-duration": None},
+    ("db", "idle"): {"--older-than": None},
+    ("db", "archive"): {
+        "--older-than": None,
+        "--lock-timeout": "1ms",
+        "--max-lag": None,
+        "--pause": None,
+    },
+}
+
+
+def test_the_table_names_every_duration_option() -> None:
+    def takes_a_duration(param: Any) -> bool:
+        try:
+            parse_duration(str(param.default))
+        except ValueError:
+            return False
+        return param.type_descriptor.annotation is str
+
+    found = {
+        (path, p.opts[0]) for path, p in _params(typer.main.get_command(app)) if takes_a_duration(p)
+    }
+    listed = {
+        (path[:2], option) for path, options in DURATION_OPTIONS.items() for option in options
+    }
+    assert found <= listed
+    assert len(listed) == 9
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [(command, option) for command, options in DURATION_OPTIONS.items() for option in options],
+)
+def test_duration_options_refuse_99999y_and_too_short_naming_option_and_value(
+    workdir: Path, command: tuple[str, ...], option: str
+) -> None:
+    result = runner.invoke(app, [*command, option, "99999y"])
+    _refused(result)
+    line = f"error: {option}: '99999y' is longer than 100y, the longest opsbook takes"
+    assert result.output.strip() == line
+    minimum = DURATION_OPTIONS[command][option]
+    if minimum is not None:
+        result = runner.invoke(app, [*command, option, "0s"])
+        _refused(result)
+        assert result.output.strip() == (
+            f"error: {option}: '0s' is too short: it must be at least {minimum}"
+        )

@@ -1,24 +1,44 @@
-"""The `opsbook` command: mounts each domain's Typer app; nothing else."""
+"""The `opsbook` command: mounts each domain's Typer app, and turns a state store that
+cannot be used into one line, whichever command met it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from opsbook import __version__
+from opsbook.bounds import MAX_ATTEMPTS, MAX_PORT
 from opsbook.config import cli as config_cli
-from opsbook.context import AppContext
+from opsbook.context import AppContext, app_context
 from opsbook.incidents import cli as incidents_cli
 from opsbook.postgres import cli as postgres_cli
 from opsbook.runbooks import cli as runbooks_cli
 from opsbook.sandbox import cli as sandbox_cli
 from opsbook.store import cli as store_cli
+from opsbook.store.engine import is_store_failure
 from opsbook.watch import cli as watch_cli
 from opsbook.watch import history_cli, status_cli
 
+
+class _Opsbook(TyperGroup):
+    """Every command runs inside this: a store that is unreachable, read-only or full
+    is reported once here (AppContext.store_failed), not as a page of SQLAlchemy."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            if not is_store_failure(error):
+                raise
+            app_context(ctx).store_failed(error)
+
+
 app = typer.Typer(
     name="opsbook",
+    cls=_Opsbook,
     help="The operations runbook as software: watch, incidents, runbooks, database care.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -73,8 +93,12 @@ def demo(
     database_url: str | None = typer.Option(
         None, "--database-url", help="Use this PostgreSQL instead of a throwaway one."
     ),
-    port: int | None = typer.Option(None, "--port", help="Sandbox port (default 8300 if free)."),
-    attempts: int = typer.Option(50_000, "--attempts", min=0, help="Attempts to seed."),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=MAX_PORT, help="Sandbox port (default 8300 if free)."
+    ),
+    attempts: int = typer.Option(
+        50_000, "--attempts", min=0, max=MAX_ATTEMPTS, help="Attempts to seed."
+    ),
     once: bool = typer.Option(False, "--once", help="Set up, run, and stop at once."),
     scenario: str | None = typer.Option(
         None, "--scenario", help="outage: watch the sandbox, break its health, see the P0 open."

@@ -27,6 +27,8 @@ from rich.segment import Segment
 from rich.style import StyleType
 from rich.text import Text
 
+from opsbook.config.durations import ZERO, parse_duration
+
 
 def _escaped(code: int) -> str:
     """As Python's repr writes it: `\\n`, `\\x1b`, `\\u202e`."""
@@ -146,6 +148,15 @@ def fail(message: str, code: Exit = Exit.BAD_INPUT) -> NoReturn:
     text, not markup: it usually quotes what the user typed or what a server answered."""
     err.print(Text.assemble(("error:", "bold red"), " ", literal(message, newlines=True)))
     raise typer.Exit(int(code))
+
+
+def duration_option(option: str, text: str, *, minimum: dt.timedelta = ZERO) -> dt.timedelta:
+    """A duration typed on the command line, bounded like every other (config/durations.py),
+    or exit 2 with one line naming the option and the value."""
+    try:
+        return parse_duration(text, minimum=minimum)
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
 
 
 def _default(value: Any) -> Any:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
 from opsbook.clock import SYSTEM_CLOCK, Clock
-from opsbook.config import Config, ConfigError, find_config, load_config
-from opsbook.console import Exit, err, literal, safe
+from opsbook.config import Config, ConfigError, find_config, load_config, mask_text
+from opsbook.console import Exit, err, fail, literal, safe
 from opsbook.store import Store, open_store
-from opsbook.store.engine import StoreUrlError
+from opsbook.store.engine import StoreUrlError, display_url, failure_reason
 
 
 @dataclass
@@ -74,6 +75,18 @@ class AppContext:
                 err.print(f"[bold red]error:[/] {safe(exc)}")
                 raise typer.Exit(Exit.BAD_INPUT) from None
         return self._store
+
+    def store_failed(self, error: BaseException) -> NoReturn:
+        """One line for a state store that cannot be used (see engine.is_store_failure):
+        which store, what its database said, and what was left undone. Exit 1."""
+        config = self.config()
+        where = display_url(config.store.url.reveal(), base_dir=config.base_dir)
+        reason = mask_text(failure_reason(error), config.store.url.secret_parts())
+        if self._store is None or self._store.committed == 0:
+            outcome = "nothing was changed"
+        else:
+            outcome = "the change under way was not saved (earlier ones were)"
+        fail(f"opsbook's state store (store.url) {where}: {reason}; {outcome}", Exit.FOUND)
 
     def close(self) -> None:
         if self._store is not None:

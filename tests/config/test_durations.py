@@ -4,7 +4,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opsbook.config.durations import format_duration, parse_duration
+from opsbook.config.durations import (
+    MAX_DURATION,
+    DurationOutOfRange,
+    format_duration,
+    parse_duration,
+)
 
 
 @pytest.mark.parametrize(
@@ -42,3 +47,32 @@ def test_formats_compactly() -> None:
     assert format_duration(dt.timedelta(seconds=90)) == "1m30s"
     assert format_duration(dt.timedelta(0)) == "0s"
     assert format_duration(dt.timedelta(hours=24)) == "1d"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["99999999999y", "99999y", "2000000y", "100y1ms", "1y" * 101, "9" * 500 + "y", "5000000w"],
+)
+def test_refuses_more_than_100_years_naming_the_value(text: str) -> None:
+    with pytest.raises(DurationOutOfRange, match=r"is longer than 100y, the longest opsbook takes"):
+        parse_duration(text)
+
+
+def test_100_years_is_the_longest_and_fits_the_calendar_from_now() -> None:
+    assert parse_duration("100y") == MAX_DURATION
+    now = dt.datetime.now(dt.UTC)
+    assert (now - MAX_DURATION).year > dt.MINYEAR
+    assert (now + MAX_DURATION).year < dt.MAXYEAR
+
+
+def test_a_long_value_is_cut_short_in_the_message() -> None:
+    with pytest.raises(DurationOutOfRange) as caught:
+        parse_duration("9" * 500 + "y")
+    assert len(str(caught.value)) < 100
+
+
+def test_a_minimum_refuses_shorter_durations_naming_it() -> None:
+    assert parse_duration("1s", minimum=dt.timedelta(seconds=1)) == dt.timedelta(seconds=1)
+    for text in ("0s", "0", "999ms"):
+        with pytest.raises(DurationOutOfRange, match=r"is too short: it must be at least 1s"):
+            parse_duration(text, minimum=dt.timedelta(seconds=1))

@@ -88,6 +88,20 @@ def test_wrong_type() -> None:
     ]
 
 
+def test_a_command_check_names_its_own_fields() -> None:
+    # Its kind is spelled like one of its keys: the union tag is not that key.
+    text = """\
+        checks:
+          - name: backup
+            kind: command
+            command: pg_dump --version
+            fail_after: twice
+        """
+    assert problems(text) == [
+        "opsbook.yaml:5:17: checks[0].fail_after: 'twice' is not a whole number"
+    ]
+
+
 def test_wrong_shape() -> None:
     assert problems("checks: health\n") == [
         "opsbook.yaml:1:9: checks: expected a list, got 'health'"

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from opsbook.config.errors import ConfigIssue
+from opsbook.config.errors import ConfigIssue, shown
 from opsbook.config.source import Located
 from opsbook.config.source import Path as DocPath
 
@@ -36,13 +36,20 @@ def explain_error(doc: Located, error: Any, root: type[BaseModel]) -> ConfigIssu
         return doc.issue(loc, "missing required key 'kind'")
     if kind == "literal_error":
         expected = error["ctx"]["expected"].replace("'", "")
-        return doc.issue(loc, f"{given!r} is not one of {expected}", key=on_key)
+        return doc.issue(loc, f"{shown(given)} is not one of {expected}", key=on_key)
+    if kind in _RANGE:
+        word, key = _RANGE[kind]
+        return doc.issue(
+            loc, f"{shown(given)} is out of range: it must be {word} {error['ctx'][key]}"
+        )
+    if kind == "finite_number":
+        return doc.issue(loc, f"{shown(given)} is not a finite number")
     if kind.startswith("int_"):
-        return doc.issue(loc, f"{given!r} is not a whole number")
+        return doc.issue(loc, f"{shown(given)} is not a whole number")
     if kind.startswith("float_"):
-        return doc.issue(loc, f"{given!r} is not a number")
+        return doc.issue(loc, f"{shown(given)} is not a number")
     if kind.startswith("bool_"):
-        return doc.issue(loc, f"{given!r} is not true or false")
+        return doc.issue(loc, f"{shown(given)} is not true or false")
     if kind in ("string_type",):
         return doc.issue(loc, f"expected text, got {_type_name(given)}")
     if kind in ("list_type",):
@@ -53,6 +60,14 @@ def explain_error(doc: Located, error: Any, root: type[BaseModel]) -> ConfigIssu
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     return doc.issue(loc, message[:1].lower() + message[1:] if kind != "duration" else message)
+
+
+_RANGE = {
+    "greater_than_equal": ("at least", "ge"),
+    "greater_than": ("more than", "gt"),
+    "less_than_equal": ("at most", "le"),
+    "less_than": ("less than", "lt"),
+}
 
 
 def _type_name(value: Any) -> str:
@@ -68,15 +83,22 @@ def _type_name(value: Any) -> str:
 
 
 def _data_path(data: Any, loc: tuple[Any, ...]) -> DocPath:
-    """Map pydantic's loc onto the document: drop union tags (`checks.2.http.url`) and
-    the `[key]` marker of dict-key errors."""
+    """Map pydantic's loc onto the document: drop union tags (`checks.2.http.url`), the
+    member names of plain unions (`status.int`: a number has no keys) and the `[key]`
+    marker of dict-key errors."""
     out: list[str | int] = []
     node = data
+    tagged: Any = None  # the mapping whose union tag loc has passed
     for part in loc:
         if part == "[key]":
             continue
-        if isinstance(node, dict) and part not in node and node.get("kind") == part:
-            continue  # the tag of a discriminated union, not a key of the document
+        if isinstance(node, dict) and node is not tagged and node.get("kind") == part:
+            # The tag of a discriminated union comes first, then the mapping's own keys,
+            # one of which may be spelled like the tag (a `command` check's `command`).
+            tagged = node
+            continue
+        if isinstance(part, str) and node is not None and not isinstance(node, dict):
+            continue
         out.append(part)
         if isinstance(node, dict):
             node = node.get(part)

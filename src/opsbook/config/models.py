@@ -23,7 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from opsbook.config.durations import Duration, format_duration
+from opsbook.bounds import Port
+from opsbook.config.durations import Duration, Interval, Timeout, at_least, format_duration
 from opsbook.config.secrets import Secret, SecretUrl
 
 SeverityName = Literal["P0", "P1", "P2", "P3"]
@@ -49,7 +50,9 @@ def _threshold(value: Any) -> Any:
     return value
 
 
-Threshold = Annotated[float, BeforeValidator(_threshold)]
+# Finite: an `inf` or `nan` threshold would silently never (or always) fire.
+Threshold = Annotated[float, BeforeValidator(_threshold), Field(allow_inf_nan=False)]
+HttpStatus = Annotated[int, Field(ge=100, le=599)]
 
 
 class Model(BaseModel):
@@ -126,7 +129,7 @@ class AppConfig(Model):
 
 class DatabaseConfig(Model):
     url: SecretUrl | None = None
-    disk_quota: ByteSize | None = None
+    disk_quota: Annotated[ByteSize, Field(gt=0, le=2**63 - 1)] | None = None
     statement_timeout_expected: bool = True
 
 
@@ -135,20 +138,20 @@ class DatabaseConfig(Model):
 
 class CheckBase(Model):
     name: str
-    interval: Duration = dt.timedelta(seconds=30)
-    timeout: Duration = dt.timedelta(seconds=10)
+    interval: Interval = dt.timedelta(seconds=30)
+    timeout: Timeout = dt.timedelta(seconds=10)
     component: str | None = None
     severity: SeverityName | None = None
     runbook: str | None = None
-    fail_after: int = Field(default=1, ge=1)
-    recover_after: int = Field(default=1, ge=1)
+    fail_after: int = Field(default=1, ge=1, le=1000)
+    recover_after: int = Field(default=1, ge=1, le=1000)
 
 
 class HttpExpect(Model):
-    status: int | list[int] = 200
+    status: HttpStatus | list[HttpStatus] = 200
     json_: list[str] = Field(default=[], alias="json")
     body_contains: str | None = None
-    max_response_time: Duration | None = None
+    max_response_time: Timeout | None = None
 
 
 class HttpCheck(CheckBase):
@@ -182,9 +185,9 @@ class StatuspageCheck(CheckBase):
 class TlsCheck(CheckBase):
     kind: Literal["tls"]
     host: str
-    port: int = 443
-    warn_days: int = 21
-    crit_days: int = 7
+    port: Port = 443
+    warn_days: int = Field(default=21, ge=0, le=3650)
+    crit_days: int = Field(default=7, ge=0, le=3650)
     server_name: str | None = None
     ca_file: str | None = None
 
@@ -212,7 +215,7 @@ class PrometheusCheck(CheckBase):
 class CommandCheck(CheckBase):
     kind: Literal["command"]
     command: str | list[str]
-    ok_exit: int = 0
+    ok_exit: int = Field(default=0, ge=0, le=255)
 
 
 Check = Annotated[
@@ -241,7 +244,7 @@ class AlertRule(Model):
     name: str
     metric: str
     aggregation: Literal["avg", "max", "min", "p95", "rate", "last"] = "avg"
-    window: Duration | None = None
+    window: Interval | None = None
     warn: Threshold | None = None
     crit: Threshold | None = None
     direction: Literal["above", "below"] = "above"
@@ -257,12 +260,12 @@ class AlertGrouping(Model):
     behind it fires): once `max_incidents` incidents opened by alerts within `window` are
     still open, further alerts join the newest of them instead of opening more."""
 
-    window: Duration = dt.timedelta(minutes=10)
-    max_incidents: int = Field(default=3, ge=1)
+    window: Interval = dt.timedelta(minutes=10)
+    max_incidents: int = Field(default=3, ge=1, le=1000)
 
 
 class AlertsConfig(Model):
-    window: Duration = dt.timedelta(minutes=5)
+    window: Interval = dt.timedelta(minutes=5)
     rules: list[AlertRule] = []
     grouping: AlertGrouping | None = AlertGrouping()  # null: every alert may open one
 
@@ -289,7 +292,7 @@ class PagerDutyChannel(ChannelBase):
 class EmailChannel(ChannelBase):
     kind: Literal["email"]
     smtp_host: str
-    smtp_port: int = 587
+    smtp_port: Port = 587
     username: str | None = None
     password: Secret | None = None
     starttls: bool = True
@@ -327,10 +330,10 @@ class IncidentPolicy(Model):
     """The seed's on-call clocks ("During Incident", P0 "Resolution", "After Incident")."""
 
     ack_within: Duration = dt.timedelta(minutes=5)
-    team_update_every: Duration = dt.timedelta(minutes=30)
+    team_update_every: Interval = dt.timedelta(minutes=30)
     customer_update_severities: list[SeverityName] = ["P0"]
     customer_update_after: Duration = dt.timedelta(minutes=15)
-    customer_update_every: Duration = dt.timedelta(minutes=30)
+    customer_update_every: Interval = dt.timedelta(minutes=30)
     escalate_after: Duration = dt.timedelta(minutes=30)
     monitor_for: Duration = dt.timedelta(minutes=15)
     postmortem_within: Duration = dt.timedelta(hours=24)
@@ -371,9 +374,9 @@ class WatchConfig(Model):
     concurrency: int = Field(default=100, ge=1, le=10_000)
     jitter: float = Field(default=0.1, ge=0, le=1)
     # Raw samples (what rule windows read); older ones live on in the downsampled tiers.
-    retention: Duration = dt.timedelta(days=7)
+    retention: Annotated[Duration, at_least(dt.timedelta(minutes=1))] = dt.timedelta(days=7)
     downsample: list[DownsampleTier] = Field(default_factory=default_downsample, max_length=5)
-    evaluate_every: Duration = dt.timedelta(seconds=15)
+    evaluate_every: Interval = dt.timedelta(seconds=15)
 
     @field_validator("downsample")
     @classmethod
@@ -388,7 +391,7 @@ class WatchConfig(Model):
 
 class ServeConfig(Model):
     host: str = "127.0.0.1"
-    port: int = Field(default=8400, ge=1, le=65535)
+    port: Port = 8400
 
 
 class AlertmanagerConfig(Model):

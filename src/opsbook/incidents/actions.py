@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsbook.bounds import Id
 from opsbook.incidents import service
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 
@@ -19,18 +20,18 @@ class UpdateInputs(ActionInputs):
     status: str | None = None
     message: str | None = None
     public: bool = False
-    incident_id: int | None = None
+    incident_id: Id | None = None
 
 
 class NoteInputs(ActionInputs):
     text: str
-    incident_id: int | None = None
+    incident_id: Id | None = None
 
 
 class ResolveInputs(ActionInputs):
     message: str | None = None
     force: bool = False
-    incident_id: int | None = None
+    incident_id: Id | None = None
 
 
 def _incident(context: ActionContext, given: int | None) -> int:
@@ -87,7 +88,7 @@ def _update(context: ActionContext, inputs: UpdateInputs) -> dict[str, Any]:
 
 class AckInputs(ActionInputs):
     message: str | None = None
-    incident_id: int | None = None
+    incident_id: Id | None = None
 
 
 @_guard

@@ -10,8 +10,19 @@ from pathlib import Path
 import typer
 from sqlalchemy.orm import Session
 
+from opsbook.bounds import parse_id
 from opsbook.config import Config, parse_duration
-from opsbook.console import Table, console, fail, literal, print_json, safe, visible
+from opsbook.config.durations import DurationOutOfRange
+from opsbook.console import (
+    Table,
+    console,
+    duration_option,
+    fail,
+    literal,
+    print_json,
+    safe,
+    visible,
+)
 from opsbook.context import AppContext, app_context
 from opsbook.incidents import postmortem as postmortem_doc
 from opsbook.incidents import service
@@ -48,11 +59,11 @@ def _session(ctx: typer.Context) -> Iterator[tuple[AppContext, Config, Session]]
         fail(str(exc))
 
 
-def _id(value: str) -> int:
-    text = value.strip().lstrip("#")
-    if not text.isdigit():
-        fail(f"{value!r} is not an incident id (use a number, like 12 or #12)")
-    return int(text)
+def _id(value: str, what: str = "an incident id") -> int:
+    try:
+        return parse_id(value, what)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def _show(incident_id: int, ctx: typer.Context, as_json: bool, everything: bool = False) -> None:
@@ -473,13 +484,13 @@ def actions(
             )
             listed = [item]
         elif verb == "done":
-            if incident_id is None or len(words) != 1 or not words[0].isdigit():
+            if incident_id is None or len(words) != 1:
                 fail("usage: opsbook incident actions ID done ITEM")
             listed = [
                 service.complete_action(
                     session,
                     incident_id=incident_id,
-                    item_id=int(words[0]),
+                    item_id=_id(words[0], "an action item"),
                     clock=clock,
                     actor=actor,
                 )
@@ -514,6 +525,8 @@ def _due(value: str | None, now: dt.datetime) -> dt.date | None:
         pass
     try:
         return (now + parse_duration(value)).date()
+    except DurationOutOfRange as exc:
+        fail(f"--due: {exc}")
     except ValueError:
         fail(f"--due {value!r} is neither a date (2026-03-09) nor a duration (7d)")
 
@@ -528,10 +541,7 @@ def stats(
 
     Example: opsbook incident stats --since 90d
     """
-    try:
-        window = parse_duration(since)
-    except ValueError as exc:
-        fail(f"--since: {exc}")
+    window = duration_option("--since", since, minimum=dt.timedelta(seconds=1))
     with _session(ctx) as (context, config, session):
         now = context.clock.now()
         incidents = service.list_incidents(session, since=now - window)

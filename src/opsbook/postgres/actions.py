@@ -8,6 +8,7 @@ import psycopg
 from psycopg.rows import dict_row
 from pydantic import Field
 
+from opsbook.bounds import Id
 from opsbook.config import parse_duration
 from opsbook.postgres import archive, diagnostics, migrations, queries, remediation, views
 from opsbook.postgres.queries import connect, plain
@@ -139,7 +140,7 @@ def _terminate_idle(context: ActionContext, inputs: IdleInputs) -> dict[str, Any
 
 
 class KillInputs(ActionInputs):
-    pids: list[int]
+    pids: list[Id]
     cancel: bool = False
     force: bool = False
     database_url: str | None = None
@@ -166,7 +167,7 @@ def _kill(context: ActionContext, inputs: KillInputs) -> dict[str, Any]:
 
 
 class SlowInputs(ActionInputs):
-    limit: int = 10
+    limit: Id = 10
     min_duration: str = "0s"
     database_url: str | None = None
 
@@ -203,7 +204,7 @@ class ArchiveInputs(ActionInputs):
     to: str = "scenario_attempts_archive"
     column: str = "ended_at"
     older_than: str = "1y"
-    batch: int = 5000
+    batch: int = Field(default=5000, ge=1, le=1_000_000)
     with_referencing: bool = False
     database_url: str | None = None
 

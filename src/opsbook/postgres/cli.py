@@ -13,9 +13,19 @@ import psycopg
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from opsbook.config import parse_duration
+from opsbook.bounds import MAX_ID
 from opsbook.config.secrets import mask_text
-from opsbook.console import Exit, Table, console, err, fail, literal, print_json, safe
+from opsbook.console import (
+    Exit,
+    Table,
+    console,
+    duration_option,
+    err,
+    fail,
+    literal,
+    print_json,
+    safe,
+)
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.postgres import archive as archive_mod
@@ -30,6 +40,7 @@ app = typer.Typer(
     help="The target database: status, diagnostics, safe remediation.", no_args_is_help=True
 )
 _JSON = typer.Option(False, "--json", help="Print as JSON.")
+_INCIDENT = typer.Option(None, "--incident", min=1, max=MAX_ID, help="Note it on this incident.")
 _STYLE = {"ok": "green", "info": "cyan", "warn": "yellow", "crit": "bold red"}
 
 
@@ -58,13 +69,6 @@ def _connect(ctx: typer.Context) -> Iterator[psycopg.Connection[Any]]:
         fail(f"cannot connect to the target database: {reason}", Exit.FOUND)
     with conn:
         yield conn
-
-
-def _duration(option: str, value: str) -> float:
-    try:
-        return parse_duration(value).total_seconds()
-    except ValueError as exc:
-        fail(f"{option}: {exc}")
 
 
 def _seconds(value: float | None) -> str:
@@ -163,7 +167,7 @@ def connections(
 @app.command("slow")
 def slow(
     ctx: typer.Context,
-    limit: int = typer.Option(10, "--limit", min=1),
+    limit: int = typer.Option(10, "--limit", min=1, max=MAX_ID),
     min_duration: str = typer.Option("0s", "--min-duration", help="e.g. 30s, 5m."),
     as_json: bool = _JSON,
 ) -> None:
@@ -171,7 +175,7 @@ def slow(
 
     Example: opsbook db slow --min-duration 30s
     """
-    seconds = _duration("--min-duration", min_duration)
+    seconds = duration_option("--min-duration", min_duration).total_seconds()
     with _connect(ctx) as conn:
         found = queries.rows(conn, "slow_queries", {"min_seconds": seconds, "limit": limit})
     if as_json:
@@ -217,7 +221,7 @@ def blocked(ctx: typer.Context, as_json: bool = _JSON) -> None:
 def sizes(
     ctx: typer.Context,
     tables: bool = typer.Option(False, "--tables", help="Only tables (no materialized views)."),
-    limit: int = typer.Option(20, "--limit", min=1),
+    limit: int = typer.Option(20, "--limit", min=1, max=MAX_ID),
     as_json: bool = _JSON,
 ) -> None:
     """Database size, then tables and materialized views with index and TOAST sizes.
@@ -294,7 +298,9 @@ def _print_indexes(found: dict[str, list[dict[str, Any]]]) -> None:
 @app.command("sequences")
 def sequences(
     ctx: typer.Context,
-    warn: float = typer.Option(0.75, "--warn", help="Flag sequences past this share used."),
+    warn: float = typer.Option(
+        0.75, "--warn", min=0, max=1, help="Flag sequences past this share used."
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Sequences and how much of their range is used (exhaustion stops inserts).
@@ -333,14 +339,14 @@ def idle(
     terminate: bool = typer.Option(False, "--terminate", help="End them (shows them first)."),
     yes: bool = typer.Option(False, "--yes", help="Act without asking."),
     force: bool = typer.Option(False, "--force", help="Include superuser-owned sessions."),
-    incident: int | None = typer.Option(None, "--incident", help="Note it on this incident."),
+    incident: int | None = _INCIDENT,
     as_json: bool = _JSON,
 ) -> None:
     """Idle sessions (the runbook's "Kill idle connections"); --terminate ends them.
 
     Example: opsbook db idle --older-than 10m --terminate --incident 12
     """
-    seconds = _duration("--older-than", older_than)
+    seconds = duration_option("--older-than", older_than).total_seconds()
     with _connect(ctx) as conn:
         database = queries.one(conn, "server_info")["database"]
         found = remediation.plan(
@@ -364,14 +370,14 @@ def idle(
 @app.command("kill")
 def kill(
     ctx: typer.Context,
-    pids: list[int] = typer.Argument(None, metavar="[PID]..."),
+    pids: list[int] = typer.Argument(None, metavar="[PID]...", min=1, max=MAX_ID),
     cancel: bool = typer.Option(False, "--cancel", help="Cancel the query, keep the session."),
     all_connections: bool = typer.Option(
         False, "--all-connections", help="Every other client session of this database."
     ),
     yes: bool = typer.Option(False, "--yes", help="Act without asking."),
     force: bool = typer.Option(False, "--force", help="Include superuser-owned sessions."),
-    incident: int | None = typer.Option(None, "--incident", help="Note it on this incident."),
+    incident: int | None = _INCIDENT,
     as_json: bool = _JSON,
 ) -> None:
     """End sessions by PID, or every other session of the database (careful!).
@@ -522,12 +528,15 @@ def archive(
 
     Example: opsbook db archive --table scenario_attempts --to scenario_attempts_archive --yes
     """
-    age = _duration("--older-than", older_than)
+    age = duration_option("--older-than", older_than)
     pacing = archive_mod.Pacing(
         batch=batch,
-        lock_timeout=dt.timedelta(seconds=_duration("--lock-timeout", lock_timeout)),
-        max_replication_lag=dt.timedelta(seconds=_duration("--max-lag", max_lag)),
-        pause=dt.timedelta(seconds=_duration("--pause", pause)),
+        # PostgreSQL reads a lock_timeout of 0 as "wait forever": at least 1ms.
+        lock_timeout=duration_option(
+            "--lock-timeout", lock_timeout, minimum=dt.timedelta(milliseconds=1)
+        ),
+        max_replication_lag=duration_option("--max-lag", max_lag),
+        pause=duration_option("--pause", pause),
     )
     context = app_context(ctx)
     with _connect(ctx) as conn:
@@ -537,7 +546,7 @@ def archive(
                 table=table,
                 to=to,
                 column=column,
-                older_than=dt.timedelta(seconds=age),
+                older_than=age,
                 with_referencing=with_referencing,
             )
         except archive_mod.ArchiveError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from sqlalchemy import select
 
+from opsbook.bounds import MAX_ID, parse_id
 from opsbook.config.secrets import Masker, secrets_of
 from opsbook.console import Exit, Table, console, err, fail, literal, print_json, safe, visible
 from opsbook.context import AppContext, app_context
@@ -334,7 +335,7 @@ def _execute(
 @app.command("resume")
 def resume(
     ctx: typer.Context,
-    run_id: int = typer.Argument(..., metavar="RUN_ID"),
+    run_id: int = typer.Argument(..., metavar="RUN_ID", min=1, max=MAX_ID),
     yes: bool = typer.Option(False, "--yes", help="Approve the steps that need confirmation."),
     done: list[str] = typer.Option([], "--done", help="Mark a manual step done (repeatable)."),
     param: list[str] = typer.Option(
@@ -372,10 +373,10 @@ def resume(
 def _incident_id(value: str | None) -> int | None:
     if value is None:
         return None
-    text = value.strip().lstrip("#")
-    if not text.isdigit():
-        fail(f"--incident {value!r} is not an incident id")
-    return int(text)
+    try:
+        return parse_id(value, "an incident id")
+    except ValueError as exc:
+        fail(f"--incident {exc}")
 
 
 def _run_json(run: RunRecord, steps: list[StepRecord]) -> dict[str, Any]:
@@ -437,7 +438,7 @@ def _report(ctx: typer.Context, run_id: int, outcome: str, as_json: bool) -> Non
 @app.command("runs")
 def runs(
     ctx: typer.Context,
-    limit: int = typer.Option(20, "--limit", min=1),
+    limit: int = typer.Option(20, "--limit", min=1, max=MAX_ID),
     as_json: bool = _JSON,
 ) -> None:
     """List recent runs, newest first.

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from opsbook.config.durations import Duration
+from opsbook.config.durations import Timeout
 from opsbook.config.models import SeverityName
 
 STEP_KINDS = ("uses", "sql", "http", "run", "manual", "notify")
@@ -57,7 +57,7 @@ class Step(Model):
     expect: str | list[str] | None = None
     confirm: bool = False
     on_fail: Literal["stop", "continue"] = "stop"
-    timeout: Duration = dt.timedelta(minutes=5)
+    timeout: Timeout = dt.timedelta(minutes=5)
     note: str | None = None
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from opsbook.config.durations import parse_duration
+from opsbook.config.durations import DurationOutOfRange, parse_duration
 from opsbook.runbooks.model import Parameter, Runbook
 
 
@@ -19,7 +19,7 @@ def convert(name: str, spec: Parameter, raw: Any) -> Any:
     text = str(raw).strip()
     try:
         if spec.type == "int":
-            return int(text)
+            return _bounded_int(text)
         if spec.type == "float":
             return float(text)
         if spec.type == "bool":
@@ -32,9 +32,21 @@ def convert(name: str, spec: Parameter, raw: Any) -> Any:
         if spec.type == "duration":
             # Exposed to SQL and conditions as seconds.
             return parse_duration(text).total_seconds()
+    except DurationOutOfRange as exc:
+        raise ParamError(f"--param {name}: {exc}") from None
     except ValueError:
         raise ParamError(f"--param {name}: {raw!r} is not a {spec.type}") from None
     return text
+
+
+def _bounded_int(text: str) -> int:
+    """A 64-bit int, the most a SQL parameter holds; a larger one would fail mid-run."""
+    if len(text.lstrip("+-")) > 19:  # and never hand int() thousands of digits
+        raise ValueError(text)
+    value = int(text)
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(text)
+    return value
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, str]:

@@ -11,6 +11,7 @@ import typer
 import uvicorn
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from opsbook.bounds import MAX_ATTEMPTS, MAX_PORT
 from opsbook.console import Exit, Table, console, fail, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.sandbox.app import create_app
@@ -45,7 +46,7 @@ def run(
     ctx: typer.Context,
     database_url: str | None = typer.Option(None, "--database-url", help=_DB_HELP),
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(DEFAULT_PORT, "--port"),
+    port: int = typer.Option(DEFAULT_PORT, "--port", min=1, max=MAX_PORT),
     commit: str = typer.Option(SandboxSettings.commit, "--commit", help="What /api/version says."),
     admin_token: str = typer.Option(
         SandboxSettings.admin_token,
@@ -84,11 +85,17 @@ def schema(
 def seed(
     ctx: typer.Context,
     database_url: str | None = typer.Option(None, "--database-url", help=_DB_HELP),
-    attempts: int = typer.Option(100_000, "--attempts", min=0, help="Scenario attempts to add."),
-    years: float = typer.Option(3.0, "--years", min=0.01, help="Spread them over this many years."),
-    orgs: int = typer.Option(20, "--orgs", min=1),
-    users_per_org: int = typer.Option(25, "--users-per-org", min=1),
-    random_seed: int | None = typer.Option(None, "--random-seed", help="Repeatable data."),
+    attempts: int = typer.Option(
+        100_000, "--attempts", min=0, max=MAX_ATTEMPTS, help="Scenario attempts to add."
+    ),
+    years: float = typer.Option(
+        3.0, "--years", min=0.01, max=100, help="Spread them over this many years."
+    ),
+    orgs: int = typer.Option(20, "--orgs", min=1, max=10_000),
+    users_per_org: int = typer.Option(25, "--users-per-org", min=1, max=10_000),
+    random_seed: int | None = typer.Option(
+        None, "--random-seed", min=0, max=2**63 - 1, help="Repeatable data."
+    ),
 ) -> None:
     """Fill the sandbox with realistic data, fast (COPY).
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from opsbook.bounds import MAX_ID
 from opsbook.console import Exit, Table, console, fail, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.store import audit, chain, migrate
@@ -69,7 +70,9 @@ def status(
 @audit_app.command("list")
 def list_entries(
     ctx: typer.Context,
-    limit: int = typer.Option(50, "--limit", min=1, help="How many entries, newest first."),
+    limit: int = typer.Option(
+        50, "--limit", min=1, max=MAX_ID, help="How many entries, newest first."
+    ),
     action: str | None = typer.Option(None, "--action", help="Only this action."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:

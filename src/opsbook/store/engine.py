@@ -6,13 +6,42 @@ from pathlib import Path
 from typing import Any
 
 from psycopg.adapt import Dumper, PyFormat
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 
 class StoreUrlError(ValueError):
     pass
+
+
+class StoreUnavailable(Exception):
+    """The store's place cannot be made (its folder is a file, or cannot be created)."""
+
+
+# What the database driver raises when the store itself cannot be used: unreachable,
+# cannot be opened, read-only, full, locked, not a database. Not IntegrityError,
+# DataError or ProgrammingError: those are opsbook's bugs and keep their traceback.
+STORE_FAILURES = (StoreUnavailable, exc.OperationalError, exc.InterfaceError)
+
+
+def is_store_failure(error: BaseException) -> bool:
+    # SQLite's "file is not a database" is a bare DatabaseError, the base of the bug kinds.
+    return isinstance(error, STORE_FAILURES) or type(error) is exc.DatabaseError
+
+
+def failure_reason(error: BaseException) -> str:
+    """What the database said, first line only: enough to act on, no traceback."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
+def display_url(url: str, *, base_dir: Path | None = None) -> str:
+    """The store as a person should see it: SQLite's absolute path, no driver name,
+    the password masked."""
+    full = make_url(normalize_url(url, base_dir=base_dir))
+    return full.set(drivername=full.get_backend_name()).render_as_string(hide_password=True)
 
 
 def normalize_url(url: str, *, base_dir: Path | None = None) -> str:
@@ -39,7 +68,13 @@ def make_engine(url: str, *, base_dir: Path | None = None) -> Engine:
     if full.startswith("sqlite"):
         path = make_url(full).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(path).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreUnavailable(
+                    f"cannot create the folder {folder}: {error.strerror}"
+                ) from None
         # NullPool: each unit of work gets its own connection, so threads never share one.
         engine = create_engine(full, poolclass=NullPool, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -13,6 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
+from opsbook.store.engine import StoreUnavailable
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary, fixed key: every opsbook process sharing a PostgreSQL store agrees on it.
 _PG_LOCK_KEY = 0x0B5B00C
@@ -67,7 +69,12 @@ def _exclusive(engine: Engine) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.migrate.lock", "w") as handle:
+    lock = f"{database}.migrate.lock"
+    try:
+        handle = open(lock, "w")  # noqa: SIM115 (the with below closes it)
+    except OSError as error:
+        raise StoreUnavailable(f"cannot write {lock}: {error.strerror}") from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -17,6 +17,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Units of work committed: when the store fails, a command can say truthfully
+        # whether it changed nothing or stopped after earlier changes.
+        self.committed = 0
 
     @property
     def dialect(self) -> str:
@@ -27,6 +30,7 @@ class Store:
         """A unit of work: committed when the block ends, rolled back if it raises."""
         with self._sessions() as session, session.begin():
             yield session
+        self.committed += 1
 
     def close(self) -> None:
         self.engine.dispose()

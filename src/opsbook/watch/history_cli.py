@@ -14,25 +14,15 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from opsbook.config import format_duration, parse_duration
+from opsbook.config import format_duration
 from opsbook.config.models import DownsampleTier
-from opsbook.console import Table, console, fail, print_json, safe
+from opsbook.console import Table, console, duration_option, fail, print_json, safe
 from opsbook.context import app_context
 from opsbook.store import Store
 from opsbook.watch import history
 from opsbook.watch.cli import choose_checks
 
 BAR_WIDTH = 48
-
-
-def _window(text: str) -> dt.timedelta:
-    try:
-        window = parse_duration(text)
-    except ValueError as exc:
-        fail(f"--since {text!r}: {exc}")
-    if window <= dt.timedelta(0):
-        fail(f"--since {text!r}: must be a positive duration such as 24h or 30d")
-    return window
 
 
 def percent(value: float | None) -> str:
@@ -96,7 +86,7 @@ def show(
     """
     context = app_context(ctx)
     config = context.config(required=True)
-    window = _window(since)
+    window = duration_option("--since", since, minimum=dt.timedelta(seconds=1))
     now = context.clock.now()
     start = now - window
     tiers = config.watch.downsample

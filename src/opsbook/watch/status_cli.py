@@ -12,6 +12,7 @@ import time
 import typer
 from rich.text import Text
 
+from opsbook.bounds import MAX_PORT
 from opsbook.console import Table, VisibleFormatter, console, fail, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
@@ -39,7 +40,9 @@ def _log_to_stderr() -> None:
 def serve(
     ctx: typer.Context,
     host: str | None = typer.Option(None, "--host", help="Default: serve.host in the config."),
-    port: int | None = typer.Option(None, "--port", help="Default: serve.port (8400)."),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=MAX_PORT, help="Default: serve.port (8400)."
+    ),
 ) -> None:
     """Run the checks on their schedule, evaluate rules, receive Alertmanager webhooks.
 
