@@ -1,0 +1,168 @@
+"""The web app's body limits and the Alertmanager receiver under hostile input, through
+the real app on a real socket: nothing a sender writes earns a 5xx."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from opsbook.cli import app
+from opsbook.clock import FrozenClock
+from opsbook.config import load_config
+from opsbook.serving import BackgroundServer
+from opsbook.store import open_store
+from opsbook.web.app import create_app
+from tests.watch.test_serve import am_alert, payload
+
+TOKEN = "am-token-123456"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+MiB = 1 << 20
+
+
+@contextmanager
+def serving(tmp_path: Path, store_url: str, extra: str = "") -> Iterator[str]:
+    """The web app on a real socket; yields the receiver's URL."""
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(f"store:\n  url: {store_url}\nalertmanager:\n  token: {TOKEN}\n{extra}")
+    config = load_config(path)
+    store = open_store(config.store.url.reveal())
+    server = BackgroundServer(create_app(config, store, clock=FrozenClock(), schedule=False))
+    server.start()
+    try:
+        yield f"{server.url}/api/v1/alertmanager"
+    finally:
+        server.stop()
+        store.close()
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[str]:
+    with serving(tmp_path, f"sqlite:///{tmp_path / 'opsbook.db'}") as url:
+        yield url
+
+
+def _alerts(tmp_path: Path) -> list[Any]:
+    result = CliRunner().invoke(
+        app, ["--config", str(tmp_path / "opsbook.yaml"), "status", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    return list(json.loads(result.stdout)["alerts"])
+
+
+def nested(depth: int) -> Any:
+    """A JSON value `depth` levels deep, built without recursion."""
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# --- size ------------------------------------------------------------------------------
+
+
+def test_a_10_mb_payload_is_refused_413(receiver: str, tmp_path: Path) -> None:
+    alert = am_alert("firing", "web-1")
+    alert["annotations"]["summary"] = "x" * (10 * MiB)
+    response = httpx.post(receiver, headers=AUTH, json=payload("firing", alert), timeout=30)
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": f"request body of {len(response.request.content)} bytes is over the limit"
+        f" of {MiB} bytes"
+    }
+    assert _alerts(tmp_path) == []
+
+
+def _raw(url: str, head: bytes, body: bytes = b"") -> bytes:
+    """Send a request's head (and maybe part of a body) on a socket and read the answer,
+    never finishing the body: an answer proves the server did not wait for the rest."""
+    parsed = httpx.URL(url)
+    with socket.create_connection((parsed.host, parsed.port), timeout=10) as sock:
+        sock.sendall(head + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body(receiver: str) -> None:
+    head = (
+        b"POST /api/v1/alertmanager HTTP/1.1\r\nHost: opsbook\r\n"
+        b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 10485760\r\n\r\n"
+    )
+    answer = _raw(receiver, head, b'{"version": "4"')
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"over the limit of 1048576 bytes" in answer
+
+
+def test_a_chunked_body_is_cut_off_once_past_the_limit(receiver: str) -> None:
+    head = (
+        b"POST /api/v1/alertmanager HTTP/1.1\r\nHost: opsbook\r\n"
+        b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"10000\r\n" + b" " * 0x10000 + b"\r\n"  # 64 KiB of JSON whitespace
+    answer = _raw(receiver, head, chunk * 17)  # 1 MiB + 64 KiB, and no last chunk
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"request body is over the limit of 1048576 bytes" in answer
+
+
+def test_a_10_mb_chunked_stream_is_refused_413(receiver: str) -> None:
+    def stream() -> Iterator[bytes]:
+        yield b'{"version": "4", "padding": "'
+        for _ in range(160):
+            yield b"x" * 0x10000
+        yield b'"}'
+
+    response = httpx.post(receiver, headers=AUTH, content=stream(), timeout=30)
+    assert response.status_code == 413
+
+
+def test_the_limits_come_from_the_serve_section(tmp_path: Path) -> None:
+    limits = "serve:\n  max_body: 2KiB\n  max_json_depth: 8\n"
+    store = f"sqlite:///{tmp_path / 'opsbook.db'}"
+    with serving(tmp_path, store, limits) as url:
+        big = httpx.post(url, headers=AUTH, content=b" " * 3000)
+        deep = httpx.post(url, headers=AUTH, json={"version": "4", "x": nested(8)})
+    assert big.status_code == 413 and "limit of 2048 bytes" in big.json()["error"]
+    assert deep.status_code == 400 and "nested deeper than 8 levels" in deep.json()["error"]
+
+
+# --- depth -----------------------------------------------------------------------------
+
+
+def test_json_100000_deep_is_refused_400(receiver: str) -> None:
+    response = httpx.post(receiver, headers=AUTH, content=b"[" * 100_000 + b"]" * 100_000)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "JSON nested deeper than 64 levels"},
+    )
+
+
+def test_unclosed_brackets_100000_deep_are_refused_400(receiver: str) -> None:
+    response = httpx.post(receiver, headers=AUTH, content=b'{"a":' * 100_000)
+    assert response.status_code == 400
+
+
+def test_depth_64_is_the_limit(receiver: str, tmp_path: Path) -> None:
+    body = payload("firing", am_alert("firing", "web-1"))
+    body["extra"] = nested(63)  # inside the payload object: 64 levels
+    assert httpx.post(receiver, headers=AUTH, json=body).status_code == 200
+    body["extra"] = nested(64)
+    deeper = httpx.post(receiver, headers=AUTH, json=body)
+    assert deeper.status_code == 400
+    # Brackets inside strings are text, not nesting.
+    body["extra"] = "[" * 1000
+    assert httpx.post(receiver, headers=AUTH, json=body).status_code == 200
+    assert len(_alerts(tmp_path)) == 1
