@@ -166,3 +166,96 @@ def test_depth_64_is_the_limit(receiver: str, tmp_path: Path) -> None:
     body["extra"] = "[" * 1000
     assert httpx.post(receiver, headers=AUTH, json=body).status_code == 200
     assert len(_alerts(tmp_path)) == 1
+
+
+# --- hostile payloads ------------------------------------------------------------------
+
+
+def _with(change: Any) -> bytes:
+    body = payload("firing", am_alert("firing", "web-1"))
+    change(body)
+    return json.dumps(body).encode()
+
+
+def _set(path: str, value: Any) -> Any:
+    def change(body: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = body
+        for part in parents:
+            target = target[int(part)] if part.isdigit() else target[part]
+        target[last] = value
+
+    return change
+
+
+HOSTILE: dict[str, tuple[bytes, str]] = {
+    "malformed": (b'{"version": "4",', "body is not JSON"),
+    "not utf-8": (b"\xff\xfe\xfa{}", "body is not JSON"),
+    "empty": (b"", "body is not JSON"),
+    "a list": (b"[]", "Input should be a valid dictionary"),
+    "null": (b"null", "Input should be a valid dictionary"),
+    "NaN": (_with(_set("truncatedAlerts", float("nan"))), "NaN is not a JSON number"),
+    "Infinity": (_with(_set("alerts.0.startsAt", float("inf"))), "Infinity is not a JSON"),
+    "huge count": (_with(_set("truncatedAlerts", 10**30)), "truncatedAlerts"),
+    "negative count": (_with(_set("truncatedAlerts", -1)), "truncatedAlerts"),
+    "5000 digits": (
+        _with(_set("truncatedAlerts", 0)).replace(
+            b'"truncatedAlerts": 0', b'"truncatedAlerts": ' + b"9" * 5000
+        ),
+        "body is not JSON",
+    ),
+    "huge timestamp": (_with(_set("alerts.0.startsAt", 10**30)), "alerts.0.startsAt"),
+    "1e400 timestamp": (_with(_set("alerts.0.startsAt", "1e400")), "alerts.0.startsAt"),
+    "labels not a map": (_with(_set("alerts.0.labels", ["a"])), "alerts.0.labels"),
+    "label not text": (_with(_set("alerts.0.labels.instance", 10**30)), "alerts.0.labels"),
+    "alerts not a list": (_with(_set("alerts", "all")), "alerts"),
+    "no alerts": (_with(_set("alerts", [])), "alerts"),
+    "unknown status": (_with(_set("alerts.0.status", "FIRING")), "alerts.0.status"),
+    "NUL in a label": (_with(_set("alerts.0.labels.instance", "web\x001")), "NUL"),
+    "NUL in a label name": (_with(_set("alerts.0.labels.a\x00b", "x")), "NUL"),
+    "NUL in the summary": (_with(_set("alerts.0.annotations.summary", "\x00")), "NUL"),
+    "NUL in the group key": (_with(_set("groupKey", "g\x00")), "NUL"),
+    "lone surrogate": (
+        _with(_set("alerts.0.labels.instance", "X")).replace(b'"X"', b'"\\ud800"'),
+        "lone surrogate",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_payloads_are_refused_400(tmp_path: Path, store_url: str, case: str) -> None:
+    body, problem = HOSTILE[case]
+    with serving(tmp_path, store_url) as url:
+        response = httpx.post(url, headers=AUTH, content=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "not an Alertmanager v4 payload"
+    assert problem in response.json()["detail"]
+
+
+AWKWARD: dict[str, Any] = {
+    "a 500-character alertname": _set("alerts.0.labels.alertname", "A" * 500),
+    "a 500-character component": _set("alerts.0.labels.component", "c" * 500),
+    "a 1000-character group key": lambda body: (
+        body["commonLabels"].clear(),
+        body["alerts"][0]["labels"].pop("service"),
+        body.update(groupKey="{}:{" + ",".join(f'l{i}="{i:04}"' for i in range(100)) + "}"),
+    ),
+    "a 500-character runbook": _set("alerts.0.annotations.runbook", "r" * 500),
+    "a blank summary": _set("alerts.0.annotations.summary", "   "),
+    "a summary that starts with ;": _set("alerts.0.annotations.summary", "; rm -rf /"),
+    "terminal escapes and shell": _set(
+        "alerts.0.labels.instance", "\x1b[31m'; rm -rf / $(reboot) \"`"
+    ),
+    "a 100 KiB label": _set("alerts.0.labels.instance", "i" * 100_000),
+    "a huge fingerprint": _set("alerts.0.fingerprint", "f" * 10_000),
+}
+
+
+@pytest.mark.parametrize("case", AWKWARD)
+def test_awkward_but_valid_payloads_are_taken(tmp_path: Path, store_url: str, case: str) -> None:
+    with serving(tmp_path, store_url) as url:
+        response = httpx.post(url, headers=AUTH, content=_with(AWKWARD[case]))
+    assert response.status_code == 200, response.text
+    assert response.json()["states"] == {"firing": 1}
+    [alert] = _alerts(tmp_path)
+    assert alert["state"] == "firing"
