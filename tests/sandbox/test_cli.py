@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from opsbook.cli import app
 from opsbook.postgres.cluster import free_port
-from tests.conftest import RunningSandbox
+from tests.conftest import RunningSandbox, wait_for
 
 runner = CliRunner()
 
@@ -102,3 +102,37 @@ def test_seed_without_a_database_is_bad_input(tmp_path, monkeypatch: pytest.Monk
     result = runner.invoke(app, ["sandbox", "seed"])
     assert result.exit_code == 2
     assert "no database: pass --database-url" in result.output
+
+
+def _leaked(database_url: str) -> int:
+    dbname = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url, application_name="tests") as conn:
+        row = conn.execute(
+            "select count(*) from pg_stat_activity"
+            " where datname = %s and application_name = 'sandbox'",
+            (dbname,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_leaking_past_the_cap_is_bad_input_and_clear_frees_everything(
+    sandbox: RunningSandbox,
+) -> None:
+    with psycopg.connect(sandbox.database_url) as conn:
+        row = conn.execute(
+            "select current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+        ).fetchone()
+    assert row is not None
+    cap = min(500, row[0] - 10)
+    code, output = fault(sandbox, "leak-connections", "100000")
+    assert code == 2
+    assert f"leak-connections: 100000 is more than {cap}, the most this fault holds" in output
+    wait_for(lambda: _leaked(sandbox.database_url) == 0)  # nothing was left open
+    assert fault(sandbox, "leak-connections", "4")[0] == 0
+    assert fault(sandbox, "long-query", "600")[0] == 0
+    wait_for(lambda: _leaked(sandbox.database_url) == 5)
+    assert fault(sandbox, "--clear") == (0, "all faults off\n")
+    wait_for(lambda: _leaked(sandbox.database_url) == 0)
+    assert json.loads(fault(sandbox, "--json")[1])["faults"] == {}

@@ -19,7 +19,13 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.sandbox import pages, providers, signatures
-from opsbook.sandbox.faults import FAULTS, PROVIDERS, FaultState, FaultValueError
+from opsbook.sandbox.faults import (
+    FAULTS,
+    PROVIDERS,
+    FaultState,
+    FaultUnavailable,
+    FaultValueError,
+)
 from opsbook.sandbox.providers import STATUS_PROVIDERS
 from opsbook.sandbox.settings import SandboxSettings
 
@@ -287,6 +293,8 @@ def create_app(
             value = await asyncio.to_thread(faults.set, name, value)
         except FaultValueError as exc:
             return JSONResponse({"error": f"{name}: {exc}"}, status_code=422)
+        except FaultUnavailable as exc:
+            return JSONResponse({"error": f"{name}: {exc}"}, status_code=503)
         return JSONResponse({"name": name, "value": value})
 
     @app.delete("/_sandbox/faults/{name}")

@@ -10,13 +10,22 @@ from typing import Any
 
 import psycopg
 
+from opsbook.postgres import queries
 from opsbook.sandbox.providers import STATUS_PROVIDERS
 
 PROVIDERS = ("clerk", "vapi", "stripe")
 
 
 class FaultValueError(ValueError):
-    pass
+    """A value this fault cannot take (the caller's mistake: 422, exit 2)."""
+
+
+class FaultUnavailable(RuntimeError):
+    """The database would not let the fault act right now (503); nothing was kept."""
+
+
+LEAK_MAX = 500  # the most leak-connections holds on any server...
+LEAK_HEADROOM = 10  # ...and it leaves this many usable connections free
 
 
 def _flag(value: Any) -> bool:
@@ -143,15 +152,61 @@ class LeakedConnections:
         self._held: list[psycopg.Connection[Any]] = []
 
     def resize(self, count: int) -> None:
+        """Hold `count` connections. More than the server can spare is refused before any
+        is opened; should the database refuse one midway, the ones opened for this call
+        are closed again and the previous count stays."""
+        if count > len(self._held):
+            self._check_cap(count)
+        opened: list[psycopg.Connection[Any]] = []
+        try:
+            while len(self._held) + len(opened) < count:
+                opened.append(self._connect())
+        except psycopg.Error as exc:
+            for conn in opened:
+                conn.close()
+            raise FaultUnavailable(
+                f"the database refused connection {len(self._held) + len(opened) + 1} of"
+                f" {count} ({_first_line(exc)}); {len(self._held)} are held, as before"
+            ) from None
+        self._held.extend(opened)
         while len(self._held) > count:
             self._held.pop().close()
-        while len(self._held) < count:
-            conn = psycopg.connect(self.conninfo, autocommit=True, application_name="sandbox")
-            conn.execute("select 1")
-            self._held.append(conn)
+
+    def _check_cap(self, count: int) -> None:
+        """The cap: never more than LEAK_MAX, and never so many that the usable connections
+        (max_connections less the superusers' reserve, as opsbook's database checks count
+        them) have fewer than LEAK_HEADROOM left for the app and its responders."""
+        try:
+            with self._connect() as conn:
+                server = queries.one(conn, "server_info")
+        except psycopg.Error as exc:
+            raise FaultUnavailable(f"cannot ask the database: {_first_line(exc)}") from None
+        usable = server["max_connections"] - server["reserved_connections"]
+        cap = max(0, min(LEAK_MAX, usable - LEAK_HEADROOM))
+        if count > cap:
+            raise FaultValueError(
+                f"{count} is more than {cap}, the most this fault holds here"
+                f" (max_connections {server['max_connections']} less"
+                f" {server['reserved_connections']} reserved and {LEAK_HEADROOM} kept free;"
+                f" never more than {LEAK_MAX})"
+            )
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = _connect(self.conninfo)
+        conn.execute("select 1")
+        return conn
 
     def close(self) -> None:
         self.resize(0)
+
+
+def _connect(conninfo: str) -> psycopg.Connection[Any]:
+    """A connection of the sandbox's own (pg_stat_activity shows it as 'sandbox')."""
+    return psycopg.connect(conninfo, autocommit=True, application_name="sandbox", connect_timeout=5)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class LongQuery:
@@ -163,8 +218,11 @@ class LongQuery:
         self._thread: threading.Thread | None = None
 
     def start(self, seconds: float) -> None:
+        try:  # connected before the running query stops: a refusal leaves that one going
+            conn = _connect(self.conninfo)
+        except psycopg.Error as exc:
+            raise FaultUnavailable(f"cannot connect: {_first_line(exc)}") from None
         self.stop()
-        conn = psycopg.connect(self.conninfo, autocommit=True, application_name="sandbox")
         self._conn = conn
 
         def run() -> None:
@@ -224,10 +282,12 @@ class FaultState:
             self._values.pop(name, None)
 
     def clear_all(self) -> None:
-        for name in list(self._values):
-            self.clear(name)
+        """Every fault off and every side effect undone, whatever the switches say: a
+        switch that failed midway must not leave connections or a query behind."""
+        with self._lock:
+            self.leaks.resize(0)
+            self.long_query.stop()
+            self._values.clear()
 
     def close(self) -> None:
         self.clear_all()
-        self.leaks.close()
-        self.long_query.stop()
