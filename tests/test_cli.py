@@ -43,3 +43,12 @@ def test_every_command_has_help_with_an_example() -> None:
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.output.startswith("opsbook ")
+
+
+def test_error_messages_are_text_not_markup(tmp_path, monkeypatch) -> None:
+    """An error quoting what a user typed prints it as typed: '[/]' is not a Rich tag."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPSBOOK_CONFIG", raising=False)
+    result = runner.invoke(app, ["runbook", "show", "[/]"])
+    assert result.exit_code == 2, result.output
+    assert "'[/]'" in result.output

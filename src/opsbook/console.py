@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -21,8 +22,9 @@ class Exit(IntEnum):
 
 
 def fail(message: str, code: Exit = Exit.BAD_INPUT) -> NoReturn:
-    """Say what is wrong on stderr and stop with the matching exit code."""
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """Say what is wrong on stderr and stop with the matching exit code. The message is
+    not markup: it may quote what a user or a server wrote, such as '[/]'."""
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(int(code))
 
 
