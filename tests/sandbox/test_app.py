@@ -109,7 +109,7 @@ def test_post_attempt_stores_it(sandbox: RunningSandbox) -> None:
         ({"user_id": "user_x"}, "scenario_id (integer) is required"),
         (
             {"user_id": "user_x", "scenario_id": 1, "score": 101},
-            "score must be a number from 0 to 100",
+            "score must be a number from 0 to 100, not 101",
         ),
         ({"user_id": "user_nobody", "scenario_id": 1}, "unknown user_id 'user_nobody'"),
         ([1, 2], "body must be a JSON object"),

@@ -9,8 +9,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from opsbook.bodies import shown
 from opsbook.cli import app
 from opsbook.postgres.cluster import free_port
+from opsbook.sandbox.faults import FAULTS
 from tests.conftest import RunningSandbox, wait_for
 
 runner = CliRunner()
@@ -135,4 +137,34 @@ def test_leaking_past_the_cap_is_bad_input_and_clear_frees_everything(
     wait_for(lambda: _leaked(sandbox.database_url) == 5)
     assert fault(sandbox, "--clear") == (0, "all faults off\n")
     wait_for(lambda: _leaked(sandbox.database_url) == 0)
+    assert json.loads(fault(sandbox, "--json")[1])["faults"] == {}
+
+
+BIG = "1000000000000000000000000000000"
+CLI_HOSTILE = [
+    "-1",
+    BIG,
+    "nan",
+    "inf",
+    "1e400",
+    "many",
+    "9" * 5000,
+    "; rm -rf /",
+    "$(reboot)",
+    "'\"`",
+    "\x1b[31mred\x1b[0m",
+    "[/]",
+]
+
+
+@pytest.mark.parametrize("name", FAULTS)
+def test_hostile_values_are_bad_input_naming_them(sandbox: RunningSandbox, name: str) -> None:
+    for value in CLI_HOSTILE:
+        if name == "wrong-version" and value in (BIG, "1e400"):
+            continue  # hex digits: a commit, as far as anyone can tell
+        result = runner.invoke(app, ["sandbox", "fault", "--url", sandbox.url, name, "--", value])
+        assert result.exit_code == 2, (value, result.output)
+        # Named as the server read it: escaped, cut short, quoted when it was text.
+        assert f"error: {name}: " in result.output
+        assert shown(value)[1:20] in result.output, result.output
     assert json.loads(fault(sandbox, "--json")[1])["faults"] == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from opsbook.bodies import shown
 from opsbook.postgres import queries
 from opsbook.sandbox.providers import STATUS_PROVIDERS
 
@@ -24,8 +26,11 @@ class FaultUnavailable(RuntimeError):
     """The database would not let the fault act right now (503); nothing was kept."""
 
 
+LATENCY_MAX_MS = 600_000  # ten minutes: far past any check's timeout
+LONG_QUERY_MAX_SECONDS = 86_400.0
 LEAK_MAX = 500  # the most leak-connections holds on any server...
 LEAK_HEADROOM = 10  # ...and it leaves this many usable connections free
+_COMMIT = re.compile(r"[0-9a-fA-F]{4,64}")
 
 
 def _flag(value: Any) -> bool:
@@ -36,26 +41,36 @@ def _flag(value: Any) -> bool:
         return True
     if text in ("0", "false", "off", "no"):
         return False
-    raise FaultValueError(f"{value!r} is not on or off")
+    raise FaultValueError(f"{shown(value)} is not on or off")
 
 
-def _non_negative_int(value: Any) -> int:
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise FaultValueError(f"{value!r} is not a whole number") from None
-    if number < 0:
-        raise FaultValueError(f"{number} must not be negative")
-    return number
+def _whole(maximum: int | None = None) -> Callable[[Any], int]:
+    """A parser for a count written 50 or "50": ASCII digits only (int() would also take
+    "١٢", "1_000" and a sign), and at most `maximum` when given."""
+    scope = f" from 0 to {maximum}" if maximum is not None else ""
+
+    def parse(value: Any) -> int:
+        text = str(value).strip() if isinstance(value, int | str) else ""
+        # int() refuses past 4,300 digits; no count needs 100.
+        digits = text.isascii() and text.isdigit() and len(text) <= 100
+        number = int(text) if digits and not isinstance(value, bool) else -1
+        if number < 0 or (maximum is not None and number > maximum):
+            raise FaultValueError(f"{shown(value)} is not a whole number{scope}")
+        return number
+
+    return parse
 
 
 def _seconds(value: Any) -> float:
     try:
-        number = float(str(value).removesuffix("s"))
+        number = float(str(value).strip().removesuffix("s"))
     except ValueError:
-        raise FaultValueError(f"{value!r} is not a number of seconds") from None
-    if number <= 0:
-        raise FaultValueError(f"{number} must be more than 0 seconds")
+        raise FaultValueError(f"{shown(value)} is not a number of seconds") from None
+    if isinstance(value, bool) or not 0 < number <= LONG_QUERY_MAX_SECONDS:  # NaN fails too
+        raise FaultValueError(
+            f"{shown(value)} is not a number of seconds above 0 and up to"
+            f" {LONG_QUERY_MAX_SECONDS:.0f}"
+        )
     return number
 
 
@@ -64,17 +79,18 @@ def _share(value: Any) -> float:
     try:
         number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
-        raise FaultValueError(f"{value!r} is not a share (use 0.25 or 25%)") from None
-    if not 0 <= number <= 1:
-        raise FaultValueError(f"{value!r} must be between 0 and 1 (or 0% and 100%)")
+        raise FaultValueError(f"{shown(value)} is not a share (use 0.25 or 25%)") from None
+    if isinstance(value, bool) or not 0 <= number <= 1:  # NaN fails too
+        raise FaultValueError(f"{shown(value)} must be between 0 and 1 (or 0% and 100%)")
     return number
 
 
 def _commit(value: Any) -> str:
-    text = str(value).strip()
-    if not text:
-        raise FaultValueError("the commit must not be empty")
-    return text
+    """What /api/version will report: a commit id, never text a page or terminal would
+    interpret."""
+    if not isinstance(value, str) or not _COMMIT.fullmatch(value.strip()):
+        raise FaultValueError(f"{shown(value)} is not a commit (4 to 64 hex digits)")
+    return value.strip()
 
 
 def _one_or_more(choices: Sequence[str]) -> Callable[[Any], list[str]]:
@@ -83,11 +99,8 @@ def _one_or_more(choices: Sequence[str]) -> Callable[[Any], list[str]]:
     def parse(value: Any) -> list[str]:
         items = value if isinstance(value, list) else str(value).split(",")
         names = [str(i).strip().lower() for i in items if str(i).strip()]
-        unknown = [n for n in names if n not in choices]
-        if unknown or not names:
-            raise FaultValueError(
-                f"{', '.join(unknown) or 'nothing'}: name one or more of {', '.join(choices)}"
-            )
+        if not names or any(n not in choices for n in names):
+            raise FaultValueError(f"{shown(value)}: name one or more of {', '.join(choices)}")
         return names
 
     return parse
@@ -107,7 +120,7 @@ FAULTS: dict[str, FaultSpec] = {
     for spec in (
         FaultSpec("health-500", "GET /api/health answers 500", _flag, True, "on"),
         FaultSpec(
-            "latency", "add N milliseconds to every request", _non_negative_int, 2000, "2000"
+            "latency", "add N milliseconds to every request", _whole(LATENCY_MAX_MS), 2000, "2000"
         ),
         FaultSpec(
             "wrong-version",
@@ -126,9 +139,7 @@ FAULTS: dict[str, FaultSpec] = {
         FaultSpec(
             "error-rate", "this share of page and API requests fail with 503", _share, 0.5, "0.25"
         ),
-        FaultSpec(
-            "leak-connections", "hold N idle database connections open", _non_negative_int, 20, "50"
-        ),
+        FaultSpec("leak-connections", "hold N idle database connections open", _whole(), 20, "50"),
         FaultSpec("long-query", "run a query that takes N seconds", _seconds, 300.0, "600"),
         FaultSpec(
             "auth-broken", "sign-in and signed-in routes fail: 'Session expired'", _flag, True, "on"
