@@ -14,6 +14,7 @@ from opsbook.cli import app
 from opsbook.postgres.cluster import free_port
 from opsbook.sandbox.faults import FAULTS
 from tests.conftest import RunningSandbox, wait_for
+from tests.sandbox.test_app import _sandbox_backends
 
 runner = CliRunner()
 
@@ -107,15 +108,7 @@ def test_seed_without_a_database_is_bad_input(tmp_path, monkeypatch: pytest.Monk
 
 
 def _leaked(database_url: str) -> int:
-    dbname = database_url.rsplit("/", 1)[1]
-    with psycopg.connect(database_url, application_name="tests") as conn:
-        row = conn.execute(
-            "select count(*) from pg_stat_activity"
-            " where datname = %s and application_name = 'sandbox'",
-            (dbname,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return sum(_sandbox_backends(database_url, state) for state in ("idle", "active"))
 
 
 def test_leaking_past_the_cap_is_bad_input_and_clear_frees_everything(
