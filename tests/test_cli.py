@@ -165,3 +165,12 @@ def test_duration_options_refuse_99999y_and_too_short_naming_option_and_value(
         assert result.output.strip() == (
             f"error: {option}: '0s' is too short: it must be at least {minimum}"
         )
+
+
+def test_error_messages_are_text_not_markup(tmp_path, monkeypatch) -> None:
+    """An error quoting what a user typed prints it as typed: '[/]' is not a Rich tag."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPSBOOK_CONFIG", raising=False)
+    result = runner.invoke(app, ["runbook", "show", "[/]"])
+    assert result.exit_code == 2, result.output
+    assert "'[/]'" in result.output

@@ -420,6 +420,7 @@ def _database(sweep: Sweep, url: str, role: str, tmp_path: Path) -> None:
 def _own_state(sweep: Sweep, tmp_path: Path) -> None:
     run = sweep.run
     run("audit", "list")
+    run("audit", "verify", shows=())
     run("store", "status", shows=())
     run("store", "upgrade", shows=())
     run("config", "check", shows=(MARK, "\\e[2J"))  # YAML writes ESC as \e

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+from collections.abc import Iterator
 
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 
+from opsbook.clock import FrozenClock
+from opsbook.postgres.cluster import TempCluster
 from opsbook.sandbox.app import create_app
 from opsbook.sandbox.settings import SandboxSettings
 from opsbook.sandbox.signatures import stripe_sign, svix_sign
 from opsbook.serving import BackgroundServer
-from tests.conftest import RunningSandbox, wait_for
+from tests.conftest import T0, RunningSandbox, wait_for
 
 
 def test_health_is_ok_when_the_database_answers(sandbox: RunningSandbox) -> None:
@@ -104,7 +109,7 @@ def test_post_attempt_stores_it(sandbox: RunningSandbox) -> None:
         ({"user_id": "user_x"}, "scenario_id (integer) is required"),
         (
             {"user_id": "user_x", "scenario_id": 1, "score": 101},
-            "score must be a number from 0 to 100",
+            "score must be a number from 0 to 100, not 101",
         ),
         ({"user_id": "user_nobody", "scenario_id": 1}, "unknown user_id 'user_nobody'"),
         ([1, 2], "body must be a JSON object"),
@@ -325,13 +330,107 @@ def test_auth_broken_fault(sandbox: RunningSandbox) -> None:
 def test_listing_and_clearing_all_faults(sandbox: RunningSandbox) -> None:
     set_fault(sandbox, "health-500")
     set_fault(sandbox, "leak-connections", 3)
+    set_fault(sandbox, "long-query", 600)
     listing = httpx.get(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin).json()
-    assert listing["faults"] == {"health-500": True, "leak-connections": 3}
+    assert listing["faults"] == {"health-500": True, "leak-connections": 3, "long-query": 600}
     assert len(listing["available"]) == 9
-    httpx.delete(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin)
+    wait_for(lambda: _sandbox_backends(sandbox.database_url, "active") == 1)
+    httpx.delete(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin, timeout=30)
     assert httpx.get(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin).json()["faults"] == {}
+    # Every side effect is gone: the held connections and the runaway query.
     wait_for(lambda: _sandbox_backends(sandbox.database_url, "idle") == 0)
+    wait_for(lambda: _sandbox_backends(sandbox.database_url, "active") == 0)
     assert httpx.get(f"{sandbox.url}/api/health").status_code == 200
+
+
+# --- leak-connections within bounds ---------------------------------------------------
+
+SMALL_CAP = 30 - 3 - 10  # max_connections less superuser_reserved_connections less headroom
+
+
+@pytest.fixture(scope="module")
+def small_cluster() -> Iterator[TempCluster]:
+    """A server with max_connections 30, so that the fault's cap is small enough to reach."""
+    cluster = TempCluster.start(settings={"max_connections": "30"})
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def small_sandbox(small_cluster: TempCluster) -> Iterator[RunningSandbox]:
+    """The sandbox on the small server (an empty database: the faults need no tables)."""
+    name = f"leaks_{os.getpid()}"
+    url = small_cluster.create_database(name)
+    settings = SandboxSettings(database_url=url)
+    server = BackgroundServer(create_app(settings)).start()
+    try:
+        yield RunningSandbox(server.url, url, settings, FrozenClock(T0))
+    finally:
+        server.stop()
+        small_cluster.drop_database(name)
+
+
+def _faults_on(sandbox: RunningSandbox) -> object:
+    return httpx.get(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin).json()["faults"]
+
+
+def test_leak_connections_is_capped_by_what_the_server_can_spare(
+    small_sandbox: RunningSandbox,
+) -> None:
+    sandbox = small_sandbox
+    huge = set_fault(sandbox, "leak-connections", 100000)
+    assert (huge.status_code, huge.json()) == (
+        422,
+        {
+            "error": f"leak-connections: 100000 is more than {SMALL_CAP}, the most this fault"
+            " holds here (max_connections 30 less 3 reserved and 10 kept free;"
+            " never more than 500)"
+        },
+    )
+    wait_for(lambda: _sandbox_backends(sandbox.database_url, "idle") == 0)  # nothing leaked
+    assert _faults_on(sandbox) == {}
+    assert set_fault(sandbox, "leak-connections", SMALL_CAP).status_code == 200
+    wait_for(lambda: _sandbox_backends(sandbox.database_url, "idle") == SMALL_CAP)
+    over = set_fault(sandbox, "leak-connections", SMALL_CAP + 1)
+    assert over.status_code == 422
+    assert f"{SMALL_CAP + 1} is more than {SMALL_CAP}" in over.json()["error"]
+    wait_for(lambda: _sandbox_backends(sandbox.database_url, "idle") == SMALL_CAP)
+    assert _faults_on(sandbox) == {"leak-connections": SMALL_CAP}
+    httpx.delete(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin, timeout=30)
+    wait_for(lambda: _sandbox_backends(sandbox.database_url, "idle") == 0)
+
+
+def test_a_leak_the_database_refuses_midway_keeps_nothing_new(
+    pg_cluster: TempCluster, sandbox_db: str
+) -> None:
+    """A role allowed 3 connections: asked for 10, the sandbox is refused midway, closes
+    the ones it opened for the request and keeps the 2 it held; clearing frees those."""
+    role = f"leaky_{os.getpid()}"
+    pg_cluster.create_role(role)
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT 3").format(sql.Identifier(role)))
+    dbname = sandbox_db.rsplit("/", 1)[1]
+    settings = SandboxSettings(database_url=pg_cluster.url(dbname, user=role))
+    server = BackgroundServer(create_app(settings)).start()
+    sandbox = RunningSandbox(server.url, sandbox_db, settings, FrozenClock(T0))
+    try:
+        assert set_fault(sandbox, "leak-connections", 2).status_code == 200
+        refused = set_fault(sandbox, "leak-connections", 10)
+        assert refused.status_code == 503
+        error = refused.json()["error"]
+        assert "leak-connections: the database refused connection" in error
+        assert "too many connections for role" in error
+        assert " of 10 (" in error and error.endswith("; 2 are held, as before")
+        wait_for(lambda: _sandbox_backends(sandbox.database_url, "idle") == 2)
+        assert _faults_on(sandbox) == {"leak-connections": 2}
+        httpx.delete(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin, timeout=30)
+        wait_for(lambda: _sandbox_backends(sandbox.database_url, "idle") == 0)
+    finally:
+        server.stop()
+        with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def test_stopping_the_server_releases_leaked_connections(sandbox_db: str) -> None:

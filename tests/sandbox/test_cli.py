@@ -9,9 +9,12 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from opsbook.bodies import shown
 from opsbook.cli import app
 from opsbook.postgres.cluster import free_port
-from tests.conftest import RunningSandbox
+from opsbook.sandbox.faults import FAULTS
+from tests.conftest import RunningSandbox, wait_for
+from tests.sandbox.test_app import _sandbox_backends
 
 runner = CliRunner()
 
@@ -102,3 +105,59 @@ def test_seed_without_a_database_is_bad_input(tmp_path, monkeypatch: pytest.Monk
     result = runner.invoke(app, ["sandbox", "seed"])
     assert result.exit_code == 2
     assert "no database: pass --database-url" in result.output
+
+
+def _leaked(database_url: str) -> int:
+    return sum(_sandbox_backends(database_url, state) for state in ("idle", "active"))
+
+
+def test_leaking_past_the_cap_is_bad_input_and_clear_frees_everything(
+    sandbox: RunningSandbox,
+) -> None:
+    with psycopg.connect(sandbox.database_url) as conn:
+        row = conn.execute(
+            "select current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+        ).fetchone()
+    assert row is not None
+    cap = min(500, row[0] - 10)
+    code, output = fault(sandbox, "leak-connections", "100000")
+    assert code == 2
+    assert f"leak-connections: 100000 is more than {cap}, the most this fault holds" in output
+    wait_for(lambda: _leaked(sandbox.database_url) == 0)  # nothing was left open
+    assert fault(sandbox, "leak-connections", "4")[0] == 0
+    assert fault(sandbox, "long-query", "600")[0] == 0
+    wait_for(lambda: _leaked(sandbox.database_url) == 5)
+    assert fault(sandbox, "--clear") == (0, "all faults off\n")
+    wait_for(lambda: _leaked(sandbox.database_url) == 0)
+    assert json.loads(fault(sandbox, "--json")[1])["faults"] == {}
+
+
+BIG = "1000000000000000000000000000000"
+CLI_HOSTILE = [
+    "-1",
+    BIG,
+    "nan",
+    "inf",
+    "1e400",
+    "many",
+    "9" * 5000,
+    "; rm -rf /",
+    "$(reboot)",
+    "'\"`",
+    "\x1b[31mred\x1b[0m",
+    "[/]",
+]
+
+
+@pytest.mark.parametrize("name", FAULTS)
+def test_hostile_values_are_bad_input_naming_them(sandbox: RunningSandbox, name: str) -> None:
+    for value in CLI_HOSTILE:
+        if name == "wrong-version" and value in (BIG, "1e400"):
+            continue  # hex digits: a commit, as far as anyone can tell
+        result = runner.invoke(app, ["sandbox", "fault", "--url", sandbox.url, name, "--", value])
+        assert result.exit_code == 2, (value, result.output)
+        # Named as the server read it: escaped, cut short, quoted when it was text.
+        assert f"error: {name}: " in result.output
+        assert shown(value)[1:20] in result.output, result.output
+    assert json.loads(fault(sandbox, "--json")[1])["faults"] == {}

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from opsbook.bodies import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from opsbook.bounds import Port
 from opsbook.config.durations import Duration, Interval, Timeout, at_least, format_duration
 from opsbook.config.secrets import Secret, SecretUrl
@@ -392,6 +393,10 @@ class WatchConfig(Model):
 class ServeConfig(Model):
     host: str = "127.0.0.1"
     port: Port = 8400
+    # Every request body (an Alertmanager group is a few KiB): larger ones answer 413.
+    max_body: ByteSize = Field(default=ByteSize(MAX_BODY_BYTES), ge=1)
+    # JSON nested deeper answers 400; past ~900 json.loads itself would fail with a 500.
+    max_json_depth: int = Field(default=MAX_JSON_DEPTH, ge=1, le=500)
 
 
 class AlertmanagerConfig(Model):

@@ -17,15 +17,23 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.middleware.base import RequestResponseEndpoint
 
+from opsbook.bodies import BodyError, LimitBodies, parse_json, read_json, shown, unstorable
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.sandbox import pages, providers, signatures
-from opsbook.sandbox.faults import FAULTS, PROVIDERS, FaultState, FaultValueError
+from opsbook.sandbox.faults import (
+    FAULTS,
+    PROVIDERS,
+    FaultState,
+    FaultUnavailable,
+    FaultValueError,
+)
 from opsbook.sandbox.providers import STATUS_PROVIDERS
 from opsbook.sandbox.settings import SandboxSettings
 
 PAGES = ("/sign-in", "/dashboard", "/scenarios", "/settings")
 SIGNED_IN = ("/dashboard", "/scenarios", "/settings", "/api/scenarios", "/api/attempts")
 FLAKY = (*PAGES, "/api/scenarios", "/api/attempts")
+BIGINT_MAX = 2**63 - 1
 
 
 def create_app(
@@ -44,6 +52,7 @@ def create_app(
 
     app = FastAPI(title="opsbook sandbox", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.faults = faults
+    app.add_middleware(LimitBodies)  # the default limits: 1 MiB, JSON 64 deep
 
     @contextmanager
     def database() -> Iterator[psycopg.Connection[Any]]:
@@ -95,7 +104,7 @@ def create_app(
     @app.get("/_providers/{slug}/api/v2/summary.json")
     def provider_status(slug: str) -> JSONResponse:
         if slug not in STATUS_PROVIDERS:
-            return JSONResponse({"error": "Not Found"}, status_code=404)
+            return JSONResponse({"error": f"no status page for {shown(slug)}"}, status_code=404)
         since: dt.datetime | None = None
         if slug in (faults.get("provider-outage") or []):
             since = outages.setdefault(slug, clock.now())  # the incident began when broken
@@ -150,9 +159,9 @@ def create_app(
     @app.post("/api/attempts")
     async def create_attempt(request: Request) -> JSONResponse:
         try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse({"error": "body must be JSON"}, status_code=400)
+            body = await read_json(request)
+        except BodyError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         problem = _attempt_problem(body)
         if problem:
             return JSONResponse({"error": problem}, status_code=422)
@@ -167,7 +176,7 @@ def create_app(
             ).fetchone()
             if user is None:
                 return JSONResponse(
-                    {"error": f"unknown user_id {body['user_id']!r}"}, status_code=422
+                    {"error": f"unknown user_id {shown(body['user_id'])}"}, status_code=422
                 )
             found = conn.execute(
                 "select 1 from scenarios where id = %s", (body["scenario_id"],)
@@ -228,9 +237,12 @@ def create_app(
         if not valid:
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            return JSONResponse({"error": "body must be JSON"}, status_code=400)
+            payload = parse_json(body or b"{}")
+        except BodyError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        problem = unstorable(payload)
+        if problem:
+            return JSONResponse({"error": problem}, status_code=422)
         event_type = payload.get("type") if isinstance(payload, dict) else None
         await asyncio.to_thread(_record_webhook, provider, event_type, payload)
         return JSONResponse({"received": True})
@@ -275,18 +287,22 @@ def create_app(
             return denied()
         if name not in FAULTS:
             return JSONResponse(
-                {"error": f"no fault named {name!r}", "available": sorted(FAULTS)},
+                {"error": f"no fault named {shown(name)}", "available": sorted(FAULTS)},
                 status_code=404,
             )
         raw = await request.body()
         try:
-            value = json.loads(raw).get("value") if raw else None
-        except (ValueError, AttributeError):
+            body = parse_json(raw) if raw else {}
+        except BodyError as exc:
+            return JSONResponse({"error": f"{name}: {exc}"}, status_code=400)
+        if not isinstance(body, dict):
             return JSONResponse({"error": 'body must be {"value": ...}'}, status_code=400)
         try:
-            value = await asyncio.to_thread(faults.set, name, value)
+            value = await asyncio.to_thread(faults.set, name, body.get("value"))
         except FaultValueError as exc:
             return JSONResponse({"error": f"{name}: {exc}"}, status_code=422)
+        except FaultUnavailable as exc:
+            return JSONResponse({"error": f"{name}: {exc}"}, status_code=503)
         return JSONResponse({"name": name, "value": value})
 
     @app.delete("/_sandbox/faults/{name}")
@@ -294,7 +310,7 @@ def create_app(
         if not authorized(request):
             return denied()
         if name not in FAULTS:
-            return JSONResponse({"error": f"no fault named {name!r}"}, status_code=404)
+            return JSONResponse({"error": f"no fault named {shown(name)}"}, status_code=404)
         await asyncio.to_thread(faults.clear, name)
         return JSONResponse({"name": name, "value": None})
 
@@ -309,15 +325,26 @@ def create_app(
 
 
 def _attempt_problem(body: Any) -> str | None:
+    """What is wrong with a new attempt, naming the field and the value; None if nothing.
+    Bounds are the columns': bigint ids, numeric(5, 2) scores, text without NUL."""
     if not isinstance(body, dict):
         return "body must be a JSON object"
-    if not isinstance(body.get("user_id"), str):
-        return "user_id (text) is required"
-    if not isinstance(body.get("scenario_id"), int) or isinstance(body.get("scenario_id"), bool):
-        return "scenario_id (integer) is required"
-    score = body.get("score")
+    user_id, scenario_id = body.get("user_id"), body.get("scenario_id")
+    score, path = body.get("score"), body.get("recording_path")
+    if not isinstance(user_id, str):
+        return _needs("user_id", "text", user_id)
+    if isinstance(scenario_id, bool) or not isinstance(scenario_id, int):
+        return _needs("scenario_id", "integer", scenario_id)
+    if not 1 <= scenario_id <= BIGINT_MAX:
+        return f"scenario_id {shown(scenario_id)} is not an id (1 to {BIGINT_MAX})"
     if score is not None and (
-        not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 100
+        isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100
     ):
-        return "score must be a number from 0 to 100"
-    return None
+        return f"score must be a number from 0 to 100, not {shown(score)}"
+    if path is not None and not isinstance(path, str):
+        return f"recording_path must be text, not {shown(path)}"
+    return unstorable({"user_id": user_id, "recording_path": path}, "attempt")
+
+
+def _needs(field: str, kind: str, given: Any) -> str:
+    return f"{field} ({kind}) is required" + ("" if given is None else f", not {shown(given)}")

@@ -7,6 +7,8 @@
   key = the whole `whsec_...` secret as bytes.
 - Vapi: the server URL secret sent verbatim in the `X-Vapi-Secret` header.
 Svix and Stripe both reject timestamps more than five minutes from now (replay guard).
+Signatures are compared as bytes: compare_digest refuses non-ASCII str, and a header may
+hold any Latin-1 text.
 """
 
 from __future__ import annotations
@@ -39,20 +41,27 @@ def svix_verify(secret: str, headers: Mapping[str, str], body: bytes, now: float
     signatures = headers.get("svix-signature")
     if not (msg_id and timestamp and signatures):
         return False
+    ts = _timestamp(timestamp)
     try:
-        ts = int(timestamp)
         key = _svix_key(secret)
     except ValueError:
         return False
-    if abs(now - ts) > TOLERANCE_SECONDS:
+    if ts is None or abs(now - ts) > TOLERANCE_SECONDS:
         return False
     signed = f"{msg_id}.{ts}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     for entry in signatures.split():
         version, _, value = entry.partition(",")
-        if version == "v1" and hmac.compare_digest(value, expected):
+        if version == "v1" and hmac.compare_digest(value.encode(), expected.encode()):
             return True
     return False
+
+
+def _timestamp(text: str) -> int | None:
+    """Unix seconds as a header carries them, or None. Bounded to 12 digits: a 4,000-digit
+    number would parse, then overflow when compared with the clock's float."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else None
 
 
 def stripe_sign(secret: str, timestamp: int, body: bytes) -> dict[str, str]:
@@ -69,9 +78,8 @@ def stripe_verify(secret: str, header: str | None, body: bytes, now: float) -> b
     for item in header.split(","):
         key, _, value = item.strip().partition("=")
         if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
+            timestamp = _timestamp(value)
+            if timestamp is None:
                 return False
         elif key == "v1":
             candidates.append(value)
@@ -79,7 +87,7 @@ def stripe_verify(secret: str, header: str | None, body: bytes, now: float) -> b
         return False
     signed = f"{timestamp}.".encode() + body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return any(hmac.compare_digest(expected, c) for c in candidates)
+    return any(hmac.compare_digest(expected.encode(), c.encode()) for c in candidates)
 
 
 def vapi_verify(secret: str, header: str | None) -> bool:

@@ -7,6 +7,7 @@ group's `component`/`service` label, else the group key), so they land on one in
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +16,9 @@ from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.store import Store
 from opsbook.watch import alerts
+
+# Rule, component and runbook names are String(200) columns in the store.
+NAME_LIMIT = 200
 
 
 class AmAlert(BaseModel):
@@ -32,7 +36,7 @@ class AmPayload(BaseModel):
     model_config = ConfigDict(extra="allow")
     version: Literal["4"]
     groupKey: str  # noqa: N815
-    truncatedAlerts: int = 0  # noqa: N815
+    truncatedAlerts: int = Field(default=0, ge=0, le=2**64 - 1)  # noqa: N815 - a uint64
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupLabels: dict[str, str] = {}  # noqa: N815
@@ -51,12 +55,13 @@ def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -
             name = item.labels.get("alertname", "alertmanager")
             severity_label = item.labels.get("severity", "warning")
             summary = (
-                item.annotations.get("summary")
-                or item.annotations.get("description")
+                item.annotations.get("summary", "").strip()
+                or item.annotations.get("description", "").strip()
                 or f"{name} ({', '.join(f'{k}={v}' for k, v in sorted(item.labels.items()))})"
             )
+            runbook = item.annotations.get("runbook")
             signal = alerts.Signal(
-                rule=f"alertmanager:{name}",
+                rule=_fit(f"alertmanager:{name}"),
                 source="alertmanager",
                 labels=dict(item.labels),
                 level=None
@@ -66,10 +71,18 @@ def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -
                 else "warn",
                 summary=summary,
                 severity=config.alertmanager.severity.get(severity_label, "P2"),
-                component=item.labels.get("component", component),
-                runbook=item.annotations.get("runbook"),
+                component=_fit(item.labels.get("component", component)),
+                runbook=_fit(runbook) if runbook else None,
             )
             alert = alerts.apply(session, signal, config=config, clock=clock)
             state = alert.state if alert else "ignored"
             states[state] = states.get(state, 0) + 1
     return {"group": payload.groupKey, "alerts": len(payload.alerts), "states": states}
+
+
+def _fit(name: str, limit: int = NAME_LIMIT) -> str:
+    """A name cut to what the store's columns hold, with a digest of the whole so that two
+    long names still differ: a long group key is valid Alertmanager, not a reason to fail."""
+    if len(name) <= limit:
+        return name
+    return name[: limit - 17] + "~" + hashlib.sha256(name.encode()).hexdigest()[:16]

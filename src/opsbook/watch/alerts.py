@@ -406,7 +406,8 @@ def _group_into(
 
 
 def _title(alert: Alert) -> str:
-    first = alert.summary.split(";")[0]
+    # A summary may begin with ";" (or be blank): an incident still needs a title.
+    first = alert.summary.split(";")[0].strip() or alert.summary.strip() or alert.rule
     if alert.source == "check":
         first = f"{alert.rule.removeprefix('check:')} check failing: {first}"
     return first if len(first) <= 120 else first[:119] + "…"

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from opsbook import __version__
+from opsbook.bodies import BodyError, BodyLimits, LimitBodies, read_json, unstorable
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.store import Store
@@ -34,6 +35,10 @@ def create_app(config: Config, store: Store, *, clock: Clock, schedule: bool = T
             await task
 
     app = FastAPI(title="opsbook", version=__version__, lifespan=lifespan)
+    # Every route: bodies over serve.max_body answer 413, JSON deeper than
+    # serve.max_json_depth answers 400, before any route reads them.
+    limits = BodyLimits(config.serve.max_body, config.serve.max_json_depth)
+    app.add_middleware(LimitBodies, limits=limits)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -53,14 +58,32 @@ def create_app(config: Config, store: Store, *, clock: Clock, schedule: bool = T
         ):
             return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
         try:
-            payload = alertmanager.AmPayload.model_validate(await request.json())
-        except (ValidationError, ValueError) as exc:
-            detail = exc.errors()[0] if isinstance(exc, ValidationError) else str(exc)
+            payload = _alertmanager_payload(await read_json(request))
+        except (ValidationError, BodyError) as exc:
             # 400, not 5xx: Alertmanager retries 5xx, and a malformed payload never improves.
             return JSONResponse(
-                {"error": "not an Alertmanager v4 payload", "detail": str(detail)}, status_code=400
+                {"error": "not an Alertmanager v4 payload", "detail": _explain(exc)},
+                status_code=400,
             )
         result = await asyncio.to_thread(alertmanager.receive, store, config, payload, clock=clock)
         return JSONResponse(result)
 
     return app
+
+
+def _alertmanager_payload(data: object) -> alertmanager.AmPayload:
+    """The payload, refused (BodyError) when the store could not hold one of its strings."""
+    problem = unstorable(data)
+    if problem:
+        raise BodyError(problem)
+    return alertmanager.AmPayload.model_validate(data)
+
+
+def _explain(exc: ValidationError | BodyError) -> str:
+    """The first problem in words, naming the field: `alerts.0.status: Input should be...`.
+    (The input itself is left out: it may be a megabyte long.)"""
+    if isinstance(exc, BodyError):
+        return str(exc)
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
