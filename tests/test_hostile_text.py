@@ -433,8 +433,10 @@ def _own_state(sweep: Sweep, tmp_path: Path) -> None:
 def _sandbox(sweep: Sweep, sandbox: RunningSandbox) -> None:
     run = sweep.run
     where = ("--url", sandbox.url, "--token", sandbox.settings.admin_token)
-    run("sandbox", "fault", "wrong-version", ARG, *where)
-    run("sandbox", "fault", *where)
+    # A commit is hex: the hostile value is refused, and shown as text in the refusal.
+    run("sandbox", "fault", "wrong-version", ARG, *where, code=2, shows=("[/oops] x",))
+    run("sandbox", "fault", "wrong-version", "deadbeef", *where, shows=())
+    run("sandbox", "fault", *where, shows=("deadbeef",))
     run("sandbox", "fault", "--clear", *where, shows=())
     run("sandbox", "fault", ARG, *where, code=2)
     run("sandbox", "schema", "--database-url", sandbox.database_url, shows=())

@@ -108,15 +108,17 @@ def shown(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
-def unstorable(value: Any, where: str = "body") -> str | None:
+def unstorable(value: Any, where: str = "body", *, nul: bool = False) -> str | None:
     """Why PostgreSQL could not store a string in this JSON value, naming where; else None.
 
     Text columns refuse NUL, jsonb refuses \\u0000, and nothing encodes a lone surrogate
-    as UTF-8: each would otherwise surface as a 500 at the insert.
+    as UTF-8: each would otherwise surface as a 500 at the insert. opsbook's own store
+    keeps a NUL as U+FFFD (store/engine.py), so its receivers pass `nul=True`: a sender
+    that is refused with a 4xx drops the alert for good.
     """
     for path, item in _leaves(value, where):
         if isinstance(item, str):
-            if "\x00" in item:
+            if "\x00" in item and not nul:
                 return f"{path}: {shown(item)} contains a NUL character"
             try:
                 item.encode("utf-8")

@@ -211,10 +211,6 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "alerts not a list": (_with(_set("alerts", "all")), "alerts"),
     "no alerts": (_with(_set("alerts", [])), "alerts"),
     "unknown status": (_with(_set("alerts.0.status", "FIRING")), "alerts.0.status"),
-    "NUL in a label": (_with(_set("alerts.0.labels.instance", "web\x001")), "NUL"),
-    "NUL in a label name": (_with(_set("alerts.0.labels.a\x00b", "x")), "NUL"),
-    "NUL in the summary": (_with(_set("alerts.0.annotations.summary", "\x00")), "NUL"),
-    "NUL in the group key": (_with(_set("groupKey", "g\x00")), "NUL"),
     "lone surrogate": (
         _with(_set("alerts.0.labels.instance", "X")).replace(b'"X"', b'"\\ud800"'),
         "lone surrogate",
@@ -248,6 +244,12 @@ AWKWARD: dict[str, Any] = {
     ),
     "a 100 KiB label": _set("alerts.0.labels.instance", "i" * 100_000),
     "a huge fingerprint": _set("alerts.0.fingerprint", "f" * 10_000),
+    # JSON may carry \u0000; refusing it with a 4xx would drop the alert for good, so it
+    # is stored (as U+FFFD on a PostgreSQL store, which cannot hold NUL).
+    "NUL in a label": _set("alerts.0.labels.instance", "web\x001"),
+    "NUL in a label name": _set("alerts.0.labels.a\x00b", "x"),
+    "NUL in the summary": _set("alerts.0.annotations.summary", "\x00"),
+    "NUL in the group key": _set("groupKey", "g\x00"),
 }
 
 

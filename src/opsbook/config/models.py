@@ -394,7 +394,7 @@ class ServeConfig(Model):
     host: str = "127.0.0.1"
     port: Port = 8400
     # Every request body (an Alertmanager group is a few KiB): larger ones answer 413.
-    max_body: ByteSize = Field(default=ByteSize(MAX_BODY_BYTES), ge=1)
+    max_body: ByteSize = Field(default=ByteSize(MAX_BODY_BYTES), ge=1, le=1 << 30)
     # JSON nested deeper answers 400; past ~900 json.loads itself would fail with a 500.
     max_json_depth: int = Field(default=MAX_JSON_DEPTH, ge=1, le=500)
 

@@ -73,7 +73,7 @@ def create_app(config: Config, store: Store, *, clock: Clock, schedule: bool = T
 
 def _alertmanager_payload(data: object) -> alertmanager.AmPayload:
     """The payload, refused (BodyError) when the store could not hold one of its strings."""
-    problem = unstorable(data)
+    problem = unstorable(data, nul=True)
     if problem:
         raise BodyError(problem)
     return alertmanager.AmPayload.model_validate(data)
