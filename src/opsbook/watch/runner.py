@@ -21,10 +21,10 @@ from opsbook.watch.checks import (
     version,
     webhook,
 )
-from opsbook.watch.context import CheckContext, new_session
+from opsbook.watch.probe import ProbeContext, new_session
 from opsbook.watch.result import CheckResult
 
-Runner = Callable[[Any, CheckContext], Awaitable[CheckResult]]
+Runner = Callable[[Any, ProbeContext], Awaitable[CheckResult]]
 KINDS: dict[str, Runner] = {
     "http": http.run,
     "version": version.run,
@@ -39,7 +39,7 @@ KINDS: dict[str, Runner] = {
 GRACE = 2.0  # seconds past a check's own timeout before the runner gives up on it
 
 
-async def run_one(check: CheckBase, ctx: CheckContext) -> CheckResult:
+async def run_one(check: CheckBase, ctx: ProbeContext) -> CheckResult:
     kind = getattr(check, "kind")  # noqa: B009 - every concrete check has one
     try:
         result = await asyncio.wait_for(
@@ -74,7 +74,7 @@ async def run_checks(
 ) -> list[CheckResult]:
     gate = asyncio.Semaphore(concurrency)
     async with new_session(limit=concurrency) as session:
-        ctx = CheckContext(session=session, config=config, clock=clock)
+        ctx = ProbeContext(session=session, config=config, clock=clock)
 
         async def guarded(check: CheckBase) -> CheckResult:
             async with gate:

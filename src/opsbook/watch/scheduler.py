@@ -17,7 +17,7 @@ from opsbook.config import Config
 from opsbook.config.models import CheckBase
 from opsbook.store import Store
 from opsbook.watch import service
-from opsbook.watch.context import CheckContext, new_session
+from opsbook.watch.probe import ProbeContext, new_session
 from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import run_one
 
@@ -76,7 +76,7 @@ class Scheduler:
             missed = (now - slot.due) // slot.check.interval + 1
             slot.due += slot.check.interval * missed
 
-    async def _run(self, slot: Slot, ctx: CheckContext) -> None:
+    async def _run(self, slot: Slot, ctx: ProbeContext) -> None:
         try:
             async with self.gate:
                 slot.lags.append((self.clock.now() - slot.due).total_seconds())
@@ -89,7 +89,7 @@ class Scheduler:
             slot.running = False
             self._advance(slot)
 
-    def launch(self, ctx: CheckContext) -> int:
+    def launch(self, ctx: ProbeContext) -> int:
         started = 0
         for slot in self.due():
             slot.running = True
@@ -145,7 +145,7 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event, *, tick: float = 0.1) -> None:
         async with new_session(limit=self.config.watch.concurrency) as session:
-            ctx = CheckContext(session=session, config=self.config, clock=self.clock)
+            ctx = ProbeContext(session=session, config=self.config, clock=self.clock)
             while not stop.is_set():
                 self.launch(ctx)
                 try:
