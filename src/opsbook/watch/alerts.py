@@ -413,19 +413,10 @@ def _title(alert: Alert) -> str:
 
 
 def _suggested(config: Config, incident: Any) -> str | None:
-    from opsbook.runbooks import loader
-    from opsbook.runbooks.actions import default_registry
-    from opsbook.runbooks.suggest import suggest
+    from opsbook.runbooks.suggest import suggest_for
 
-    registry = default_registry()
-    books = []
-    for source in loader.discover(config).values():
-        try:
-            books.append(loader.load_runbook(source.path, registry=registry))
-        except loader.RunbookError:
-            continue
-    ranked = suggest(
-        books,
+    ranked = suggest_for(
+        config,
         title=incident.title,
         symptoms=incident.symptoms,
         component=incident.component,
