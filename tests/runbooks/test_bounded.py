@@ -10,7 +10,7 @@ from opsbook.clock import FrozenClock
 from opsbook.config import load_config
 from opsbook.incidents import service as incidents
 from opsbook.store import Store
-from opsbook.watch import alerts
+from opsbook.watch import alerts, rules
 from opsbook.watch.result import CheckResult
 from tests.runbooks.conftest import Ops
 
@@ -105,7 +105,7 @@ def test_the_alert_path_suggests_runbooks_without_evaluating_them(
     )
     with store.session() as session:
         alert = alerts.apply(
-            session, alerts.signal_from_check(failing, failing=True), config=config, clock=clock
+            session, rules.signal_from_check(failing, failing=True), config=config, clock=clock
         )
         assert alert is not None and alert.state == "firing"
         [incident] = incidents.list_incidents(session)

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.store import Store
-from opsbook.watch import alerts, history
+from opsbook.watch import alerts, history, rules
 from opsbook.watch.flapping import Debounce
 from opsbook.watch.models import Alert, CheckState
 from opsbook.watch.result import CheckResult
@@ -33,7 +33,7 @@ def process_results(
     with store.session() as session:
         # Only metrics some rule reads become samples; a check's last result is in check_state.
         wanted = {rule.metric for rule in config.alerts.rules}
-        alerts.record_samples(session, results, only=wanted)
+        rules.record_samples(session, results, only=wanted)
         history.record(session, config.watch.downsample, results)
         names = list(dict.fromkeys(r.name for r in results))
         previous: dict[str, tuple[Any, ...]] = {
@@ -63,7 +63,7 @@ def process_results(
                 ).where(
                     Alert.state != "resolved",
                     Alert.source == "check",
-                    Alert.rule.in_([alerts.check_rule(name) for name in names]),
+                    Alert.rule.in_([rules.check_rule(name) for name in names]),
                 )
             )
         }
@@ -93,7 +93,7 @@ def process_results(
                 "failures": gate.failures,
                 "successes": gate.successes,
             }
-            signal = alerts.signal_from_check(result, failing=gate.failing)
+            signal = rules.signal_from_check(result, failing=gate.failing)
             if signal.level is None and signal.rule not in open_checks:
                 continue  # healthy with nothing open: no alert work at all
             if _still_firing(signal, open_checks.get(signal.rule), now):
@@ -103,7 +103,7 @@ def process_results(
             signals.append(signal)
         moved = [
             alert
-            for alert in alerts.apply_many(session, signals, config=config, clock=clock)
+            for alert in alerts.apply_many(session, signals, config=config, clock=clock).alerts
             if alert is not None
         ]
         # Bulk statements, not one ORM object per check: the state of 10,000 checks a cycle.
@@ -151,7 +151,7 @@ def _changed(row: dict[str, Any], before: Any) -> bool:
 def evaluate_rules(store: Store, config: Config, *, clock: Clock) -> list[Alert]:
     moved = []
     with store.session() as session:
-        for signal in alerts.evaluate_rules(session, config, now=clock.now()):
+        for signal in rules.evaluate_rules(session, config, now=clock.now()):
             alert = alerts.apply(session, signal, config=config, clock=clock)
             if alert is not None:
                 moved.append(alert)
@@ -162,7 +162,7 @@ def prune(store: Store, config: Config, *, clock: Clock) -> int:
     """Raw samples go after `watch.retention`, each downsampled tier after its `keep`."""
     now = clock.now()
     with store.session() as session:
-        removed = alerts.prune_samples(session, before=now - config.watch.retention)
+        removed = rules.prune_samples(session, before=now - config.watch.retention)
         return removed + history.prune(session, config.watch.downsample, now=now)
 
 
