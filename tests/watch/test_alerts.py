@@ -393,6 +393,9 @@ def test_one_batch_holding_a_failure_then_a_recovery(store: Store, clock: Frozen
         # It fired (an incident opened) and then resolved, in that order, in one batch.
         [alert] = session.scalars(select(Alert)).all()
         assert alert.state == "resolved" and alert.incident_id is not None
-        texts = [e.text for e in incidents.timeline(session, incident_id=alert.incident_id)]
-        assert texts[1].startswith("alert check:api firing (crit)")
+        events = incidents.timeline(session, incident_id=alert.incident_id)
+        texts = [e.text for e in events if e.kind == "alert"]
+        assert texts[0].startswith("alert check:api firing (crit)")
         assert texts[-1] == "alert check:api resolved: GET /: 200"
+        # The ranked runbook comes after: it is written once the batch has committed.
+        assert events[-1].kind == "runbook.suggested"

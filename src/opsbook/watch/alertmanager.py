@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.store import Store
-from opsbook.watch import alerts
+from opsbook.watch import alerts, routing
 
 
 class AmAlert(BaseModel):
@@ -46,6 +46,7 @@ def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -
     group = payload.groupLabels | payload.commonLabels
     component = group.get("component") or group.get("service") or f"alertmanager:{payload.groupKey}"
     states: dict[str, int] = {}
+    routed: list[routing.Routed] = []
     with store.session() as session:
         for item in payload.alerts:
             name = item.labels.get("alertname", "alertmanager")
@@ -69,7 +70,10 @@ def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -
                 component=item.labels.get("component", component),
                 runbook=item.annotations.get("runbook"),
             )
-            alert = alerts.apply(session, signal, config=config, clock=clock)
+            step = alerts.apply_many(session, [signal], config=config, clock=clock)
+            routed.extend(step.routed)
+            [alert] = step.alerts
             state = alert.state if alert else "ignored"
             states[state] = states.get(state, 0) + 1
+    routing.suggest_runbooks(store, config, routed, clock=clock)  # committed: now rank
     return {"group": payload.groupKey, "alerts": len(payload.alerts), "states": states}

@@ -7,14 +7,17 @@ joins the newest of them, raising its severity when it holds something more urge
 PagerDuty's time-based grouping; else it opens an incident of its own. A warning that
 opens no incident (a degraded check) is only logged.
 
-`Router.route` is the entry point. It returns what it did as a `Routed`: the data paging
-will act on.
+`Router.route` is the entry point, inside the alert transaction; it returns what it did
+as a `Routed`, the data paging will act on. It only writes: ranking runbooks for an
+incident it opened reads files, so `suggest_runbooks` does it once the alert transaction
+has committed, and writes each pick in a short transaction of its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +28,7 @@ from opsbook.config import Config, format_duration
 from opsbook.incidents import service as incidents
 from opsbook.incidents.models import Incident
 from opsbook.runbooks.suggest import suggest_for
+from opsbook.store import Store
 from opsbook.watch.models import Alert
 
 ACTOR = "opsbook-watch"
@@ -34,12 +38,23 @@ Action = Literal["opened", "attached", "grouped", "none"]
 
 
 @dataclass(frozen=True)
+class RunbookQuery:
+    """What an incident opened without a named runbook is matched by, as it opened."""
+
+    title: str
+    symptoms: tuple[str, ...]
+    component: str | None
+    severity: str
+
+
+@dataclass(frozen=True)
 class Routed:
     """What routing did with one firing alert.
 
     `action`: opened an incident, attached to its component's open one, grouped into a
     storm's, or none (a warning that opens no incident). `severity` is the incident's once
-    routed; `raised_from` its severity before, when this alert raised it.
+    routed; `raised_from` its severity before, when this alert raised it. `suggest` is set
+    when the alert opened an incident and named no runbook: one is ranked after the commit.
     """
 
     alert_id: int
@@ -49,6 +64,7 @@ class Routed:
     incident_id: int | None = None
     severity: str | None = None
     raised_from: str | None = None
+    suggest: RunbookQuery | None = None
 
 
 class Router:
@@ -118,10 +134,13 @@ class Router:
         if self._newest_first is not None:
             self._newest_first.insert(0, incident)
         alert_event(self.session, incident, alert, text, self.clock)
-        runbook = alert.runbook or _ranked_first(self.config, incident)
-        if runbook:
-            suggested(self.session, incident, runbook, self.clock)
-        return self._routed(alert, "opened", incident)
+        if alert.runbook:  # named by the rule, the check or the sender: nothing to rank
+            suggested(self.session, incident, alert.runbook, self.clock)
+            return self._routed(alert, "opened", incident)
+        query = RunbookQuery(
+            incident.title, tuple(incident.symptoms), incident.component, incident.severity
+        )
+        return self._routed(alert, "opened", incident, suggest=query)
 
     def _group(self, incident: Incident, alert: Alert, severity: str, text: str) -> Routed:
         grouping = self.config.alerts.grouping
@@ -145,7 +164,13 @@ class Router:
         return self._routed(alert, "grouped", incident, raised_from=raised_from)
 
     def _routed(
-        self, alert: Alert, action: Action, incident: Incident, *, raised_from: str | None = None
+        self,
+        alert: Alert,
+        action: Action,
+        incident: Incident,
+        *,
+        raised_from: str | None = None,
+        suggest: RunbookQuery | None = None,
     ) -> Routed:
         alert.incident_id = incident.id
         how = {"opened": "opened", "attached": "attached to", "grouped": "grouped into"}[action]
@@ -160,7 +185,14 @@ class Router:
             alert.summary,
         )
         return Routed(
-            alert.id, alert.rule, alert.level, action, incident.id, incident.severity, raised_from
+            alert.id,
+            alert.rule,
+            alert.level,
+            action,
+            incident.id,
+            incident.severity,
+            raised_from,
+            suggest,
         )
 
 
@@ -171,15 +203,50 @@ def _title(alert: Alert) -> str:
     return first if len(first) <= 120 else first[:119] + "…"
 
 
-def _ranked_first(config: Config, incident: Incident) -> str | None:
-    ranked = suggest_for(
-        config,
-        title=incident.title,
-        symptoms=incident.symptoms,
-        component=incident.component,
-        severity=incident.severity,
-    )
-    return ranked[0].runbook if ranked else None
+# --- after the commit ------------------------------------------------------------------------
+
+
+def suggest_runbooks(
+    store: Store, config: Config, routed: Sequence[Routed], *, clock: Clock
+) -> int:
+    """Rank runbooks for the incidents routing opened without one and put each first pick on
+    its incident's timeline; returns how many were written. Call it after the alert
+    transaction has committed, never inside it.
+
+    Ranking reads runbook files (those changed since the last time). Inside the alert
+    transaction it would hold the store's write lock while it reads them: on SQLite every
+    opsbook transaction takes that lock at BEGIN (IMMEDIATE), so checks, rules and the
+    Alertmanager receiver would all wait. A failure here is logged, never raised: the
+    alerts are committed, and a caller that saw an exception would store them again.
+    """
+    picks: dict[int, str] = {}
+    for r in routed:
+        if r.suggest is None or r.incident_id is None:
+            continue
+        try:
+            ranked = suggest_for(
+                config,
+                title=r.suggest.title,
+                symptoms=r.suggest.symptoms,
+                component=r.suggest.component,
+                severity=r.suggest.severity,
+            )
+        except Exception:
+            log.exception("ranking runbooks for incident #%s failed", r.incident_id)
+            continue
+        if ranked:
+            picks[r.incident_id] = ranked[0].runbook
+    if not picks:
+        return 0
+    try:
+        with store.session() as session:
+            for incident_id, runbook in picks.items():
+                incident = incidents.get(session, incident_id=incident_id)
+                suggested(session, incident, runbook, clock)
+    except Exception:
+        log.exception("recording suggested runbooks for incidents %s failed", sorted(picks))
+        return 0
+    return len(picks)
 
 
 # --- the incident's timeline -----------------------------------------------------------------

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.store import Store
-from opsbook.watch import alerts, history, rules
+from opsbook.watch import alerts, history, routing, rules
 from opsbook.watch.flapping import Debounce
 from opsbook.watch.models import Alert, CheckState
 from opsbook.watch.result import CheckResult
@@ -101,11 +101,8 @@ def process_results(
             if signal.level is not None:
                 open_checks[signal.rule] = ()  # a later result in this batch must see it
             signals.append(signal)
-        moved = [
-            alert
-            for alert in alerts.apply_many(session, signals, config=config, clock=clock).alerts
-            if alert is not None
-        ]
+        batch = alerts.apply_many(session, signals, config=config, clock=clock)
+        moved = [alert for alert in batch.alerts if alert is not None]
         # Bulk statements, not one ORM object per check: the state of 10,000 checks a cycle.
         existing = [
             r for name, r in rows.items() if name in existed and _changed(r, previous[name])
@@ -115,6 +112,7 @@ def process_results(
             session.execute(update(CheckState), existing)
         if fresh:
             session.execute(insert(CheckState), fresh)
+    routing.suggest_runbooks(store, config, batch.routed, clock=clock)  # committed: now rank
     return moved
 
 
@@ -149,12 +147,15 @@ def _changed(row: dict[str, Any], before: Any) -> bool:
 
 
 def evaluate_rules(store: Store, config: Config, *, clock: Clock) -> list[Alert]:
-    moved = []
+    """Evaluate every rule and move its alert, in one transaction; returns the moved alerts."""
+    moved: list[Alert] = []
+    routed: list[routing.Routed] = []
     with store.session() as session:
         for signal in rules.evaluate_rules(session, config, now=clock.now()):
-            alert = alerts.apply(session, signal, config=config, clock=clock)
-            if alert is not None:
-                moved.append(alert)
+            step = alerts.apply_many(session, [signal], config=config, clock=clock)
+            moved.extend(alert for alert in step.alerts if alert is not None)
+            routed.extend(step.routed)
+    routing.suggest_runbooks(store, config, routed, clock=clock)  # committed: now rank
     return moved
 
 
