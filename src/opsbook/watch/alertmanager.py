@@ -18,6 +18,8 @@ from opsbook.watch import alerts, routing
 
 
 class AmAlert(BaseModel):
+    """One alert of a webhook payload, in Alertmanager's field names."""
+
     model_config = ConfigDict(extra="allow")
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
@@ -29,6 +31,8 @@ class AmAlert(BaseModel):
 
 
 class AmPayload(BaseModel):
+    """Alertmanager's webhook payload, version 4: one notification for one group."""
+
     model_config = ConfigDict(extra="allow")
     version: Literal["4"]
     groupKey: str  # noqa: N815
@@ -43,6 +47,8 @@ class AmPayload(BaseModel):
 
 
 def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -> dict[str, Any]:
+    """Move an alert per item of the group, in one transaction (then rank runbooks for the
+    incidents it opened); returns the group and how many alerts ended in each state."""
     group = payload.groupLabels | payload.commonLabels
     component = group.get("component") or group.get("service") or f"alertmanager:{payload.groupKey}"
     states: dict[str, int] = {}

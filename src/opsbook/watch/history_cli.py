@@ -36,6 +36,7 @@ def _window(text: str) -> dt.timedelta:
 
 
 def percent(value: float | None) -> str:
+    """An uptime share as a responder reads it: never rounded up to 100%."""
     if value is None:
         return "no runs"
     if value == 1:

@@ -40,6 +40,7 @@ GRACE = 2.0  # seconds past a check's own timeout before the runner gives up on 
 
 
 async def run_one(check: CheckBase, ctx: ProbeContext) -> CheckResult:
+    """Run one check within its timeout; a timeout or a crash is a result, never raised."""
     kind = getattr(check, "kind")  # noqa: B009 - every concrete check has one
     try:
         result = await asyncio.wait_for(
@@ -72,6 +73,7 @@ async def run_one(check: CheckBase, ctx: ProbeContext) -> CheckResult:
 async def run_checks(
     config: Config, checks: Sequence[CheckBase], *, clock: Clock, concurrency: int = 100
 ) -> list[CheckResult]:
+    """Run the checks once, at most `concurrency` at a time, in the order given."""
     gate = asyncio.Semaphore(concurrency)
     async with new_session(limit=concurrency) as session:
         ctx = ProbeContext(session=session, config=config, clock=clock)
