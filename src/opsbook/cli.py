@@ -16,6 +16,7 @@ from opsbook.sandbox import cli as sandbox_cli
 from opsbook.store import cli as store_cli
 from opsbook.watch import cli as watch_cli
 from opsbook.watch import history_cli, status_cli
+from opsbook.web import serve as web_serve
 
 app = typer.Typer(
     name="opsbook",
@@ -56,7 +57,7 @@ def root(
 
 app.command("init")(config_cli.init)
 app.command("check")(watch_cli.check)
-app.command("serve")(status_cli.serve)
+app.command("serve")(web_serve.serve)
 app.command("status")(status_cli.status)
 app.command("history")(history_cli.show)
 app.add_typer(config_cli.app, name="config")
