@@ -62,7 +62,10 @@ class Moved:
 
 
 def apply(session: Session, signal: Signal, *, config: Config, clock: Clock) -> Alert | None:
-    """Move the alert for this signal one step; returns it (None when nothing is open)."""
+    """Move the alert for this signal one step; returns it (None when nothing is open).
+
+    What routing did is dropped: a caller that owns its transaction uses `apply_many` and
+    hands `Moved.routed` to `routing.suggest_runbooks` once it has committed."""
     return apply_many(session, [signal], config=config, clock=clock).alerts[0]
 
 

@@ -88,7 +88,7 @@ class Router:
             return self._routed(alert, "attached", incident)
         if not opens_incident:
             log.info("FIRING %s (%s, no incident): %s", alert.rule, alert.level, alert.summary)
-            return Routed(alert.id, alert.rule, alert.level, "none")
+            return Routed(alert_id=alert.id, rule=alert.rule, level=alert.level, action="none")
         storm = self._storm(self.clock.now())
         if storm is not None:
             return self._group(storm, alert, severity, text)
@@ -185,14 +185,14 @@ class Router:
             alert.summary,
         )
         return Routed(
-            alert.id,
-            alert.rule,
-            alert.level,
-            action,
-            incident.id,
-            incident.severity,
-            raised_from,
-            suggest,
+            alert_id=alert.id,
+            rule=alert.rule,
+            level=alert.level,
+            action=action,
+            incident_id=incident.id,
+            severity=incident.severity,
+            raised_from=raised_from,
+            suggest=suggest,
         )
 
 
