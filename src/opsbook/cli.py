@@ -21,6 +21,7 @@ from opsbook.store import cli as store_cli
 from opsbook.store.engine import is_store_failure
 from opsbook.watch import cli as watch_cli
 from opsbook.watch import history_cli, status_cli
+from opsbook.web import serve as web_serve
 
 
 class _Opsbook(TyperGroup):
@@ -76,7 +77,7 @@ def root(
 
 app.command("init")(config_cli.init)
 app.command("check")(watch_cli.check)
-app.command("serve")(status_cli.serve)
+app.command("serve")(web_serve.serve)
 app.command("status")(status_cli.status)
 app.command("history")(history_cli.show)
 app.add_typer(config_cli.app, name="config")

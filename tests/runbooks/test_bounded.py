@@ -10,7 +10,7 @@ from opsbook.clock import FrozenClock
 from opsbook.config import load_config
 from opsbook.incidents import service as incidents
 from opsbook.store import Store
-from opsbook.watch import alerts
+from opsbook.watch import service
 from opsbook.watch.result import CheckResult
 from tests.runbooks.conftest import Ops
 
@@ -103,11 +103,9 @@ def test_the_alert_path_suggests_runbooks_without_evaluating_them(
         component="app",
         severity="P0",
     )
+    [alert] = service.process_results(store, config, [failing], clock=clock)
+    assert alert.state == "firing"
     with store.session() as session:
-        alert = alerts.apply(
-            session, alerts.signal_from_check(failing, failing=True), config=config, clock=clock
-        )
-        assert alert is not None and alert.state == "firing"
         [incident] = incidents.list_incidents(session)
         events = [e.text for e in incidents.timelines(session, incident_ids=[incident.id])[1]]
     # Loading `evil` to rank it evaluated none of its expressions, so the incident opened.

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from opsbook.config import Config, load_config
+from opsbook.runbooks.model import Runbook
+from opsbook.runbooks.suggest import RunbookCache, suggest_for
 from tests.runbooks.conftest import Ops
 
 
@@ -80,3 +86,84 @@ def test_a_team_runbook_overrides_a_builtin(ops: Ops) -> None:
     )
     listed = {r["name"]: r for r in ops.json("runbook", "list")}
     assert listed["weekly"]["title"] == "Our weekly" and listed["weekly"]["builtin"] is False
+
+
+# --- the parsed runbooks, kept per file ----------------------------------------------------
+
+BOOK = """\
+name: {name}
+title: {title}
+symptoms: [{symptom}]
+components: [workers]
+steps:
+  - {{id: look, title: Look, manual: look at it}}
+"""
+T = 1_700_000_000 * 10**9  # file times set by hand: the test never depends on the clock's tick
+
+
+def _folder(tmp_path: Path) -> tuple[Config, Path]:
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    (tmp_path / "opsbook.yaml").write_text("runbooks:\n  paths: [runbooks]\n")
+    return load_config(tmp_path / "opsbook.yaml"), books
+
+
+def _write(books: Path, name: str, title: str, *, mtime_ns: int, symptom: str = "x") -> None:
+    path = books / f"{name}.yaml"
+    path.write_text(BOOK.format(name=name, title=title, symptom=symptom))
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def _by_name(cache: RunbookCache, config: Config) -> dict[str, Runbook]:
+    return {r.name: r for r in cache.runbooks(config)}
+
+
+def test_an_unchanged_runbook_is_parsed_once(tmp_path: Path) -> None:
+    config, books = _folder(tmp_path)
+    _write(books, "disk", "Disk full on workers", mtime_ns=T)
+    cache = RunbookCache()
+    first, again = _by_name(cache, config), _by_name(cache, config)
+    assert "disk" in first and "p0-outage" in first
+    assert all(again[name] is book for name, book in first.items())  # the same objects
+
+
+def test_a_changed_file_is_parsed_again(tmp_path: Path) -> None:
+    config, books = _folder(tmp_path)
+    _write(books, "disk", "Disk full on workers", mtime_ns=T)
+    cache = RunbookCache()
+    before = _by_name(cache, config)
+    _write(books, "disk", "Queue stuck behind one message", mtime_ns=T + 10**9)
+    after = _by_name(cache, config)
+    assert after["disk"].title == "Queue stuck behind one message"
+    assert after["p0-outage"] is before["p0-outage"]  # the others were not read again
+    # Same size, new time: still seen.
+    _write(books, "disk", "Queue stuck behind two message", mtime_ns=T + 2 * 10**9)
+    assert _by_name(cache, config)["disk"].title == "Queue stuck behind two message"
+
+
+def test_new_removed_and_invalid_files(tmp_path: Path) -> None:
+    config, books = _folder(tmp_path)
+    cache = RunbookCache()
+    assert "disk" not in _by_name(cache, config)
+    _write(books, "disk", "Disk full on workers", mtime_ns=T)
+    assert "disk" in _by_name(cache, config)  # a new file is picked up
+    (books / "broken.yaml").write_text("name: broken\ntitle: Broken\nsteps: nope\n")
+    assert "broken" not in _by_name(cache, config)  # does not validate: skipped
+    _write(books, "broken", "Fixed now", mtime_ns=T + 10**9)
+    assert _by_name(cache, config)["broken"].title == "Fixed now"
+    (books / "disk.yaml").unlink()
+    assert "disk" not in _by_name(cache, config)
+
+
+def test_suggest_for_reads_the_runbook_as_it_is_now(tmp_path: Path) -> None:
+    config, books = _folder(tmp_path)
+
+    def top(title: str) -> str | None:
+        ranked = suggest_for(config, title=title, symptoms=[], component=None, severity="P2")
+        return ranked[0].runbook if ranked else None
+
+    _write(books, "workers", "Disk full on workers", mtime_ns=T, symptom="disk full")
+    assert top("Disk full") == "workers"
+    _write(books, "workers", "Queue stuck on workers", mtime_ns=T + 10**9, symptom="queue")
+    assert top("Queue stuck") == "workers"
+    assert top("Disk full") != "workers"

@@ -22,7 +22,7 @@ from opsbook.clock import FrozenClock
 from opsbook.config.models import IncidentPolicy
 from opsbook.incidents import service
 from opsbook.store import Store, audit, open_store
-from opsbook.watch.alerts import prune_samples
+from opsbook.watch.rules import prune_samples
 from tests.conftest import T0
 
 Execute = Callable[[str], object]

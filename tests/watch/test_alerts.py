@@ -17,7 +17,7 @@ from opsbook.config import Config, load_config
 from opsbook.context import AppContext
 from opsbook.incidents import service as incidents
 from opsbook.store import Store, open_store
-from opsbook.watch import alerts, service
+from opsbook.watch import alerts, rules, service
 from opsbook.watch.models import Alert, Sample
 from opsbook.watch.result import CheckResult
 
@@ -58,7 +58,7 @@ def sample(store: Store, clock: FrozenClock, name: str, value: float) -> None:
 def evaluate(store: Store, config: Config, clock: FrozenClock) -> dict[str, Any]:
     with store.session() as session:
         found = {}
-        for signal in alerts.evaluate_rules(session, config, now=clock.now()):
+        for signal in rules.evaluate_rules(session, config, now=clock.now()):
             alert = alerts.apply(session, signal, config=config, clock=clock)
             found[signal.rule] = (alert.state, alert.level) if alert else None
         return found
@@ -72,11 +72,11 @@ def config() -> Config:
 def test_aggregations() -> None:
     t = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     values = [(t + dt.timedelta(seconds=10 * i), float(v)) for i, v in enumerate(range(1, 21))]
-    assert alerts.aggregate("avg", values) == 10.5
-    assert alerts.aggregate("max", values) == 20 and alerts.aggregate("min", values) == 1
-    assert alerts.aggregate("p95", values) == 19 and alerts.aggregate("last", values) == 20
-    assert alerts.aggregate("rate", values) == pytest.approx(19 / 190)
-    assert alerts.aggregate("avg", []) is None
+    assert rules.aggregate("avg", values) == 10.5
+    assert rules.aggregate("max", values) == 20 and rules.aggregate("min", values) == 1
+    assert rules.aggregate("p95", values) == 19 and rules.aggregate("last", values) == 20
+    assert rules.aggregate("rate", values) == pytest.approx(19 / 190)
+    assert rules.aggregate("avg", []) is None
 
 
 def test_threshold_fires_at_once_without_for_and_opens_a_p1(
@@ -224,7 +224,7 @@ def test_a_failing_check_opens_the_p0_it_maps_to(
     )
     with store.session() as session:
         alert = alerts.apply(
-            session, alerts.signal_from_check(result, failing=True), config=config, clock=clock
+            session, rules.signal_from_check(result, failing=True), config=config, clock=clock
         )
         assert alert is not None and alert.state == "firing"
         [incident] = incidents.list_incidents(session)
@@ -234,7 +234,7 @@ def test_a_failing_check_opens_the_p0_it_maps_to(
         )
     with store.session() as session:
         cleared = alerts.apply(
-            session, alerts.signal_from_check(result, failing=False), config=config, clock=clock
+            session, rules.signal_from_check(result, failing=False), config=config, clock=clock
         )
         assert cleared is not None and cleared.state == "resolved"
 
@@ -249,10 +249,10 @@ def test_samples_from_checks_and_pruning(store: Store, clock: FrozenClock) -> No
         metrics={"db_connections_used": 0.2, "bad": float("nan")},
     )
     with store.session() as session:
-        alerts.record_samples(session, [result])
+        rules.record_samples(session, [result])
     clock.advance(dt.timedelta(days=8))
     with store.session() as session:
-        assert alerts.prune_samples(session, before=clock.now() - dt.timedelta(days=7)) == 1
+        assert rules.prune_samples(session, before=clock.now() - dt.timedelta(days=7)) == 1
 
 
 def test_a_degraded_check_warns_without_opening_an_incident(
@@ -269,7 +269,7 @@ def test_a_degraded_check_warns_without_opening_an_incident(
     )
     with store.session() as session:
         alert = alerts.apply(
-            session, alerts.signal_from_check(result, failing=True), config=config, clock=clock
+            session, rules.signal_from_check(result, failing=True), config=config, clock=clock
         )
         assert alert is not None and (alert.state, alert.level) == ("firing", "warn")
         assert alert.incident_id is None
@@ -282,7 +282,7 @@ def _fail(store: Store, clock: FrozenClock, config: Config, name: str, severity:
     )
     with store.session() as session:
         alert = alerts.apply(
-            session, alerts.signal_from_check(result, failing=True), config=config, clock=clock
+            session, rules.signal_from_check(result, failing=True), config=config, clock=clock
         )
         assert alert is not None
         session.expunge(alert)
@@ -393,6 +393,9 @@ def test_one_batch_holding_a_failure_then_a_recovery(store: Store, clock: Frozen
         # It fired (an incident opened) and then resolved, in that order, in one batch.
         [alert] = session.scalars(select(Alert)).all()
         assert alert.state == "resolved" and alert.incident_id is not None
-        texts = [e.text for e in incidents.timeline(session, incident_id=alert.incident_id)]
-        assert texts[1].startswith("alert check:api firing (crit)")
+        events = incidents.timeline(session, incident_id=alert.incident_id)
+        texts = [e.text for e in events if e.kind == "alert"]
+        assert texts[0].startswith("alert check:api firing (crit)")
         assert texts[-1] == "alert check:api resolved: GET /: 200"
+        # The ranked runbook comes after: it is written once the batch has committed.
+        assert events[-1].kind == "runbook.suggested"

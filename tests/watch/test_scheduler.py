@@ -13,7 +13,7 @@ from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.store import Store
 from opsbook.watch import service
-from opsbook.watch.context import CheckContext, new_session
+from opsbook.watch.probe import ProbeContext, new_session
 from opsbook.watch.result import CheckResult
 from opsbook.watch.scheduler import LAGS_KEPT, Scheduler
 
@@ -24,7 +24,7 @@ def config(*checks: dict[str, Any]) -> Config:
 
 async def _cycle(scheduler: Scheduler) -> int:
     async with new_session() as session:
-        ctx = CheckContext(session=session, config=scheduler.config, clock=scheduler.clock)
+        ctx = ProbeContext(session=session, config=scheduler.config, clock=scheduler.clock)
         started = scheduler.launch(ctx)
         if scheduler.tasks:
             await asyncio.wait(scheduler.tasks)

@@ -20,7 +20,7 @@ from opsbook.config import load_config
 from opsbook.serving import BackgroundServer
 from opsbook.store import open_store
 from opsbook.web.app import create_app
-from tests.watch.test_serve import am_alert, payload
+from tests.web.test_serve import am_alert, payload
 
 TOKEN = "am-token-123456"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -29,7 +29,7 @@ from opsbook.runbooks.engine import app_context as engine_app
 from opsbook.runbooks.model import Runbook, Step
 from opsbook.runbooks.plan import plan
 from opsbook.runbooks.records import RunRecord, StepRecord
-from opsbook.runbooks.suggest import suggest as rank
+from opsbook.runbooks.suggest import suggest_for
 from opsbook.store.audit import default_actor
 
 app = typer.Typer(
@@ -496,14 +496,9 @@ def suggest(
             component, severity = found.component, found.severity
     except incidents.IncidentError as exc:
         fail(str(exc))
-    registry = default_registry()
-    books = []
-    for source in loader.discover(context.config()).values():
-        try:
-            books.append(loader.load_runbook(source.path, registry=registry))
-        except loader.RunbookError:
-            continue
-    ranked = rank(books, title=title, symptoms=symptoms, component=component, severity=severity)
+    ranked = suggest_for(
+        context.config(), title=title, symptoms=symptoms, component=component, severity=severity
+    )
     if as_json:
         print_json([s.__dict__ for s in ranked])
         return

@@ -15,13 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.store import Store
-from opsbook.watch import alerts
+from opsbook.watch import alerts, routing
 
 # Rule, component and runbook names are String(200) columns in the store.
 NAME_LIMIT = 200
 
 
 class AmAlert(BaseModel):
+    """One alert of a webhook payload, in Alertmanager's field names."""
+
     model_config = ConfigDict(extra="allow")
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
@@ -33,6 +35,8 @@ class AmAlert(BaseModel):
 
 
 class AmPayload(BaseModel):
+    """Alertmanager's webhook payload, version 4: one notification for one group."""
+
     model_config = ConfigDict(extra="allow")
     version: Literal["4"]
     groupKey: str  # noqa: N815
@@ -47,9 +51,12 @@ class AmPayload(BaseModel):
 
 
 def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -> dict[str, Any]:
+    """Move an alert per item of the group, in one transaction (then rank runbooks for the
+    incidents it opened); returns the group and how many alerts ended in each state."""
     group = payload.groupLabels | payload.commonLabels
     component = group.get("component") or group.get("service") or f"alertmanager:{payload.groupKey}"
     states: dict[str, int] = {}
+    routed: list[routing.Routed] = []
     with store.session() as session:
         for item in payload.alerts:
             name = item.labels.get("alertname", "alertmanager")
@@ -74,9 +81,12 @@ def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -
                 component=_fit(item.labels.get("component", component)),
                 runbook=_fit(runbook) if runbook else None,
             )
-            alert = alerts.apply(session, signal, config=config, clock=clock)
+            step = alerts.apply_many(session, [signal], config=config, clock=clock)
+            routed.extend(step.routed)
+            [alert] = step.alerts
             state = alert.state if alert else "ignored"
             states[state] = states.get(state, 0) + 1
+    routing.suggest_runbooks(store, config, routed, clock=clock)  # committed: now rank
     return {"group": payload.groupKey, "alerts": len(payload.alerts), "states": states}
 
 

@@ -1,9 +1,10 @@
-"""Alert rules and the alert lifecycle: inactive -> pending -> firing -> resolved.
+"""The alert lifecycle: inactive -> pending -> firing -> resolved, one open alert per key.
 
-A rule turns a window of samples into a level (warn or crit); a level that holds for the
-rule's `for` fires; a firing alert opens an incident with the severity the rule maps to,
-or attaches to the open incident of the same component; it resolves after `keep_firing`
-without its condition, noting that on the incident (which a human resolves).
+A signal (from a rule, a check or Alertmanager) with a level opens a pending alert for its
+rule and labels; a level that holds for the signal's `for` fires it, and firing hands the
+alert to `routing`, which finds its incident. Without its condition for `keep_firing`, a
+firing alert resolves, noting that on the incident (which a human resolves). The database
+holds at most one open alert per key (a partial unique index), not just this code.
 """
 
 from __future__ import annotations
@@ -12,23 +13,19 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
-from opsbook.config import Config, format_duration
-from opsbook.config.models import AlertRule
-from opsbook.incidents import service as incidents
-from opsbook.watch.models import Alert, Sample
-from opsbook.watch.result import CheckResult
+from opsbook.config import Config
+from opsbook.watch import routing
+from opsbook.watch.models import Alert
 
 Level = Literal["warn", "crit"]
-ACTOR = "opsbook-watch"
 log = logging.getLogger("opsbook.watch")
 
 
@@ -51,144 +48,30 @@ class Signal:
 
 
 def fingerprint(rule: str, labels: dict[str, str]) -> str:
+    """The key an alert is unique by while open: its rule and labels."""
     return hashlib.sha256(json.dumps([rule, labels], sort_keys=True).encode()).hexdigest()[:32]
 
 
-# --- samples and rules ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Moved:
+    """What a batch of signals did: each signal's alert (None when none is open for it), and
+    what routing did with each alert that fired, in the order they fired."""
 
-
-def record_samples(
-    session: Session, results: Sequence[CheckResult], *, only: set[str] | None = None
-) -> None:
-    rows = [
-        {"name": name, "source": result.name, "at": result.at, "value": value}
-        for result in results
-        for name, value in result.metrics.items()
-        if math.isfinite(value) and (only is None or name in only)
-    ]
-    if rows:
-        session.execute(insert(Sample), rows)
-
-
-def prune_samples(session: Session, *, before: dt.datetime) -> int:
-    deleted = session.execute(delete(Sample).where(Sample.at < before))
-    return int(getattr(deleted, "rowcount", 0) or 0)
-
-
-def aggregate(kind: str, values: Sequence[tuple[dt.datetime, float]]) -> float | None:
-    if not values:
-        return None
-    numbers = [v for _, v in values]
-    if kind == "avg":
-        return sum(numbers) / len(numbers)
-    if kind == "max":
-        return max(numbers)
-    if kind == "min":
-        return min(numbers)
-    if kind == "last":
-        return numbers[-1]
-    if kind == "p95":
-        ordered = sorted(numbers)
-        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
-    if kind == "rate":
-        (t0, v0), (t1, v1) = values[0], values[-1]
-        seconds = (t1 - t0).total_seconds()
-        return (v1 - v0) / seconds if seconds > 0 else None
-    raise ValueError(f"unknown aggregation {kind!r}")
-
-
-def level_of(rule: AlertRule, value: float | None) -> Level | None:
-    if value is None:
-        return None
-
-    def beyond(limit: float | None) -> bool:
-        if limit is None:
-            return False
-        return value > limit if rule.direction == "above" else value < limit
-
-    if beyond(rule.crit):
-        return "crit"
-    if beyond(rule.warn):
-        return "warn"
-    return None
-
-
-def _show(value: float) -> str:
-    return f"{value:.2%}" if 0 <= abs(value) <= 1 and value != int(value) else f"{value:g}"
-
-
-def evaluate_rules(session: Session, config: Config, *, now: dt.datetime) -> list[Signal]:
-    signals = []
-    for rule in config.alerts.rules:
-        window = rule.window or config.alerts.window
-        rows = session.execute(
-            select(Sample.at, Sample.value)
-            .where(Sample.name == rule.metric, Sample.at > now - window, Sample.at <= now)
-            .order_by(Sample.at, Sample.id)
-        ).all()
-        value = aggregate(rule.aggregation, [(r[0], r[1]) for r in rows])
-        level = level_of(rule, value)
-        limit = rule.crit if level == "crit" else rule.warn
-        summary = (
-            f"{rule.metric} {rule.aggregation} over {window.total_seconds() / 60:g}m is "
-            f"{_show(value)}"
-            + (
-                f", past the {level} threshold {_show(limit)}"
-                if level and limit is not None
-                else ""
-            )
-            if value is not None
-            else f"{rule.metric}: no data"
-        )
-        signals.append(
-            Signal(
-                rule=rule.name,
-                level=level,
-                summary=summary,
-                value=value,
-                severity=rule.severity.crit if level == "crit" else rule.severity.warn,
-                component=rule.component,
-                runbook=rule.runbook,
-                for_=rule.for_,
-                keep_firing=rule.keep_firing,
-            )
-        )
-    return signals
-
-
-def check_rule(name: str) -> str:
-    """The alert rule a check's own failures go under."""
-    return f"check:{name}"
-
-
-def signal_from_check(result: CheckResult, *, failing: bool) -> Signal:
-    """A check confirmed failing (after its debounce) is an alert of its own: critical when
-    down, a warning when only degraded (which joins an open incident but opens none)."""
-    degraded = result.state == "degraded"
-    return Signal(
-        rule=check_rule(result.name),
-        source="check",
-        level=("warn" if degraded else "crit") if failing else None,
-        summary=result.summary,
-        severity=result.severity or "P2",
-        component=result.component,
-        runbook=result.runbook,
-        labels={"check": result.name},
-        opens_incident=not degraded,
-    )
-
-
-# --- the lifecycle -------------------------------------------------------------------------
+    alerts: list[Alert | None]
+    routed: list[routing.Routed]
 
 
 def apply(session: Session, signal: Signal, *, config: Config, clock: Clock) -> Alert | None:
-    """Move the alert for this signal one step; returns it (None when nothing is open)."""
-    return apply_many(session, [signal], config=config, clock=clock)[0]
+    """Move the alert for this signal one step; returns it (None when nothing is open).
+
+    What routing did is dropped: a caller that owns its transaction uses `apply_many` and
+    hands `Moved.routed` to `routing.suggest_runbooks` once it has committed."""
+    return apply_many(session, [signal], config=config, clock=clock).alerts[0]
 
 
 def apply_many(
     session: Session, signals: Sequence[Signal], *, config: Config, clock: Clock
-) -> list[Alert | None]:
+) -> Moved:
     """Move the alerts for a batch of signals, each one step, in signal order.
 
     A storm is when this must be fast: the open alerts are read (and locked) in one query,
@@ -205,14 +88,22 @@ def apply_many(
         )
     }
     moved: list[Alert | None] = []
+    routed: list[routing.Routed] = []
     due: dict[str, tuple[Alert, Signal]] = {}
-    known = _OpenIncidents(session)
+    router = routing.Router(session, config=config, clock=clock)
 
     def fire_due() -> None:
         session.flush()  # new alerts get their ids, in one statement
         with session.no_autoflush:  # timeline rows go out together at commit
             for alert, signal in due.values():
-                _fire(session, alert, signal, config=config, clock=clock, known=known)
+                alert.state, alert.fired_at = "firing", clock.now()
+                routed.append(
+                    router.route(
+                        alert,
+                        severity=signal.severity or "P2",
+                        opens_incident=signal.opens_incident,
+                    )
+                )
         due.clear()
 
     with session.no_autoflush:
@@ -229,7 +120,7 @@ def apply_many(
                 due[key] = (alert, signal)
     if due:
         fire_due()
-    return moved
+    return Moved(moved, routed)
 
 
 def _step(
@@ -241,6 +132,7 @@ def _step(
     now: dt.datetime,
     clock: Clock,
 ) -> Alert | None:
+    """One step for one signal's alert: opened pending, kept, escalated or resolved."""
     if signal.level is not None:
         if alert is None:
             alert = Alert(
@@ -263,7 +155,9 @@ def _step(
         alert.level, alert.value, alert.summary = signal.level, signal.value, signal.summary
         alert.last_active_at = now
         if escalated and alert.incident_id:
-            _note(session, alert, f"alert {alert.rule} is now critical: {alert.summary}", clock)
+            routing.note(
+                session, alert, f"alert {alert.rule} is now critical: {alert.summary}", clock=clock
+            )
         return alert
     if alert is None:
         return None
@@ -273,188 +167,6 @@ def _step(
         alert.state, alert.resolved_at = "resolved", now
         log.info("RESOLVED %s: %s", alert.rule, signal.summary)
         if alert.incident_id:
-            _note(session, alert, f"alert {alert.rule} resolved: {signal.summary}", clock)
+            text = f"alert {alert.rule} resolved: {signal.summary}"
+            routing.note(session, alert, text, clock=clock)
     return alert
-
-
-class _OpenIncidents:
-    """The open incidents, read once per batch and kept current as alerts open more: in a
-    storm every firing alert asks where it belongs."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._newest_first: list[Any] | None = None
-
-    def all(self) -> list[Any]:
-        if self._newest_first is None:
-            self._newest_first = incidents.list_incidents(self.session, open_only=True)
-        return self._newest_first
-
-    def opened(self, incident: Any) -> None:
-        if self._newest_first is not None:
-            self._newest_first.insert(0, incident)
-
-    def for_component(self, component: str | None) -> Any:
-        if component is None:
-            return None
-        return next((i for i in self.all() if i.component == component), None)
-
-    def storm(self, config: Config, now: dt.datetime) -> Any:
-        """Where an alert storm gathers: the newest incident alerts opened, once the grouping
-        limit of such incidents opened within its window are still open."""
-        grouping = config.alerts.grouping
-        if grouping is None:
-            return None
-        recent = [
-            i for i in self.all() if i.opened_by == ACTOR and i.opened_at >= now - grouping.window
-        ]
-        return recent[0] if len(recent) >= grouping.max_incidents else None
-
-
-def _fire(
-    session: Session,
-    alert: Alert,
-    signal: Signal,
-    *,
-    config: Config,
-    clock: Clock,
-    known: _OpenIncidents,
-) -> None:
-    alert.state, alert.fired_at = "firing", clock.now()
-    severity = signal.severity or "P2"
-    incident = known.for_component(alert.component)
-    text = f"alert {alert.rule} firing ({alert.level}): {alert.summary}"
-    if incident is None and not signal.opens_incident:
-        log.info("FIRING %s (%s, no incident): %s", alert.rule, alert.level, alert.summary)
-        return
-    if incident is None:
-        incident = known.storm(config, clock.now())
-        if incident is not None:
-            _group_into(session, incident, alert, severity, text, config=config, clock=clock)
-            _log_firing(alert, incident, "grouped into")
-            return
-    attached = incident is not None
-    if incident is None:
-        incident = incidents.open_incident(
-            session,
-            title=_title(alert),
-            severity=severity,
-            actor=ACTOR,
-            clock=clock,
-            component=alert.component,
-            symptoms=[alert.summary],
-        )
-        known.opened(incident)
-        _alert_event(session, incident, alert, text, clock)
-        runbook = alert.runbook or _suggested(config, incident)
-        if runbook:
-            incidents.log_event(
-                session,
-                incident=incident,
-                kind="runbook.suggested",
-                actor=ACTOR,
-                clock=clock,
-                text=f"suggested runbook: opsbook runbook run {runbook} --incident {incident.id}",
-                data={"runbook": runbook},
-            )
-    else:
-        _alert_event(session, incident, alert, text + " (attached to this open incident)", clock)
-    _log_firing(alert, incident, "attached to" if attached else "opened")
-    alert.incident_id = incident.id
-
-
-def _log_firing(alert: Alert, incident: Any, how: str) -> None:
-    """One line per transition on serve's output: what a responder tails at 3 a.m."""
-    log.info(
-        "FIRING %s (%s) -> %s incident #%s %s: %s",
-        alert.rule,
-        alert.level,
-        how,
-        incident.id,
-        incident.severity,
-        alert.summary,
-    )
-
-
-def _group_into(
-    session: Session,
-    incident: Any,
-    alert: Alert,
-    severity: str,
-    text: str,
-    *,
-    config: Config,
-    clock: Clock,
-) -> None:
-    grouping = config.alerts.grouping
-    assert grouping is not None
-    why = (
-        f" (grouped here: {grouping.max_incidents} incidents opened by alerts in the last "
-        f"{format_duration(grouping.window)} are still open)"
-    )
-    _alert_event(session, incident, alert, text + why, clock, grouped=True)
-    if severity < incident.severity:  # the storm holds something more urgent: say so
-        incidents.change_severity(
-            session,
-            incident_id=incident.id,
-            severity=severity,
-            reason=f"grouped alert {alert.rule} is {severity}",
-            actor=ACTOR,
-            clock=clock,
-        )
-    alert.incident_id = incident.id
-
-
-def _title(alert: Alert) -> str:
-    # A summary may begin with ";" (or be blank): an incident still needs a title.
-    first = alert.summary.split(";")[0].strip() or alert.summary.strip() or alert.rule
-    if alert.source == "check":
-        first = f"{alert.rule.removeprefix('check:')} check failing: {first}"
-    return first if len(first) <= 120 else first[:119] + "…"
-
-
-def _suggested(config: Config, incident: Any) -> str | None:
-    from opsbook.runbooks import loader
-    from opsbook.runbooks.actions import default_registry
-    from opsbook.runbooks.suggest import suggest
-
-    registry = default_registry()
-    books = []
-    for source in loader.discover(config).values():
-        try:
-            books.append(loader.load_runbook(source.path, registry=registry))
-        except loader.RunbookError:
-            continue
-    ranked = suggest(
-        books,
-        title=incident.title,
-        symptoms=incident.symptoms,
-        component=incident.component,
-        severity=incident.severity,
-    )
-    return ranked[0].runbook if ranked else None
-
-
-def _note(session: Session, alert: Alert, text: str, clock: Clock) -> None:
-    assert alert.incident_id is not None
-    _alert_event(session, incidents.get(session, incident_id=alert.incident_id), alert, text, clock)
-
-
-def _alert_event(
-    session: Session, incident: Any, alert: Alert, text: str, clock: Clock, *, grouped: bool = False
-) -> None:
-    """An alert's line on an incident's timeline. Not flushed one by one: a storm writes
-    thousands, and they go out together with the transaction."""
-    data: dict[str, Any] = {"alert": alert.id, "rule": alert.rule}
-    if grouped:
-        data["grouped"] = True
-    incidents.log_event(
-        session,
-        incident=incident,
-        kind="alert",
-        actor=ACTOR,
-        clock=clock,
-        text=text,
-        data=data,
-        flush=False,
-    )

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 @dataclass
 class Debounce:
+    """One check's confirmed state and its run of failures or successes."""
+
     fail_after: int = 1
     recover_after: int = 1
     failing: bool = False

@@ -200,6 +200,8 @@ def tier_for(
 
 @dataclass(frozen=True)
 class Uptime:
+    """One check's runs summed over a period: counts, latency, and where counting began."""
+
     name: str
     runs: int
     ok: int
@@ -215,6 +217,7 @@ class Uptime:
         return (self.runs - self.down) / self.runs if self.runs else None
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields and the uptime share, for --json."""
         return {**asdict(self), "uptime": self.uptime}
 
 
@@ -226,6 +229,8 @@ def uptime(
     now: dt.datetime,
     names: Sequence[str] | None = None,
 ) -> dict[str, Uptime]:
+    """Each check's (or the named checks') runs since `since`, from the finest tier that
+    still covers it."""
     tier = tier_for(tiers, since, now)
     if tier is None:
         return {}
@@ -265,6 +270,8 @@ def uptime(
 
 @dataclass(frozen=True)
 class Bucket:
+    """One bucket of a metric's series: its sample count, mean, low and high."""
+
     start: dt.datetime
     count: int
     avg: float
@@ -272,6 +279,7 @@ class Bucket:
     high: float
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields, for --json."""
         return asdict(self)
 
 
@@ -345,6 +353,7 @@ def metric_series(
 
 
 def metric_names(session: Session) -> list[str]:
+    """Every metric with downsampled history, by name."""
     return list(session.scalars(select(MetricHistory.name).distinct().order_by(MetricHistory.name)))
 
 

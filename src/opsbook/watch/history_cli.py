@@ -26,6 +26,7 @@ BAR_WIDTH = 48
 
 
 def percent(value: float | None) -> str:
+    """An uptime share as a responder reads it: never rounded up to 100%."""
     if value is None:
         return "no runs"
     if value == 1:

@@ -13,6 +13,8 @@ from opsbook.store.types import UTCDateTime
 
 
 class Sample(Base):
+    """One value of one metric from one check run: what alert rules' windows read."""
+
     __tablename__ = "metric_samples"
     __table_args__ = (Index("ix_metric_samples_name_at", "name", "at"),)
 

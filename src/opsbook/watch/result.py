@@ -11,6 +11,8 @@ State = Literal["ok", "degraded", "down", "error"]
 
 @dataclass
 class CheckResult:
+    """One run of one check; `component`, `severity` and `runbook` are its check's."""
+
     name: str
     kind: str
     state: State
@@ -25,9 +27,11 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
+        """Only "ok" is ok: degraded counts as failing for the debounce."""
         return self.state == "ok"
 
     def as_dict(self) -> dict[str, Any]:
+        """Every field and `ok`, for --json."""
         return {
             "name": self.name,
             "kind": self.kind,

@@ -21,10 +21,10 @@ from opsbook.watch.checks import (
     version,
     webhook,
 )
-from opsbook.watch.context import CheckContext, new_session
+from opsbook.watch.probe import ProbeContext, new_session
 from opsbook.watch.result import CheckResult
 
-Runner = Callable[[Any, CheckContext], Awaitable[CheckResult]]
+Runner = Callable[[Any, ProbeContext], Awaitable[CheckResult]]
 KINDS: dict[str, Runner] = {
     "http": http.run,
     "version": version.run,
@@ -39,7 +39,8 @@ KINDS: dict[str, Runner] = {
 GRACE = 2.0  # seconds past a check's own timeout before the runner gives up on it
 
 
-async def run_one(check: CheckBase, ctx: CheckContext) -> CheckResult:
+async def run_one(check: CheckBase, ctx: ProbeContext) -> CheckResult:
+    """Run one check within its timeout; a timeout or a crash is a result, never raised."""
     kind = getattr(check, "kind")  # noqa: B009 - every concrete check has one
     try:
         result = await asyncio.wait_for(
@@ -72,9 +73,10 @@ async def run_one(check: CheckBase, ctx: CheckContext) -> CheckResult:
 async def run_checks(
     config: Config, checks: Sequence[CheckBase], *, clock: Clock, concurrency: int = 100
 ) -> list[CheckResult]:
+    """Run the checks once, at most `concurrency` at a time, in the order given."""
     gate = asyncio.Semaphore(concurrency)
     async with new_session(limit=concurrency) as session:
-        ctx = CheckContext(session=session, config=config, clock=clock)
+        ctx = ProbeContext(session=session, config=config, clock=clock)
 
         async def guarded(check: CheckBase) -> CheckResult:
             async with gate:

@@ -17,7 +17,7 @@ from opsbook.config import Config
 from opsbook.config.models import CheckBase
 from opsbook.store import Store
 from opsbook.watch import service
-from opsbook.watch.context import CheckContext, new_session
+from opsbook.watch.probe import ProbeContext, new_session
 from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import run_one
 
@@ -29,6 +29,8 @@ BACKLOG = 100_000  # results waiting for the store: ~100 s at 1,000 checks/s
 
 @dataclass
 class Slot:
+    """One check's place in the schedule: when it is next due, and whether it runs now."""
+
     check: CheckBase
     due: dt.datetime
     running: bool = False
@@ -38,6 +40,9 @@ class Slot:
 
 
 class Scheduler:
+    """Runs `config.checks` on their intervals and stores their results in batches;
+    evaluates the alert rules every `watch.evaluate_every` and prunes history hourly."""
+
     def __init__(
         self,
         config: Config,
@@ -65,6 +70,7 @@ class Scheduler:
         self.next_flush = now
 
     def due(self) -> list[Slot]:
+        """The checks due now that are not already running."""
         now = self.clock.now()
         return [s for s in self.slots if not s.running and s.due <= now]
 
@@ -76,7 +82,7 @@ class Scheduler:
             missed = (now - slot.due) // slot.check.interval + 1
             slot.due += slot.check.interval * missed
 
-    async def _run(self, slot: Slot, ctx: CheckContext) -> None:
+    async def _run(self, slot: Slot, ctx: ProbeContext) -> None:
         try:
             async with self.gate:
                 slot.lags.append((self.clock.now() - slot.due).total_seconds())
@@ -89,7 +95,8 @@ class Scheduler:
             slot.running = False
             self._advance(slot)
 
-    def launch(self, ctx: CheckContext) -> int:
+    def launch(self, ctx: ProbeContext) -> int:
+        """Start every due check as a task; returns how many started."""
         started = 0
         for slot in self.due():
             slot.running = True
@@ -132,6 +139,7 @@ class Scheduler:
             self.flushing = asyncio.create_task(self.flush())
 
     async def housekeeping(self) -> None:
+        """Flush finished results, evaluate rules and prune, each when its time has come."""
         self.flush_in_background()
         now = self.clock.now()
         if now >= self.next_rules:
@@ -144,8 +152,9 @@ class Scheduler:
             await asyncio.to_thread(service.prune, self.store, self.config, clock=self.clock)
 
     async def run(self, stop: asyncio.Event, *, tick: float = 0.1) -> None:
+        """Schedule until `stop` is set, then let the running checks finish and store them."""
         async with new_session(limit=self.config.watch.concurrency) as session:
-            ctx = CheckContext(session=session, config=self.config, clock=self.clock)
+            ctx = ProbeContext(session=session, config=self.config, clock=self.clock)
             while not stop.is_set():
                 self.launch(ctx)
                 try:

@@ -4,157 +4,219 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.store import Store
-from opsbook.watch import alerts, history
+from opsbook.watch import alerts, history, routing, rules
 from opsbook.watch.flapping import Debounce
 from opsbook.watch.models import Alert, CheckState
 from opsbook.watch.result import CheckResult
+
+# An unchanged check's row, and a steady failure's alert, are rewritten at most this often.
+REFRESH = dt.timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """A check's check_state row as the batch found it (locked until the batch commits)."""
+
+    failing: bool
+    failures: int
+    successes: int
+    state: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """A check's check_state row after this batch: its last result and debounce counters."""
+
+    name: str
+    kind: str
+    state: str
+    summary: str
+    at: dt.datetime
+    latency_ms: float | None
+    failing: bool
+    failures: int
+    successes: int
+
+    def changed_since(self, before: StoredState) -> bool:
+        """Rewrite a check's row when its state moved, else at most every REFRESH."""
+        moved = (self.failing, self.failures, self.successes, self.state) != (
+            before.failing,
+            before.failures,
+            before.successes,
+            before.state,
+        )
+        return moved or self.at - before.at >= REFRESH
+
+    def params(self) -> dict[str, Any]:
+        """The row as a bulk statement's parameters."""
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class OpenCheckAlert:
+    """What deciding whether to touch a check's open alert needs to know of it."""
+
+    state: str
+    level: str
+    summary: str
+    last_active_at: dt.datetime
 
 
 def process_results(
     store: Store, config: Config, results: Sequence[CheckResult], *, clock: Clock
 ) -> list[Alert]:
-    """Samples, debounced states and alerts for a batch of results, in one transaction.
+    """Samples, debounced states and alerts for a batch of results, in one transaction;
+    then runbooks ranked for the incidents it opened. Returns the alerts it moved.
 
     At a thousand checks a second the per-result cost decides everything: states and open
     alerts are read in one query each, samples written in one statement, and the alert
     machinery runs only for checks that fail or have an alert open.
     """
-    checks = {c.name: c for c in config.checks}
-    moved: list[Alert] = []
     if not results:
-        return moved
+        return []
     with store.session() as session:
         # Only metrics some rule reads become samples; a check's last result is in check_state.
         wanted = {rule.metric for rule in config.alerts.rules}
-        alerts.record_samples(session, results, only=wanted)
+        rules.record_samples(session, results, only=wanted)
         history.record(session, config.watch.downsample, results)
         names = list(dict.fromkeys(r.name for r in results))
-        previous: dict[str, tuple[Any, ...]] = {
-            row[0]: tuple(row[1:])
-            for row in session.execute(
-                select(
-                    CheckState.name,
-                    CheckState.failing,
-                    CheckState.failures,
-                    CheckState.successes,
-                    CheckState.state,
-                    CheckState.at,
-                )
-                .where(CheckState.name.in_(names))
-                .with_for_update()
-            )
-        }
-        known: dict[str, tuple[bool, int, int]] = {
-            name: (bool(row[0]), int(row[1]), int(row[2])) for name, row in previous.items()
-        }
-        existed = set(known)
-        open_checks: dict[str, tuple[Any, ...]] = {
-            row[0]: tuple(row[1:])
-            for row in session.execute(
-                select(
-                    Alert.rule, Alert.state, Alert.level, Alert.summary, Alert.last_active_at
-                ).where(
-                    Alert.state != "resolved",
-                    Alert.source == "check",
-                    Alert.rule.in_([alerts.check_rule(name) for name in names]),
-                )
-            )
-        }
-        now = clock.now()
-        rows: dict[str, dict[str, Any]] = {}
-        signals: list[alerts.Signal] = []
-        for result in results:
-            check = checks.get(result.name)
-            failing, failures, successes = known.get(result.name, (False, 0, 0))
-            gate = Debounce(
-                fail_after=check.fail_after if check else 1,
-                recover_after=check.recover_after if check else 1,
-                failing=failing,
-                failures=failures,
-                successes=successes,
-            )
-            gate.observe(result.ok)
-            known[result.name] = (gate.failing, gate.failures, gate.successes)
-            rows[result.name] = {
-                "name": result.name,
-                "kind": result.kind,
-                "state": result.state,
-                "summary": result.summary,
-                "at": result.at,
-                "latency_ms": result.latency_ms,
-                "failing": gate.failing,
-                "failures": gate.failures,
-                "successes": gate.successes,
-            }
-            signal = alerts.signal_from_check(result, failing=gate.failing)
-            if signal.level is None and signal.rule not in open_checks:
-                continue  # healthy with nothing open: no alert work at all
-            if _still_firing(signal, open_checks.get(signal.rule), now):
-                continue  # a storm's steady state: nothing new to record
-            if signal.level is not None:
-                open_checks[signal.rule] = ()  # a later result in this batch must see it
-            signals.append(signal)
-        moved = [
-            alert
-            for alert in alerts.apply_many(session, signals, config=config, clock=clock)
-            if alert is not None
-        ]
-        # Bulk statements, not one ORM object per check: the state of 10,000 checks a cycle.
-        existing = [
-            r for name, r in rows.items() if name in existed and _changed(r, previous[name])
-        ]
-        fresh = [r for name, r in rows.items() if name not in existed]
-        if existing:
-            session.execute(update(CheckState), existing)
-        if fresh:
-            session.execute(insert(CheckState), fresh)
-    return moved
+        stored = _stored_states(session, names)
+        rows, signals = _debounce(
+            results, config, stored, _open_check_alerts(session, names), now=clock.now()
+        )
+        batch = alerts.apply_many(session, signals, config=config, clock=clock)
+        _write_states(session, rows, stored)
+    routing.suggest_runbooks(store, config, batch.routed, clock=clock)  # committed: now rank
+    return [alert for alert in batch.alerts if alert is not None]
 
 
-REFRESH = dt.timedelta(seconds=30)
+def _stored_states(session: Session, names: list[str]) -> dict[str, StoredState]:
+    query = (
+        select(
+            CheckState.name,
+            CheckState.failing,
+            CheckState.failures,
+            CheckState.successes,
+            CheckState.state,
+            CheckState.at,
+        )
+        .where(CheckState.name.in_(names))
+        .with_for_update()
+    )
+    return {
+        name: StoredState(bool(failing), int(failures), int(successes), state, at)
+        for name, failing, failures, successes, state, at in session.execute(query)
+    }
+
+
+def _open_check_alerts(session: Session, names: list[str]) -> dict[str, OpenCheckAlert | None]:
+    query = select(Alert.rule, Alert.state, Alert.level, Alert.summary, Alert.last_active_at).where(
+        Alert.state != "resolved",
+        Alert.source == "check",
+        Alert.rule.in_([rules.check_rule(name) for name in names]),
+    )
+    return {
+        rule: OpenCheckAlert(state, level, summary, last_active_at)
+        for rule, state, level, summary, last_active_at in session.execute(query)
+    }
+
+
+def _debounce(
+    results: Sequence[CheckResult],
+    config: Config,
+    stored: dict[str, StoredState],
+    open_alerts: dict[str, OpenCheckAlert | None],
+    *,
+    now: dt.datetime,
+) -> tuple[dict[str, CheckRow], list[alerts.Signal]]:
+    """Each result through its check's debounce: the checks' new rows, and the signals
+    that need alert work (None in `open_alerts`: an alert this batch opens)."""
+    checks = {c.name: c for c in config.checks}
+    rows: dict[str, CheckRow] = {}
+    signals: list[alerts.Signal] = []
+    for result in results:
+        check = checks.get(result.name)
+        # A check's earlier result in this batch counts before what the store held.
+        before = rows.get(result.name) or stored.get(result.name)
+        gate = Debounce(
+            fail_after=check.fail_after if check else 1,
+            recover_after=check.recover_after if check else 1,
+            failing=before.failing if before else False,
+            failures=before.failures if before else 0,
+            successes=before.successes if before else 0,
+        )
+        gate.observe(result.ok)
+        rows[result.name] = CheckRow(
+            name=result.name,
+            kind=result.kind,
+            state=result.state,
+            summary=result.summary,
+            at=result.at,
+            latency_ms=result.latency_ms,
+            failing=gate.failing,
+            failures=gate.failures,
+            successes=gate.successes,
+        )
+        signal = rules.signal_from_check(result, failing=gate.failing)
+        if signal.level is None and signal.rule not in open_alerts:
+            continue  # healthy with nothing open: no alert work at all
+        if _still_firing(signal, open_alerts.get(signal.rule), now):
+            continue  # a storm's steady state: nothing new to record
+        if signal.level is not None:
+            open_alerts[signal.rule] = None  # a later result in this batch must see it
+        signals.append(signal)
+    return rows, signals
 
 
 def _still_firing(
-    signal: alerts.Signal, open_alert: tuple[Any, ...] | None, now: dt.datetime
+    signal: alerts.Signal, open_alert: OpenCheckAlert | None, now: dt.datetime
 ) -> bool:
     """The check's alert already fires with this level and these words, and was marked
     active recently: touching it again would only cost a write per failing check."""
-    if signal.level is None or not open_alert:
+    if signal.level is None or open_alert is None:
         return False
-    state, level, summary, last_active_at = open_alert
-    return bool(
-        state == "firing"
-        and level == signal.level
-        and summary == signal.summary
-        and now - last_active_at < REFRESH
+    return (
+        open_alert.state == "firing"
+        and open_alert.level == signal.level
+        and open_alert.summary == signal.summary
+        and now - open_alert.last_active_at < REFRESH
     )
 
 
-def _changed(row: dict[str, Any], before: Any) -> bool:
-    """Rewrite a check's row when its state moved, else at most every 30 seconds."""
-    failing, failures, successes, state, at = before
-    return (row["failing"], row["failures"], row["successes"], row["state"]) != (
-        failing,
-        failures,
-        successes,
-        state,
-    ) or row["at"] - at >= REFRESH
+def _write_states(
+    session: Session, rows: dict[str, CheckRow], stored: dict[str, StoredState]
+) -> None:
+    # Bulk statements, not one ORM object per check: the state of 10,000 checks a cycle.
+    changed = [
+        r.params() for name, r in rows.items() if name in stored and r.changed_since(stored[name])
+    ]
+    fresh = [r.params() for name, r in rows.items() if name not in stored]
+    if changed:
+        session.execute(update(CheckState), changed)
+    if fresh:
+        session.execute(insert(CheckState), fresh)
 
 
 def evaluate_rules(store: Store, config: Config, *, clock: Clock) -> list[Alert]:
-    moved = []
+    """Evaluate every rule and move its alert, in one transaction; returns the moved alerts."""
+    moved: list[Alert] = []
+    routed: list[routing.Routed] = []
     with store.session() as session:
-        for signal in alerts.evaluate_rules(session, config, now=clock.now()):
-            alert = alerts.apply(session, signal, config=config, clock=clock)
-            if alert is not None:
-                moved.append(alert)
+        for signal in rules.evaluate_rules(session, config, now=clock.now()):
+            step = alerts.apply_many(session, [signal], config=config, clock=clock)
+            moved.extend(alert for alert in step.alerts if alert is not None)
+            routed.extend(step.routed)
+    routing.suggest_runbooks(store, config, routed, clock=clock)  # committed: now rank
     return moved
 
 
@@ -162,11 +224,12 @@ def prune(store: Store, config: Config, *, clock: Clock) -> int:
     """Raw samples go after `watch.retention`, each downsampled tier after its `keep`."""
     now = clock.now()
     with store.session() as session:
-        removed = alerts.prune_samples(session, before=now - config.watch.retention)
+        removed = rules.prune_samples(session, before=now - config.watch.retention)
         return removed + history.prune(session, config.watch.downsample, now=now)
 
 
 def open_alerts(store: Store) -> list[Alert]:
+    """The pending and firing alerts, oldest first."""
     with store.session() as session:
         return list(
             session.scalars(
@@ -176,5 +239,6 @@ def open_alerts(store: Store) -> list[Alert]:
 
 
 def check_states(store: Store) -> list[CheckState]:
+    """Every check's last result and debounce state, by name."""
     with store.session() as session:
         return list(session.scalars(select(CheckState).order_by(CheckState.name)))

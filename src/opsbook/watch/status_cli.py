@@ -1,79 +1,24 @@
-"""`opsbook serve` and `opsbook status`."""
+"""`opsbook status`: what is firing, what is open, and what each check last saw.
+
+(`opsbook serve` lives with the app it serves, in `opsbook.web.serve`.)
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import signal
-import sys
-import threading
-import time
 
 import typer
 from rich.text import Text
 
-from opsbook.bounds import MAX_PORT
-from opsbook.console import Table, VisibleFormatter, console, fail, literal, print_json, safe
+from opsbook.console import Table, console, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import relative
-from opsbook.serving import BackgroundServer
 from opsbook.watch import history, service
 from opsbook.watch.history_cli import percent
 from opsbook.watch.models import CheckState
 
 DAY = dt.timedelta(days=1)
-
-
-def _log_to_stderr() -> None:
-    """Alert transitions and failures, one timestamped UTC line each, for a terminal or the
-    journal; what peers sent (an alert's summary, its labels) shows escaped, never raw."""
-    handler = logging.StreamHandler(sys.stderr)
-    formatter = VisibleFormatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    logger = logging.getLogger("opsbook")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-
-
-def serve(
-    ctx: typer.Context,
-    host: str | None = typer.Option(None, "--host", help="Default: serve.host in the config."),
-    port: int | None = typer.Option(
-        None, "--port", min=1, max=MAX_PORT, help="Default: serve.port (8400)."
-    ),
-) -> None:
-    """Run the checks on their schedule, evaluate rules, receive Alertmanager webhooks.
-
-    Example: opsbook --config opsbook.yaml serve --port 8400
-    """
-    from opsbook.web.app import create_app
-
-    context = app_context(ctx)
-    config = context.config(required=True)
-    _log_to_stderr()
-    app = create_app(config, context.store(), clock=context.clock)
-    bind_host, bind_port = host or config.serve.host, port or config.serve.port
-    console.print(
-        f"opsbook serving on http://{safe(bind_host)}:{bind_port}: {len(config.checks)} "
-        f"checks, {len(config.alerts.rules)} rules (SIGTERM or Ctrl-C stops it)"
-    )
-    try:
-        server = BackgroundServer(app, host=bind_host, port=bind_port).start()
-    except OSError as exc:
-        fail(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}")
-    stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
-    }
-    try:
-        stop.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        server.stop()  # lets the scheduler finish the checks it started
-    console.print("stopped")
 
 
 OK_SHOWN = 20

@@ -22,6 +22,8 @@ from opsbook.watch.scheduler import Scheduler
 
 
 def create_app(config: Config, store: Store, *, clock: Clock, schedule: bool = True) -> FastAPI:
+    """The served app: health, the Alertmanager receiver and (with `schedule`) the check
+    scheduler running for the app's lifetime."""
     stop = asyncio.Event()
 
     @asynccontextmanager

@@ -10,11 +10,11 @@ import time
 
 from opsbook.config.models import CommandCheck
 from opsbook.watch.checks.fetch import short
-from opsbook.watch.context import CheckContext
+from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult, State
 
 
-async def run(check: CommandCheck, ctx: CheckContext) -> CheckResult:
+async def run(check: CommandCheck, ctx: ProbeContext) -> CheckResult:
     now = ctx.clock.now()
     started = time.monotonic()
     if isinstance(check.command, list):

@@ -8,7 +8,7 @@ import dns.exception
 import dns.resolver
 
 from opsbook.config.models import DnsCheck
-from opsbook.watch.context import CheckContext
+from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult
 
 
@@ -35,7 +35,7 @@ async def _txt(resolver: dns.asyncresolver.Resolver, name: str) -> list[str]:
     return [b"".join(r.strings).decode(errors="replace") for r in answer]
 
 
-async def run(check: DnsCheck, ctx: CheckContext) -> CheckResult:
+async def run(check: DnsCheck, ctx: ProbeContext) -> CheckResult:
     now = ctx.clock.now()
     resolver = _resolver(check)
     found: dict[str, str] = {}

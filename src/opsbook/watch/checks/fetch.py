@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from opsbook.watch.context import CheckContext
+from opsbook.watch.probe import ProbeContext
 
 BODY_LIMIT = 256 * 1024
 
@@ -31,7 +31,7 @@ class Answer:
 
 
 async def request(
-    ctx: CheckContext,
+    ctx: ProbeContext,
     method: str,
     url: str,
     *,

@@ -7,7 +7,7 @@ from typing import Any
 from opsbook import expressions
 from opsbook.config.models import HttpCheck
 from opsbook.watch.checks.fetch import Unreachable, request, short
-from opsbook.watch.context import CheckContext
+from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult
 
 
@@ -34,7 +34,7 @@ def problems(check: HttpCheck, status: int, text: str, parsed: Any, elapsed_ms: 
     return found
 
 
-async def run(check: HttpCheck, ctx: CheckContext) -> CheckResult:
+async def run(check: HttpCheck, ctx: ProbeContext) -> CheckResult:
     headers = {k: v.reveal() for k, v in check.headers.items()}
     label = f"{check.method} {check.url}"
     now = ctx.clock.now()

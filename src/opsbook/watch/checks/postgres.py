@@ -11,13 +11,13 @@ from opsbook.config.models import PostgresCheck
 from opsbook.config.secrets import mask_text
 from opsbook.postgres import diagnostics
 from opsbook.postgres.queries import connect
-from opsbook.watch.context import CheckContext
+from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult, State
 
 _STATE: dict[str, State] = {"ok": "ok", "info": "ok", "warn": "degraded", "crit": "down"}
 
 
-def _vitals(url: str, ctx: CheckContext, timeout: float) -> diagnostics.StatusReport:
+def _vitals(url: str, ctx: ProbeContext, timeout: float) -> diagnostics.StatusReport:
     with connect(url) as conn:
         conn.execute(
             "select set_config('statement_timeout', %s, false)", (f"{int(timeout * 1000)}ms",)
@@ -29,7 +29,7 @@ def _vitals(url: str, ctx: CheckContext, timeout: float) -> diagnostics.StatusRe
         )
 
 
-async def run(check: PostgresCheck, ctx: CheckContext) -> CheckResult:
+async def run(check: PostgresCheck, ctx: ProbeContext) -> CheckResult:
     now = ctx.clock.now()
     target = check.database_url or ctx.config.database.url
     if target is None:

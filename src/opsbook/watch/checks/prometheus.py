@@ -6,11 +6,11 @@ from urllib.parse import urlencode
 
 from opsbook.config.models import PrometheusCheck
 from opsbook.watch.checks.fetch import Unreachable, request, short
-from opsbook.watch.context import CheckContext
+from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult
 
 
-async def run(check: PrometheusCheck, ctx: CheckContext) -> CheckResult:
+async def run(check: PrometheusCheck, ctx: ProbeContext) -> CheckResult:
     now = ctx.clock.now()
     url = f"{check.url.rstrip('/')}/api/v1/query?{urlencode({'query': check.query})}"
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 from opsbook.config.models import StatuspageCheck
 from opsbook.watch.checks.fetch import Answer, Unreachable, request
-from opsbook.watch.context import CheckContext
+from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult, State
 
 _INDICATOR: dict[str, State] = {
@@ -89,11 +89,11 @@ def interpret(provider: str, data: Any) -> tuple[State, str, dict[str, Any]] | N
     return None
 
 
-async def _get(ctx: CheckContext, url: str, timeout: float) -> Answer:
+async def _get(ctx: ProbeContext, url: str, timeout: float) -> Answer:
     return await request(ctx, "GET", url, timeout=timeout, headers={"Accept": "application/json"})
 
 
-async def run(check: StatuspageCheck, ctx: CheckContext) -> CheckResult:
+async def run(check: StatuspageCheck, ctx: ProbeContext) -> CheckResult:
     now = ctx.clock.now()
     base = check.url.rstrip("/")
     timeout = check.timeout.total_seconds()

@@ -7,11 +7,11 @@ import datetime as dt
 import ssl
 
 from opsbook.config.models import TlsCheck
-from opsbook.watch.context import CheckContext
+from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult, State
 
 
-async def run(check: TlsCheck, ctx: CheckContext) -> CheckResult:
+async def run(check: TlsCheck, ctx: ProbeContext) -> CheckResult:
     now = ctx.clock.now()
     context = ssl.create_default_context(cafile=check.ca_file)
     name = check.server_name or check.host

@@ -6,7 +6,7 @@ from typing import Any
 
 from opsbook.config.models import VersionCheck
 from opsbook.watch.checks.fetch import Unreachable, request, short
-from opsbook.watch.context import CheckContext
+from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult
 
 
@@ -16,7 +16,7 @@ def _field(data: Any, path: str) -> Any:
     return data
 
 
-async def run(check: VersionCheck, ctx: CheckContext) -> CheckResult:
+async def run(check: VersionCheck, ctx: ProbeContext) -> CheckResult:
     now = ctx.clock.now()
     try:
         answer = await request(ctx, "GET", check.url, timeout=check.timeout.total_seconds())

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from opsbook.config.models import WebhookCheck
 from opsbook.watch.checks.fetch import Unreachable, request, short
-from opsbook.watch.context import CheckContext
+from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult
 
 
-async def run(check: WebhookCheck, ctx: CheckContext) -> CheckResult:
+async def run(check: WebhookCheck, ctx: ProbeContext) -> CheckResult:
     now = ctx.clock.now()
     label = f"POST {check.url}"
     try:

@@ -1,0 +1,73 @@
+"""`opsbook serve`: the web app and the check scheduler in one process, on a real socket,
+until SIGTERM or Ctrl-C (both exit 0 once the checks in flight have finished)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+
+import typer
+
+from opsbook.bounds import MAX_PORT
+from opsbook.console import VisibleFormatter, console, fail, safe
+from opsbook.context import app_context
+from opsbook.serving import BackgroundServer
+from opsbook.web.app import create_app
+
+
+def serve(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Default: serve.host in the config."),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=MAX_PORT, help="Default: serve.port (8400)."
+    ),
+) -> None:
+    """Run the checks on their schedule, evaluate rules, receive Alertmanager webhooks.
+
+    Example: opsbook --config opsbook.yaml serve --port 8400
+    """
+    context = app_context(ctx)
+    config = context.config(required=True)
+    _log_to_stderr()
+    app = create_app(config, context.store(), clock=context.clock)
+    bind_host, bind_port = host or config.serve.host, port or config.serve.port
+    console.print(
+        f"opsbook serving on http://{safe(bind_host)}:{bind_port}: {len(config.checks)} "
+        f"checks, {len(config.alerts.rules)} rules (SIGTERM or Ctrl-C stops it)"
+    )
+    try:
+        server = BackgroundServer(app, host=bind_host, port=bind_port).start()
+    except OSError as exc:
+        fail(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}")
+    _until_stopped(server)
+    console.print("stopped")
+
+
+def _until_stopped(server: BackgroundServer) -> None:
+    """Wait for SIGTERM or SIGINT, then stop the server. The signals are ours, not uvicorn's
+    (it runs in a thread), so a clean stop exits 0 instead of dying by the signal."""
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        stop.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()  # lets the scheduler finish the checks it started
+
+
+def _log_to_stderr() -> None:
+    """Alert transitions and failures, one timestamped UTC line each, for a terminal or the
+    journal; what peers sent (an alert's summary, its labels) shows escaped, never raw."""
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = VisibleFormatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    logger = logging.getLogger("opsbook")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
