@@ -45,7 +45,12 @@ def _session(ctx: typer.Context) -> Iterator[tuple[AppContext, Config, Session]]
         with context.store().session() as session:
             yield context, config, session
     except service.IncidentError as exc:
-        fail(str(exc))
+        fail(exc.worded(_cli_word))
+
+
+def _cli_word(name: str) -> str:
+    """A name in a refusal as the command line says it: `root_cause` -> `--root-cause`."""
+    return "opsbook incident resolve" if name == "resolve" else "--" + name.replace("_", "-")
 
 
 def _id(value: str) -> int:
