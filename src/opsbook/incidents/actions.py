@@ -47,6 +47,8 @@ def _incident(context: ActionContext, given: int | None) -> int:
 
 
 class OpenInputs(ActionInputs):
+    """The `with:` of `incident.open`."""
+
     title: str
     severity: str
     component: str | None = None
@@ -72,6 +74,8 @@ def _open(context: ActionContext, inputs: OpenInputs, session: Session) -> dict[
 
 
 class AckInputs(ActionInputs):
+    """The `with:` of `incident.acknowledge`; `incident_id` defaults to the run's incident."""
+
     message: str | None = None
     incident_id: int | None = None
 
@@ -92,6 +96,8 @@ def _acknowledge(context: ActionContext, inputs: AckInputs, session: Session) ->
 
 
 class UpdateInputs(ActionInputs):
+    """The `with:` of `incident.update`; `incident_id` defaults to the run's incident."""
+
     status: str | None = None
     message: str | None = None
     public: bool = False
@@ -116,6 +122,8 @@ def _update(context: ActionContext, inputs: UpdateInputs, session: Session) -> d
 
 
 class NoteInputs(ActionInputs):
+    """The `with:` of `incident.note`; `incident_id` defaults to the run's incident."""
+
     text: str
     incident_id: int | None = None
 
@@ -129,6 +137,8 @@ def _note(context: ActionContext, inputs: NoteInputs, session: Session) -> dict[
 
 
 class ResolveInputs(ActionInputs):
+    """The `with:` of `incident.resolve`; `incident_id` defaults to the run's incident."""
+
     message: str | None = None
     force: bool = False
     incident_id: int | None = None
