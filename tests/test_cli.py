@@ -100,8 +100,8 @@ def test_every_number_option_has_a_bound_and_refuses_a_huge_value(workdir: Path)
     [
         ["incident", "show", HUGE],
         ["incident", "ack", HUGE],
-        ["incident", "actions", HUGE],
-        ["incident", "actions", "1", "done", HUGE],
+        ["incident", "actions", "list", HUGE],
+        ["incident", "actions", "done", "1", HUGE],
         ["runbook", "suggest", "--incident", HUGE],
         ["runbook", "run", "p1-db-connections", "--incident", HUGE, "--dry-run"],
         ["runbook", "run", "p1-db-connections", "--param", f"idle_minutes={HUGE}", "--dry-run"],
@@ -117,7 +117,7 @@ def test_ids_past_the_largest_there_can_be_are_refused(workdir: Path, args: list
 DURATION_OPTIONS: dict[tuple[str, ...], dict[str, str | None]] = {
     ("history",): {"--since": "1s"},
     ("incident", "stats"): {"--since": "1s"},
-    ("incident", "actions", "1", "add", "Fix it"): {"--due": None},
+    ("incident", "actions", "add", "1", "Fix it"): {"--due": None},
     ("db", "slow"): {"--min-duration": None},
     ("db", "idle"): {"--older-than": None},
     ("db", "archive"): {

@@ -131,8 +131,8 @@ def test_scripted_p0_to_postmortem(term: Terminal, tmp_path: Path) -> None:
     term.json(
         "incident",
         "actions",
-        "1",
         "add",
+        "1",
         "Add a connection-pool smoke test",
         "--owner",
         "bob",
@@ -217,8 +217,8 @@ def test_severities_table(term: Terminal) -> None:
         (["incident", "update", "1"], "give --status, --message, or both"),
         (["incident", "severity", "1", "P9", "--reason", "x"], "unknown severity 'P9'"),
         (["incident", "note", "1", "  "], "the note must not be empty"),
-        (["incident", "actions", "1", "add", "x", "--due", "soon"], "--due 'soon' is neither"),
-        (["incident", "actions", "1", "finish", "1"], "unknown action verb 'finish'"),
+        (["incident", "actions", "add", "1", "x", "--due", "soon"], "--due 'soon' is neither"),
+        (["incident", "actions", "finish", "1", "1"], "No such command 'finish'"),
         (["incident", "stats", "--since", "forever"], "--since: 'forever' is not a duration"),
     ],
 )
@@ -237,8 +237,8 @@ def test_actions_across_incidents(term: Terminal) -> None:
     [added] = term.json(
         "incident",
         "actions",
-        "2",
         "add",
+        "2",
         "Add statement_timeout",
         "--owner",
         "carol",
@@ -246,7 +246,7 @@ def test_actions_across_incidents(term: Terminal) -> None:
         "2026-03-20",
     )
     assert (added["owner"], added["due"]) == ("carol", "2026-03-20")
-    term.json("incident", "actions", "1", "done", "1")
+    term.json("incident", "actions", "done", "1", "1")
     pending = term.json("incident", "actions", "--open")
     assert [(i["incident_id"], i["title"]) for i in pending] == [
         (2, "Update runbook"),
@@ -277,3 +277,19 @@ def test_stats_mtta_mttr_and_overdue_postmortems(term: Terminal) -> None:
     assert report["overdue_postmortems"] == [1, 2]
     text = term.run("incident", "stats").output
     assert "5.0 min" in text and "40.0 min" in text and "#1, #2" in text
+
+
+def test_a_postmortem_that_cannot_be_written_records_nothing(
+    term: Terminal, tmp_path: Path
+) -> None:
+    term.json("incident", "open", "--sev", "P2", "--title", "Slow exports")
+    term.json("incident", "update", "1", "--status", "monitoring", "--message", "index added")
+    term.clock.advance(dt.timedelta(minutes=15))
+    term.json("incident", "resolve", "1")
+    nowhere = tmp_path / "missing" / "pm.md"
+    result = term.run(
+        "incident", "postmortem", "1", "--root-cause", "no index", "--out", str(nowhere)
+    )
+    assert result.exit_code == 2 and "cannot write" in result.output
+    shown = term.json("incident", "show", "1")
+    assert (shown["root_cause"], shown["postmortem"]) == (None, "due")

@@ -1,37 +1,43 @@
-"""Incident actions for runbooks: open, update, note, resolve."""
+"""Incident actions for runbooks: open, acknowledge, update, note, resolve.
+
+Each is a thin door over the service function of the same name, as the command line is:
+pydantic checks the step's inputs, the incident is the run's unless the step names one,
+the operation runs in one transaction, and a refusal fails the step in a runbook's words
+(`force: true`, `incident.resolve`) with nothing changed.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
 
 from opsbook.bounds import Id
 from opsbook.incidents import service
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 
+_Inputs = TypeVar("_Inputs", bound=ActionInputs)
+_Operation = Callable[[ActionContext, _Inputs, Session], dict[str, Any]]
 
-class OpenInputs(ActionInputs):
-    title: str
-    severity: str
-    component: str | None = None
-    symptoms: list[str] = []
-
-
-class UpdateInputs(ActionInputs):
-    status: str | None = None
-    message: str | None = None
-    public: bool = False
-    incident_id: Id | None = None
+# Names in a refusal as a runbook author writes them under `with:` or `uses:`.
+_WORDS = {"force": "force: true", "resolve": "incident.resolve"}
 
 
-class NoteInputs(ActionInputs):
-    text: str
-    incident_id: Id | None = None
+def runbook_word(name: str) -> str:
+    """A name in a refusal as a runbook step says it: `force` -> `force: true`."""
+    return _WORDS.get(name, name)
 
 
-class ResolveInputs(ActionInputs):
-    message: str | None = None
-    force: bool = False
-    incident_id: Id | None = None
+def _door(operation: _Operation[_Inputs]) -> Callable[[ActionContext, _Inputs], dict[str, Any]]:
+    def run(context: ActionContext, inputs: _Inputs) -> dict[str, Any]:
+        try:
+            with context.store.session() as session:
+                return operation(context, inputs, session)
+        except service.IncidentError as exc:
+            raise ActionFailed(exc.worded(runbook_word)) from None
+
+    return run
 
 
 def _incident(context: ActionContext, given: int | None) -> int:
@@ -41,147 +47,155 @@ def _incident(context: ActionContext, given: int | None) -> int:
     return incident_id
 
 
-def _guard(fn: Any) -> Any:
-    def run(context: ActionContext, inputs: Any) -> dict[str, Any]:
-        try:
-            return dict(fn(context, inputs))
-        except service.IncidentError as exc:
-            raise ActionFailed(str(exc)) from None
+class OpenInputs(ActionInputs):
+    """The `with:` of `incident.open`."""
 
-    return run
-
-
-@_guard
-def _open(context: ActionContext, inputs: OpenInputs) -> dict[str, Any]:
-    with context.store.session() as session:
-        incident = service.open_incident(
-            session,
-            title=inputs.title,
-            severity=inputs.severity,
-            actor=context.actor,
-            clock=context.clock,
-            component=inputs.component,
-            symptoms=inputs.symptoms,
-        )
-        context.incident_id = incident.id
-        return {"incident_id": incident.id, "status": incident.status}
+    title: str
+    severity: str
+    component: str | None = None
+    symptoms: list[str] = []
+    message: str | None = None
+    public: bool = False
 
 
-@_guard
-def _update(context: ActionContext, inputs: UpdateInputs) -> dict[str, Any]:
-    incident_id = _incident(context, inputs.incident_id)
-    with context.store.session() as session:
-        service.update(
-            session,
-            incident_id=incident_id,
-            actor=context.actor,
-            clock=context.clock,
-            status=inputs.status,
-            message=inputs.message,
-            public=inputs.public,
-        )
-        return {
-            "incident_id": incident_id,
-            "status": service.get(session, incident_id=incident_id).status,
-        }
+def _open(context: ActionContext, inputs: OpenInputs, session: Session) -> dict[str, Any]:
+    incident = service.open_incident(
+        session,
+        title=inputs.title,
+        severity=inputs.severity,
+        actor=context.actor,
+        clock=context.clock,
+        component=inputs.component,
+        symptoms=inputs.symptoms,
+        message=inputs.message,
+        public=inputs.public,
+    )
+    context.incident_id = incident.id  # the run's incident from here on
+    return {"incident_id": incident.id, "status": incident.status}
 
 
 class AckInputs(ActionInputs):
+    """The `with:` of `incident.acknowledge`; `incident_id` defaults to the run's incident."""
+
     message: str | None = None
     incident_id: Id | None = None
 
 
-@_guard
-def _acknowledge(context: ActionContext, inputs: AckInputs) -> dict[str, Any]:
-    """Acknowledge if still open; an incident someone already took is left as it is."""
+def _acknowledge(context: ActionContext, inputs: AckInputs, session: Session) -> dict[str, Any]:
+    # A procedure should not stop because a person took the incident first.
     incident_id = _incident(context, inputs.incident_id)
-    with context.store.session() as session:
-        incident = service.get(session, incident_id=incident_id)
-        if incident.status == "open":
-            service.acknowledge(
-                session,
-                incident_id=incident_id,
-                actor=context.actor,
-                clock=context.clock,
-                message=inputs.message,
-            )
-            return {"incident_id": incident_id, "acknowledged": True}
-        return {"incident_id": incident_id, "acknowledged": False, "status": incident.status}
+    event = service.acknowledge(
+        session,
+        incident_id=incident_id,
+        actor=context.actor,
+        clock=context.clock,
+        message=inputs.message,
+        only_if_open=True,
+    )
+    status = service.get(session, incident_id=incident_id).status
+    return {"incident_id": incident_id, "acknowledged": event is not None, "status": status}
 
 
-@_guard
-def _note(context: ActionContext, inputs: NoteInputs) -> dict[str, Any]:
+class UpdateInputs(ActionInputs):
+    """The `with:` of `incident.update`; `incident_id` defaults to the run's incident."""
+
+    status: str | None = None
+    message: str | None = None
+    public: bool = False
+    incident_id: Id | None = None
+
+
+def _update(context: ActionContext, inputs: UpdateInputs, session: Session) -> dict[str, Any]:
     incident_id = _incident(context, inputs.incident_id)
-    with context.store.session() as session:
-        service.note(
-            session,
-            incident_id=incident_id,
-            actor=context.actor,
-            clock=context.clock,
-            text=inputs.text,
-        )
+    service.update(
+        session,
+        incident_id=incident_id,
+        actor=context.actor,
+        clock=context.clock,
+        status=inputs.status,
+        message=inputs.message,
+        public=inputs.public,
+    )
+    return {
+        "incident_id": incident_id,
+        "status": service.get(session, incident_id=incident_id).status,
+    }
+
+
+class NoteInputs(ActionInputs):
+    """The `with:` of `incident.note`; `incident_id` defaults to the run's incident."""
+
+    text: str
+    incident_id: Id | None = None
+
+
+def _note(context: ActionContext, inputs: NoteInputs, session: Session) -> dict[str, Any]:
+    incident_id = _incident(context, inputs.incident_id)
+    service.note(
+        session, incident_id=incident_id, actor=context.actor, clock=context.clock, text=inputs.text
+    )
     return {"incident_id": incident_id}
 
 
-@_guard
-def _resolve(context: ActionContext, inputs: ResolveInputs) -> dict[str, Any]:
+class ResolveInputs(ActionInputs):
+    """The `with:` of `incident.resolve`; `incident_id` defaults to the run's incident."""
+
+    message: str | None = None
+    force: bool = False
+    incident_id: Id | None = None
+
+
+def _resolve(context: ActionContext, inputs: ResolveInputs, session: Session) -> dict[str, Any]:
     incident_id = _incident(context, inputs.incident_id)
-    with context.store.session() as session:
-        service.resolve(
-            session,
-            incident_id=incident_id,
-            actor=context.actor,
-            clock=context.clock,
-            policy=context.config.incidents,
-            message=inputs.message,
-            force=inputs.force,
-        )
+    service.resolve(
+        session,
+        incident_id=incident_id,
+        actor=context.actor,
+        clock=context.clock,
+        policy=context.config.incidents,
+        message=inputs.message,
+        force=inputs.force,
+    )
     return {"incident_id": incident_id, "status": "resolved"}
 
 
 def register(registry: Registry) -> None:
-    registry.register(
+    """Add the incident actions to a runbook's registry."""
+    for action in (
         Action(
             "incident.acknowledge",
             "Acknowledge the incident if still open.",
             AckInputs,
-            _acknowledge,
+            _door(_acknowledge),
             lambda i: f"acknowledge: {i.message or ''}".strip(),
-        )
-    )
-    registry.register(
+        ),
         Action(
             "incident.open",
             "Open an incident.",
             OpenInputs,
-            _open,
+            _door(_open),
             lambda i: f"open {i.severity} incident: {i.title}",
-        )
-    )
-    registry.register(
+        ),
         Action(
             "incident.update",
             "Post an update, optionally changing status.",
             UpdateInputs,
-            _update,
+            _door(_update),
             lambda i: f"incident update: {i.status or ''} {i.message or ''}".strip(),
-        )
-    )
-    registry.register(
+        ),
         Action(
             "incident.note",
             "Add a note to the timeline.",
             NoteInputs,
-            _note,
+            _door(_note),
             lambda i: f"incident note: {i.text}",
-        )
-    )
-    registry.register(
+        ),
         Action(
             "incident.resolve",
             "Resolve the incident (15 min of monitoring unless force).",
             ResolveInputs,
-            _resolve,
+            _door(_resolve),
             lambda i: "resolve the incident" + (" (force)" if i.force else ""),
-        )
-    )
+        ),
+    ):
+        registry.register(action)

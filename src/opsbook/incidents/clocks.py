@@ -33,6 +33,7 @@ class SlaClock:
 
     @property
     def active(self) -> bool:
+        """Still running: due or overdue."""
         return self.state in ACTIVE
 
 
@@ -55,6 +56,7 @@ class Facts:
 
     @classmethod
     def from_timeline(cls, incident: Incident, events: Sequence[IncidentEvent]) -> Facts:
+        """Walk the timeline once, oldest first."""
         opened = incident.opened_at
         facts: dict[str, dt.datetime | None] = dict.fromkeys(
             (

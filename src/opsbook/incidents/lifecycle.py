@@ -29,6 +29,7 @@ _BACKWARD: dict[Status, set[Status]] = {
 
 
 def allowed_moves(current: Status) -> list[Status]:
+    """Where an incident can go from `current`, in lifecycle order."""
     if current is Status.RESOLVED:
         return sorted(_BACKWARD[current], key=ORDER.index)
     forward = ORDER[ORDER.index(current) + 1 :]
@@ -36,6 +37,7 @@ def allowed_moves(current: Status) -> list[Status]:
 
 
 def can_move(current: Status, target: Status) -> bool:
+    """Whether the lifecycle allows `current` -> `target`."""
     return target in allowed_moves(current)
 
 
@@ -47,4 +49,5 @@ def public_status(status: Status) -> str:
 
 
 def is_open(status: Status) -> bool:
+    """Anything not resolved is open."""
     return status is not Status.RESOLVED

@@ -1,184 +1,103 @@
-"""Incident operations. Every timeline entry goes through `log_event`; every state change
-locks the incident row first, so two responders acting at once serialise, never clobber."""
+"""Incident operations: open, acknowledge, update, note, change severity, resolve.
+
+This module is also the domain's front door. Other domains (watch, runbooks, postgres,
+the demo) and both of its own doors (cli*.py, actions.py) import `incidents.service` and
+find here every operation and query, wherever it lives: records.py (the row and the
+timeline, `log_event` the one way onto it), items.py (action items), postmortem.py,
+queries.py. Each operation takes the session first, then keyword-only inputs, the actor
+and the clock; it returns what it made, or raises an IncidentError in the domain's words
+and changes nothing. Every change locks the incident row first, so two responders acting
+at once serialise, never clobber.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
-from opsbook.config.models import SEVERITY_NAMES, Config, IncidentPolicy
-from opsbook.config.secrets import mask_text, mask_value
-from opsbook.incidents.clocks import SlaClock, compute_clocks
+from opsbook.config.models import IncidentPolicy
+from opsbook.incidents.errors import (
+    UPDATE_STATUSES,
+    IllegalMove,
+    IncidentError,
+    IncidentNotFound,
+    parse_severity,
+    parse_status,
+    required,
+)
+from opsbook.incidents.items import (
+    DEFAULT_ACTION_ITEM,
+    add_action,
+    add_default_item,
+    complete_action,
+    list_actions,
+)
 from opsbook.incidents.lifecycle import Status, allowed_moves, can_move
-from opsbook.incidents.models import ActionItem, Incident, IncidentEvent
+from opsbook.incidents.models import Incident, IncidentEvent
+from opsbook.incidents.postmortem import (
+    POSTMORTEM_FIELDS,
+    PostmortemDocument,
+    mark_postmortem,
+    postmortem_state,
+    set_postmortem_fields,
+    write_postmortem,
+)
+from opsbook.incidents.queries import (
+    DueClock,
+    IncidentDetail,
+    IncidentSummary,
+    clocks_for,
+    detail,
+    due_clocks,
+    list_incidents,
+    report,
+    summaries,
+)
+from opsbook.incidents.records import get, log_event, timeline, timelines
 
-DEFAULT_ACTION_ITEM = "Update runbook"
-UPDATE_STATUSES = ("acknowledged", "investigating", "identified", "monitoring")
-
-
-class IncidentError(ValueError):
-    """Bad input or a move the lifecycle forbids; nothing was changed."""
-
-
-class IncidentNotFound(IncidentError):
-    pass
-
-
-class IllegalMove(IncidentError):
-    pass
-
-
-# --- the one way onto the timeline ----------------------------------------------------------
-
-
-def log_event(
-    session: Session,
-    *,
-    incident: Incident,
-    kind: str,
-    actor: str,
-    clock: Clock,
-    text: str = "",
-    public: bool = False,
-    data: dict[str, Any] | None = None,
-    flush: bool = True,
-) -> IncidentEvent:
-    """Append one line to the timeline (flushed at once unless the caller writes many).
-
-    Secrets are masked here, the one door to the timeline: those of the runbook being run
-    (`config.secrets.masking`) and every password or credential by its shape."""
-    event = IncidentEvent(
-        incident_id=incident.id,
-        at=clock.now(),
-        actor=actor,
-        kind=kind,
-        text=mask_text(text),
-        public=public,
-        data=mask_value(data or {}),
-    )
-    session.add(event)
-    if flush:
-        session.flush()
-    return event
-
-
-# --- validation --------------------------------------------------------------------------------
-
-
-def parse_severity(value: str) -> str:
-    severity = value.strip().upper()
-    if severity not in SEVERITY_NAMES:
-        raise IncidentError(f"unknown severity {value!r} (use P0, P1, P2 or P3)")
-    return severity
-
-
-def parse_status(value: str) -> Status:
-    try:
-        return Status(value.strip().lower())
-    except ValueError:
-        raise IncidentError(
-            f"{value!r} is not a status; use {', '.join(UPDATE_STATUSES)}"
-        ) from None
-
-
-def _text(value: str | None, what: str) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise IncidentError(f"{what} must not be empty")
-    return text
-
-
-# --- reading -----------------------------------------------------------------------------------
-
-
-def get(session: Session, *, incident_id: int, lock: bool = False) -> Incident:
-    query = select(Incident).where(Incident.id == incident_id)
-    if lock:
-        query = query.with_for_update()
-    incident = session.scalars(query).first()
-    if incident is None:
-        raise IncidentNotFound(f"no incident #{incident_id}")
-    return incident
-
-
-def timeline(session: Session, *, incident_id: int) -> list[IncidentEvent]:
-    return list(
-        session.scalars(
-            select(IncidentEvent)
-            .where(IncidentEvent.incident_id == incident_id)
-            .order_by(IncidentEvent.at, IncidentEvent.id)
-        )
-    )
-
-
-def timelines(session: Session, *, incident_ids: Iterable[int]) -> dict[int, list[IncidentEvent]]:
-    ids = list(incident_ids)
-    found: dict[int, list[IncidentEvent]] = {i: [] for i in ids}
-    if ids:
-        for event in session.scalars(
-            select(IncidentEvent)
-            .where(IncidentEvent.incident_id.in_(ids))
-            .order_by(IncidentEvent.at, IncidentEvent.id)
-        ):
-            found[event.incident_id].append(event)
-    return found
-
-
-def list_incidents(
-    session: Session,
-    *,
-    open_only: bool = False,
-    severity: str | None = None,
-    since: dt.datetime | None = None,
-) -> list[Incident]:
-    query = select(Incident).order_by(Incident.id.desc())
-    if open_only:
-        query = query.where(Incident.status != Status.RESOLVED.value)
-    if severity:
-        query = query.where(Incident.severity == parse_severity(severity))
-    if since:
-        query = query.where(Incident.opened_at >= since)
-    return list(session.scalars(query))
-
-
-def clocks_for(
-    incident: Incident, events: Sequence[IncidentEvent], *, config: Config, now: dt.datetime
-) -> list[SlaClock]:
-    return compute_clocks(
-        incident, events, now=now, policy=config.incidents, level=config.severity(incident.severity)
-    )
-
-
-@dataclass(frozen=True)
-class DueClock:
-    incident: Incident
-    clock: SlaClock
-
-
-def due_clocks(session: Session, *, config: Config, now: dt.datetime) -> list[DueClock]:
-    """Every running clock across incidents, most urgent first: what paging reminds about."""
-    # Open incidents, and resolved ones whose post-mortem is not yet published.
-    published = select(IncidentEvent.incident_id).where(
-        IncidentEvent.kind == "postmortem.published"
-    )
-    incidents = list(session.scalars(select(Incident).where(Incident.id.not_in(published))))
-    events = timelines(session, incident_ids=[i.id for i in incidents])
-    due = [
-        DueClock(incident, clock)
-        for incident in incidents
-        for clock in clocks_for(incident, events[incident.id], config=config, now=now)
-        if clock.active
-    ]
-    return sorted(due, key=lambda d: d.clock.due_at)
-
-
-# --- changing ----------------------------------------------------------------------------------
+__all__ = [
+    "DEFAULT_ACTION_ITEM",
+    "POSTMORTEM_FIELDS",
+    "UPDATE_STATUSES",
+    "DueClock",
+    "IllegalMove",
+    "IncidentDetail",
+    "IncidentError",
+    "IncidentNotFound",
+    "IncidentSummary",
+    "PostmortemDocument",
+    "Status",
+    "acknowledge",
+    "add_action",
+    "change_severity",
+    "clocks_for",
+    "complete_action",
+    "detail",
+    "due_clocks",
+    "get",
+    "list_actions",
+    "list_incidents",
+    "log_event",
+    "mark_postmortem",
+    "move",
+    "note",
+    "open_incident",
+    "parse_severity",
+    "parse_status",
+    "postmortem_state",
+    "report",
+    "resolve",
+    "set_postmortem_fields",
+    "summaries",
+    "timeline",
+    "timelines",
+    "update",
+    "write_postmortem",
+]
 
 
 def open_incident(
@@ -193,8 +112,10 @@ def open_incident(
     message: str | None = None,
     public: bool = False,
 ) -> Incident:
+    """Open an incident; its SLA clocks start now. `message` is the first update (the
+    title when none), published when `public`."""
     incident = Incident(
-        title=_text(title, "the title"),
+        title=required(title, "the title"),
         severity=parse_severity(severity),
         status=Status.OPEN.value,
         component=(component or "").strip() or None,
@@ -218,10 +139,7 @@ def open_incident(
             "symptoms": incident.symptoms,
         },
     )
-    # The seed's post-mortem template always ends with "Update runbook".
-    session.add(
-        ActionItem(incident_id=incident.id, title=DEFAULT_ACTION_ITEM, created_at=clock.now())
-    )
+    add_default_item(session, incident=incident, clock=clock)
     return incident
 
 
@@ -236,6 +154,8 @@ def move(
     public: bool = False,
     data: dict[str, Any] | None = None,
 ) -> IncidentEvent:
+    """Move to `status` if the lifecycle allows it from where the incident stands; the
+    refusal names the moves that are allowed."""
     incident = get(session, incident_id=incident_id, lock=True)
     current = Status(incident.status)
     if not can_move(current, status):
@@ -258,10 +178,24 @@ def move(
 
 
 def acknowledge(
-    session: Session, *, incident_id: int, actor: str, clock: Clock, message: str | None = None
-) -> IncidentEvent:
+    session: Session,
+    *,
+    incident_id: int,
+    actor: str,
+    clock: Clock,
+    message: str | None = None,
+    only_if_open: bool = False,
+) -> IncidentEvent | None:
+    """Acknowledge an open incident (the runbook asks for it within 5 minutes).
+
+    One already past open is refused, so a second responder learns someone took it; with
+    `only_if_open` it is left as it is and None comes back, so a runbook's acknowledge step
+    does not stop the procedure. Either way the status is read under the row lock: an
+    acknowledgement landing in between is seen, never overwritten."""
     incident = get(session, incident_id=incident_id, lock=True)
     if incident.status != Status.OPEN.value:
+        if only_if_open:
+            return None
         raise IllegalMove(f"incident #{incident.id} is already {incident.status}")
     return move(
         session,
@@ -283,9 +217,14 @@ def update(
     message: str | None = None,
     public: bool = False,
 ) -> IncidentEvent:
-    """A status change, a message, or both; the same status again is a plain update."""
+    """A status change, a message, or both; the same status again is a plain update.
+
+    Resolving is refused here: resolve checks that the fix has held first. A resolved
+    incident moved back to investigating is reopened."""
     if status is None:
-        text = _text(message, "the update message (--message)")
+        if message is None:
+            raise IncidentError("give {status}, {message}, or both", names=("status", "message"))
+        text = required(message, "the update message")
         incident = get(session, incident_id=incident_id, lock=True)
         return log_event(
             session,
@@ -298,16 +237,26 @@ def update(
         )
     target = parse_status(status)
     if target is Status.RESOLVED:
-        raise IncidentError(f"to resolve, use: opsbook incident resolve {incident_id}")
+        raise IncidentError(
+            "to resolve, use {resolve}, which first checks that the fix has held",
+            names=("resolve",),
+        )
     incident = get(session, incident_id=incident_id, lock=True)
     if incident.status == target.value and target is not Status.OPEN:
+        text = (message or "").strip()
+        if not text:
+            raise IncidentError(
+                f"incident #{incident.id} is already {target.value}; give {{message}} to post"
+                " an update",
+                names=("message",),
+            )
         return log_event(
             session,
             incident=incident,
             kind="update",
             actor=actor,
             clock=clock,
-            text=_text(message, "the update message (--message)"),
+            text=text,
             public=public,
             data={"status": target.value},
         )
@@ -325,6 +274,7 @@ def update(
 def note(
     session: Session, *, incident_id: int, actor: str, clock: Clock, text: str
 ) -> IncidentEvent:
+    """A private line on the timeline ("document all actions taken")."""
     incident = get(session, incident_id=incident_id, lock=True)
     return log_event(
         session,
@@ -332,15 +282,17 @@ def note(
         kind="note",
         actor=actor,
         clock=clock,
-        text=_text(text, "the note"),
+        text=required(text, "the note"),
     )
 
 
 def change_severity(
     session: Session, *, incident_id: int, severity: str, reason: str, actor: str, clock: Clock
 ) -> IncidentEvent:
+    """Raise or lower the severity, with the reason on the timeline; the clocks that depend
+    on severity restart from this moment."""
     target = parse_severity(severity)
-    why = _text(reason, "the reason (--reason)")
+    why = required(reason, "the reason")
     incident = get(session, incident_id=incident_id, lock=True)
     if incident.severity == target:
         raise IncidentError(f"incident #{incident.id} is already {target}")
@@ -369,7 +321,8 @@ def resolve(
     public: bool = True,
     force: bool = False,
 ) -> IncidentEvent:
-    """Resolve after the fix has held in monitoring for `monitor_for`, or sooner with force."""
+    """Resolve after the fix has held in monitoring for `monitor_for`, or sooner with force
+    (said on the timeline); the post-mortem is then due."""
     incident = get(session, incident_id=incident_id, lock=True)
     current = Status(incident.status)
     if current is Status.RESOLVED:
@@ -378,24 +331,16 @@ def resolve(
     monitored = _monitored_for(timeline(session, incident_id=incident_id), current, now)
     early = monitored < policy.monitor_for
     if early and not force:
-        if current is Status.MONITORING:
-            ready = (now + policy.monitor_for - monitored).strftime("%H:%M UTC")
-            why = (
-                f"it has been monitoring for {_minutes(monitored)} of the "
-                f"{_minutes(policy.monitor_for)} the runbook asks for (ready at {ready})"
-            )
-        else:
-            why = (
-                f"it is {current.value}, not monitoring; the runbook asks for "
-                f"{_minutes(policy.monitor_for)} of monitoring after the fix"
-            )
         raise IllegalMove(
-            f"incident #{incident.id} cannot be resolved yet: {why}."
-            " Pass --force to resolve now; that is noted on the timeline"
+            f"incident #{incident.id} cannot be resolved yet: "
+            f"{_too_early(current, monitored, policy, now)}."
+            " Pass {force} to resolve now; that is noted on the timeline",
+            names=("force",),
         )
     text = (message or "").strip() or "Resolved"
     data: dict[str, Any] = {"monitored_seconds": int(monitored.total_seconds())}
     if early:
+        # The wording stays as it always was: it is the record, read by post-mortems.
         text += (
             f" (resolved early with --force after {_minutes(monitored)} of monitoring;"
             f" the runbook asks for {_minutes(policy.monitor_for)})"
@@ -413,6 +358,21 @@ def resolve(
     )
 
 
+def _too_early(
+    current: Status, monitored: dt.timedelta, policy: IncidentPolicy, now: dt.datetime
+) -> str:
+    if current is Status.MONITORING:
+        ready = (now + policy.monitor_for - monitored).strftime("%H:%M UTC")
+        return (
+            f"it has been monitoring for {_minutes(monitored)} of the "
+            f"{_minutes(policy.monitor_for)} the runbook asks for (ready at {ready})"
+        )
+    return (
+        f"it is {current.value}, not monitoring; the runbook asks for "
+        f"{_minutes(policy.monitor_for)} of monitoring after the fix"
+    )
+
+
 def _monitored_for(
     events: Sequence[IncidentEvent], current: Status, now: dt.datetime
 ) -> dt.timedelta:
@@ -424,151 +384,3 @@ def _monitored_for(
 
 def _minutes(delta: dt.timedelta) -> str:
     return f"{int(delta.total_seconds() // 60)} min"
-
-
-# --- post-mortem -------------------------------------------------------------------------------
-
-POSTMORTEM_FIELDS = ("impact", "root_cause", "resolution")
-
-
-def set_postmortem_fields(
-    session: Session,
-    *,
-    incident_id: int,
-    actor: str,
-    clock: Clock,
-    impact: str | None = None,
-    root_cause: str | None = None,
-    resolution: str | None = None,
-) -> list[IncidentEvent]:
-    incident = get(session, incident_id=incident_id, lock=True)
-    given = {"impact": impact, "root_cause": root_cause, "resolution": resolution}
-    events = []
-    for name, value in given.items():
-        if value is None:
-            continue
-        text = _text(value, f"--{name.replace('_', '-')}")
-        setattr(incident, name, text)
-        events.append(
-            log_event(
-                session,
-                incident=incident,
-                kind="postmortem.field",
-                actor=actor,
-                clock=clock,
-                text=f"{name.replace('_', ' ')}: {text}",
-                data={"field": name},
-            )
-        )
-    return events
-
-
-def postmortem_state(events: Sequence[IncidentEvent]) -> str:
-    """none (still open), due, drafted or published: the phase after resolve."""
-    kinds = {e.kind for e in events}
-    if "postmortem.published" in kinds:
-        return "published"
-    if "postmortem.drafted" in kinds:
-        return "drafted"
-    resolved = [e for e in events if e.kind == "status" and e.data.get("to") in ("resolved",)]
-    reopened = [e for e in events if e.kind == "status" and e.data.get("from") == "resolved"]
-    if resolved and (not reopened or resolved[-1].id > reopened[-1].id):
-        return "due"
-    return "none"
-
-
-def mark_postmortem(
-    session: Session, *, incident_id: int, state: str, actor: str, clock: Clock
-) -> IncidentEvent | None:
-    """Record `drafted` or `published`; publishing needs every field filled."""
-    incident = get(session, incident_id=incident_id, lock=True)
-    current = postmortem_state(timeline(session, incident_id=incident_id))
-    if current == "none":
-        raise IncidentError(f"incident #{incident.id} is not resolved: no post-mortem yet")
-    if state == "drafted" and current != "due":
-        return None
-    if state == "published":
-        missing = [
-            f"--{f.replace('_', '-')}" for f in POSTMORTEM_FIELDS if not getattr(incident, f)
-        ]
-        if missing:
-            raise IncidentError(f"fill {', '.join(missing)} before publishing the post-mortem")
-        if current == "published":
-            raise IncidentError(f"the post-mortem of #{incident.id} is already published")
-    return log_event(
-        session,
-        incident=incident,
-        kind=f"postmortem.{state}",
-        actor=actor,
-        clock=clock,
-        text=f"post-mortem {state}",
-    )
-
-
-# --- action items ------------------------------------------------------------------------------
-
-
-def add_action(
-    session: Session,
-    *,
-    incident_id: int,
-    title: str,
-    clock: Clock,
-    actor: str,
-    owner: str | None = None,
-    due: dt.date | None = None,
-) -> ActionItem:
-    incident = get(session, incident_id=incident_id, lock=True)
-    item = ActionItem(
-        incident_id=incident.id,
-        title=_text(title, "the action item"),
-        owner=(owner or "").strip() or None,
-        due=due,
-        created_at=clock.now(),
-    )
-    session.add(item)
-    session.flush()
-    log_event(
-        session,
-        incident=incident,
-        kind="action.added",
-        actor=actor,
-        clock=clock,
-        text=f"action item {item.id}: {item.title}",
-        data={"item": item.id},
-    )
-    return item
-
-
-def complete_action(
-    session: Session, *, incident_id: int, item_id: int, clock: Clock, actor: str
-) -> ActionItem:
-    incident = get(session, incident_id=incident_id, lock=True)
-    item = session.get(ActionItem, item_id)
-    if item is None or item.incident_id != incident.id:
-        raise IncidentNotFound(f"incident #{incident.id} has no action item {item_id}")
-    if item.done_at is not None:
-        raise IncidentError(f"action item {item_id} is already done")
-    item.done_at = clock.now()
-    log_event(
-        session,
-        incident=incident,
-        kind="action.done",
-        actor=actor,
-        clock=clock,
-        text=f"action item {item.id} done: {item.title}",
-        data={"item": item.id},
-    )
-    return item
-
-
-def list_actions(
-    session: Session, *, incident_id: int | None = None, open_only: bool = False
-) -> list[ActionItem]:
-    query = select(ActionItem).order_by(ActionItem.incident_id, ActionItem.id)
-    if incident_id is not None:
-        get(session, incident_id=incident_id)
-        query = query.where(ActionItem.incident_id == incident_id)
-    if open_only:
-        query = query.where(ActionItem.done_at.is_(None))
-    return list(session.scalars(query))

@@ -22,10 +22,12 @@ class SeverityStats:
 
     @property
     def mtta(self) -> float | None:
+        """Mean time to acknowledge, in seconds; None without any."""
         return statistics.fmean(self.ack_seconds) if self.ack_seconds else None
 
     @property
     def mttr(self) -> float | None:
+        """Mean time to resolve, in seconds; None without any."""
         return statistics.fmean(self.resolve_seconds) if self.resolve_seconds else None
 
 
@@ -38,6 +40,7 @@ class Report:
 
     @property
     def total(self) -> int:
+        """Incidents in the window, all severities."""
         return sum(s.incidents for s in self.by_severity)
 
 
@@ -49,6 +52,8 @@ def build_report(
     now: dt.datetime,
     postmortem_within: dt.timedelta,
 ) -> Report:
+    """Numbers per severity from the timelines, and the resolved incidents whose post-mortem
+    is overdue at `now`."""
     stats: dict[str, SeverityStats] = {name: SeverityStats(name) for name in SEVERITY_NAMES}
     overdue: list[int] = []
     for incident in incidents:

@@ -15,6 +15,7 @@ STATE_STYLE = {"due": "yellow", "overdue": "bold red", "met": "green", "late": "
 
 
 def relative(moment: dt.datetime, now: dt.datetime) -> str:
+    """`in 5m`, `2h03m ago`, `now`: a moment as a responder reads it at a glance."""
     seconds = int((moment - now).total_seconds())
     span = abs(seconds)
     if span < 60:
@@ -29,10 +30,12 @@ def relative(moment: dt.datetime, now: dt.datetime) -> str:
 
 
 def local(moment: dt.datetime, timezone: str) -> str:
+    """A moment in the configured time zone, to the minute."""
     return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def clock_line(clock: SlaClock, now: dt.datetime, timezone: str) -> str:
+    """One clock as a Rich line, styled by its state."""
     style = STATE_STYLE[clock.state]
     if clock.state in ("met", "late"):
         assert clock.met_at is not None
@@ -45,6 +48,7 @@ def clock_line(clock: SlaClock, now: dt.datetime, timezone: str) -> str:
 
 
 def clock_json(clock: SlaClock) -> dict[str, Any]:
+    """A clock as JSON."""
     return {
         "name": clock.name,
         "label": clock.label,
@@ -56,6 +60,7 @@ def clock_json(clock: SlaClock) -> dict[str, Any]:
 
 
 def event_json(event: IncidentEvent) -> dict[str, Any]:
+    """A timeline event as JSON."""
     return {
         "id": event.id,
         "at": event.at,
@@ -68,6 +73,7 @@ def event_json(event: IncidentEvent) -> dict[str, Any]:
 
 
 def item_json(item: ActionItem) -> dict[str, Any]:
+    """An action item as JSON."""
     return {
         "id": item.id,
         "incident_id": item.incident_id,
@@ -87,6 +93,7 @@ def incident_json(
     events: Sequence[IncidentEvent] | None = None,
     items: Sequence[ActionItem] | None = None,
 ) -> dict[str, Any]:
+    """An incident as JSON, with its timeline and items when given: what `--json` prints."""
     upcoming = next_due(clocks)
     data: dict[str, Any] = {
         "id": incident.id,
@@ -113,6 +120,7 @@ def incident_json(
 
 
 def describe_event(event: IncidentEvent) -> str:
+    """What an event is, in a few words: `investigating -> identified` for a move."""
     if event.kind == "status":
         return f"{event.data.get('from')} -> {event.data.get('to')}"
     return event.kind
