@@ -6,13 +6,15 @@ import datetime as dt
 import decimal
 import functools
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
 
 _DIR = Path(__file__).parent / "queries"
+Row = TypeVar("Row")
 
 
 @functools.cache
@@ -26,6 +28,17 @@ def rows(
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql(name).encode(), params or None)
         return [{k: plain(v) for k, v in row.items()} for row in cur.fetchall()]
+
+
+def fetch(
+    conn: psycopg.Connection[Any],
+    name: str,
+    row: Callable[..., Row],
+    params: dict[str, Any] | None = None,
+) -> list[Row]:
+    """The named query's rows as typed rows: `row` is a dataclass whose fields are the
+    query's columns, so a renamed column fails here, not in a decision made on it."""
+    return [row(**found) for found in rows(conn, name, params)]
 
 
 def one(
