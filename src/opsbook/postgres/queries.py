@@ -19,12 +19,14 @@ Row = TypeVar("Row")
 
 @functools.cache
 def sql(name: str) -> str:
+    """The text of `queries/<name>.sql`."""
     return (_DIR / f"{name}.sql").read_text()
 
 
 def rows(
     conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
+    """The named query's rows as dicts of plain values, its parameters bound."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql(name).encode(), params or None)
         return [{k: plain(v) for k, v in row.items()} for row in cur.fetchall()]
@@ -44,6 +46,7 @@ def fetch(
 def one(
     conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    """The named query's first row (empty when it returns none)."""
     found = rows(conn, name, params)
     return found[0] if found else {}
 

@@ -117,11 +117,13 @@ def idle(older_than: dt.timedelta, *, in_transaction: bool, database: str | None
 
 
 def by_pid(pids: Iterable[int]) -> Select:
+    """Sessions with one of these pids."""
     wanted = set(pids)
     return lambda session: session.pid in wanted
 
 
 def whole_database(database: str) -> Select:
+    """Every client session of this database (protection still spares opsbook's own)."""
     return lambda session: session.database == database
 
 
