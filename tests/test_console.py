@@ -3,7 +3,10 @@ sequence, on stdout, on stderr and in serve's log lines."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import io
+import json
 import logging
 from pathlib import Path
 
@@ -13,11 +16,13 @@ from rich.text import Text
 
 import opsbook
 from opsbook.console import (
+    Cell,
     Table,
     VisibleConsole,
     VisibleFormatter,
     fail,
     literal,
+    print_rows,
     safe,
     visible,
 )
@@ -112,3 +117,36 @@ def test_commands_build_tables_from_the_safe_table() -> None:
         if path.name != "console.py" and "rich.table" in path.read_text()
     ]
     assert direct == []
+
+
+@dataclasses.dataclass(frozen=True)
+class _Row:
+    name: str
+    at: dt.datetime | None
+
+
+_COLUMNS: list[tuple[str, Cell[_Row]]] = [
+    ("name", lambda r: r.name),
+    ("at", lambda r: f"{r.at:%Y-%m-%d}" if r.at else "-"),
+]
+
+
+def test_print_rows_as_json_prints_typed_rows_as_objects(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = [_Row("[/oops]\x1b[2J", dt.datetime(2026, 3, 2, tzinfo=dt.UTC)), _Row("b", None)]
+    print_rows(rows, _COLUMNS, as_json=True)
+    assert json.loads(capsys.readouterr().out) == [
+        {"name": "[/oops]\x1b[2J", "at": "2026-03-02T00:00:00+00:00"},
+        {"name": "b", "at": None},
+    ]
+    print_rows(rows, _COLUMNS, as_json=True, data={"rows": rows, "count": 2})
+    assert json.loads(capsys.readouterr().out)["rows"][1] == {"name": "b", "at": None}
+
+
+def test_print_rows_as_a_table_shows_cells_as_text(capsys: pytest.CaptureFixture[str]) -> None:
+    print_rows([_Row("[/oops]\x1b[2J", None)], _COLUMNS, as_json=False)
+    shown = capsys.readouterr().out
+    assert "[/oops]\\x1b[2J" in shown and "\x1b" not in shown
+    print_rows([], _COLUMNS, as_json=False, empty="nothing [here]")
+    assert capsys.readouterr().out == "nothing [here]\n"

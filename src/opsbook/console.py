@@ -12,13 +12,14 @@ cannot clear the screen, retitle the window or reorder a line.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from enum import IntEnum
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich import table as rich_table
@@ -160,6 +161,9 @@ def duration_option(option: str, text: str, *, minimum: dt.timedelta = ZERO) -> 
 
 
 def _default(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # A typed row prints as the object it stands for, its fields in declared order.
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
@@ -173,3 +177,30 @@ def print_json(data: Any) -> None:
     terminal raw here either."""
     console.file.write(json.dumps(data, indent=2, default=_default, sort_keys=False) + "\n")
     console.file.flush()
+
+
+Row = TypeVar("Row")
+Cell = Callable[[Row], RenderableType]
+
+
+def print_rows(
+    rows: Sequence[Row],
+    columns: Sequence[tuple[str, Cell[Row]]],
+    *,
+    as_json: bool,
+    data: Any = None,
+    empty: str | None = None,
+) -> None:
+    """The one way a command prints rows: `--json` prints `data` (else the rows, typed rows
+    as objects) and nothing else; people get a `Table` with one cell per column (strings
+    shown as text), or the text `empty` when there are no rows and it is given."""
+    if as_json:
+        print_json(rows if data is None else data)
+        return
+    if not rows and empty is not None:
+        console.print(literal(empty))
+        return
+    table = Table(*(header for header, _ in columns))
+    for row in rows:
+        table.add_row(*(cell(row) for _, cell in columns))
+    console.print(table)

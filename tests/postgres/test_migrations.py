@@ -79,3 +79,16 @@ def test_applied_migrations_without_files_are_reported(
         "--database-url", sandbox_db, "migrations", "status", "--dir", str(migrations), code=1
     )
     assert "20250601000000_attempt_feedback" in status["missing_files"]
+
+
+def test_apply_without_yes_prints_what_is_pending_and_applies_nothing(
+    db: Db, migrations: Path, pg_url: str
+) -> None:
+    planned = db.json("migrations", "apply", "--dir", str(migrations), "--no-backup")
+    assert planned == {
+        "applied": [],
+        "dry_run": True,
+        "pending": ["20250101000000_init", "20250201000000_add_index"],
+    }
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("select to_regclass('notes')").fetchone() == (None,)

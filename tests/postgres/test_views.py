@@ -48,3 +48,20 @@ def test_unknown_view_or_function_changes_nothing(db: Db, sandbox_db: str) -> No
         result = db.run("--database-url", sandbox_db, *args)
         assert result.exit_code == 2 and error in result.output, result.output
     assert all(v["last_refresh"] is None for v in db.json("--database-url", sandbox_db, "views"))
+
+
+def test_refresh_dry_run_says_how_each_would_refresh_and_refreshes_none(
+    db: Db, sandbox_db: str
+) -> None:
+    shown = db.run("--database-url", sandbox_db, "views", "refresh", "--dry-run")
+    assert shown.exit_code == 0, shown.output
+    assert "would refresh public.reporting_org_daily concurrently" in shown.output
+    assert (
+        "would refresh public.reporting_scenario_stats not concurrently: it has no unique index"
+        in shown.output
+    )
+    planned = db.json("--database-url", sandbox_db, "views", "refresh", "--dry-run")
+    assert planned["dry_run"] is True and planned["function"] is None
+    how = {v["view"]: v["concurrently"] for v in planned["views"]}
+    assert how["public.reporting_org_daily"] and not how["public.reporting_scenario_stats"]
+    assert all(v["last_refresh"] is None for v in db.json("--database-url", sandbox_db, "views"))

@@ -1,7 +1,15 @@
-"""Target-database actions for runbooks (`sql:` steps run through `sql.query`)."""
+"""Target-database actions for runbooks: adapters over `postgres.service`, plus `sql.query`
+(what `sql:` steps run).
+
+The engine asks before a destructive step runs (`confirm`, `--yes`) and records the step;
+the service function audits what it does, exactly as it does for `opsbook db ...`.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -9,8 +17,8 @@ from psycopg.rows import dict_row
 from pydantic import Field
 
 from opsbook.bounds import Id
-from opsbook.config import parse_duration
-from opsbook.postgres import archive, diagnostics, migrations, queries, remediation, views
+from opsbook.config import Duration, format_duration
+from opsbook.postgres import service
 from opsbook.postgres.queries import connect, plain
 from opsbook.runbooks.actions import (
     LITERAL,
@@ -20,9 +28,14 @@ from opsbook.runbooks.actions import (
     ActionInputs,
     Registry,
 )
-from opsbook.store.audit import audited
 
 ROW_LIMIT = 500
+# How a runbook step names the operations' inputs in their messages: as its `with:` keys.
+NAMES = {
+    "force": "set force: true to include it",
+    "with_referencing": "Set with_referencing: true to archive the referencing rows with them",
+    "without_backup": "run with no_backup: true",
+}
 
 
 class SqlInputs(ActionInputs):
@@ -33,14 +46,18 @@ class SqlInputs(ActionInputs):
     database_url: str | None = None
 
 
+def _url(context: ActionContext, given: str | None, *, to: str) -> str:
+    """The step's `database_url`, else the config's `database.url`."""
+    if given is not None:
+        return given
+    if context.config.database.url is None:
+        raise ActionFailed(f"database.url is not set in the config: no database to {to}")
+    return context.config.database.url.reveal()
+
+
 def _query(context: ActionContext, inputs: SqlInputs) -> dict[str, Any]:
-    url = inputs.database_url
-    if url is None:
-        if context.config.database.url is None:
-            raise ActionFailed("database.url is not set in the config: no database to query")
-        url = context.config.database.url.reveal()
     try:
-        with connect(url, autocommit=False) as conn:
+        with connect(_url(context, inputs.database_url, to="query"), autocommit=False) as conn:
             with conn.cursor(row_factory=dict_row) as cur:
                 # Read-only unless the step says it writes; bounded by the step's timeout.
                 if not inputs.writes:
@@ -73,25 +90,30 @@ def _describe(inputs: SqlInputs) -> str:
     return f"SQL ({mode}){params}:\n{inputs.sql.strip()}"
 
 
-def _target(context: ActionContext, given: str | None) -> str:
-    if given:
-        return given
-    if context.config.database.url is None:
-        raise ActionFailed("database.url is not set in the config: no database to act on")
-    return context.config.database.url.reveal()
-
-
-class StatusInputs(ActionInputs):
+class TargetInputs(ActionInputs):
     database_url: str | None = None
 
 
-def _status(context: ActionContext, inputs: StatusInputs) -> dict[str, Any]:
-    with connect(_target(context, inputs.database_url)) as conn:
-        report = diagnostics.status(
-            conn,
-            thresholds=diagnostics.Thresholds.from_config(context.config),
-            disk_quota=context.config.database.disk_quota,
-        )
+@contextmanager
+def _target(context: ActionContext, inputs: TargetInputs) -> Iterator[service.Connection]:
+    """The step's target database. A refusal from the service fails the step, in the words
+    of a runbook (`with:` keys, not flags)."""
+    url = _url(context, inputs.database_url, to="act on")
+    try:
+        with service.connect(url) as conn:
+            yield conn
+    except service.PostgresError as exc:
+        done = {"applied": exc.applied} if isinstance(exc, service.MigrationFailed) else {}
+        raise ActionFailed(exc.text(NAMES), done) from None
+
+
+def _who(context: ActionContext) -> service.Who:
+    return {"store": context.store, "actor": context.actor, "clock": context.clock}
+
+
+def _status(context: ActionContext, inputs: TargetInputs) -> dict[str, Any]:
+    with _target(context, inputs) as conn:
+        report = service.status(conn=conn, config=context.config)
     return {
         "worst": report.worst,
         "connections": report.connections,
@@ -100,221 +122,150 @@ def _status(context: ActionContext, inputs: StatusInputs) -> dict[str, Any]:
             for f in report.findings
         },
         "long_queries": report.long_queries,
-        "blocked": report.blocked,
+        "blocked": [vars(b) for b in report.blocked],
     }
 
 
-class IdleInputs(ActionInputs):
-    older_than: str = "10m"
+class IdleInputs(TargetInputs):
+    older_than: Duration = dt.timedelta(minutes=10)
     in_transaction: bool = False
     force: bool = False
-    database_url: str | None = None
 
 
 def _terminate_idle(context: ActionContext, inputs: IdleInputs) -> dict[str, Any]:
-    try:
-        seconds = parse_duration(inputs.older_than).total_seconds()
-    except ValueError as exc:
-        raise ActionFailed(f"older_than: {exc}") from None
-    with connect(_target(context, inputs.database_url)) as conn:
-        database = queries.one(conn, "server_info")["database"]
-        plan = remediation.plan(
-            conn,
-            remediation.idle(seconds, in_transaction=inputs.in_transaction, database=database),
+    with _target(context, inputs) as conn:
+        plan = service.plan_terminate_idle(
+            conn=conn,
+            older_than=inputs.older_than,
+            in_transaction=inputs.in_transaction,
             force=inputs.force,
         )
-        ended = remediation.end_sessions(
-            conn,
-            plan.targets,
-            store=context.store,
-            actor=context.actor,
-            clock=context.clock,
-            cancel=False,
-            incident_id=context.incident_id,
+        ended = service.end_sessions(
+            conn=conn, plan=plan, incident_id=context.incident_id, **_who(context)
         )
-    return {
-        "ended": ended,
-        "count": len(ended),
-        "protected": [{"pid": s["pid"], "reason": r} for s, r in plan.protected],
-    }
+    return {"ended": ended.pids, "count": len(ended.pids), "protected": _protected(plan)}
 
 
-class KillInputs(ActionInputs):
+class KillInputs(TargetInputs):
     pids: list[Id]
     cancel: bool = False
     force: bool = False
-    database_url: str | None = None
 
 
 def _kill(context: ActionContext, inputs: KillInputs) -> dict[str, Any]:
-    with connect(_target(context, inputs.database_url)) as conn:
-        plan = remediation.plan(conn, remediation.by_pid(inputs.pids), force=inputs.force)
-        ended = remediation.end_sessions(
-            conn,
-            plan.targets,
-            store=context.store,
-            actor=context.actor,
-            clock=context.clock,
-            cancel=inputs.cancel,
-            incident_id=context.incident_id,
+    with _target(context, inputs) as conn:
+        plan = service.plan_kill(
+            conn=conn, pids=inputs.pids, cancel=inputs.cancel, force=inputs.force
         )
-    missing = sorted(set(inputs.pids) - set(ended) - {s["pid"] for s, _ in plan.protected})
-    return {
-        "ended": ended,
-        "missing": missing,
-        "protected": [{"pid": s["pid"], "reason": r} for s, r in plan.protected],
-    }
+        ended = service.end_sessions(
+            conn=conn, plan=plan, incident_id=context.incident_id, **_who(context)
+        )
+    # `missing` stays for runbooks that read it: a missing pid now refuses the step before
+    # any session ends, so a step that succeeds has none.
+    return {"ended": ended.pids, "missing": [], "protected": _protected(plan)}
 
 
-class SlowInputs(ActionInputs):
+def _protected(plan: service.SessionPlan) -> list[dict[str, Any]]:
+    return [{"pid": p.session.pid, "reason": p.reason.say(NAMES)} for p in plan.protected]
+
+
+class SlowInputs(TargetInputs):
     limit: Id = 10
-    min_duration: str = "0s"
-    database_url: str | None = None
+    min_duration: Duration = dt.timedelta(0)
 
 
 def _slow(context: ActionContext, inputs: SlowInputs) -> dict[str, Any]:
-    try:
-        seconds = parse_duration(inputs.min_duration).total_seconds()
-    except ValueError as exc:
-        raise ActionFailed(f"min_duration: {exc}") from None
-    with connect(_target(context, inputs.database_url)) as conn:
-        found = queries.rows(conn, "slow_queries", {"min_seconds": seconds, "limit": inputs.limit})
+    with _target(context, inputs) as conn:
+        found = service.slow_queries(
+            conn=conn, min_duration=inputs.min_duration, limit=inputs.limit
+        )
     return {
-        "queries": found,
+        "queries": [vars(q) for q in found],
         "count": len(found),
-        "longest_seconds": max((q["seconds"] for q in found), default=0.0),
+        "longest_seconds": max((q.seconds for q in found), default=0.0),
     }
 
 
-class IndexInputs(ActionInputs):
-    database_url: str | None = None
-
-
-def _indexes(context: ActionContext, inputs: IndexInputs) -> dict[str, Any]:
-    with connect(_target(context, inputs.database_url)) as conn:
-        found = {
-            name: queries.rows(conn, f"{name}_indexes")
-            for name in ("unused", "duplicate", "invalid")
-        }
+def _indexes(context: ActionContext, inputs: TargetInputs) -> dict[str, Any]:
+    with _target(context, inputs) as conn:
+        found = service.indexes(conn=conn)
     return {**found, "count": sum(len(v) for v in found.values())}
 
 
-class ArchiveInputs(ActionInputs):
+class ArchiveInputs(TargetInputs):
     table: str = "scenario_attempts"
     to: str = "scenario_attempts_archive"
     column: str = "ended_at"
-    older_than: str = "1y"
+    older_than: Duration = dt.timedelta(days=365)
     batch: int = Field(default=5000, ge=1, le=1_000_000)
     with_referencing: bool = False
-    database_url: str | None = None
+    lock_timeout: Duration = dt.timedelta(seconds=2)
+    max_lag: Duration = dt.timedelta(seconds=10)
+    pause: Duration = dt.timedelta(0)
+    vacuum_full: bool = False
 
 
 def _archive(context: ActionContext, inputs: ArchiveInputs) -> dict[str, Any]:
-    try:
-        age = parse_duration(inputs.older_than)
-    except ValueError as exc:
-        raise ActionFailed(f"older_than: {exc}") from None
-    with connect(_target(context, inputs.database_url)) as conn:
-        try:
-            plan = archive.prepare(
-                conn,
-                table=inputs.table,
-                to=inputs.to,
-                column=inputs.column,
-                older_than=age,
-                with_referencing=inputs.with_referencing,
-            )
-        except archive.ArchiveError as exc:
-            raise ActionFailed(str(exc)) from None
-        with audited(
-            context.store,
-            action="db.archive",
-            target=f"{plan.source} -> {plan.archive}",
-            actor=context.actor,
-            clock=context.clock,
-            details={"candidates": plan.candidates, "cutoff": plan.cutoff.isoformat()},
-        ) as record:
-            created = archive.create_archives(conn, plan)
-            result = archive.run(conn, plan, pacing=archive.Pacing(batch=inputs.batch))
-            record.details.update({"moved": result.moved, "batches": result.batches})
-        archive.vacuum(conn, plan.source, full=False)
+    # The inputs are the service's keywords, already typed (durations as timedelta).
+    asked = inputs.model_dump(exclude={"database_url"})
+    with _target(context, inputs) as conn:
+        plan = service.plan_archive(conn=conn, **asked)
+        done = service.run_archive(conn=conn, plan=plan, **_who(context))
     return {
-        "count": result.moved,
-        "batches": result.batches,
-        "created": created,
-        "cutoff": plan.cutoff.isoformat(),
-        "seconds": round(result.seconds, 3),
+        "count": done.moved,
+        "batches": done.batches,
+        "created": done.created,
+        "cutoff": plan.rows.cutoff.isoformat(),
+        "seconds": round(done.seconds, 3),
     }
 
 
-class ViewsInputs(ActionInputs):
+def _describe_archive(i: ArchiveInputs) -> str:
+    pace = f"lock_timeout {format_duration(i.lock_timeout)}, pausing while replicas lag"
+    pace += f" over {format_duration(i.max_lag)}"
+    pace += f", resting {format_duration(i.pause)} between batches" if i.pause else ""
+    vacuum = (
+        "VACUUM FULL (locks the table for the whole rewrite!)"
+        if i.vacuum_full
+        else ("VACUUM (ANALYZE)")
+    )
+    return (
+        f"move rows of {i.table} with {i.column} older than {format_duration(i.older_than)}"
+        f" into {i.to} in batches of {i.batch} ({pace}), then {vacuum}"
+    )
+
+
+class ViewsInputs(TargetInputs):
     names: list[str] = []
     function: str | None = None
-    database_url: str | None = None
 
 
 def _refresh_views(context: ActionContext, inputs: ViewsInputs) -> dict[str, Any]:
-    with connect(_target(context, inputs.database_url)) as conn:
-        try:
-            if inputs.function:
-                with audited(
-                    context.store,
-                    action="db.view.refresh",
-                    target=inputs.function,
-                    actor=context.actor,
-                    clock=context.clock,
-                ):
-                    seconds = views.call_function(conn, inputs.function)
-                return {"function": inputs.function, "seconds": round(seconds, 3)}
-            done = []
-            for view in views.resolve(conn, inputs.names):
-                target = f"{view['schema']}.{view['name']}"
-                with audited(
-                    context.store,
-                    action="db.view.refresh",
-                    target=target,
-                    actor=context.actor,
-                    clock=context.clock,
-                ):
-                    done.append(views.refresh_one(conn, view).__dict__)
-        except views.ViewError as exc:
-            raise ActionFailed(str(exc)) from None
-    return {"refreshed": done, "count": len(done)}
+    with _target(context, inputs) as conn:
+        plan = service.plan_refresh(conn=conn, names=inputs.names, function=inputs.function)
+        done = service.refresh_views(conn=conn, plan=plan, **_who(context))
+    if done.function:
+        return {"function": done.function, "seconds": round(done.seconds, 3)}
+    return {"refreshed": [vars(r) for r in done.refreshed], "count": len(done.refreshed)}
 
 
-class MigrateInputs(ActionInputs):
+class MigrateInputs(TargetInputs):
     dir: str = "supabase/migrations"
     no_backup: bool = False
-    database_url: str | None = None
 
 
 def _migrate(context: ActionContext, inputs: MigrateInputs) -> dict[str, Any]:
-    if not inputs.no_backup:
-        raise ActionFailed(
-            "back up the database first (opsbook's backups arrive later): take one"
-            " yourself, then run with no_backup: true"
-        )
     directory = context.config.resolve_path(inputs.dir)
-    done: list[str] = []
-    with connect(_target(context, inputs.database_url)) as conn:
-        try:
-            pending = migrations.status(conn, directory).pending
-            for migration in pending:
-                with audited(
-                    context.store,
-                    action="db.migrate",
-                    target=migration.label,
-                    actor=context.actor,
-                    clock=context.clock,
-                ):
-                    migrations.apply_one(conn, migration)
-                done.append(migration.label)
-        except (migrations.MigrationError, migrations.MigrationFailed) as exc:
-            raise ActionFailed(str(exc), {"applied": done}) from None
-    return {"applied": done, "count": len(done)}
+    with _target(context, inputs) as conn:
+        plan = service.plan_migrations(
+            conn=conn, directory=directory, without_backup=inputs.no_backup
+        )
+        done = service.apply_migrations(conn=conn, plan=plan, **_who(context))
+    return {"applied": done.applied, "count": len(done.applied)}
 
 
 def register(registry: Registry) -> None:
+    """Register `sql.query` and the `db.*` actions."""
     registry.register(
         Action(
             "sql.query",
@@ -329,7 +280,7 @@ def register(registry: Registry) -> None:
         Action(
             "db.status",
             "Database vitals with ok/warn/crit findings (opsbook db status).",
-            StatusInputs,
+            TargetInputs,
             _status,
             lambda i: "read database status",
         )
@@ -342,7 +293,8 @@ def register(registry: Registry) -> None:
             _terminate_idle,
             lambda i: (
                 f"terminate sessions idle{' in transaction' if i.in_transaction else ''}"
-                f" for more than {i.older_than}" + (" (including superusers)" if i.force else "")
+                f" for more than {format_duration(i.older_than)}"
+                + (" (including superusers)" if i.force else "")
             ),
             destructive=True,
         )
@@ -366,14 +318,14 @@ def register(registry: Registry) -> None:
             "Active queries longer than a duration, longest first.",
             SlowInputs,
             _slow,
-            lambda i: f"list active queries running over {i.min_duration}",
+            lambda i: f"list active queries running over {format_duration(i.min_duration)}",
         )
     )
     registry.register(
         Action(
             "db.indexes",
             "Unused, duplicate and invalid indexes.",
-            IndexInputs,
+            TargetInputs,
             _indexes,
             lambda i: "list unused, duplicate and invalid indexes",
         )
@@ -384,10 +336,7 @@ def register(registry: Registry) -> None:
             "Move rows older than a cutoff to an archive table, online, in batches.",
             ArchiveInputs,
             _archive,
-            lambda i: (
-                f"move rows of {i.table} with {i.column} older than {i.older_than} into"
-                f" {i.to} in batches of {i.batch}, then VACUUM (ANALYZE)"
-            ),
+            _describe_archive,
             destructive=True,
         )
     )

@@ -25,12 +25,21 @@ import psycopg
 from psycopg import sql
 
 from opsbook.postgres import queries
+from opsbook.postgres.errors import Named, PostgresError, Stopped
 
 TIME_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
 
 
-class ArchiveError(ValueError):
+class ArchiveError(PostgresError):
     """The archival cannot start as asked; nothing was changed."""
+
+
+class StillLocked(Stopped):
+    """Rows left to move stayed locked by the app; what moved is archived, run again later."""
+
+
+TABLE = Named("table", "the table")
+TO = Named("to", "the archive table")
 
 
 @dataclass(frozen=True)
@@ -39,10 +48,11 @@ class TableRef:
     name: str
 
     @classmethod
-    def parse(cls, text: str, *, what: str) -> TableRef:
+    def parse(cls, text: str, *, what: Named) -> TableRef:
+        """`table` (in public) or `schema.table`; `what` says which input it came from."""
         parts = text.split(".")
         if len(parts) > 2 or not all(parts):
-            raise ArchiveError(f"{what} {text!r} is not a table name (use table or schema.table)")
+            raise ArchiveError(what, f" {text!r} is not a table name (use table or schema.table)")
         return cls(*parts) if len(parts) == 2 else cls("public", parts[0])
 
     @property
@@ -128,10 +138,10 @@ def prepare(
     with_referencing: bool = False,
 ) -> ArchivePlan:
     """Check everything before anything moves; raise ArchiveError with the reason."""
-    source = TableRef.parse(table, what="--table")
-    archive = TableRef.parse(to, what="--to")
+    source = TableRef.parse(table, what=TABLE)
+    archive = TableRef.parse(to, what=TO)
     if source == archive:
-        raise ArchiveError("--table and --to name the same table")
+        raise ArchiveError(TABLE, " and ", TO, " name the same table")
     oid = _lookup(conn, source)
     if oid is None:
         raise ArchiveError(f"unknown table {str(source)!r}")
@@ -170,8 +180,9 @@ def prepare(
         )
         raise ArchiveError(
             f"rows of {source} are referenced by {names}: moving them would break those"
-            " references. Pass --with-referencing to archive the referencing rows with them"
-            " (into <table>_archive), or deal with them first"
+            " references. ",
+            Named("with_referencing", "Archive the referencing rows with them"),
+            " (into <table>_archive), or deal with them first",
         )
     for found in referencing:
         if not found.create_archive:
@@ -213,6 +224,7 @@ def create_archives(conn: psycopg.Connection[Any], plan: ArchivePlan) -> list[st
 
 
 def batch_statement(plan: ArchivePlan) -> sql.Composed:
+    """The one statement that moves a batch (and its referencing rows) to the archive."""
     key = sql.SQL(", ").join(map(sql.Identifier, plan.key))
     parts = [
         sql.SQL(
@@ -241,6 +253,7 @@ def batch_statement(plan: ArchivePlan) -> sql.Composed:
 
 
 def remaining(conn: psycopg.Connection[Any], plan: ArchivePlan) -> int:
+    """Rows older than the plan's cutoff still in the source table."""
     row = conn.execute(
         sql.SQL("select count(*) from {} where {} < %s").format(
             plan.source.ident, sql.Identifier(plan.column)
@@ -298,9 +311,9 @@ def run(
             # Every remaining row is locked by the app right now: wait, do not spin.
             empty_rounds += 1
             if empty_rounds > pacing.max_empty_rounds:
-                raise ArchiveError(
-                    "the remaining old rows stayed locked by other sessions;"
-                    " run again later to finish"
+                raise StillLocked(
+                    f"moved {result.moved:,} rows; the remaining old rows stayed locked by"
+                    " other sessions: run again later to finish"
                 )
             sleep(pacing.wait_step)
             continue

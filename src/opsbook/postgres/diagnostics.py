@@ -22,13 +22,51 @@ class Finding:
     reason: str
 
 
+@dataclass(frozen=True)
+class Blocked:
+    """A query waiting on a lock, and the session that holds it up (`blocked_queries.sql`)."""
+
+    blocked_pid: int
+    blocked_query: str | None
+    waiting_seconds: float
+    blocking_pid: int
+    blocking_state: str | None
+    blocking_query: str | None
+
+
+@dataclass(frozen=True)
+class ActiveQuery:
+    """A query running now (`slow_queries.sql`)."""
+
+    pid: int
+    user: str | None
+    application: str | None
+    seconds: float
+    wait_event_type: str | None
+    query: str | None
+
+
+def blocked(conn: psycopg.Connection[Any]) -> list[Blocked]:
+    """Queries waiting on a lock, oldest first, each with its blocker."""
+    return queries.fetch(conn, "blocked_queries", Blocked)
+
+
+def active_queries(
+    conn: psycopg.Connection[Any], *, min_seconds: float, limit: int
+) -> list[ActiveQuery]:
+    """Active client queries running at least `min_seconds`, longest first."""
+    return queries.fetch(
+        conn, "slow_queries", ActiveQuery, {"min_seconds": min_seconds, "limit": limit}
+    )
+
+
 @dataclass
 class StatusReport:
     server: dict[str, Any]
     connections: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
     long_queries: list[dict[str, Any]] = field(default_factory=list)
-    blocked: list[dict[str, Any]] = field(default_factory=list)
+    blocked: list[Blocked] = field(default_factory=list)
     replicas: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -71,6 +109,7 @@ def _level(value: float, warn: float, crit: float) -> State:
 
 
 def human_seconds(value: float) -> str:
+    """`42s`, `3m05s`, `1.5h`: a duration as a responder reads it."""
     if value < 60:
         return f"{value:.0f}s"
     if value < 3600:
@@ -79,6 +118,7 @@ def human_seconds(value: float) -> str:
 
 
 def human_bytes(value: float) -> str:
+    """`512 B`, `1.5 MB`: a size in binary units."""
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(value) < 1024 or unit == "TB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
@@ -89,11 +129,12 @@ def human_bytes(value: float) -> str:
 def status(
     conn: psycopg.Connection[Any], *, thresholds: Thresholds, disk_quota: int | None = None
 ) -> StatusReport:
+    """The server's vitals, each judged ok, info, warn or crit against `thresholds`."""
     server = queries.one(conn, "server_info")
     states = queries.one(conn, "connection_states")
     report = StatusReport(server=server, connections=states)
     report.long_queries = queries.rows(conn, "slow_queries", {"min_seconds": 0, "limit": 5})
-    report.blocked = queries.rows(conn, "blocked_queries")
+    report.blocked = blocked(conn)
     report.replicas = queries.rows(conn, "replication")
     add = report.findings.append
 
@@ -137,8 +178,8 @@ def status(
         )
     )
     if report.blocked:
-        waited = max(b["waiting_seconds"] for b in report.blocked)
-        blockers = sorted({b["blocking_pid"] for b in report.blocked})
+        waited = max(b.waiting_seconds for b in report.blocked)
+        blockers = sorted({b.blocking_pid for b in report.blocked})
         add(
             Finding(
                 "blocked queries",

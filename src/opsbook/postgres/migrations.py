@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from opsbook.postgres.errors import PostgresError, Stopped
 from opsbook.postgres.statements import split_statements
 
 _NAME = re.compile(r"^(\d{14})_([A-Za-z0-9_\-]+)\.sql$")
@@ -25,8 +26,8 @@ create table if not exists supabase_migrations.schema_migrations (
 """
 
 
-class MigrationError(ValueError):
-    pass
+class MigrationError(PostgresError):
+    """The migrations folder cannot be read as migrations; nothing was applied."""
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,28 @@ class MigrationFile:
 
 
 @dataclass(frozen=True)
+class Applied:
+    """A migration the database records as applied."""
+
+    version: str
+    name: str
+    statements: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.version}_{self.name}"
+
+
+@dataclass(frozen=True)
 class Status:
-    applied: list[dict[str, Any]]
+    applied: list[Applied]
     pending: list[MigrationFile]
     missing_files: list[str]
 
 
-class MigrationFailed(Exception):
+class MigrationFailed(Stopped):
+    """One migration failed and was rolled back; those before it stay applied (`applied`)."""
+
     def __init__(self, migration: MigrationFile, index: int, statement: str, error: str) -> None:
         first = statement.strip().splitlines()[0][:80] if statement.strip() else ""
         super().__init__(
@@ -55,9 +71,11 @@ class MigrationFailed(Exception):
             f"{error}; it was rolled back"
         )
         self.migration = migration
+        self.applied: list[str] = []
 
 
 def migration_files(directory: Path) -> list[MigrationFile]:
+    """The folder's `<version>_<name>.sql` files in version order; MigrationError otherwise."""
     if not directory.is_dir():
         raise MigrationError(f"{directory} is not a directory of migrations")
     found: list[MigrationFile] = []
@@ -81,7 +99,8 @@ def migration_files(directory: Path) -> list[MigrationFile]:
     return found
 
 
-def applied(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+def applied(conn: psycopg.Connection[Any]) -> list[Applied]:
+    """What `supabase_migrations.schema_migrations` records, by version (none without it)."""
     exists = conn.execute(
         "select to_regclass('supabase_migrations.schema_migrations') is not null"
     ).fetchone()
@@ -91,18 +110,19 @@ def applied(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
         "select version, name, coalesce(array_length(statements, 1), 0)"
         " from supabase_migrations.schema_migrations order by version"
     ).fetchall()
-    return [{"version": r[0], "name": r[1], "statements": r[2]} for r in rows]
+    return [Applied(r[0], r[1], r[2]) for r in rows]
 
 
 def status(conn: psycopg.Connection[Any], directory: Path) -> Status:
+    """Applied against pending, and applied versions whose file is gone."""
     files = migration_files(directory)
     done = applied(conn)
-    versions = {r["version"] for r in done}
+    versions = {r.version for r in done}
     on_disk = {f.version for f in files}
     return Status(
         done,
         [f for f in files if f.version not in versions],
-        [f"{r['version']}_{r['name']}" for r in done if r["version"] not in on_disk],
+        [r.label for r in done if r.version not in on_disk],
     )
 
 

@@ -6,31 +6,47 @@ import datetime as dt
 import decimal
 import functools
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
 
 _DIR = Path(__file__).parent / "queries"
+Row = TypeVar("Row")
 
 
 @functools.cache
 def sql(name: str) -> str:
+    """The text of `queries/<name>.sql`."""
     return (_DIR / f"{name}.sql").read_text()
 
 
 def rows(
     conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
+    """The named query's rows as dicts of plain values, its parameters bound."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql(name).encode(), params or None)
         return [{k: plain(v) for k, v in row.items()} for row in cur.fetchall()]
 
 
+def fetch(
+    conn: psycopg.Connection[Any],
+    name: str,
+    row: Callable[..., Row],
+    params: dict[str, Any] | None = None,
+) -> list[Row]:
+    """The named query's rows as typed rows: `row` is a dataclass whose fields are the
+    query's columns, so a renamed column fails here, not in a decision made on it."""
+    return [row(**found) for found in rows(conn, name, params)]
+
+
 def one(
     conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    """The named query's first row (empty when it returns none)."""
     found = rows(conn, name, params)
     return found[0] if found else {}
 

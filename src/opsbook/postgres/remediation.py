@@ -1,85 +1,130 @@
-"""Ending sessions safely: plan first, protect what must survive, audit what is done.
+"""Ending sessions safely: which sessions a request picks, and which must survive it.
 
 Never ended: opsbook's own backend and any connection that says it is opsbook's
 (application_name), replication and other system backends (they are not client
 backends, so they never appear as targets), and superuser-owned sessions unless forced.
+The operations that end sessions, and audit it, are in `service`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
-from opsbook.clock import Clock
-from opsbook.incidents import service as incidents
 from opsbook.postgres import queries
-from opsbook.store import Store
-from opsbook.store.audit import audited
-
-Session = dict[str, Any]
+from opsbook.postgres.errors import Named, Wording
 
 
-@dataclass
-class Plan:
+@dataclass(frozen=True)
+class Session:
+    """A client session as `sessions.sql` reads it: what a responder needs to decide
+    whether to end it."""
+
+    pid: int
+    database: str | None
+    user: str | None
+    superuser: bool
+    application: str | None
+    client: str | None
+    backend_type: str
+    state: str | None
+    wait_event_type: str | None
+    wait_event: str | None
+    state_seconds: float | None
+    query_seconds: float | None
+    transaction_seconds: float | None
+    query: str | None
+    is_self: bool
+
+    def describe(self) -> str:
+        """`pid 123 (app_user@sandbox, web)`: how the audit log and the plan name it."""
+        app = f", {self.application}" if self.application else ""
+        return f"pid {self.pid} ({self.user}@{self.database}{app})"
+
+
+Select = Callable[[Session], bool]
+
+
+@dataclass(frozen=True)
+class Protected:
+    """A session the request picked that is kept, and why."""
+
+    session: Session
+    reason: Wording
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The sessions a request picks: those that may be ended and those that are kept."""
+
     targets: list[Session] = field(default_factory=list)
-    protected: list[tuple[Session, str]] = field(default_factory=list)
+    protected: list[Protected] = field(default_factory=list)
 
 
-def protection(session: Session, *, force: bool) -> str | None:
+def protection(session: Session, *, force: bool) -> Wording | None:
     """Why a session must not be ended, or None when it may be."""
-    if session["is_self"]:
-        return "opsbook's own connection"
-    if (session["application"] or "").startswith("opsbook"):
-        return "an opsbook connection"
-    if session["backend_type"] != "client backend":
-        return "a system backend"
-    if session["superuser"] and not force:
-        return f"owned by superuser {session['user']} (pass --force to include it)"
+    if session.is_self:
+        return Wording(("opsbook's own connection",))
+    if (session.application or "").startswith("opsbook"):
+        return Wording(("an opsbook connection",))
+    if session.backend_type != "client backend":
+        return Wording(("a system backend",))
+    if session.superuser and not force:
+        return Wording(
+            (f"owned by superuser {session.user} (", Named("force", "only when forced"), ")")
+        )
     return None
 
 
-def plan(
-    conn: psycopg.Connection[Any], select: Callable[[Session], bool], *, force: bool = False
-) -> Plan:
-    result = Plan()
-    for session in queries.rows(conn, "sessions"):
+def sessions(conn: psycopg.Connection[Any]) -> list[Session]:
+    """Every client session on the server, oldest state change first."""
+    return queries.fetch(conn, "sessions", Session)
+
+
+def pick(conn: psycopg.Connection[Any], select: Select, *, force: bool = False) -> Picked:
+    """The sessions `select` picks, split into targets and protected ones."""
+    found = Picked()
+    for session in sessions(conn):
         if not select(session):
             continue
         reason = protection(session, force=force)
         if reason:
-            result.protected.append((session, reason))
+            found.protected.append(Protected(session, reason))
         else:
-            result.targets.append(session)
-    return result
+            found.targets.append(session)
+    return found
 
 
-def idle(
-    older_than: float, *, in_transaction: bool, database: str | None
-) -> Callable[[Session], bool]:
+def idle(older_than: dt.timedelta, *, in_transaction: bool, database: str | None) -> Select:
+    """Sessions idle (or idle in a transaction) for at least `older_than`."""
     states = (
         {"idle in transaction", "idle in transaction (aborted)"} if in_transaction else {"idle"}
     )
+    seconds = older_than.total_seconds()
 
-    def pick(session: Session) -> bool:
+    def chosen(session: Session) -> bool:
         return (
-            session["state"] in states
-            and (session["state_seconds"] or 0) >= older_than
-            and (database is None or session["database"] == database)
+            session.state in states
+            and (session.state_seconds or 0) >= seconds
+            and (database is None or session.database == database)
         )
 
-    return pick
+    return chosen
 
 
-def by_pid(pids: Iterable[int]) -> Callable[[Session], bool]:
+def by_pid(pids: Iterable[int]) -> Select:
+    """Sessions with one of these pids."""
     wanted = set(pids)
-    return lambda session: session["pid"] in wanted
+    return lambda session: session.pid in wanted
 
 
-def whole_database(database: str) -> Callable[[Session], bool]:
-    return lambda session: session["database"] == database
+def whole_database(database: str) -> Select:
+    """Every client session of this database (protection still spares opsbook's own)."""
+    return lambda session: session.database == database
 
 
 def end(conn: psycopg.Connection[Any], pid: int, *, cancel: bool) -> bool:
@@ -87,51 +132,3 @@ def end(conn: psycopg.Connection[Any], pid: int, *, cancel: bool) -> bool:
     function = "pg_cancel_backend" if cancel else "pg_terminate_backend"
     row = conn.execute(f"select {function}(%s)", (pid,)).fetchone()
     return bool(row and row[0])
-
-
-def end_sessions(
-    conn: psycopg.Connection[Any],
-    targets: list[Session],
-    *,
-    store: Store,
-    actor: str,
-    clock: Clock,
-    cancel: bool,
-    incident_id: int | None = None,
-) -> list[int]:
-    """End each target, one audit record pair per session; note the result on the incident."""
-    action = "db.cancel" if cancel else "db.terminate"
-    done: list[int] = []
-    for target in targets:
-        details = {
-            "state": target["state"],
-            "query": target["query"],
-            "idle_seconds": target["state_seconds"],
-            "user": target["user"],
-        }
-        with audited(
-            store, action=action, target=describe(target), actor=actor, details=details, clock=clock
-        ) as record:
-            ended = end(conn, target["pid"], cancel=cancel)
-            record.outcome = "ok" if ended else "gone"
-        if ended:
-            done.append(target["pid"])
-    if incident_id is not None and targets:
-        with store.session() as session:
-            incident = incidents.get(session, incident_id=incident_id)
-            word = "cancelled queries of" if cancel else "terminated"
-            incidents.log_event(
-                session,
-                incident=incident,
-                kind="db.remediation",
-                actor=actor,
-                clock=clock,
-                text=f"{word} {len(done)} session(s): " + ", ".join(str(p) for p in done),
-                data={"action": action, "pids": done},
-            )
-    return done
-
-
-def describe(session: Session) -> str:
-    app = f", {session['application']}" if session["application"] else ""
-    return f"pid {session['pid']} ({session['user']}@{session['database']}{app})"

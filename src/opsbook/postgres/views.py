@@ -10,10 +10,38 @@ import psycopg
 from psycopg import sql
 
 from opsbook.postgres import queries
+from opsbook.postgres.errors import PostgresError
 
 
-class ViewError(ValueError):
-    pass
+class ViewError(PostgresError):
+    """An unknown view or function: nothing was refreshed."""
+
+
+@dataclass(frozen=True)
+class MaterializedView:
+    """A materialized view as `materialized_views.sql` reads it."""
+
+    schema: str
+    name: str
+    bytes: int
+    populated: bool
+    unique_index: bool
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def why_not_concurrently(self) -> str | None:
+        """Why REFRESH ... CONCURRENTLY cannot be used, or None when it can."""
+        if not self.populated:
+            return "it has never been populated (CONCURRENTLY needs existing data)"
+        if not self.unique_index:
+            return (
+                "it has no unique index on plain columns, so readers wait while it refreshes;"
+                " add one to refresh CONCURRENTLY"
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -24,25 +52,15 @@ class Refreshed:
     why_not: str | None
 
 
-def listing(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    return queries.rows(conn, "materialized_views")
+def listing(conn: psycopg.Connection[Any]) -> list[MaterializedView]:
+    """Every materialized view, by schema and name."""
+    return queries.fetch(conn, "materialized_views", MaterializedView)
 
 
-def why_not_concurrently(view: dict[str, Any]) -> str | None:
-    if not view["populated"]:
-        return "it has never been populated (CONCURRENTLY needs existing data)"
-    if not view["unique_index"]:
-        return (
-            "it has no unique index on plain columns, so readers wait while it refreshes;"
-            " add one to refresh CONCURRENTLY"
-        )
-    return None
-
-
-def resolve(conn: psycopg.Connection[Any], names: list[str]) -> list[dict[str, Any]]:
+def resolve(conn: psycopg.Connection[Any], names: list[str]) -> list[MaterializedView]:
     """The views to refresh (all when none is named); an unknown name refuses them all."""
-    views = {f"{v['schema']}.{v['name']}": v for v in listing(conn)}
-    short = {v["name"]: key for key, v in views.items()}
+    views = {v.qualified: v for v in listing(conn)}
+    short = {v.name: key for key, v in views.items()}
     chosen = []
     for name in names or list(views):
         key = name if name in views else short.get(name)
@@ -53,9 +71,10 @@ def resolve(conn: psycopg.Connection[Any], names: list[str]) -> list[dict[str, A
     return chosen
 
 
-def refresh_one(conn: psycopg.Connection[Any], view: dict[str, Any]) -> Refreshed:
-    why_not = why_not_concurrently(view)
-    ident = sql.Identifier(view["schema"], view["name"])
+def refresh_one(conn: psycopg.Connection[Any], view: MaterializedView) -> Refreshed:
+    """REFRESH one view, CONCURRENTLY when its data and a unique index allow it."""
+    why_not = view.why_not_concurrently
+    ident = sql.Identifier(view.schema, view.name)
     statement = (
         sql.SQL("refresh materialized view concurrently {}")
         if why_not is None
@@ -63,16 +82,21 @@ def refresh_one(conn: psycopg.Connection[Any], view: dict[str, Any]) -> Refreshe
     ).format(ident)
     started = time.monotonic()
     conn.execute(statement)
-    return Refreshed(
-        f"{view['schema']}.{view['name']}", why_not is None, time.monotonic() - started, why_not
-    )
+    return Refreshed(view.qualified, why_not is None, time.monotonic() - started, why_not)
 
 
-def call_function(conn: psycopg.Connection[Any], name: str) -> float:
+def function(conn: psycopg.Connection[Any], name: str) -> tuple[str, str]:
+    """(schema, function) of a function taking no arguments; ViewError when there is none."""
     schema, _, function = name.rpartition(".")
     schema = schema or "public"
     if not queries.one(conn, "function_exists", {"schema": schema, "name": function}):
         raise ViewError(f"no function {schema}.{function}() taking no arguments")
+    return schema, function
+
+
+def call_function(conn: psycopg.Connection[Any], name: str) -> float:
+    """Call a function that refreshes views (no arguments); the seconds it took."""
+    schema, name = function(conn, name)
     started = time.monotonic()
-    conn.execute(sql.SQL("select {}()").format(sql.Identifier(schema, function)))
+    conn.execute(sql.SQL("select {}()").format(sql.Identifier(schema, name)))
     return time.monotonic() - started
