@@ -14,7 +14,7 @@ from typing import Any
 
 import annotated_types
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from opsbook.config import ConfigError, parse_config
@@ -276,9 +276,32 @@ def _all_fields() -> dict[str, tuple[Any, list[Any]]]:
     return found
 
 
+# Runbook action inputs that take a duration, and the least each takes.
+ACTION_DURATIONS: dict[str, str | None] = {
+    "db.archive:older_than": None,
+    "db.archive:lock_timeout": "1ms",
+    "db.archive:max_lag": None,
+    "db.archive:pause": None,
+    "db.slow_queries:min_duration": None,
+    "db.terminate_idle:older_than": None,
+}
+
+
 def test_the_duration_tables_cover_every_duration_field() -> None:
     durations = {path for path, (kind, _) in _all_fields().items() if kind is dt.timedelta}
-    assert durations == {*CONFIG_DURATIONS, "runbook:steps[].timeout"}
+    assert durations == {*CONFIG_DURATIONS, "runbook:steps[].timeout", *ACTION_DURATIONS}
+
+
+@pytest.mark.parametrize("path", sorted(ACTION_DURATIONS))
+def test_action_durations_are_bounded(path: str) -> None:
+    action, field = path.split(":")
+    inputs = default_registry().get(action).inputs
+    with pytest.raises(ValidationError, match="longer than 100y"):
+        inputs.model_validate({field: "99999y"})
+    minimum = ACTION_DURATIONS[path]
+    if minimum is not None:
+        with pytest.raises(ValidationError, match=f"at least {minimum}"):
+            inputs.model_validate({field: "0s"})
 
 
 def test_every_number_field_has_an_upper_bound() -> None:

@@ -68,12 +68,8 @@ def test_sigkill_mid_step_then_resume(ops: Ops, tmp_path) -> None:
     flag, log = tmp_path / "flag", tmp_path / "log"
     child = _start_slow_run(ops, flag, log)
 
-    def waiting_step_runs() -> bool:
-        runs = ops.json("runbook", "runs")
-        return bool(runs) and _step_status(ops, runs[0]["id"], "wait") == "running"
-
     try:
-        wait_for(waiting_step_runs, timeout=30)
+        _wait_until_step_runs(ops, "wait")  # and its process is on record
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=10)

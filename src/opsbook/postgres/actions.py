@@ -18,6 +18,7 @@ from pydantic import Field
 
 from opsbook.bounds import Id
 from opsbook.config import Duration, format_duration
+from opsbook.config.durations import Timeout
 from opsbook.postgres import service
 from opsbook.postgres.queries import connect, plain
 from opsbook.runbooks.actions import (
@@ -199,7 +200,7 @@ class ArchiveInputs(TargetInputs):
     older_than: Duration = dt.timedelta(days=365)
     batch: int = Field(default=5000, ge=1, le=1_000_000)
     with_referencing: bool = False
-    lock_timeout: Duration = dt.timedelta(seconds=2)
+    lock_timeout: Timeout = dt.timedelta(seconds=2)  # 0 would mean "wait forever"
     max_lag: Duration = dt.timedelta(seconds=10)
     pause: Duration = dt.timedelta(0)
     vacuum_full: bool = False
