@@ -30,8 +30,8 @@ from opsbook.console import Table, console, literal, safe
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import clock_line
 from opsbook.postgres.cluster import TempCluster, free_port
+from opsbook.registry import default_registry
 from opsbook.runbooks import loader as runbook_loader
-from opsbook.runbooks.actions import default_registry
 from opsbook.runbooks.cli import ConsoleReporter
 from opsbook.runbooks.engine import Engine, Interaction
 from opsbook.sandbox.app import create_app

@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from opsbook.config import ConfigError, parse_config
 from opsbook.config.errors import shown
 from opsbook.config.models import Config
-from opsbook.runbooks.actions import default_registry
+from opsbook.registry import default_registry
 from opsbook.runbooks.loader import RunbookError, parse_runbook
 from opsbook.runbooks.model import Runbook
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from opsbook.cli import app
 from opsbook.config import ConfigError, parse_config
 from opsbook.config.source import ALIAS_BUDGET, MAX_DEPTH
-from opsbook.runbooks.actions import default_registry
+from opsbook.registry import default_registry
 from opsbook.runbooks.loader import RunbookError, parse_runbook
 
 CONTROL = "only tab and line breaks may appear besides text"

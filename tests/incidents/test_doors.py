@@ -20,7 +20,8 @@ from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.context import AppContext
-from opsbook.runbooks.actions import ActionContext, default_registry
+from opsbook.registry import default_registry
+from opsbook.runbooks.actions import ActionContext
 from opsbook.store import Store
 
 

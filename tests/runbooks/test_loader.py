@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from opsbook.runbooks.actions import default_registry
+from opsbook.registry import default_registry
 from opsbook.runbooks.loader import BUILTIN_DIR, RunbookError, load_runbook, parse_runbook
 
 REGISTRY = default_registry()

@@ -1,7 +1,8 @@
 """The action registry: how a runbook step reaches any domain.
 
 A domain exposes what it can do as named actions with typed inputs and structured
-outputs; `default_registry()` gathers them. Anything a domain can do, a runbook can do.
+outputs; `opsbook.registry.default_registry()` gathers them. Anything a domain can do,
+a runbook can do.
 """
 
 from __future__ import annotations
@@ -89,16 +90,3 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._actions)
-
-
-def default_registry() -> Registry:
-    """Every domain's actions. Domains register here as their capabilities land."""
-    from opsbook.incidents import actions as incident_actions
-    from opsbook.postgres import actions as postgres_actions
-    from opsbook.runbooks import step_actions
-
-    registry = Registry()
-    step_actions.register(registry)
-    postgres_actions.register(registry)
-    incident_actions.register(registry)
-    return registry

@@ -13,9 +13,10 @@ from opsbook.config.secrets import Masker, secrets_of
 from opsbook.console import Exit, Table, console, err, fail, literal, print_json, safe, visible
 from opsbook.context import AppContext, app_context
 from opsbook.incidents import service as incidents
+from opsbook.registry import default_registry
 from opsbook.runbooks import loader
 from opsbook.runbooks import params as run_params
-from opsbook.runbooks.actions import Registry, default_registry
+from opsbook.runbooks.actions import Registry
 from opsbook.runbooks.engine import (
     Engine,
     Interaction,

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opsbook.config import Config
+from opsbook.registry import default_registry
 from opsbook.runbooks import loader
-from opsbook.runbooks.actions import Registry, default_registry
+from opsbook.runbooks.actions import Registry
 from opsbook.runbooks.model import Runbook
 
 _WORD = re.compile(r"[a-z0-9]+")

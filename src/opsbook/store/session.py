@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from opsbook.store import migrate
 from opsbook.store.engine import make_engine
+from opsbook.store.migrate import upgrade as apply_migrations
 
 
 class Store:
@@ -40,5 +40,5 @@ def open_store(url: str, *, base_dir: Path | None = None, upgrade: bool = True) 
     """Open the store and apply pending migrations (first use needs no separate step)."""
     engine = make_engine(url, base_dir=base_dir)
     if upgrade:
-        migrate.upgrade(engine)
+        apply_migrations(engine)
     return Store(engine)

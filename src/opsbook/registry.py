@@ -1,0 +1,21 @@
+"""The one place that knows every domain's runbook actions.
+
+`runbooks/actions.py` defines what an action is and is a leaf every domain imports; this
+module, above all of them, assembles the registry, so imports keep pointing one way.
+"""
+
+from __future__ import annotations
+
+from opsbook.incidents import actions as incident_actions
+from opsbook.postgres import actions as postgres_actions
+from opsbook.runbooks import step_actions
+from opsbook.runbooks.actions import Registry
+
+
+def default_registry() -> Registry:
+    """Every domain's actions. Domains register here as their capabilities land."""
+    registry = Registry()
+    step_actions.register(registry)
+    postgres_actions.register(registry)
+    incident_actions.register(registry)
+    return registry
