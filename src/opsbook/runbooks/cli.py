@@ -17,19 +17,13 @@ from opsbook.registry import default_registry
 from opsbook.runbooks import loader
 from opsbook.runbooks import params as run_params
 from opsbook.runbooks.actions import Registry
-from opsbook.runbooks.engine import (
-    Engine,
-    Interaction,
-    Interrupted,
-    RunError,
-    secret_values,
-    shown_status,
-    stop_on_sigterm,
-)
-from opsbook.runbooks.engine import app_context as engine_app
+from opsbook.runbooks.engine import Engine, Interaction
 from opsbook.runbooks.model import Runbook, Step
+from opsbook.runbooks.params import secret_values
 from opsbook.runbooks.plan import plan
+from opsbook.runbooks.processes import Interrupted, RunError, shown_status, stop_on_sigterm
 from opsbook.runbooks.records import RunRecord, StepRecord
+from opsbook.runbooks.scope import app_variables
 from opsbook.runbooks.suggest import suggest_for
 from opsbook.store.audit import default_actor
 
@@ -180,7 +174,7 @@ def show(
     defaults = {k: p.default for k, p in runbook.parameters.items()}
     values = run_params.resolve(runbook, {}) if not _required(runbook) else defaults
     steps = plan(
-        runbook, values, registry, app=engine_app(context.config()), masker=_masker(context)
+        runbook, values, registry, app=app_variables(context.config()), masker=_masker(context)
     )
     if as_json:
         print_json(
@@ -274,7 +268,7 @@ def run(
     incident_id = _incident_id(incident)
     if dry_run:
         masker = _masker(context).extend(secret_values(runbook, values))
-        steps = plan(runbook, values, registry, app=engine_app(context.config()), masker=masker)
+        steps = plan(runbook, values, registry, app=app_variables(context.config()), masker=masker)
         if as_json:
             print_json(
                 {

@@ -8,13 +8,9 @@ and a step caught in flight is reported as such before it is retried.
 from __future__ import annotations
 
 import os
-import re
-import signal
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,28 +20,20 @@ from sqlalchemy.orm import Session
 from opsbook import expressions
 from opsbook.clock import Clock
 from opsbook.config import Config
-from opsbook.config.secrets import MASK, Masker, masking, secrets_of
+from opsbook.config.secrets import Masker, masking, secrets_of
 from opsbook.incidents import service as incidents
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, Registry
 from opsbook.runbooks.inputs import prepare
 from opsbook.runbooks.model import Runbook, Step
-from opsbook.runbooks.params import ParamError, convert
+from opsbook.runbooks.params import resumed, secret_values
+from opsbook.runbooks.processes import Interrupted, RunError, alive, refuse_if_still_running
 from opsbook.runbooks.records import RunRecord, StepRecord
+from opsbook.runbooks.scope import app_variables, unmet_expectation
 from opsbook.store import Store
 from opsbook.store.audit import record as audit_record
 
 DONE = ("succeeded", "skipped")
 IN_FLIGHT = ("running", "interrupted")
-_PATHS = re.compile(r"\b(?:output|steps|params)(?:\.[A-Za-z_]\w*|\[\d+\]|\['[^']*'\])+")
-
-
-class RunError(ValueError):
-    """The run cannot start or resume (bad parameters, unknown run, already running)."""
-
-
-class Interrupted(BaseException):
-    """opsbook was told to stop (SIGTERM) while a run was going: the step in flight is
-    ended and recorded as interrupted, so a resume starts it again."""
 
 
 class Reporter(Protocol):
@@ -144,17 +132,17 @@ class Engine:
                 and run.host == socket.gethostname()
                 and run.pid
                 and run.pid != os.getpid()
-                and _alive(run.pid)
+                and alive(run.pid)
             ):
                 raise RunError(f"run {run_id} is still running (pid {run.pid}); not resuming it")
             runbook = Runbook.model_validate(run.definition)
-            params = _resumed_params(run_id, runbook, dict(run.params), secrets or {})
+            params = resumed(run_id, runbook, dict(run.params), secrets or {})
             for step in session.scalars(
                 select(StepRecord).where(
                     StepRecord.run_id == run_id, StepRecord.status.in_(IN_FLIGHT)
                 )
             ):
-                _refuse_if_still_running(run_id, step)
+                refuse_if_still_running(run_id, step)
             run.pid, run.host, run.status = os.getpid(), socket.gethostname(), "running"
             run.finished_at = None
             return run, runbook, params
@@ -187,7 +175,7 @@ class Engine:
                 "params": params,
                 "steps": steps,
                 "incident": {"id": incident_id},
-                "app": app_context(self.config),
+                "app": app_variables(self.config),
             }
             if record.status in DONE or (record.status == "failed" and step.on_fail == "continue"):
                 steps[step.id] = {"status": record.status, "output": record.output}
@@ -303,7 +291,7 @@ class Engine:
             self._link(run_id, actx.incident_id)
         output["duration_ms"] = round((time.monotonic() - ticks) * 1000, 1)
         if error is None:
-            error = self._expectations(step, context, output)
+            error = unmet_expectation(step, context, output)
         status = "failed" if error else "succeeded"
         saved = self._save(run_id, position, step, status, shown, output, error, started=started)
         if needs_confirm or action.writes(inputs):
@@ -345,25 +333,6 @@ class Engine:
             "waiting for a person to do this and confirm it",
             started=None,
         )
-
-    def _expectations(
-        self, step: Step, context: dict[str, Any], output: dict[str, Any]
-    ) -> str | None:
-        checks = step.expectations
-        if not checks and step.run is not None:
-            checks = ["output.exit_code == 0"]
-        if not checks and step.http is not None:
-            checks = ["output.status < 400"]
-        scope = {**context, "output": output}
-        for check in checks:
-            try:
-                if expressions.evaluate(check, scope):
-                    continue
-                values = _values(check, scope)
-            except expressions.ExpressionError as exc:
-                return f"expect {check}: could not be evaluated ({exc})"
-            return f"expected {check}" + (f", but {values}" if values else "")
-        return None
 
     # --- persistence ------------------------------------------------------------------
 
@@ -501,136 +470,5 @@ class Engine:
             )
 
 
-def secret_values(runbook: Runbook, params: Mapping[str, Any]) -> list[str]:
-    """The values of the runbook's `type: secret` parameters: masked wherever they go."""
-    return [
-        str(params[name])
-        for name, spec in runbook.parameters.items()
-        if spec.type == "secret" and params.get(name) not in (None, "", MASK)
-    ]
-
-
-def _resumed_params(
-    run_id: int, runbook: Runbook, stored: dict[str, Any], given: Mapping[str, str]
-) -> dict[str, Any]:
-    unknown = sorted(set(given) - set(runbook.parameters))
-    if unknown:
-        raise RunError(f"run {run_id}'s runbook has no parameter {unknown[0]!r}")
-    for name, raw in given.items():
-        try:
-            stored[name] = convert(name, runbook.parameters[name], raw)
-        except ParamError as exc:
-            raise RunError(str(exc)) from None
-    missing = [name for name, value in stored.items() if value == MASK]
-    if missing:
-        raise RunError(
-            f"run {run_id}'s parameter {missing[0]!r} is secret and was never stored: "
-            f"give it again with --param {missing[0]}=..."
-        )
-    return stored
-
-
-def _refuse_if_still_running(run_id: int, step: StepRecord) -> None:
-    process = (step.output or {}).get("process")
-    if not isinstance(process, dict) or process.get("host") != socket.gethostname():
-        return
-    pid = process.get("pid")
-    if isinstance(pid, int) and _group_alive(pid):
-        raise RunError(
-            f"run {run_id}: step {step.step_id} is still running as process group {pid} "
-            f"(started before opsbook stopped); not starting it twice. Wait for it, or end "
-            f"it with: kill -TERM -{pid}"
-        )
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of a group still runs; zombies (dead, not yet reaped) do not."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                state, _ppid, group = stat.read().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError, IndexError):
-            continue
-        if int(group) == pgid and state not in ("Z", "X"):
-            return True
-    return False
-
-
-@contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """While a run goes, SIGTERM raises Interrupted in the main thread: the step in
-    flight ends (its process group with it) and is recorded as interrupted."""
-
-    def _raise(_signum: int, _frame: Any) -> None:
-        raise Interrupted()
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def app_context(config: Config) -> dict[str, Any]:
-    """What runbooks may read of the config: the watched app, never a secret."""
-    app = config.app
-    return {
-        "name": app.name,
-        "url": app.url.rstrip("/"),
-        "health_path": app.health_path,
-        "version_path": app.version_path,
-        "expected_commit": app.expected_commit or "",
-        "smoke_paths": list(app.smoke_paths),
-    }
-
-
 def _manual_question(step: Step, text: str | None = None) -> str:
     return f"{step.title}\n  {text or step.manual}\nDone?"
-
-
-def _values(check: str, scope: dict[str, Any]) -> str:
-    shown = []
-    for path in dict.fromkeys(_PATHS.findall(check)):
-        try:
-            shown.append(f"{path} = {expressions.evaluate(path, scope)!r}")
-        except expressions.ExpressionError:
-            shown.append(f"{path} is undefined")
-    return "; ".join(shown)
-
-
-def shown_status(run: RunRecord) -> str:
-    """`interrupted` for a run whose process died mid-way (killed, crashed, rebooted)."""
-    if (
-        run.status == "running"
-        and run.host == socket.gethostname()
-        and (run.pid is None or not _alive(run.pid))
-    ):
-        return "interrupted"
-    return run.status
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from opsbook.config.durations import DurationOutOfRange, parse_duration
+from opsbook.config.secrets import MASK
 from opsbook.runbooks.model import Parameter, Runbook
+from opsbook.runbooks.processes import RunError
 
 
 class ParamError(ValueError):
@@ -74,3 +76,32 @@ def resolve(runbook: Runbook, given: Mapping[str, Any]) -> dict[str, Any]:
             raise ParamError(f"{runbook.name} needs --param {name}=... ({spec.description})")
         values[name] = convert(name, spec, raw)
     return values
+
+
+def secret_values(runbook: Runbook, params: Mapping[str, Any]) -> list[str]:
+    """The values of the runbook's `type: secret` parameters: masked wherever they go."""
+    return [
+        str(params[name])
+        for name, spec in runbook.parameters.items()
+        if spec.type == "secret" and params.get(name) not in (None, "", MASK)
+    ]
+
+
+def resumed(
+    run_id: int, runbook: Runbook, stored: dict[str, Any], given: Mapping[str, str]
+) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(runbook.parameters))
+    if unknown:
+        raise RunError(f"run {run_id}'s runbook has no parameter {unknown[0]!r}")
+    for name, raw in given.items():
+        try:
+            stored[name] = convert(name, runbook.parameters[name], raw)
+        except ParamError as exc:
+            raise RunError(str(exc)) from None
+    missing = [name for name, value in stored.items() if value == MASK]
+    if missing:
+        raise RunError(
+            f"run {run_id}'s parameter {missing[0]!r} is secret and was never stored: "
+            f"give it again with --param {missing[0]}=..."
+        )
+    return stored

@@ -1,0 +1,56 @@
+"""What a step sees and how its outcome is judged: the `app` variables templates read,
+and the first `expect:` that does not hold, said with the values it saw."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from opsbook import expressions
+from opsbook.config import Config
+from opsbook.runbooks.model import Step
+
+_PATHS = re.compile(r"\b(?:output|steps|params)(?:\.[A-Za-z_]\w*|\[\d+\]|\['[^']*'\])+")
+
+
+def app_variables(config: Config) -> dict[str, Any]:
+    """What runbooks may read of the config: the watched app, never a secret."""
+    app = config.app
+    return {
+        "name": app.name,
+        "url": app.url.rstrip("/"),
+        "health_path": app.health_path,
+        "version_path": app.version_path,
+        "expected_commit": app.expected_commit or "",
+        "smoke_paths": list(app.smoke_paths),
+    }
+
+
+def unmet_expectation(step: Step, context: dict[str, Any], output: dict[str, Any]) -> str | None:
+    """Why the step failed its expectations (a shell step expects exit 0, an HTTP step a
+    status under 400, unless it says otherwise), or None when they all hold."""
+    checks = step.expectations
+    if not checks and step.run is not None:
+        checks = ["output.exit_code == 0"]
+    if not checks and step.http is not None:
+        checks = ["output.status < 400"]
+    scope = {**context, "output": output}
+    for check in checks:
+        try:
+            if expressions.evaluate(check, scope):
+                continue
+            values = _values(check, scope)
+        except expressions.ExpressionError as exc:
+            return f"expect {check}: could not be evaluated ({exc})"
+        return f"expected {check}" + (f", but {values}" if values else "")
+    return None
+
+
+def _values(check: str, scope: dict[str, Any]) -> str:
+    shown = []
+    for path in dict.fromkeys(_PATHS.findall(check)):
+        try:
+            shown.append(f"{path} = {expressions.evaluate(path, scope)!r}")
+        except expressions.ExpressionError:
+            shown.append(f"{path} is undefined")
+    return "; ".join(shown)
