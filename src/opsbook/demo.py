@@ -32,8 +32,8 @@ from opsbook.incidents.views import clock_line
 from opsbook.postgres.cluster import TempCluster, free_port
 from opsbook.registry import default_registry
 from opsbook.runbooks import loader as runbook_loader
-from opsbook.runbooks.cli import ConsoleReporter
 from opsbook.runbooks.engine import Engine, Interaction
+from opsbook.runbooks.reporter import ConsoleReporter
 from opsbook.sandbox.app import create_app
 from opsbook.sandbox.client import faults_call
 from opsbook.sandbox.providers import STATUS_PROVIDERS as PAGES
