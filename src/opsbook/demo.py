@@ -3,6 +3,7 @@
 Starts a throwaway PostgreSQL (or uses --database-url), lays out and seeds the sandbox
 app, serves it, writes an opsbook.yaml for it from the voiceaitraining profile, and runs
 opsbook against it. Later capabilities extend `_run_opsbook` to show themselves.
+It is one scenario script, kept whole so that it reads top to bottom.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Every section a later capability needs exists here first, so that a config written
 today keeps loading as behaviour arrives behind its fields. Unknown keys are errors:
 a typo must never silently disable a check.
+
+It is long on purpose: the whole schema in one module reads side by side with the file.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A step is marked `running` (committed) before it acts and `succeeded`/`failed` after,
 so a run killed at any moment resumes where it stopped: finished steps are not repeated
-and a step caught in flight is reported as such before it is retried.
+and a step caught in flight is reported as such before it is retried. The state machine
+and each transition's write stay in one module so that their order can be read.
 """
 
 from __future__ import annotations
