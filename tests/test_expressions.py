@@ -36,6 +36,9 @@ HUGE = [
     ("'a'.translate({97: 'b' * 1000000})", "str.translate is not available"),
     ("{}.fromkeys(range(100000), 'x' * 1000)", "fromkeys is not available"),
     ("lipsum(999999)", "'lipsum' is undefined"),
+    ("((1).to_bytes(2*10**9, 'big')).hex() | length > 0", "int.to_bytes is not available"),
+    ("([[1]] * 330000) | sum(start=[]) | length > 0", "sum adds numbers"),
+    ("[[1], [2]] | sum", "sum adds numbers"),
     ("(" * 4000 + "1" + ")" * 4000, "nested too deeply"),
     ("1 + " * 5000 + "1", "longer than the limit of 10,000"),
 ]
@@ -113,3 +116,11 @@ def test_a_shell_value_is_referred_to_by_the_quotes_around_it() -> None:
         'echo "${OPSBOOK_ARG_0}" \'\'"${OPSBOOK_ARG_1}"\'\' "z${OPSBOOK_ARG_2}"'
     )
     assert command.env == {"OPSBOOK_ARG_0": "a'b", "OPSBOOK_ARG_1": "$(id)", "OPSBOOK_ARG_2": "1"}
+
+
+def test_a_chain_deeper_than_python_compiles_is_refused_in_one_line() -> None:
+    chain = "1" + "|string" * 300
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        check_syntax(chain)
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        evaluate(chain, {})

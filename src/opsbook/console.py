@@ -29,6 +29,7 @@ from rich.style import StyleType
 from rich.text import Text
 
 from opsbook.config.durations import ZERO, parse_duration
+from opsbook.config.secrets import mask_text
 
 
 def _escaped(code: int) -> str:
@@ -129,7 +130,7 @@ class VisibleFormatter(logging.Formatter):
     line breaks."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
-        return visible(super().formatMessage(record))
+        return visible(mask_text(super().formatMessage(record)))
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
         return visible(super().formatException(ei), newlines=True)

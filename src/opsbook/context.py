@@ -10,6 +10,7 @@ import typer
 
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config, ConfigError, find_config, load_config, mask_text
+from opsbook.config.secrets import remember, secrets_of
 from opsbook.console import Exit, err, fail, literal, safe
 from opsbook.store import Store, open_store
 from opsbook.store.engine import StoreUrlError, display_url, failure_reason
@@ -42,6 +43,7 @@ class AppContext:
             return self._config
         try:
             self._config = load_config(path)
+            remember(secrets_of(self._config))
         except ConfigError as exc:
             for issue in exc.issues:
                 err.print(literal(issue))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 
@@ -395,3 +397,26 @@ def test_db_migrate_runbook_applies_pending_files(ops: Ops) -> None:
     assert push["output"]["applied"] == ["20260101000000_add_notes"]
     verify = next(s for s in run["steps"] if s["id"] == "verify")
     assert verify["output"]["rows"][0]["version"] == "20260101000000"
+
+
+def test_resuming_a_run_whose_step_failed_keeps_it_failed(ops: Ops) -> None:
+    ops.book(
+        "flip",
+        """\
+        name: flip
+        title: Flip
+        steps:
+          - id: a
+            title: Fails
+            run: "false"
+            on_fail: continue
+          - id: b
+            title: Passes
+            run: "true"
+        """,
+    )
+    run = ops.json("runbook", "run", "flip", code=1)
+    assert run["status"] == "failed"
+    resumed = ops.run("runbook", "resume", str(run["id"]), "--json")
+    assert resumed.exit_code == 1, resumed.output
+    assert json.loads(resumed.stdout)["status"] == "failed"

@@ -29,11 +29,25 @@ HOSTILE = [
 PLACES = {
     "bare": ("printf '%s' {{ params.x }}", "{v}"),
     "single quotes": ("printf '%s' '{{ params.x }}'", "{v}"),
-    "double quotes": ('printf \'%s\' "{{ params.x }}"', "{v}"),
+    "double quotes": ("printf '%s' \"{{ params.x }}\"", "{v}"),
     "joined to text": ("printf '%s' pre{{ params.x }}post", "pre{v}post"),
     "command substitution": ("printf '%s' \"$(printf '%s' {{ params.x }})\"", "{v}"),
     "backticks": ("printf '%s' \"`printf '%s' '{{ params.x }}'`\"", "{v}"),
     "twice": ("printf '%s|%s' {{ params.x }} \"{{ params.x }}\"", "{v}|{v}"),
+    "after a comment holding a quote": (
+        "# don't run this while a deploy runs\nprintf '%s' \"{{ params.x }}\"",
+        "{v}",
+    ),
+    "case inside $( )": (
+        "printf '%s' \"$(case a in a) printf '%s' {{ params.x }};; esac)\"",
+        "{v}",
+    ),
+    "subshell inside $( )": ("printf '%s' \"$( (true); printf '%s' {{ params.x }} )\"", "{v}"),
+    "after a here-document with quotes": (
+        "cat >/dev/null <<EOF\nit's \"here\"\nEOF\nprintf '%s' {{ params.x }}",
+        "{v}",
+    ),
+    "inside a here-document": ("cat <<EOF\n<{{ params.x }}>\nEOF", "<{v}>\n"),
 }
 
 
@@ -99,18 +113,36 @@ def test_uses_shell_run_passes_values_as_data(ops: Ops, tmp_path: Path) -> None:
     assert f'would: $ echo "a; touch {pwned}"' in dry.output
 
 
-def test_a_value_inside_shell_arithmetic_is_refused(ops: Ops, tmp_path: Path) -> None:
-    _book(
-        ops,
-        "arith",
-        """  - id: count
-            title: Count
-            run: echo $(( {{ params.x }} + 1 ))
-        """,
+EVALUATED = {
+    "$(( ))": "echo $(( {{ params.x }} + 1 ))",
+    "(( ))": "(( {{ params.x }} > 5 )) && echo big",
+    "[[ ]]": "if [[ {{ params.x }} -gt 5 ]]; then echo big; fi",
+    "let": "let n={{ params.x }}",
+    "$[ ]": "echo $[{{ params.x }} + 1]",
+    "a quoted here-document": "bash <<'EOF'\necho {{ params.x }}\nEOF",
+}
+
+
+@pytest.mark.parametrize("place", sorted(EVALUATED))
+def test_a_value_where_the_shell_evaluates_or_never_expands_it_is_refused(
+    ops: Ops, tmp_path: Path, place: str
+) -> None:
+    # In bash, arithmetic evaluates `a[$(cmd)]` by running cmd; a quoted here-document
+    # never expands the value. Either way the step fails before its command starts.
+    pwned = tmp_path / "pwned"
+    ops.book(
+        "evaluated",
+        "name: evaluated\ntitle: Evaluated\nparameters:\n  x: {type: str, required: true}\n"
+        f"steps:\n  - id: go\n    title: Go\n    run: {_yaml(EVALUATED[place])}\n",
     )
-    run = ops.json("runbook", "run", "arith", "--param", "x=1", code=1)
+    run = ops.json("runbook", "run", "evaluated", "--param", f"x=a[$(touch {pwned})]", code=1)
     assert run["steps"][0]["status"] == "failed"
-    assert "cannot go inside $(( ))" in run["steps"][0]["error"]
+    assert (
+        "cannot go inside" in run["steps"][0]["error"]
+        or "here-document" in (run["steps"][0]["error"])
+    )
+    assert "exit_code" not in run["steps"][0]["output"]
+    assert not pwned.exists()
 
 
 def test_a_nul_byte_in_a_value_fails_the_step_not_the_run(ops: Ops) -> None:
@@ -158,9 +190,7 @@ def test_templates_in_sql_text_are_refused_with_their_place(ops: Ops) -> None:
     result = ops.run("runbook", "run", "spliced", "--param", f"org={attack}")
     assert result.exit_code == 2
     path = ops.books / "spliced.yaml"
-    assert f"{path}:9:17: steps[0].with.sql: sql cannot hold {{{{ }}}} templates" in (
-        result.output
-    )
+    assert f"{path}:9:17: steps[0].with.sql: sql cannot hold {{{{ }}}} templates" in (result.output)
     assert "write %(name)s and give it in params" in result.output
     assert f"{path}:12:10: steps[1].sql: sql cannot hold" in result.output
     assert "give it in sql_params" in result.output
@@ -208,8 +238,7 @@ READ_ONLY_ESCAPES = [
 def test_a_read_only_step_cannot_write_whatever_its_text(ops: Ops, sql: str) -> None:
     ops.book(
         "escape",
-        "name: escape\ntitle: Escape\nsteps:\n  - id: go\n    title: Go\n"
-        f"    sql: {_yaml(sql)}\n",
+        f"name: escape\ntitle: Escape\nsteps:\n  - id: go\n    title: Go\n    sql: {_yaml(sql)}\n",
     )
     run = ops.json("runbook", "run", "escape", code=1)
     assert run["steps"][0]["status"] == "failed"

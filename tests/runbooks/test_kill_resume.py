@@ -79,6 +79,13 @@ def test_sigkill_mid_step_then_resume(ops: Ops, tmp_path) -> None:
     # The step's command does not outlive opsbook: its process group is killed with it.
     group = _step_process(ops, run["id"], "wait")
     wait_for(lambda: not process_alive(group), timeout=30)
+    # It was audited before it acted, so the log shows it started and never ended.
+    started = [
+        (e["outcome"], e["unfinished"])
+        for e in ops.json("audit", "list")
+        if e["target"] == f"run {run['id']} step wait"
+    ]
+    assert started == [("started", True)]
 
     flag.touch()  # whatever the step was waiting for has now happened
     result = ops.run("runbook", "resume", str(run["id"]))

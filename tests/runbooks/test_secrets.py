@@ -169,6 +169,9 @@ def test_a_secret_parameter_is_asked_for_again_on_resume(leaky: Ops) -> None:
         ("host=h user=u password=pw dbname=db", "host=h user=u password=*** dbname=db"),
         ("host=h password = 'p w\\'x' dbname=db", "host=h password = *** dbname=db"),
         ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("postgresql://u@h:5/app?%70assword=pw", "postgresql://u@h:5/app?%70assword=***"),
+        ("postgresql://u:p?w#x@h:5/app", "postgresql://u:***@h:5/app"),
+        ("host=h password=abc\\ def dbname=x", "host=h password=*** dbname=x"),
     ],
 )
 def test_connection_passwords_are_masked_in_every_libpq_form(url: str, shown: str) -> None:
@@ -189,3 +192,68 @@ def test_config_check_masks_keyword_and_query_passwords(ops: Ops, tmp_path: Path
         assert result.exit_code == 0, result.output
         _assert_clean(result.output, " ".join(args))
         assert "password=***" in result.output
+
+
+def test_secrets_never_reach_check_results_incidents_or_config_check(
+    ops: Ops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside the runbook engine: a check that sees a secret (a URL's password, a command
+    printing a configured secret or a secret environment variable), an incident titled
+    with a connection string, and `config check` of a check's URL."""
+    monkeypatch.setenv("OPSBOOK_TEST_TOKEN", ENV_SECRET)
+    ops.config.write_text(
+        f"store:\n  url: sqlite:///{ops.root / 'opsbook.db'}\n"
+        "notify:\n  channels:\n"
+        f"    - {{name: slack, kind: slack, webhook_url: 'https://hooks.test/{WEBHOOK_SECRET}'}}\n"
+        "checks:\n"
+        f"  - {{name: api, kind: http, url: 'http://admin:{QUERY_PASSWORD}@127.0.0.1:1/x',"
+        " timeout: 2s}\n"
+        "  - name: talker\n    kind: command\n"
+        f"    command: [sh, -c, 'echo https://hooks.test/{WEBHOOK_SECRET} $OPSBOOK_TEST_TOKEN']\n"
+    )
+    outputs = {
+        "config check": ops.run("config", "check"),
+        "config check --json": ops.run("config", "check", "--json"),
+        "check --json": ops.run("check", "--json"),
+        "incident open": ops.run(
+            "incident",
+            "open",
+            "--sev",
+            "P2",
+            "--title",
+            f"conn postgresql://u:{INLINE_PASSWORD}@h/db",
+            "--symptom",
+            f"password={PARAM_SECRET}",
+        ),
+    }
+    outputs["incident show"] = ops.run("incident", "show", "1")
+    outputs["incident list --json"] = ops.run("incident", "list", "--json")
+    for name, result in outputs.items():
+        assert result.exit_code in (0, 1), (name, result.output)
+        _assert_clean(result.output, name)
+    checks = {c["name"]: c for c in json.loads(outputs["check --json"].stdout)}
+    assert checks["talker"]["summary"].endswith("exit 0: *** ***")  # it ran, and said both
+    _assert_clean(_store_dump(ops), "the store")
+
+
+def test_a_secret_parameter_default_is_never_shown_or_stored(leaky: Ops) -> None:
+    ops = leaky
+    ops.book(
+        "secdef",
+        """\
+        name: secdef
+        title: Secret default
+        parameters:
+          token: {type: secret, default: DefaultSecret88}
+        steps:
+          - id: say
+            title: Say
+            run: echo {{ params.token }}
+        """,
+    )
+    for args in (("runbook", "show", "secdef"), ("runbook", "show", "secdef", "--json")):
+        shown = ops.run(*args)
+        assert shown.exit_code == 0, shown.output
+        assert "DefaultSecret88" not in shown.output
+    ops.run("runbook", "run", "secdef")
+    assert "DefaultSecret88" not in _store_dump(ops)

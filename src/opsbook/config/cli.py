@@ -8,6 +8,7 @@ import typer
 import yaml
 
 from opsbook.config.profiles import profile_names, profile_text
+from opsbook.config.secrets import mask_value
 from opsbook.console import console, fail, literal, print_json, safe
 from opsbook.context import app_context
 
@@ -25,7 +26,9 @@ def check(
     """
     context = app_context(ctx)
     config = context.config(required=True)
-    resolved = config.model_dump(mode="json", by_alias=True)
+    # Secret fields dump as ***; a password inside any other value (a check's URL) is
+    # masked by its shape.
+    resolved = mask_value(config.model_dump(mode="json", by_alias=True))
     if as_json:
         print_json(resolved)
         return

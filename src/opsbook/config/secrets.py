@@ -82,12 +82,17 @@ class SecretUrl(Secret):
 
 # Shapes that hold a secret whatever its value: a URL's password, a `password=` keyword
 # or query parameter (libpq's keyword form and URL query), an Authorization credential.
+# A URL's userinfo password runs to the last "@" before the host: libpq takes a raw "?"
+# or "#" in it. A keyword may be percent-encoded in a URL query (`%70assword=`), and a
+# keyword value may escape a space with a backslash.
 _URL_PASSWORD = re.compile(
-    r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<secret>[^@/?#\s]+)(?=@)", re.I
+    r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<secret>[^@\s]*[^@\s/])(?=@)", re.I
 )
 _KEYWORD_PASSWORD = re.compile(
-    r"(?P<keep>\b(?:password|passwd|sslpassword)\s*=\s*)"
-    r"(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&'\"]+)",
+    r"(?P<keep>(?<![\w%])(?:p|%70|%50)(?:a|%61|%41)(?:s|%73|%53)(?:s|%73|%53)"
+    r"(?:w|%77|%57)(?:o|%6f|%4f)(?:r|%72|%52)(?:d|%64|%44)\s*=\s*"
+    r"|\b(?:passwd|sslpassword)\s*=\s*)"
+    r"(?P<secret>'(?:[^'\\]|\\.)*'|(?:[^\s&'\"\\]|\\.)+)",
     re.I,
 )
 _CREDENTIAL = re.compile(
@@ -117,7 +122,7 @@ def passwords_in(text: str) -> list[str]:
     for shape in _SHAPES:
         for match in shape.finditer(text):
             value = match.group("secret").strip("'")
-            found.extend({value, unquote(value)} - {""})
+            found.extend({value, unquote(value), re.sub(r"\\(.)", r"\1", value)} - {""})
     return found
 
 
@@ -160,6 +165,14 @@ class Masker:
 
 
 _active: contextvars.ContextVar[Masker | None] = contextvars.ContextVar("masker", default=None)
+# The config's secrets, known to every thread of the process once the config is loaded:
+# check results, alert text, incidents and logs are masked without being handed them.
+_process: list[str] = []
+
+
+def remember(values: Iterable[str]) -> None:
+    """Add secrets every mask in this process knows from now on (the loaded config's)."""
+    _process.extend(v for v in values if v and v not in _process)
 
 
 @contextmanager
@@ -174,8 +187,10 @@ def masking(masker: Masker) -> Iterator[None]:
 
 
 def masker_with(secrets: Iterable[str] = ()) -> Masker:
+    """What to mask here: these values, the running runbook's, and the process's."""
     active = _active.get()
-    return active.extend(secrets) if active is not None else Masker(secrets)
+    base = active.extend(_process) if active is not None else Masker(_process)
+    return base.extend(secrets)
 
 
 def mask_text(text: str, secrets: Iterable[str] = ()) -> str:

@@ -38,6 +38,8 @@ _CAUGHT = (
     TemplateSyntaxError,
     RecursionError,
     MemoryError,
+    # Jinja compiles to Python; 250 chained filters nest past what Python's parser takes.
+    SyntaxError,
 )
 
 
@@ -64,7 +66,7 @@ def _short(text: str) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
+    if isinstance(exc, RecursionError | SyntaxError):
         return "nested too deeply"
     if isinstance(exc, MemoryError):
         return "needs too much memory"
@@ -152,7 +154,7 @@ def references(text: str, *, root: str, expression: bool) -> set[str]:
     """The names an expression or template reads through `root.<name>` / `root['<name>']`."""
     try:
         tree = _env.parse("{{ " + text + " }}" if expression else text)
-    except (TemplateSyntaxError, RecursionError):
+    except (TemplateSyntaxError, RecursionError, SyntaxError):
         return set()
     found: set[str] = set()
     for node in tree.find_all(nodes.Getattr):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, pass_context, pass_eval_context
+from jinja2 import StrictUndefined, pass_context, pass_environment, pass_eval_context
 from jinja2 import filters as jinja_filters
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -166,6 +166,13 @@ def _joined_size(separator: Any, items: Any) -> int:
     return _size(separator) * max(len(items) - 1, 0) + _size(list(items))
 
 
+_VALUES = (int, float, bytes, bytearray, list, tuple, dict, set, frozenset, range, type)
+_SAFE_VALUE_METHODS = frozenset(
+    "get keys values items count index bit_length is_integer conjugate "  # noqa: SIM905
+    "isdisjoint issubset issuperset".split()
+)
+
+
 class _Bounded(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox with every value-growing operation checked first."""
 
@@ -179,10 +186,13 @@ class _Bounded(ImmutableSandboxedEnvironment):
         # The sandbox hands str.format out wrapped (its own safe formatter): look inside.
         target = getattr(__obj, "__wrapped__", __obj)
         owner = getattr(target, "__self__", None)
+        name = getattr(target, "__name__", "")
         if isinstance(owner, str):
-            _check_str_method(owner, getattr(target, "__name__", ""), args, kwargs)
-        elif getattr(__obj, "__name__", "") == "fromkeys":
-            raise SecurityError("fromkeys is not available in expressions")
+            _check_str_method(owner, name, args, kwargs)
+        elif isinstance(owner, _VALUES) and name not in _SAFE_VALUE_METHODS:
+            # int.to_bytes(2*10**9) or bytes.center(10**7) grow a value in one C call:
+            # on numbers, bytes and containers only methods that cannot are allowed.
+            raise SecurityError(f"{type(owner).__name__}.{name} is not available in expressions")
         for value in (*args, *kwargs.values()):
             if isinstance(value, range):
                 _charge(len(value), "a range")
@@ -230,6 +240,16 @@ def _bounded_filters() -> dict[str, Callable[..., Any]]:
         _charge(_size(value) * (1 + spaces), "tojson")
         return jinja_filters.do_tojson(ctx, value, indent)
 
+    def sum_(ctx: Any, value: Any, attribute: Any = None, start: Any = 0) -> Any:
+        # Python's sum of lists copies the total at each step: quadratic. Numbers only.
+        if not isinstance(start, int | float) or isinstance(start, bool):
+            raise SecurityError("sum adds numbers; start must be a number")
+        items = list(value)
+        _charge(len(items), "sum")
+        if any(not isinstance(i, int | float) for i in items if attribute is None):
+            raise SecurityError("sum adds numbers; the items are not all numbers")
+        return jinja_filters.sync_do_sum(ctx, items, attribute, start)
+
     def string(value: Any) -> str:
         _charge(_size(value), "string")
         return str(value)
@@ -244,6 +264,7 @@ def _bounded_filters() -> dict[str, Callable[..., Any]]:
         "slice": slice_,
         "tojson": pass_eval_context(tojson),
         "string": string,
+        "sum": pass_environment(sum_),
     }
 
 

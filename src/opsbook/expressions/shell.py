@@ -11,6 +11,7 @@ from typing import Any
 from jinja2.exceptions import SecurityError
 
 from opsbook.expressions.core import bounded, render_text
+from opsbook.expressions.quoting import COMMENT, DOUBLE, EVALUATED, HEREDOC, SINGLE, Place, Quoting
 from opsbook.expressions.sandbox import Collected, collector
 
 ENV_PREFIX = "OPSBOOK_ARG_"
@@ -46,74 +47,42 @@ def _place_values(rendered: str, collected: Collected) -> ShellCommand:
     # finalize left a marker, NUL + nonce + number + NUL, where each value goes; the nonce
     # is fresh for every command, so neither the runbook's text nor a value can forge one.
     marker = re.compile(f"\x00{collected.nonce}:(\\d+)\x00")
-    values = collected.values
     out: list[str] = []
-    states = ["plain"]
+    quoting = Quoting()
     i = 0
     while i < len(rendered):
         found = marker.match(rendered, i)
         if found:
-            number = int(found.group(1))
-            out.append(_reference(states[-1], number))
+            out.append(_reference(quoting.where(), int(found.group(1))))
+            quoting.placeholder()
             i = found.end()
             continue
         if rendered[i] == "\x00":
             raise SecurityError("a command cannot hold a NUL byte")
-        step = _advance(states, rendered, i)
+        step = quoting.advance(rendered, i)
         out.append(rendered[i : i + step])
         i += step
-    env = {f"{ENV_PREFIX}{n}": value for n, value in enumerate(values)}
+    env = {f"{ENV_PREFIX}{n}": value for n, value in enumerate(collected.values)}
     return ShellCommand(text="".join(out), env=env)
 
 
-def _reference(state: str, number: int) -> str:
-    """How a value is referred to where its placeholder stands."""
+def _reference(place: Place, number: int) -> str:
+    """How a value is referred to where its placeholder stands: always exactly one word."""
     ref = "${" + f"{ENV_PREFIX}{number}" + "}"
-    if state == "double":
-        return ref
-    if state == "single":
+    if place.kind in (DOUBLE, HEREDOC) and not place.quoted:
+        return ref  # expanded, and neither split nor globbed, where it stands
+    if place.kind == SINGLE:
         return f"'\"{ref}\"'"
-    if state == "arith":
-        raise SecurityError("a value cannot go inside $(( )): the shell would evaluate it")
+    if place.kind == COMMENT:
+        return ""  # a comment: the value goes nowhere
+    if place.kind == HEREDOC:
+        raise SecurityError(
+            "a value cannot go into a quoted here-document (<<'EOF'): the shell would not "
+            "expand it; quote nothing (<<EOF) or pass it another way"
+        )
+    if place.kind == EVALUATED:
+        raise SecurityError(
+            "a value cannot go inside $(( )), (( )), $[ ], [[ ]] or let: the shell would "
+            "evaluate it as code; compare it with [ ] or test instead"
+        )
     return f'"{ref}"'
-
-
-def _advance(states: list[str], text: str, i: int) -> int:
-    """Move over one lexical unit of shell text, tracking quotes; returns its length."""
-    state = states[-1]
-    char = text[i]
-    if state == "single":
-        if char == "'":
-            states.pop()
-        return 1
-    if state == "arith":
-        if text.startswith("))", i):
-            states.pop()
-            return 2
-        return 1
-    if char == "\\":
-        return 2
-    if text.startswith("$((", i):
-        states.append("arith")
-        return 3
-    if text.startswith("$(", i):
-        states.append("sub")
-        return 2
-    if char == "`":
-        if state == "backtick":
-            states.pop()
-        else:
-            states.append("backtick")
-        return 1
-    if state == "double":
-        if char == '"':
-            states.pop()
-        return 1
-    if char == ")" and state == "sub":
-        states.pop()
-        return 1
-    if char == "'":
-        states.append("single")
-    elif char == '"':
-        states.append("double")
-    return 1

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
 from opsbook.config.models import IncidentPolicy
+from opsbook.config.secrets import mask_text
 from opsbook.incidents.errors import (
     UPDATE_STATUSES,
     IllegalMove,
@@ -114,12 +115,14 @@ def open_incident(
 ) -> Incident:
     """Open an incident; its SLA clocks start now. `message` is the first update (the
     title when none), published when `public`."""
+    # An incident's own fields are masked like its timeline: a pasted connection string
+    # or a configured secret never reaches the store or a screen.
     incident = Incident(
-        title=required(title, "the title"),
+        title=mask_text(required(title, "the title")),
         severity=parse_severity(severity),
         status=Status.OPEN.value,
         component=(component or "").strip() or None,
-        symptoms=[s.strip() for s in symptoms if s.strip()],
+        symptoms=[mask_text(s.strip()) for s in symptoms if s.strip()],
         opened_at=clock.now(),
         opened_by=actor,
     )

@@ -274,7 +274,9 @@ def register(registry: Registry) -> None:
             SqlInputs,
             _query,
             _describe,
-            writes=lambda i: i.writes,
+            # Audited read-only too: a READ ONLY transaction still lets server functions
+            # act (pg_terminate_backend, COPY TO PROGRAM, dblink, NOTIFY).
+            writes=lambda _i: True,
         )
     )
     registry.register(

@@ -16,6 +16,7 @@ from opsbook.runbooks import loader
 from opsbook.runbooks import params as run_params
 from opsbook.runbooks.cli_common import JSON, config_masker, incident_arg, load
 from opsbook.runbooks.model import Runbook
+from opsbook.runbooks.params import secret_values, without_secret_defaults
 from opsbook.runbooks.plan import plan
 from opsbook.runbooks.processes import shown_status
 from opsbook.runbooks.records import RunRecord
@@ -90,12 +91,12 @@ def show(
         values,
         registry,
         app=app_variables(context.config()),
-        masker=config_masker(context),
+        masker=config_masker(context).extend(secret_values(runbook, defaults)),
     )
     if as_json:
         print_json(
             {
-                "runbook": runbook.model_dump(mode="json", by_alias=True),
+                "runbook": without_secret_defaults(runbook.model_dump(mode="json", by_alias=True)),
                 "path": path,
                 "steps": [s.__dict__ for s in steps],
             }
@@ -119,6 +120,8 @@ def show(
                 if spec.required
                 else "optional"
                 if spec.default is None
+                else "default ***"
+                if spec.type == "secret"
                 else f"default {spec.default}"
             )
             console.print(literal(f"- {key} ({spec.type}, {default}): {spec.description}"))

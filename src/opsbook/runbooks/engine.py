@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,15 +24,15 @@ from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.config.secrets import Masker, masking, secrets_of
 from opsbook.incidents import service as incidents
-from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, Registry
+from opsbook.runbooks.actions import ActionContext, ActionFailed, Registry
 from opsbook.runbooks.inputs import prepare
 from opsbook.runbooks.model import Runbook, Step
-from opsbook.runbooks.params import resumed, secret_values
+from opsbook.runbooks.params import resumed, secret_values, without_secret_defaults
 from opsbook.runbooks.processes import Interrupted, RunError, alive, refuse_if_still_running
 from opsbook.runbooks.records import RunRecord, StepRecord
 from opsbook.runbooks.scope import app_variables, unmet_expectation
 from opsbook.store import Store
-from opsbook.store.audit import record as audit_record
+from opsbook.store.audit import audited
 
 DONE = ("succeeded", "skipped")
 IN_FLIGHT = ("running", "interrupted")
@@ -85,7 +86,9 @@ class Engine:
             run = RunRecord(
                 runbook=runbook.name,
                 source=source,
-                definition=runbook.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+                definition=without_secret_defaults(
+                    runbook.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+                ),
                 # Secrets are never stored: a resume asks for them again.
                 params=masker.value(params),
                 incident_id=incident_id,
@@ -180,6 +183,8 @@ class Engine:
             }
             if record.status in DONE or (record.status == "failed" and step.on_fail == "continue"):
                 steps[step.id] = {"status": record.status, "output": record.output}
+                if record.status == "failed" and outcome == "succeeded":
+                    outcome = "failed"  # a resume does not turn a failed step into success
                 continue
             if (
                 record.status == "waiting"
@@ -283,21 +288,37 @@ class Engine:
             run_label=f"run {run_id}",
             on_process=lambda pid: self._note_process(run_id, position, pid),
         )
-        try:
-            output = action.run(actx, inputs)
-            error = None
-        except ActionFailed as exc:
-            output, error = exc.output, str(exc)
+        # A writing or confirmed step is audited before it acts (a step killed mid-way
+        # shows as started with no end) and again with its outcome.
+        audit = (
+            audited(
+                self.store,
+                action=f"runbook.{action.name}",
+                target=f"run {run_id} step {step.id}",
+                actor=self.actor,
+                details={"inputs": shown},
+                secrets=self.masker.values,
+                clock=self.clock,
+            )
+            if needs_confirm or action.writes(inputs)
+            else nullcontext(None)
+        )
+        with audit as handle:
+            try:
+                output = action.run(actx, inputs)
+                error = None
+            except ActionFailed as exc:
+                output, error = exc.output, str(exc)
+            output["duration_ms"] = round((time.monotonic() - ticks) * 1000, 1)
+            if error is None:
+                error = unmet_expectation(step, context, output)
+            if handle is not None:
+                handle.outcome = "failed" if error else "ok"
+                handle.details["error"] = error
         if actx.incident_id != incident_id:
             self._link(run_id, actx.incident_id)
-        output["duration_ms"] = round((time.monotonic() - ticks) * 1000, 1)
-        if error is None:
-            error = unmet_expectation(step, context, output)
         status = "failed" if error else "succeeded"
-        saved = self._save(run_id, position, step, status, shown, output, error, started=started)
-        if needs_confirm or action.writes(inputs):
-            self._audit(run_id, step, action, shown, status, error)
-        return saved
+        return self._save(run_id, position, step, status, shown, output, error, started=started)
 
     def _manual(
         self,
@@ -448,27 +469,6 @@ class Engine:
             text=self.masker.text(text),
             data=data or {"run": run.id},
         )
-
-    def _audit(
-        self,
-        run_id: int,
-        step: Step,
-        action: Action,
-        inputs: dict[str, Any],
-        status: str,
-        error: str | None,
-    ) -> None:
-        with self.store.session() as session:
-            audit_record(
-                session,
-                action=f"runbook.{action.name}",
-                target=f"run {run_id} step {step.id}",
-                outcome="ok" if status == "succeeded" else "failed",
-                actor=self.actor,
-                details={"inputs": inputs, "error": error},
-                secrets=self.masker.values,
-                clock=self.clock,
-            )
 
 
 def _manual_question(step: Step, text: str | None = None) -> str:

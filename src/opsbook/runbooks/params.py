@@ -105,3 +105,12 @@ def resumed(
             f"give it again with --param {missing[0]}=..."
         )
     return stored
+
+
+def without_secret_defaults(definition: dict[str, Any]) -> dict[str, Any]:
+    """A dumped runbook with the defaults of its secret parameters masked, for storing
+    and showing: a default is a value like any other."""
+    for spec in definition.get("parameters", {}).values():
+        if spec.get("type") == "secret" and spec.get("default") not in (None, ""):
+            spec["default"] = MASK
+    return definition

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsbook.clock import Clock
 from opsbook.config import Config
+from opsbook.config.secrets import mask_text
 from opsbook.store import Store
 from opsbook.watch import alerts, routing
 
@@ -76,7 +77,7 @@ def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -
                 else "crit"
                 if severity_label in ("critical", "page")
                 else "warn",
-                summary=summary,
+                summary=mask_text(summary),
                 severity=config.alertmanager.severity.get(severity_label, "P2"),
                 component=_fit(item.labels.get("component", component)),
                 runbook=_fit(runbook) if runbook else None,

@@ -10,6 +10,7 @@ from typing import Any
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.config.models import CheckBase
+from opsbook.config.secrets import mask_text, mask_value
 from opsbook.watch.checks import (
     command,
     dns,
@@ -62,6 +63,10 @@ async def run_one(check: CheckBase, ctx: ProbeContext) -> CheckResult:
             f"the check itself failed: {type(exc).__name__}: {exc}",
             ctx.clock.now(),
         )
+    # A check reports what it saw: a URL with its password, a command's output. Masked
+    # here, the one door every result passes, before status, logs or the store see it.
+    result.summary = mask_text(result.summary)
+    result.details = mask_value(result.details)
     result.component, result.severity, result.runbook = (
         check.component,
         check.severity,
