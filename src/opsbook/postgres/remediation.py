@@ -130,5 +130,6 @@ def whole_database(database: str) -> Select:
 def end(conn: psycopg.Connection[Any], pid: int, *, cancel: bool) -> bool:
     """Cancel the running query, or terminate the whole session; True if signalled."""
     function = "pg_cancel_backend" if cancel else "pg_terminate_backend"
+    # `function` is one of the two names above, never outside text; the pid is bound.
     row = conn.execute(f"select {function}(%s)", (pid,)).fetchone()
     return bool(row and row[0])

@@ -26,6 +26,8 @@ async def run(check: CommandCheck, ctx: ProbeContext) -> CheckResult:
         )
         label = shlex.join(check.command)
     else:
+        # A string is the config author's own shell command, run as written: nothing is
+        # templated into it (a list runs without a shell).
         process = await asyncio.create_subprocess_shell(
             check.command,
             stdout=asyncio.subprocess.PIPE,
