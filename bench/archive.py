@@ -155,6 +155,18 @@ def main() -> None:
             f" {r['p99_before_ms']:>9.1f}ms {r['p99_during_ms']:>9.1f}ms {r['lost']:>5}"
             f" {r['duplicated']:>4} {'equal' if r['checksum_equal'] else 'DIFFERENT'}"
         )
+    for r in results:
+        if r["lost"] or r["duplicated"] or not r["checksum_equal"]:
+            why = (
+                " (rows that crossed the one-year boundary between its INSERT and its DELETE"
+                " were deleted without being archived)"
+                if r["method"] == "seed"
+                else ""
+            )
+            print(
+                f"LOSS: {r['method']} lost {r['lost']} and duplicated {r['duplicated']} rows"
+                f"{why}"
+            )
     seed_rate, ours = results[0]["rows_per_s"], results[1]
     print(
         f"opsbook throughput: {ours['rows_per_s'] / seed_rate:.0%} of the seed's"
