@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from opsbook.cli import app
@@ -57,3 +58,25 @@ def test_a_store_url_of_another_kind_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--config", str(path), "audit", "list"])
     assert result.exit_code == 2
     assert "runs on sqlite:/// or postgresql://" in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("sqlite://relative.db", "a SQLite URL has three slashes"),
+        ("mysql://u@h/db", "store.url uses 'mysql'"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command", [("store", "status"), ("store", "upgrade"), ("incident", "list")]
+)
+def test_a_store_url_that_names_no_store_is_one_line(
+    tmp_path: Path, url: str, said: str, command: tuple[str, ...]
+) -> None:
+    config = tmp_path / "opsbook.yaml"
+    config.write_text(f"store:\n  url: {url}\n")
+    result = runner.invoke(app, ["--config", str(config), *command])
+    assert result.exit_code == 2, result.output
+    assert said in result.output
+    assert "Traceback" not in result.output
+    assert not list(tmp_path.glob("*.db"))

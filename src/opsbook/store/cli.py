@@ -6,14 +6,24 @@ import re
 from typing import Any
 
 import typer
+from sqlalchemy import Engine
 
 from opsbook.bounds import MAX_ID
+from opsbook.config import Config
 from opsbook.console import Exit, Table, console, fail, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.store import audit, chain, migrate
-from opsbook.store.engine import make_engine
+from opsbook.store.engine import StoreUrlError, make_engine
 
 app = typer.Typer(help="opsbook's own state store.", no_args_is_help=True)
+
+
+def _engine(config: Config) -> Engine:
+    """The store's engine without migrating it; a URL that names no store stops (exit 2)."""
+    try:
+        return make_engine(config.store.url.reveal(), base_dir=config.base_dir)
+    except StoreUrlError as exc:
+        fail(str(exc))
 audit_app = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
 _HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -25,7 +35,7 @@ def upgrade(ctx: typer.Context) -> None:
     Example: opsbook store upgrade
     """
     config = app_context(ctx).config()
-    engine = make_engine(config.store.url.reveal(), base_dir=config.base_dir)
+    engine = _engine(config)
     try:
         before, after = migrate.upgrade(engine)
     finally:
@@ -47,7 +57,7 @@ def status(
     Example: opsbook store status --json
     """
     config = app_context(ctx).config()
-    engine = make_engine(config.store.url.reveal(), base_dir=config.base_dir)
+    engine = _engine(config)
     try:
         current = migrate.current_revision(engine)
     finally:

@@ -52,6 +52,11 @@ def normalize_url(url: str, *, base_dir: Path | None = None) -> str:
         raise StoreUrlError(f"store.url {url!r} is not a database URL ({exc})") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        if parsed.host:  # sqlite://x.db: the file name went where a host goes
+            raise StoreUrlError(
+                f"store.url {url!r}: a SQLite URL has three slashes before a relative path"
+                " (sqlite:///opsbook.db) and four before an absolute one (sqlite:////var/x.db)"
+            )
         database = parsed.database or ""
         if database and database != ":memory:" and not Path(database).is_absolute():
             database = str((base_dir or Path.cwd()) / database)
