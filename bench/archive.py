@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from opsbook.postgres import archive
+from opsbook.postgres import archive, archive_run
 from opsbook.postgres.cluster import TempCluster
 from opsbook.postgres.queries import connect
 from opsbook.sandbox.schema import apply_schema
@@ -91,7 +91,7 @@ def opsbook_method(url: str) -> int:
             with_referencing=True,
         )
         archive.create_archives(conn, plan)
-        result = archive.run(conn, plan, pacing=archive.Pacing(batch=5000))
+        result = archive_run.run(conn, plan, pacing=archive_run.Pacing(batch=5000))
         archive.vacuum(conn, plan.source, full=False)
     return result.moved
 

@@ -4,20 +4,19 @@ The seed's recipe (INSERT..SELECT, then DELETE, then VACUUM FULL) can lose or du
 rows that change between its two statements, and VACUUM FULL locks the table for the
 whole rewrite. Here each batch is ONE statement,
 
-    WITH moved AS (DELETE FROM src WHERE key IN (<oldest N>) RETURNING *)
+    WITH moved AS (DELETE FROM src WHERE <at most N old rows> RETURNING *)
     INSERT INTO archive SELECT * FROM moved
 
 so a row is in exactly one of the two tables whenever the process stops. Batches run
 under a lock_timeout, skip rows the app has locked, and wait while replicas lag or
 sessions queue on locks. Running it again continues where it stopped.
+The plan is checked and made here; archive_run moves the rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +67,7 @@ class Referencing:
     table: TableRef
     constraint: str
     columns: list[str]
+    referenced: list[str]
     archive: TableRef
     create_archive: bool
 
@@ -82,6 +82,8 @@ class ArchivePlan:
     cutoff: dt.datetime
     candidates: int
     referencing: list[Referencing] = field(default_factory=list)
+    # The table to sweep in physical order: a plain table on PostgreSQL 14+ (TID ranges).
+    sweep_oid: int | None = None
 
 
 @dataclass
@@ -94,12 +96,17 @@ class ArchiveResult:
 
 
 def _lookup(conn: psycopg.Connection[Any], table: TableRef) -> int | None:
+    found = _kind(conn, table)
+    return found[0] if found else None
+
+
+def _kind(conn: psycopg.Connection[Any], table: TableRef) -> tuple[int, str] | None:
     found = queries.one(conn, "table_kind", {"schema": table.schema, "table": table.name})
     if not found:
         return None
     if found["kind"] not in ("r", "p"):
         raise ArchiveError(f"{table} is not a table")
-    return int(found["oid"])
+    return int(found["oid"]), str(found["kind"])
 
 
 def _columns(conn: psycopg.Connection[Any], table: TableRef) -> list[tuple[str, str]]:
@@ -142,9 +149,10 @@ def prepare(
     archive = TableRef.parse(to, what=TO)
     if source == archive:
         raise ArchiveError(TABLE, " and ", TO, " name the same table")
-    oid = _lookup(conn, source)
-    if oid is None:
+    source_kind = _kind(conn, source)
+    if source_kind is None:
         raise ArchiveError(f"unknown table {str(source)!r}")
+    oid, kind = source_kind
     columns = dict(_columns(conn, source))
     if column not in columns:
         close = difflib.get_close_matches(column, list(columns), n=1)
@@ -170,6 +178,7 @@ def prepare(
                 ref_table,
                 ref["constraint"],
                 list(ref["columns"]),
+                list(ref["referenced"]),
                 ref_archive,
                 _lookup(conn, ref_archive) is None,
             )
@@ -196,8 +205,17 @@ def prepare(
         ),
         (cutoff,),
     ).fetchone()
+    sweep = kind == "r" and conn.info.server_version >= 140000
     return ArchivePlan(
-        source, archive, create, column, key, cutoff, int(count[0]) if count else 0, referencing
+        source,
+        archive,
+        create,
+        column,
+        key,
+        cutoff,
+        int(count[0]) if count else 0,
+        referencing,
+        oid if sweep else None,
     )
 
 
@@ -221,129 +239,6 @@ def create_archives(conn: psycopg.Connection[Any], plan: ArchivePlan) -> list[st
                 )
             made.append(str(archive))
     return made
-
-
-def batch_statement(plan: ArchivePlan) -> sql.Composed:
-    """The one statement that moves a batch (and its referencing rows) to the archive."""
-    key = sql.SQL(", ").join(map(sql.Identifier, plan.key))
-    parts = [
-        sql.SQL(
-            "batch as (select {key} from {src} where {col} < %(cutoff)s order by {col}"
-            " limit %(limit)s for update skip locked)"
-        ).format(key=key, src=plan.source.ident, col=sql.Identifier(plan.column))
-    ]
-    for i, ref in enumerate(plan.referencing):
-        fk = sql.SQL(", ").join(map(sql.Identifier, ref.columns))
-        parts.append(
-            sql.SQL(
-                "ref_{i} as (delete from {ref} where ({fk}) in (select {key} from batch)"
-                " returning *), ref_{i}_kept as (insert into {archive} select * from ref_{i})"
-            ).format(
-                i=sql.SQL(str(i)), ref=ref.table.ident, fk=fk, key=key, archive=ref.archive.ident
-            )
-        )
-    parts.append(
-        sql.SQL(
-            "moved as (delete from {src} where ({key}) in (select {key} from batch) returning *)"
-        ).format(src=plan.source.ident, key=key)
-    )
-    return sql.SQL("with {} insert into {} select * from moved").format(
-        sql.SQL(", ").join(parts), plan.archive.ident
-    )
-
-
-def remaining(conn: psycopg.Connection[Any], plan: ArchivePlan) -> int:
-    """Rows older than the plan's cutoff still in the source table."""
-    row = conn.execute(
-        sql.SQL("select count(*) from {} where {} < %s").format(
-            plan.source.ident, sql.Identifier(plan.column)
-        ),
-        (plan.cutoff,),
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
-@dataclass(frozen=True)
-class Pacing:
-    batch: int = 5000
-    lock_timeout: dt.timedelta = dt.timedelta(seconds=2)
-    max_replication_lag: dt.timedelta = dt.timedelta(seconds=10)
-    max_lock_waiters: int = 5
-    pause: dt.timedelta = dt.timedelta(0)
-    wait_step: float = 1.0
-    max_empty_rounds: int = 30
-
-
-def run(
-    conn: psycopg.Connection[Any],
-    plan: ArchivePlan,
-    *,
-    pacing: Pacing,
-    sleep: Callable[[float], None] = time.sleep,
-    progress: Callable[[int], None] | None = None,
-    note: Callable[[str], None] | None = None,
-) -> ArchiveResult:
-    """Move batches until no row older than the cutoff is left. Safe to stop at any time."""
-    result = ArchiveResult()
-    started = time.monotonic()
-    statement = batch_statement(plan)
-    conn.execute(
-        "select set_config('lock_timeout', %s, false)",
-        (f"{int(pacing.lock_timeout.total_seconds() * 1000)}ms",),
-    )
-    empty_rounds = 0
-    while True:
-        waited = _wait_for_calm(conn, pacing, sleep, note)
-        result.paused_seconds += waited
-        try:
-            with conn.transaction():
-                cur = conn.execute(statement, {"cutoff": plan.cutoff, "limit": pacing.batch})
-                moved = max(cur.rowcount, 0)
-        except psycopg.errors.LockNotAvailable:
-            result.lock_retries += 1
-            if note:
-                note("a lock was not granted within lock_timeout; backing off")
-            sleep(pacing.wait_step)
-            continue
-        if moved == 0:
-            if remaining(conn, plan) == 0:
-                break
-            # Every remaining row is locked by the app right now: wait, do not spin.
-            empty_rounds += 1
-            if empty_rounds > pacing.max_empty_rounds:
-                raise StillLocked(
-                    f"moved {result.moved:,} rows; the remaining old rows stayed locked by"
-                    " other sessions: run again later to finish"
-                )
-            sleep(pacing.wait_step)
-            continue
-        empty_rounds = 0
-        result.moved += moved
-        result.batches += 1
-        if progress:
-            progress(moved)
-        if pacing.pause:
-            sleep(pacing.pause.total_seconds())
-    result.seconds = time.monotonic() - started
-    return result
-
-
-def _wait_for_calm(
-    conn: psycopg.Connection[Any],
-    pacing: Pacing,
-    sleep: Callable[[float], None],
-    note: Callable[[str], None] | None,
-) -> float:
-    waited = 0.0
-    while True:
-        lag = queries.one(conn, "replication_lag")["seconds"]
-        waiters = queries.one(conn, "lock_waiters")["waiting"]
-        if lag <= pacing.max_replication_lag.total_seconds() and waiters <= pacing.max_lock_waiters:
-            return waited
-        if note:
-            note(f"pausing: replication lag {lag:.0f}s, {waiters} sessions waiting on locks")
-        sleep(pacing.wait_step)
-        waited += pacing.wait_step
 
 
 def vacuum(conn: psycopg.Connection[Any], table: TableRef, *, full: bool) -> None:

@@ -18,7 +18,7 @@ import psycopg
 
 from opsbook.clock import Clock
 from opsbook.incidents import service as incidents
-from opsbook.postgres import archive, migrations, remediation, views
+from opsbook.postgres import archive, archive_run, migrations, remediation, views
 from opsbook.postgres.archive import ArchiveError
 from opsbook.postgres.errors import Named, PostgresError
 from opsbook.postgres.migrations import MigrationFailed
@@ -185,7 +185,7 @@ class ArchivalPlan:
     """What an archival would move, where to, and at what pace."""
 
     rows: archive.ArchivePlan
-    pacing: archive.Pacing
+    pacing: archive_run.Pacing
     vacuum_full: bool = False
 
     @property
@@ -253,7 +253,7 @@ def plan_archive(
         older_than=older_than,
         with_referencing=with_referencing,
     )
-    pacing = archive.Pacing(
+    pacing = archive_run.Pacing(
         batch=batch, lock_timeout=lock_timeout, max_replication_lag=max_lag, pause=pause
     )
     return ArchivalPlan(rows, pacing, vacuum_full)
@@ -284,7 +284,7 @@ def run_archive(
         details=plan.summary(),
     ) as record:
         created = archive.create_archives(conn, rows)
-        result = archive.run(conn, rows, pacing=plan.pacing, progress=progress, note=note)
+        result = archive_run.run(conn, rows, pacing=plan.pacing, progress=progress, note=note)
         record.details.update(
             {"moved": result.moved, "batches": result.batches, "created": created}
         )
