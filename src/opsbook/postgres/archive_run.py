@@ -92,6 +92,7 @@ class Pacing:
 
 # A sweep batch's page range is at most this many pages (8 GB of 8 kB pages).
 MAX_SWEEP_PAGES = 1 << 20
+LAST_PAGE = (1 << 32) - 1  # a TID's block number is 32 bits
 
 
 @dataclass
@@ -143,7 +144,7 @@ def run(
         "select set_config('lock_timeout', %s, false)",
         (f"{int(pacing.lock_timeout.total_seconds() * 1000)}ms",),
     )
-    if plan.sweep_oid is not None:
+    if plan.sweep_oid is not None and plan.candidates:
         _sweep(mover, plan, plan.sweep_oid)
     _oldest_first(mover, plan)
     mover.result.seconds = time.monotonic() - started
@@ -163,7 +164,7 @@ def _sweep(mover: _Mover, plan: ArchivePlan, oid: int) -> None:
     page = 0
     while page < pages:
         params = {"cutoff": plan.cutoff, "limit": limit, "lo": f"({page},0)"}
-        moved = mover.move(statement, {**params, "hi": f"({page + step},0)"})
+        moved = mover.move(statement, {**params, "hi": f"({min(page + step, LAST_PAGE)},0)"})
         if moved is None or moved >= limit:  # locked, or more there: again, smaller
             step = _clamp(step // 2)
         else:
