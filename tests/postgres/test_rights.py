@@ -89,7 +89,7 @@ def test_connections_count_other_roles_sessions_as_hidden(
     assert "details hidden" in shown.stdout and "(hidden)" in shown.stdout
 
 
-def test_a_role_with_pg_monitor_gets_no_notice(
+def test_a_role_with_pg_monitor_sees_all_and_keeps_what_it_may_not_end(
     db: Db, pg_cluster: TempCluster, sessions: Sessions, app_role: str
 ) -> None:
     with psycopg.connect(pg_cluster.url(), autocommit=True) as admin:
@@ -100,6 +100,14 @@ def test_a_role_with_pg_monitor_gets_no_notice(
         result = db.run("--database-url", url, "connections", "--by", "state", "--json")
         assert result.exit_code == 0 and "grant pg_monitor" not in result.stderr
         assert "(hidden)" not in {r["key"] for r in db.json("--database-url", url, "connections")}
+        # It sees their sessions in full, but ending them needs pg_signal_backend: kept.
+        listed = db.json(
+            "--database-url", url, "idle", "--older-than", "0s", "--terminate", "--yes"
+        )
+        assert listed["ended"] == [] and len(listed["targets"]) == 0
+        assert {p["reason"] for p in listed["protected"]} == {
+            "this role may not end app_user's sessions (pg_signal_backend)"
+        }
     finally:
         sessions.close()
         with psycopg.connect(pg_cluster.url(), autocommit=True) as admin:

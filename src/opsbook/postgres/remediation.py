@@ -2,7 +2,9 @@
 
 Never ended: opsbook's own backend and any connection that says it is opsbook's
 (application_name), replication and other system backends (they are not client
-backends, so they never appear as targets), and superuser-owned sessions unless forced.
+backends, so they never appear as targets), superuser-owned sessions unless forced,
+another role's session whose details this role cannot see, and one PostgreSQL would not
+let this role end (no pg_signal_backend).
 The operations that end sessions, and audit it, are in `service`.
 """
 
@@ -42,6 +44,7 @@ class Session:
     query: str | None
     is_self: bool
     hidden: bool
+    may_end: bool
 
     def describe(self) -> str:
         """`pid 123 (app_user@sandbox, web)`: how the audit log and the plan name it."""
@@ -86,6 +89,9 @@ def protection(session: Session, *, force: bool) -> Wording | None:
         return Wording(
             (f"owned by superuser {session.user} (", Named("force", "only when forced"), ")")
         )
+    if not session.may_end:
+        # PostgreSQL would refuse half-way through the plan: keep it in the plan instead.
+        return Wording((f"this role may not end {session.user}'s sessions (pg_signal_backend)",))
     return None
 
 

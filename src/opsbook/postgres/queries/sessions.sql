@@ -16,7 +16,12 @@ select a.pid,
        extract(epoch from now() - a.xact_start)::float as transaction_seconds,
        case when a.backend_type is not null then left(a.query, 500) end as query,
        a.pid = pg_backend_pid() as is_self,
-       a.backend_type is null as hidden
+       a.backend_type is null as hidden,
+       -- Who may end it (pg_terminate_backend's rule): a superuser; else a role with that
+       -- role's rights, or pg_signal_backend for a session no superuser owns.
+       coalesce(pg_has_role(a.usesysid, 'USAGE')
+                or (pg_has_role('pg_signal_backend', 'USAGE') and not r.rolsuper), false)
+           as may_end
 from pg_stat_activity a
 left join pg_roles r on r.oid = a.usesysid
 where a.backend_type = 'client backend'
