@@ -102,7 +102,7 @@ def _end_sessions(
             {"targets": plan.targets, "ended": ended, "protected": protected, "hidden": plan.unseen}
         )
     elif outcome.acted:
-        done = "cancelled the query of" if plan.cancel else "terminated"
+        done = "cancelled" if plan.cancel else "terminated"
         console.print(f"{done} {len(ended)} of {len(plan.targets)} session(s):")
         print_rows([s for s in plan.targets if s.pid in ended], _SESSION, as_json=False)
         _show_kept(plan)
