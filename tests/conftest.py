@@ -49,6 +49,15 @@ def app_role(pg_cluster: TempCluster) -> str:
 
 
 @pytest.fixture(scope="session")
+def watcher_role(pg_cluster: TempCluster) -> str:
+    """A login role without pg_monitor, as managed PostgreSQL hands out: it sees other roles'
+    sessions with their details hidden. Its name is hostile text (quotes, markup, `$(..)`)."""
+    name = 'ops "watch" [/x] $(id)'
+    pg_cluster.create_role(name)
+    return name
+
+
+@pytest.fixture(scope="session")
 def sandbox_template(pg_cluster: TempCluster) -> str:
     """A small, seeded sandbox database that each test clones (CREATE DATABASE ... TEMPLATE)."""
     name = "sandbox_template"

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -18,7 +19,7 @@ from tests.conftest import wait_for
 
 
 def as_role(url: str, role: str) -> str:
-    return url.replace("postgresql://postgres@", f"postgresql://{role}@")
+    return url.replace("postgresql://postgres@", f"postgresql://{quote(role, safe='')}@")
 
 
 class Sessions:

@@ -40,13 +40,18 @@ def test_status_blocked_query_names_its_blocker(db: Db, sessions: Sessions, app_
     waiter = sessions.open(role=app_role)
     sessions.in_background(waiter, "select count(*) from orders")
     sessions.wait_state(sessions.pid(waiter), "active")
-    wait_for(lambda: bool(db.json("blocked")))
-    [blocked] = db.json("blocked")
-    assert (blocked["blocked_pid"], blocked["blocking_pid"]) == (
-        sessions.pid(waiter),
+    wait_for(lambda: len(db.json("blocked")) == 2)
+    root, blocked = db.json("blocked")
+    assert (root["pid"], root["state"], root["depth"]) == (
         sessions.pid(holder),
+        "idle in transaction",
+        0,
     )
-    assert blocked["blocking_state"] == "idle in transaction"
+    assert (blocked["pid"], blocked["blocked_by"], blocked["depth"]) == (
+        sessions.pid(waiter),
+        [sessions.pid(holder)],
+        1,
+    )
     state, value = _findings(db.json("status"))["blocked queries"]
     assert state == "warn" and value.startswith("1 waiting")
     holder.rollback()

@@ -237,7 +237,7 @@ def test_kill_cancel_ends_the_query_and_keeps_the_session(
     assert [outcome for outcome, _, _ in _audit(audit, "db.cancel")] == ["started", "ok"]
 
 
-def test_blocked_queries_are_typed_rows_naming_the_blocker(
+def test_blocked_queries_are_a_typed_tree_root_first(
     pg_url: str, sessions: Sessions, app_role: str
 ) -> None:
     with psycopg.connect(pg_url, autocommit=True) as setup:
@@ -249,13 +249,18 @@ def test_blocked_queries_are_typed_rows_naming_the_blocker(
     sessions.wait_state(sessions.pid(waiter), "active")
     with service.connect(pg_url) as conn:
         # The waiter is active a moment before it waits on the lock.
-        wait_for(lambda: bool(service.blocked_queries(conn=conn)))
-        [blocked] = service.blocked_queries(conn=conn)
-    assert (blocked.blocked_pid, blocked.blocking_pid) == (
-        sessions.pid(waiter),
+        wait_for(lambda: len(service.blocked_queries(conn=conn)) == 2)
+        root, blocked = service.blocked_queries(conn=conn)
+    assert (root.pid, root.state, root.held) == (
         sessions.pid(holder),
+        "idle in transaction",
+        "AccessExclusiveLock on orders",
     )
-    assert blocked.blocking_state == "idle in transaction"
+    assert (blocked.pid, blocked.blocked_by, blocked.waits_for) == (
+        sessions.pid(waiter),
+        [sessions.pid(holder)],
+        "AccessShareLock on orders",
+    )
     holder.rollback()
 
 

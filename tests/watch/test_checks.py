@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from opsbook.clock import Clock, FrozenClock, SystemClock
@@ -17,7 +18,8 @@ from opsbook.postgres.cluster import free_port
 from opsbook.serving import BackgroundServer
 from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import run_checks
-from tests.conftest import RunningSandbox
+from tests.conftest import RunningSandbox, wait_for
+from tests.postgres.conftest import Sessions, as_role
 from tests.watch.fakes import (
     DnsServer,
     FakePrometheus,
@@ -344,6 +346,37 @@ def test_postgres_vitals_through_database_care(pg_url: str, clock: FrozenClock) 
     down = one({"kind": "postgres", "database_url": "postgresql://u:pw9876@127.0.0.1:9/x"}, clock)
     assert down.state == "down" and "cannot reach the database" in down.summary
     assert "pw9876" not in down.summary
+
+
+def test_postgres_check_as_a_role_without_pg_monitor(
+    pg_url: str, clock: FrozenClock, app_role: str, watcher_role: str
+) -> None:
+    others = Sessions(pg_url)
+    try:
+        # Another role's session waits on a lock: its wait is hidden from the watcher.
+        with psycopg.connect(pg_url, autocommit=True) as setup:
+            setup.execute("create table orders (id int); grant all on orders to app_user")
+        holder = others.open(role=app_role, autocommit=False)
+        holder.execute("lock table orders in access exclusive mode")
+        others.in_background(others.open(role=app_role), "select count(*) from orders")
+        wait_for(lambda: others.state(others.pid(holder)) == "idle in transaction")
+        with psycopg.connect(pg_url) as look:
+            wait_for(
+                lambda: (
+                    look.execute("select count(*) from pg_locks where not granted").fetchone()
+                    == (1,)
+                )
+            )
+        result = one({"kind": "postgres"}, clock, database={"url": as_role(pg_url, watcher_role)})
+    finally:
+        others.close()
+    assert result.state == "degraded", result.summary  # a query waits: warn, not a crash
+    assert "blocked queries: 1 waiting" in result.summary
+    assert result.summary.endswith(
+        "; this role sees only its own sessions' details: "
+        'grant pg_monitor to "ops ""watch"" [/x] $(id)"'
+    )
+    assert result.details["sees_all_sessions"] is False
 
 
 # --- tls and dns --------------------------------------------------------------------------

@@ -124,6 +124,7 @@ def _status(context: ActionContext, inputs: TargetInputs) -> dict[str, Any]:
         },
         "long_queries": report.long_queries,
         "blocked": [vars(b) for b in report.blocked],
+        "notice": report.visibility.notice if report.visibility else None,
     }
 
 
@@ -144,7 +145,13 @@ def _terminate_idle(context: ActionContext, inputs: IdleInputs) -> dict[str, Any
         ended = service.end_sessions(
             conn=conn, plan=plan, incident_id=context.incident_id, **_who(context)
         )
-    return {"ended": ended.pids, "count": len(ended.pids), "protected": _protected(plan)}
+    # hidden: sessions of other roles whose state this role cannot read (never ended blind).
+    return {
+        "ended": ended.pids,
+        "count": len(ended.pids),
+        "protected": _protected(plan),
+        "hidden": plan.unseen,
+    }
 
 
 class KillInputs(TargetInputs):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -18,11 +18,12 @@ import psycopg
 
 from opsbook.clock import Clock
 from opsbook.incidents import service as incidents
-from opsbook.postgres import archive, archive_run, migrations, remediation, views
+from opsbook.postgres import archive, archive_run, migrations, remediation, rights, views
 from opsbook.postgres.archive import ArchiveError
 from opsbook.postgres.errors import Named, PostgresError
 from opsbook.postgres.migrations import MigrationFailed
 from opsbook.postgres.remediation import Protected, Session
+from opsbook.postgres.rights import Visibility
 from opsbook.postgres.views import MaterializedView, Refreshed, ViewError
 from opsbook.store import Store
 from opsbook.store.audit import audited
@@ -55,11 +56,15 @@ class BackupRequired(PostgresError):
 
 @dataclass(frozen=True)
 class SessionPlan:
-    """The sessions a request would end, those it keeps and why, and how it would end them."""
+    """The sessions a request would end, those it keeps and why, and how it would end them.
+    `unseen`: sessions of this database whose state this role cannot read, so it cannot
+    tell whether the request would pick them (`visibility` says what to grant)."""
 
     targets: list[Session]
     protected: list[Protected]
     cancel: bool = False
+    unseen: list[int] = field(default_factory=list)
+    visibility: Visibility | None = None
 
     @property
     def verb(self) -> str:
@@ -82,9 +87,13 @@ def plan_terminate_idle(
     force: bool = False,
 ) -> SessionPlan:
     """Sessions of this database idle (or idle in a transaction) for at least `older_than`."""
-    select = remediation.idle(older_than, in_transaction=in_transaction, database=_database(conn))
+    database = _database(conn)
+    select = remediation.idle(older_than, in_transaction=in_transaction, database=database)
     found = remediation.pick(conn, select, force=force)
-    return SessionPlan(found.targets, found.protected)
+    unseen = [s.pid for s in found.unseen if s.database == database]
+    return SessionPlan(
+        found.targets, found.protected, unseen=unseen, visibility=rights.visibility(conn)
+    )
 
 
 def plan_kill(
@@ -110,7 +119,7 @@ def plan_kill(
             f"no client session with pid {', '.join(map(str, missing))}"
             " (system and replication backends are never ended)"
         )
-    return SessionPlan(found.targets, found.protected, cancel)
+    return SessionPlan(found.targets, found.protected, cancel, visibility=rights.visibility(conn))
 
 
 def end_sessions(

@@ -83,9 +83,11 @@ def _end_sessions(
     as_json: bool,
 ) -> None:
     context = app_context(ctx)
+    # With --yes nothing is asked: the plan is shown once, as what was done.
+    quiet = as_json or (act and yes)
     outcome = guarded(
         plan,
-        show=None if as_json else _show_sessions,
+        show=None if quiet else _show_sessions,
         needed=act and bool(plan.targets),
         yes=yes,
         to=f"{plan.verb} {len(plan.targets)} session(s)",
@@ -96,19 +98,47 @@ def _end_sessions(
     ended = outcome.result.pids if outcome.result else []
     if as_json:
         protected = [{"pid": p.session.pid, "reason": p.reason.say(FLAGS)} for p in plan.protected]
-        print_json({"targets": plan.targets, "ended": ended, "protected": protected})
+        print_json(
+            {"targets": plan.targets, "ended": ended, "protected": protected, "hidden": plan.unseen}
+        )
     elif outcome.acted:
         done = "cancelled" if plan.cancel else "terminated"
-        console.print(f"{done} {len(ended)} of {len(plan.targets)} session(s)")
+        console.print(f"{done} {len(ended)} of {len(plan.targets)} session(s):")
+        print_rows([s for s in plan.targets if s.pid in ended], _SESSION, as_json=False)
+        _show_kept(plan)
+    elif quiet:
+        _show_sessions(plan)
 
 
 def _show_sessions(plan: service.SessionPlan) -> None:
     count = len(plan.targets)
-    console.print(f"would {plan.verb} {count} session(s):" if count else "no session to end")
-    if plan.targets:
+    if count:
+        console.print(f"would {plan.verb} {count} session(s):")
         print_rows(plan.targets, _SESSION, as_json=False)
+    elif not plan.unseen:
+        console.print("no session to end")
+    _show_kept(plan)
+
+
+def _show_kept(plan: service.SessionPlan) -> None:
     for kept in plan.protected:
         console.print(literal(f"  kept {kept.session.describe()}: {kept.reason.say(FLAGS)}"))
+    if plan.unseen and plan.visibility:
+        console.print(literal(_unseen(plan.unseen, plan.visibility)))
+
+
+def _unseen(pids: list[int], rights: service.Visibility) -> str:
+    """Why sessions that may be idle were left out: this role cannot see their state (and,
+    without pg_signal_backend, could not end them either)."""
+    sessions = f"{len(pids)} session(s) of other roles in this database"
+    if rights.ends_others:
+        return (
+            f"this role cannot see whether {sessions} are idle, so it leaves them: {rights.grant}"
+        )
+    return (
+        f"this role can neither see whether {sessions} are idle nor end them: {rights.grant} "
+        "to see them (ending them also needs pg_signal_backend)"
+    )
 
 
 _SESSION: list[tuple[str, Cell[service.Session]]] = [

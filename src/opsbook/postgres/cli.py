@@ -73,23 +73,39 @@ def _print_status(report: service.StatusReport) -> None:
         f"[bold]{safe(server['database'])}[/] on PostgreSQL {safe(server['version'])}, up "
         f"{seconds(server['uptime'])}" + (" (replica)" if server["in_recovery"] else "")
     )
+    hidden = f", {states['hidden']} of other roles, details hidden" if states["hidden"] else ""
     console.print(
         f"connections: {states['total']} ({states['active']} active, "
         f"{states['idle']} idle, {states['idle_in_transaction']} idle in "
-        f"transaction, {states['waiting']} waiting on locks)"
+        f"transaction, {states['waiting']} waiting on locks{hidden})"
     )
     print_rows(report.findings, _FINDING, as_json=False)
     if report.long_queries:
         console.print("[bold]longest running[/]")
     for q in report.long_queries:
         console.print(literal(f"  pid {q['pid']}  {seconds(q['seconds'])}  {q['query'][:100]}"))
-    for b in report.blocked:
-        console.print(
-            literal(
-                f"  pid {b.blocked_pid} waits {seconds(b.waiting_seconds)} on pid "
-                f"{b.blocking_pid} ({b.blocking_state}): {(b.blocking_query or '')[:80]}"
-            )
-        )
+    if report.blocked:
+        console.print("[bold]blocking[/] (root blockers first)")
+        _print_tree(report.blocked, indent="  ")
+
+
+def _print_tree(tree: list[service.LockSession], *, indent: str = "") -> None:
+    for session in tree:
+        branch = "   " * (session.depth - 1) + "└─ " if session.depth else ""
+        console.print(literal(indent + branch + _tree_line(session)))
+
+
+def _tree_line(s: service.LockSession) -> str:
+    """`pid 12 waits 5s for ShareLock on orders; holds ShareLock on items: app_user@shop,
+    idle in transaction, web: lock table orders`: all of it data, shown as text."""
+    line = s.name
+    if s.waits_for:
+        line += f" waits {seconds(s.waiting_seconds) or 'a moment'} for {s.waits_for}"
+    if s.holds:
+        line += f"{';' if s.waits_for else ''} holds {s.held}"
+    about = [f"{s.user}@{s.database}" if s.user else s.database, s.state, s.application]
+    line += ": " + ", ".join(a for a in about if a)
+    return line + (f": {s.query[:80]}" if s.query else "")
 
 
 _FINDING: list[tuple[str, Cell[Finding]]] = [
@@ -121,6 +137,8 @@ def connections(
         ("idle", lambda r: str(r["idle"])),
         ("idle in transaction", lambda r: str(r["idle_in_transaction"])),
     ]
+    if any(r["hidden"] for r in found):  # other roles' sessions, their state unknown here
+        columns.append(("details hidden", lambda r: str(r["hidden"])))
     print_rows(found, columns, as_json=as_json)
 
 
@@ -141,34 +159,43 @@ def slow(
     print_rows(found, _ACTIVE, as_json=as_json, empty="no active queries over that duration")
 
 
+def _marks(q: service.ActiveQuery) -> str:
+    """What sets a query apart: it only waits on a lock (ending it frees nothing), or it
+    runs in another database than the one asked about."""
+    marks = []
+    if q.blocked_by:
+        marks.append(f"waits on a lock held by pid {', '.join(map(str, q.blocked_by))}")
+    elif q.wait_event_type == "Lock":
+        marks.append("waits on a lock")
+    if q.other_database:
+        marks.append(f"other database: {q.database}")
+    return "; ".join(marks)
+
+
 _ACTIVE: list[tuple[str, Cell[service.ActiveQuery]]] = [
     ("pid", lambda q: str(q.pid)),
     ("running", lambda q: seconds(q.seconds)),
     ("user", lambda q: q.user or ""),
     ("application", lambda q: q.application or ""),
+    ("note", lambda q: literal(_marks(q), "yellow")),
     ("query", lambda q: literal(q.query or "", newlines=True)),
 ]
 
 
 @app.command("blocked")
 def blocked(ctx: typer.Context, as_json: bool = JSON) -> None:
-    """Queries waiting on a lock and the sessions blocking them.
+    """Sessions in a lock wait as a tree: each root blocker, then what waits on it.
 
     Example: opsbook db blocked
     """
     with target(ctx) as conn:
         found = service.blocked_queries(conn=conn)
-    print_rows(found, _BLOCKED, as_json=as_json, empty="no query waits on a lock")
-
-
-_BLOCKED: list[tuple[str, Cell[service.Blocked]]] = [
-    ("waiting pid", lambda b: str(b.blocked_pid)),
-    ("waiting", lambda b: seconds(b.waiting_seconds)),
-    ("query", lambda b: literal(b.blocked_query or "", newlines=True)),
-    ("blocked by", lambda b: str(b.blocking_pid)),
-    ("its state", lambda b: b.blocking_state or ""),
-    ("its query", lambda b: literal(b.blocking_query or "", newlines=True)),
-]
+    if as_json:
+        print_json(found)
+    elif found:
+        _print_tree(found)
+    else:
+        console.print("no query waits on a lock")
 
 
 @app.command("sizes")

@@ -9,6 +9,8 @@ import psycopg
 
 from opsbook.config import Config
 from opsbook.postgres import queries
+from opsbook.postgres.locks import LockSession, blocking_tree
+from opsbook.postgres.rights import Visibility, visibility
 
 State = Literal["ok", "warn", "crit", "info"]
 LEAK_ACTIVE = 100  # the runbook: "If >100, connections are leaking"
@@ -23,20 +25,9 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class Blocked:
-    """A query waiting on a lock, and the session that holds it up (`blocked_queries.sql`)."""
-
-    blocked_pid: int
-    blocked_query: str | None
-    waiting_seconds: float
-    blocking_pid: int
-    blocking_state: str | None
-    blocking_query: str | None
-
-
-@dataclass(frozen=True)
 class ActiveQuery:
-    """A query running now (`slow_queries.sql`)."""
+    """A query running now (`slow_queries.sql`), in this database or `other_database`;
+    `blocked_by` names the sessions it waits on when it waits on a lock."""
 
     pid: int
     user: str | None
@@ -44,11 +35,9 @@ class ActiveQuery:
     seconds: float
     wait_event_type: str | None
     query: str | None
-
-
-def blocked(conn: psycopg.Connection[Any]) -> list[Blocked]:
-    """Queries waiting on a lock, oldest first, each with its blocker."""
-    return queries.fetch(conn, "blocked_queries", Blocked)
+    database: str | None
+    other_database: bool
+    blocked_by: list[int]
 
 
 def active_queries(
@@ -66,8 +55,9 @@ class StatusReport:
     connections: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
     long_queries: list[dict[str, Any]] = field(default_factory=list)
-    blocked: list[Blocked] = field(default_factory=list)
+    blocked: list[LockSession] = field(default_factory=list)
     replicas: list[dict[str, Any]] = field(default_factory=list)
+    visibility: Visibility | None = None
 
     @property
     def worst(self) -> State:
@@ -132,9 +122,9 @@ def status(
     """The server's vitals, each judged ok, info, warn or crit against `thresholds`."""
     server = queries.one(conn, "server_info")
     states = queries.one(conn, "connection_states")
-    report = StatusReport(server=server, connections=states)
+    report = StatusReport(server=server, connections=states, visibility=visibility(conn))
     report.long_queries = queries.rows(conn, "slow_queries", {"min_seconds": 0, "limit": 5})
-    report.blocked = blocked(conn)
+    report.blocked = blocking_tree(conn)
     report.replicas = queries.rows(conn, "replication")
     add = report.findings.append
 
@@ -177,19 +167,7 @@ def status(
             f"{human_seconds(thresholds.long_query_crit)}",
         )
     )
-    if report.blocked:
-        waited = max(b.waiting_seconds for b in report.blocked)
-        blockers = sorted({b.blocking_pid for b in report.blocked})
-        add(
-            Finding(
-                "blocked queries",
-                "crit" if waited > thresholds.blocked_crit else "warn",
-                f"{len(report.blocked)} waiting up to {human_seconds(waited)}",
-                f"blocked by pid {', '.join(map(str, blockers))}",
-            )
-        )
-    else:
-        add(Finding("blocked queries", "ok", "none", "no query waits on a lock"))
+    add(_blocked_finding(report.blocked, thresholds))
     hit = queries.one(conn, "cache_hit")
     if hit.get("ratio") is not None:
         ratio = hit["ratio"]
@@ -264,3 +242,20 @@ def status(
         )
     )
     return report
+
+
+def _blocked_finding(tree: list[LockSession], thresholds: Thresholds) -> Finding:
+    """How long queries wait on locks, naming the root blockers: the sessions to act on
+    (ending a waiter in the middle of a chain frees only its own waiters)."""
+    waiters = [s for s in tree if s.blocked_by]
+    if not waiters:
+        return Finding("blocked queries", "ok", "none", "no query waits on a lock")
+    # A hidden waiter's wait start can be unknown for a moment: count it, compare the rest.
+    waited = max((s.waiting_seconds for s in waiters if s.waiting_seconds is not None), default=0.0)
+    roots = [s.name for s in tree if s.depth == 0]
+    return Finding(
+        "blocked queries",
+        "crit" if waited > thresholds.blocked_crit else "warn",
+        f"{len(waiters)} waiting up to {human_seconds(waited)}",
+        f"root blocker{'s' if len(roots) > 1 else ''}: {', '.join(roots)}",
+    )

@@ -1,5 +1,6 @@
-"""What every `opsbook db` command shares: its target database, how a refusal from the
-service ends it, durations typed as timedelta, and the options that mean one thing."""
+"""What every `opsbook db` command shares: its target database (and the one line saying
+what its role cannot see), how a refusal from the service ends it, durations typed as
+timedelta, and the options that mean one thing."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from opsbook.bounds import MAX_ID
 from opsbook.config.durations import ZERO
-from opsbook.console import Exit, duration_option, fail
+from opsbook.console import Exit, duration_option, err, fail, literal
 from opsbook.context import app_context
 from opsbook.postgres import service
 from opsbook.postgres.diagnostics import human_seconds
@@ -37,10 +39,15 @@ FLAGS = {
 
 @contextmanager
 def target(ctx: typer.Context, *, writes: bool = False) -> Iterator[service.Connection]:
-    """The target database for one command. A refusal from the service ends the command
-    with exit 2; an unreachable database or an operation stopped part-way, with exit 1."""
+    """The target database for one command. A role that cannot read other roles' sessions
+    is told so in one line on stderr (stdout stays the command's own, `--json` valid). A
+    refusal from the service ends the command with exit 2; an unreachable database or an
+    operation stopped part-way, with exit 1."""
     try:
         with service.connect(app_context(ctx).target_url()) as conn:
+            notice = service.visibility(conn=conn).notice
+            if notice:
+                err.print(Text.assemble(("note:", "yellow"), " ", literal(notice)))
             yield conn
     except (Unreachable, Stopped) as exc:
         fail(exc.text(FLAGS), Exit.FOUND)

@@ -2,7 +2,9 @@
 
 Never ended: opsbook's own backend and any connection that says it is opsbook's
 (application_name), replication and other system backends (they are not client
-backends, so they never appear as targets), and superuser-owned sessions unless forced.
+backends, so they never appear as targets), superuser-owned sessions unless forced,
+another role's session whose details this role cannot see, and one PostgreSQL would not
+let this role end (no pg_signal_backend).
 The operations that end sessions, and audit it, are in `service`.
 """
 
@@ -17,12 +19,14 @@ import psycopg
 
 from opsbook.postgres import queries
 from opsbook.postgres.errors import Named, Wording
+from opsbook.postgres.rights import HIDDEN
 
 
 @dataclass(frozen=True)
 class Session:
     """A client session as `sessions.sql` reads it: what a responder needs to decide
-    whether to end it."""
+    whether to end it. `hidden`: another role's session whose state, query and times
+    PostgreSQL hides from this role (only its pid, user, database and application show)."""
 
     pid: int
     database: str | None
@@ -30,7 +34,7 @@ class Session:
     superuser: bool
     application: str | None
     client: str | None
-    backend_type: str
+    backend_type: str | None
     state: str | None
     wait_event_type: str | None
     wait_event: str | None
@@ -39,6 +43,8 @@ class Session:
     transaction_seconds: float | None
     query: str | None
     is_self: bool
+    hidden: bool
+    may_end: bool
 
     def describe(self) -> str:
         """`pid 123 (app_user@sandbox, web)`: how the audit log and the plan name it."""
@@ -59,10 +65,12 @@ class Protected:
 
 @dataclass(frozen=True)
 class Picked:
-    """The sessions a request picks: those that may be ended and those that are kept."""
+    """The sessions a request picks: those that may be ended and those that are kept; and
+    the hidden sessions it could not judge (their state unknown to this role)."""
 
     targets: list[Session] = field(default_factory=list)
     protected: list[Protected] = field(default_factory=list)
+    unseen: list[Session] = field(default_factory=list)
 
 
 def protection(session: Session, *, force: bool) -> Wording | None:
@@ -71,12 +79,19 @@ def protection(session: Session, *, force: bool) -> Wording | None:
         return Wording(("opsbook's own connection",))
     if (session.application or "").startswith("opsbook"):
         return Wording(("an opsbook connection",))
+    if session.hidden:
+        # Never ended blind: its state is unknown here, and without pg_signal_backend
+        # PostgreSQL refuses to end another role's session anyway.
+        return Wording((f"another role's session whose details this role cannot see ({HIDDEN})",))
     if session.backend_type != "client backend":
         return Wording(("a system backend",))
     if session.superuser and not force:
         return Wording(
             (f"owned by superuser {session.user} (", Named("force", "only when forced"), ")")
         )
+    if not session.may_end:
+        # PostgreSQL would refuse half-way through the plan: keep it in the plan instead.
+        return Wording((f"this role may not end {session.user}'s sessions (pg_signal_backend)",))
     return None
 
 
@@ -90,6 +105,8 @@ def pick(conn: psycopg.Connection[Any], select: Select, *, force: bool = False) 
     found = Picked()
     for session in sessions(conn):
         if not select(session):
+            if session.hidden:
+                found.unseen.append(session)
             continue
         reason = protection(session, force=force)
         if reason:

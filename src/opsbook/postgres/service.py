@@ -47,10 +47,13 @@ from opsbook.postgres.changes import (
     refresh_views,
     run_archive,
 )
-from opsbook.postgres.diagnostics import ActiveQuery, Blocked, StatusReport
+from opsbook.postgres.diagnostics import ActiveQuery, StatusReport
 from opsbook.postgres.errors import PostgresError, Unreachable
+from opsbook.postgres.locks import LockSession, blocking_tree
 from opsbook.postgres.migrations import MigrationError, MigrationFailed
 from opsbook.postgres.remediation import Protected, Session
+from opsbook.postgres.rights import Visibility
+from opsbook.postgres.rights import visibility as read_visibility
 from opsbook.postgres.views import MaterializedView, Refreshed, ViewError
 from opsbook.store import Store
 from opsbook.store.audit import entries as audit_entries
@@ -63,11 +66,11 @@ __all__ = [
     "ArchiveError",
     "Archived",
     "BackupRequired",
-    "Blocked",
     "Connection",
     "Ended",
     "Grouping",
     "IndexKind",
+    "LockSession",
     "MaterializedView",
     "MigrationError",
     "MigrationFailed",
@@ -87,6 +90,7 @@ __all__ = [
     "ViewError",
     "ViewListing",
     "ViewsRefreshed",
+    "Visibility",
     "Who",
     "apply_migrations",
     "blocked_queries",
@@ -107,6 +111,7 @@ __all__ = [
     "sizes",
     "slow_queries",
     "status",
+    "visibility",
 ]
 
 Connection = psycopg.Connection[Any]
@@ -151,9 +156,16 @@ def slow_queries(
     return diagnostics.active_queries(conn, min_seconds=min_duration.total_seconds(), limit=limit)
 
 
-def blocked_queries(*, conn: Connection) -> list[Blocked]:
-    """Queries waiting on a lock, each with the session blocking it."""
-    return diagnostics.blocked(conn)
+def blocked_queries(*, conn: Connection) -> list[LockSession]:
+    """Sessions in a lock wait as a tree: each root blocker, then the sessions waiting on
+    it, depth first, with the lock each waits for and holds."""
+    return blocking_tree(conn)
+
+
+def visibility(*, conn: Connection) -> Visibility:
+    """Whether this role reads other roles' sessions in full, and the line that says what
+    to grant when it does not."""
+    return read_visibility(conn)
 
 
 @dataclass(frozen=True)

@@ -76,12 +76,12 @@ async def run(check: PostgresCheck, ctx: ProbeContext) -> CheckResult:
         if state == "ok"
         else "; ".join(f"{f.check}: {f.value} ({f.reason})" for f in worst)
     )
+    details: dict[str, object] = {"findings": {f.check: f.state for f in report.findings}}
+    rights = report.visibility
+    if rights is not None and rights.notice:
+        # Counts still include other roles' sessions; say once what else stays hidden.
+        summary += f"; {rights.notice}"
+        details["sees_all_sessions"] = False
     return CheckResult(
-        check.name,
-        "postgres",
-        state,
-        summary,
-        now,
-        metrics=metrics,
-        details={"findings": {f.check: f.state for f in report.findings}},
+        check.name, "postgres", state, summary, now, metrics=metrics, details=details
     )
