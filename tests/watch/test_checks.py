@@ -234,8 +234,12 @@ def test_statuspage_v2_operational_degraded_and_down(
     )
     assert [(r.state, r.summary) for r in results] == [
         ("ok", "Supabase: All Systems Operational"),
-        ("degraded", "Supabase: Elevated error rates in us-east-1 (investigating, impact minor)"),
-        ("down", "Supabase: Auth: major_outage"),
+        (
+            "degraded",
+            "Supabase: degraded performance: Database;"
+            " Elevated error rates in us-east-1 (investigating, impact minor)",
+        ),
+        ("down", "Supabase: major outage: Auth"),
     ]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from opsbook.bodies import MAX_JSON_DEPTH, check_depth
 from opsbook.watch.probe import ProbeContext
 
 BODY_LIMIT = 256 * 1024
@@ -26,7 +27,10 @@ class Answer:
     elapsed_ms: float
 
     def json(self) -> Any:
-        """JSON numbers stay real numbers (0.05 > 0.01), never truncated to integers."""
+        """JSON numbers stay real numbers (0.05 > 0.01), never truncated to integers. A
+        body nested past MAX_JSON_DEPTH is a ValueError like any other non-JSON answer
+        (json.loads would raise RecursionError, and the check would crash)."""
+        check_depth(self.text.encode(errors="replace"), MAX_JSON_DEPTH)
         return json.loads(self.text)
 
 
