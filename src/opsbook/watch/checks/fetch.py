@@ -53,7 +53,7 @@ async def request(
     try:
         async with asyncio.timeout(timeout):
             async with ctx.session.request(method, url, **kwargs) as response:
-                raw = await response.content.read(BODY_LIMIT)
+                raw = await _read(response, BODY_LIMIT)
                 return Answer(
                     response.status,
                     raw.decode(errors="replace"),
@@ -66,6 +66,15 @@ async def request(
         raise Unreachable(f"cannot connect to {exc.host}:{exc.port} ({reason.lower()})") from None
     except aiohttp.ClientError as exc:
         raise Unreachable(f"request failed: {exc}") from None
+
+
+async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Up to `limit` bytes of the body. One `content.read(limit)` returns what has
+    arrived so far, which for a body of more than one chunk is only its beginning."""
+    raw = bytearray()
+    while len(raw) < limit and (chunk := await response.content.read(limit - len(raw))):
+        raw += chunk
+    return bytes(raw)
 
 
 def short(text: str, limit: int = 120) -> str:

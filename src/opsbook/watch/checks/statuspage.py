@@ -2,8 +2,10 @@
 
 Atlassian Statuspage v2 (`/api/v2/summary.json`: status.indicator, components,
 unresolved incidents) is tried first; Instatus pages (`/summary.json`: page.status,
-activeIncidents, activeMaintenances) second. The provider's own incident title is
-what the responder sees.
+activeIncidents, activeMaintenances) second. The URL may be the page's or one of its API
+documents: both lead to the page's root. On a v2 page the check's `components`/`ignore`
+choose what counts (`statuspage_v2`); the provider's own incident title is what the
+responder sees after the components it names.
 """
 
 from __future__ import annotations
