@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,14 +189,6 @@ def test_webhook_probe(sandbox: RunningSandbox, clock: FrozenClock) -> None:
 
 
 # --- status pages ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def status_pages() -> Iterator[tuple[FakeStatusPages, str]]:
-    fake = FakeStatusPages()
-    server = BackgroundServer(fake.app).start()
-    yield fake, server.url
-    server.stop()
 
 
 def test_statuspage_v2_operational_degraded_and_down(

@@ -12,7 +12,6 @@ import asyncio
 import copy
 import json
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from typer.testing import CliRunner
 from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.config import Config, ConfigError, parse_config
-from opsbook.serving import BackgroundServer
 from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import run_checks
 from tests.test_hostile_text import HOSTILE, RAW
@@ -56,14 +54,6 @@ def calm(page: dict[str, Any]) -> dict[str, Any]:
     return page
 
 
-@pytest.fixture
-def pages() -> Iterator[tuple[FakeStatusPages, str]]:
-    fake = FakeStatusPages()
-    server = BackgroundServer(fake.app).start()
-    yield fake, server.url
-    server.stop()
-
-
 def check(url: str, clock: FrozenClock, **fields: Any) -> CheckResult:
     spec = {"name": "vercel", "kind": "statuspage", "provider": "Vercel", "url": url, **fields}
     config = Config.model_validate({"checks": [spec]})
@@ -71,8 +61,10 @@ def check(url: str, clock: FrozenClock, **fields: Any) -> CheckResult:
     return result
 
 
-def serve(pages: tuple[FakeStatusPages, str], body: dict[str, Any], slug: str = "vercel") -> str:
-    fake, url = pages
+def serve(
+    status_pages: tuple[FakeStatusPages, str], body: dict[str, Any], slug: str = "vercel"
+) -> str:
+    fake, url = status_pages
     fake.pages[slug] = ("statuspage", body)
     return f"{url}/{slug}"
 
@@ -81,9 +73,9 @@ def serve(pages: tuple[FakeStatusPages, str], body: dict[str, Any], slug: str = 
 
 
 def test_one_regions_outage_counts_only_for_checks_that_select_it(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
-    url = serve(pages, fixture("vercel"))
+    url = serve(status_pages, fixture("vercel"))
     ours = check(url, clock, components=[IAD1, "San Francisco, USA (sfo1)", "API"])
     assert (ours.state, ours.summary) == ("ok", "Vercel: 5 selected components operational")
     assert ours.details["selected"] == 5  # each region in both groups, and the API
@@ -100,23 +92,23 @@ def test_one_regions_outage_counts_only_for_checks_that_select_it(
 
 
 def test_ignore_leaves_a_group_out_and_an_incident_elsewhere_is_not_ours(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
-    url = serve(pages, fixture("vercel"))
+    url = serve(status_pages, fixture("vercel"))
     result = check(url, clock, ignore=["edge network"])  # names ignore case
     assert (result.state, result.summary) == ("ok", "Vercel: 26 selected components operational")
     assert result.details["incidents"] == []
 
 
 def test_a_group_is_named_once_never_with_its_children(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
     page = calm(fixture("vercel"))
     edge = [c["name"] for c in page["components"] if c["group_id"]]
     with_status(page, "partial_outage", *edge, group="Edge Network")
     with_status(page, "partial_outage", "Edge Network")  # the group's own status follows
     with_status(page, "partial_outage", "Builds")
-    url = serve(pages, page)
+    url = serve(status_pages, page)
     result = check(url, clock, components=["Edge Network", "Builds", "API"])
     assert (result.state, result.summary) == (
         "degraded",
@@ -126,14 +118,14 @@ def test_a_group_is_named_once_never_with_its_children(
 
 
 def test_many_affected_components_are_listed_a_few_then_counted(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
     page = calm(fixture("vercel"))
     codes = ["iad1", "cle1", "pdx1", "sfo1", "yul1", "gru1"]
     names = [c["name"] for c in page["components"] if c["name"][-5:-1] in codes]
     with_status(page, "degraded_performance", *names, group="Serverless Functions")
     with_status(page, "partial_outage", "Serverless Functions")
-    result = check(serve(pages, page), clock, components=["Serverless Functions"])
+    result = check(serve(status_pages, page), clock, components=["Serverless Functions"])
     assert result.state == "degraded"
     assert result.summary == (
         "Vercel: degraded performance: Serverless Functions/Washington, D.C., USA (iad1),"
@@ -144,13 +136,13 @@ def test_many_affected_components_are_listed_a_few_then_counted(
 
 
 def test_the_worst_selected_status_decides(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
     page = calm(fixture("vercel"))
     with_status(page, "degraded_performance", "Dashboard")
     with_status(page, "partial_outage", "API")
     with_status(page, "under_maintenance", "Domains")
-    url = serve(pages, page)
+    url = serve(status_pages, page)
     assert check(url, clock, components=["Dashboard", "API", "Domains"]).summary == (
         "Vercel: partial outage: API"
     )
@@ -158,19 +150,19 @@ def test_the_worst_selected_status_decides(
         "Vercel: degraded performance: Dashboard"
     )
     with_status(page, "major_outage", "DNS")
-    serve(pages, page)
+    serve(status_pages, page)
     assert check(url, clock, components=["DNS", "API"]).state == "down"
     assert check(url, clock, components=["Domains"]).state == "degraded"
 
 
 def test_a_component_shown_only_when_degraded_still_counts(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
     page = calm(fixture("vercel"))
     hidden = [c for c in page["components"] if c["only_show_if_degraded"]]
     assert hidden  # the fixture has some, as Vercel's newest regions are
     hidden[0]["status"] = "major_outage"
-    result = check(serve(pages, page), clock, components=["Edge Network"])
+    result = check(serve(status_pages, page), clock, components=["Edge Network"])
     assert result.state == "down" and "Cape Town" in result.summary
 
 
@@ -178,9 +170,9 @@ def test_a_component_shown_only_when_degraded_still_counts(
 
 
 def test_a_maintenance_in_progress_is_named(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
-    url = serve(pages, fixture("supabase"), "supabase")
+    url = serve(status_pages, fixture("supabase"), "supabase")
     ours = check(url, clock, provider="Supabase", components=["Database/eu-west-1"])
     assert (ours.state, ours.summary) == (
         "degraded",
@@ -193,7 +185,7 @@ def test_a_maintenance_in_progress_is_named(
     # A maintenance under way on a selected component that is not marked under maintenance.
     page = fixture("supabase")
     with_status(page, "operational", "eu-west-1", "Database")
-    serve(pages, page, "supabase")
+    serve(status_pages, page, "supabase")
     quiet = check(url, clock, provider="Supabase", components=["Database"])
     assert (quiet.state, quiet.summary) == (
         "ok",
@@ -206,9 +198,9 @@ def test_a_maintenance_in_progress_is_named(
 
 
 def test_an_unknown_name_is_a_config_error_listing_the_pages_names(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
-    url = serve(pages, fixture("vercel"))
+    url = serve(status_pages, fixture("vercel"))
     result = check(url, clock, components=["API", "iad1"])
     assert result.state == "error"
     assert result.summary == (
@@ -223,9 +215,9 @@ def test_an_unknown_name_is_a_config_error_listing_the_pages_names(
 
 
 def test_names_select_only_on_a_page_that_lists_components(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
-    fake, url = pages
+    fake, url = status_pages
     fake.pages["vapi"] = ("instatus", {"page": {"name": "Vapi", "status": "UP"}})
     result = check(f"{url}/vapi", clock, provider="Vapi", components=["Calls"])
     assert result.state == "error"
@@ -276,17 +268,17 @@ def test_the_config_refuses_what_it_can_know_is_wrong() -> None:
     ],
 )
 def test_the_page_url_and_any_api_url_reach_the_same_summary(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock, path: str
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock, path: str
 ) -> None:
-    url = serve(pages, fixture("vercel"))
+    url = serve(status_pages, fixture("vercel"))
     result = check(url + path, clock, components=[IAD1])
     assert (result.state, result.summary) == ("ok", "Vercel: 2 selected components operational")
 
 
 def test_an_instatus_summary_url_works_too(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
-    fake, url = pages
+    fake, url = status_pages
     fake.pages["vapi"] = ("instatus", {"page": {"name": "Vapi", "status": "UP"}})
     result = check(f"{url}/vapi/summary.json", clock, provider="Vapi")
     assert (result.state, result.summary) == ("ok", "Vapi: All systems operational")
@@ -296,7 +288,7 @@ def test_an_instatus_summary_url_works_too(
 
 
 def test_hostile_names_on_the_page_are_shown_as_data(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock, tmp_path: Path
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock, tmp_path: Path
 ) -> None:
     page = calm(fixture("vercel"))
     with_status(page, "major_outage", "API", "DNS", "Builds")
@@ -308,7 +300,7 @@ def test_hostile_names_on_the_page_are_shown_as_data(
         elif c["name"] == "Builds":
             c["name"], c["status"] = "[red]red[/red]", "\x1b[31mmelted\x1b[0m"
     page["incidents"] = [{"name": HOSTILE, "status": "investigating", "impact": "critical"}]
-    url = serve(pages, page)
+    url = serve(status_pages, page)
     result = check(url, clock)
     assert result.state == "down"
     assert not any(raw in result.summary for raw in RAW)
@@ -332,9 +324,9 @@ def test_hostile_names_on_the_page_are_shown_as_data(
 
 
 def test_hostile_configured_names_are_words_in_the_error(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
-    url = serve(pages, fixture("vercel"))
+    url = serve(status_pages, fixture("vercel"))
     name = "$(touch pwned); rm -rf / [/x] \x1b[2J"
     result = check(url, clock, components=[name])
     assert result.state == "error"
@@ -357,17 +349,17 @@ def test_hostile_configured_names_are_words_in_the_error(
     ],
 )
 def test_odd_shapes_are_read_without_crashing(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock, body: dict[str, Any]
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock, body: dict[str, Any]
 ) -> None:
-    result = check(serve(pages, body), clock)
+    result = check(serve(status_pages, body), clock)
     assert result.state in ("ok", "degraded", "down")
     assert not result.summary.startswith("the check itself failed")
 
 
 def test_json_nested_too_deep_is_not_json(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
-    fake, url = pages
+    fake, url = status_pages
     fake.pages["deep"] = (
         "raw",
         json.dumps({"status": {"indicator": "none"}})[:-1]
@@ -381,10 +373,10 @@ def test_json_nested_too_deep_is_not_json(
 
 
 def test_a_summary_longer_than_one_network_chunk_is_read_whole(
-    pages: tuple[FakeStatusPages, str], clock: FrozenClock
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
     page = fixture("vercel")
     for c in page["components"]:
         c["description"] = "A long description. " * 200  # ~200 KB in all, under the limit
-    result = check(serve(pages, page), clock, components=[FRA1])
+    result = check(serve(status_pages, page), clock, components=[FRA1])
     assert result.state == "down" and result.details["selected"] == 2
