@@ -380,3 +380,17 @@ def test_a_summary_longer_than_one_network_chunk_is_read_whole(
         c["description"] = "A long description. " * 200  # ~200 KB in all, under the limit
     result = check(serve(status_pages, page), clock, components=[FRA1])
     assert result.state == "down" and result.details["selected"] == 2
+
+
+def test_an_instatus_incident_title_is_shown_as_data(
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
+) -> None:
+    fake, url = status_pages
+    incident = {"name": HOSTILE, "status": "INVESTIGATING", "impact": "MAJOROUTAGE"}
+    fake.pages["vapi"] = (
+        "instatus",
+        {"page": {"name": "Vapi", "status": "HASISSUES"}, "activeIncidents": [incident]},
+    )
+    result = check(f"{url}/vapi", clock, provider="Vapi")
+    assert result.state == "down" and "[/oops]" in result.summary
+    assert not any(raw in result.summary for raw in RAW)

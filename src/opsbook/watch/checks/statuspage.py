@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from opsbook.config.models import StatuspageCheck
 from opsbook.watch.checks import statuspage_v2
 from opsbook.watch.checks.fetch import Answer, Unreachable, request
-from opsbook.watch.checks.statuspage_v2 import LISTED, listing, shown
+from opsbook.watch.checks.statuspage_v2 import KEPT, LISTED, listing, shown
 from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult, State
 
@@ -59,19 +59,19 @@ def _instatus(provider: str, data: dict[str, Any]) -> tuple[State, str, dict[str
         state = "down" if "MAJOROUTAGE" in status and status.startswith("ALL") else "degraded"
     if any(i.get("impact") == "MAJOROUTAGE" for i in incidents):
         state = "down"
-    words = "All systems operational" if status == "UP" else status.lower()
+    words = "All systems operational" if status == "UP" else shown(status.lower(), 40)
     if incidents:
         first = incidents[0]
         words = (
-            f"{first.get('name')} ({str(first.get('status', '')).lower()},"
-            f" impact {str(first.get('impact', '')).lower()})"
+            f"{shown(first.get('name'))} ({shown(str(first.get('status', '')).lower(), 20)},"
+            f" impact {shown(str(first.get('impact', '')).lower(), 20)})"
         )
     elif maintenances and status != "UP":
-        words = f"maintenance: {maintenances[0].get('name')}"
+        words = f"maintenance: {shown(maintenances[0].get('name'))}"
     details = {
         "format": "instatus",
-        "status": status,
-        "incidents": [i.get("name") for i in incidents],
+        "status": shown(status, 40),
+        "incidents": [shown(i.get("name")) for i in incidents[:KEPT]],
     }
     return state, f"{provider}: {words}", details
 
