@@ -3,9 +3,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from opsbook.config import Config, load_config
 from opsbook.runbooks.model import Runbook
-from opsbook.runbooks.suggest import RunbookCache, suggest_for
+from opsbook.runbooks.suggest import RUNBOOKS, RunbookCache, first_pick, rank, suggest_for
 from tests.runbooks.conftest import Ops
 
 
@@ -167,3 +169,108 @@ def test_suggest_for_reads_the_runbook_as_it_is_now(tmp_path: Path) -> None:
     _write(books, "workers", "Queue stuck on workers", mtime_ns=T + 10**9, symptom="queue")
     assert top("Queue stuck") == "workers"
     assert top("Disk full") != "workers"
+
+
+# --- which runbook an alert gets ------------------------------------------------------------
+
+# Titles as routing writes them ("<check> check failing: <what it saw>") and as
+# Alertmanager names alerts, with the component and severity the alert carries.
+TABLE = [
+    # component and explicit symptoms
+    ("clerk-webhook check failing: HTTP 401 Unauthorized", "auth", "P1", "p1-auth-failures"),
+    (
+        "vapi-status check failing: Vapi: major outage: Voice API",
+        "voice",
+        "P1",
+        "voice-calls-failing",
+    ),
+    ("voice check failing: Calls failing to connect", "voice", "P2", "voice-calls-failing"),
+    (
+        "resend-dns check failing: DKIM record missing for mail.example.com",
+        "email",
+        "P2",
+        "emails-not-sending",
+    ),
+    (
+        "db-connections check failing: 97 of 100 connections in use",
+        "database",
+        "P1",
+        "p1-db-connections",
+    ),
+    ("PostgresTooManyConnections", "database", "P1", "p1-db-connections"),
+    ("health check failing: HTTP 500 from /api/health", "app", "P0", "p0-outage"),
+    ("dashboard check failing: /dashboard took 7.4s (limit 5s)", "app", "P2", "slow-dashboard"),
+    ("VercelFunctionsTimingOut: functions out of memory", "hosting", "P2", "high-memory"),
+    ("Error rate up right after deploy a1b2c3d", "app", "P1", "deploy-rollback"),
+    # symptoms alone, no component
+    ("FeedbackEmailsNotReceived", None, "P2", "emails-not-sending"),
+    ("Users can't start voice calls", None, "P2", "voice-calls-failing"),
+    # generic words only, or one word in common: nothing rather than a wrong runbook
+    ("api check failing: HTTP 503", None, "P1", None),
+    ("stripe-webhook check failing: HTTP 503 Service Unavailable", "payments", "P0", None),
+    ("sentry check failing: error rate 4.2% above 1%", None, "P2", None),
+    ("HighErrorRate", None, "P2", None),
+    ("cron check failing: nightly export failed", None, "P3", None),
+    ("login check failing: sign-in page answers 500", None, "P1", None),
+    ("AlertmanagerDown", None, "P1", None),
+    # the component alone matches four runbooks alike: no first pick
+    ("web check failing: no answer within 10s", "app", "P1", None),
+]
+
+
+BUILTIN = Config.model_validate({"runbooks": {"paths": []}})  # the shipped runbooks only
+
+
+@pytest.mark.parametrize(("title", "component", "severity", "expected"), TABLE)
+def test_each_alert_gets_its_runbook_or_none(
+    title: str, component: str | None, severity: str, expected: str | None
+) -> None:
+    ranked = suggest_for(
+        BUILTIN, title=title, symptoms=[title], component=component, severity=severity
+    )
+    pick = first_pick(ranked)
+    assert (pick.runbook if pick else None) == expected, [(s.runbook, s.score) for s in ranked]
+
+
+def test_a_failing_alert_no_longer_gets_the_auth_runbook() -> None:
+    for title in ("payments check failing", "worker failing", "search failure", "checkout error"):
+        ranked = suggest_for(BUILTIN, title=title, symptoms=[], component=None, severity="P1")
+        assert ranked == [], title
+
+
+def test_generic_words_never_match_on_their_own() -> None:
+    generic = "failing failure failed error errors down check alert high slow the of P1 api"
+    assert (
+        rank(
+            RUNBOOKS.runbooks(BUILTIN),
+            title=generic,
+            symptoms=[generic],
+            component=None,
+            severity="P1",
+        )
+        == []
+    )
+
+
+def test_the_reasons_say_what_matched() -> None:
+    [first, *_] = suggest_for(
+        BUILTIN,
+        title="Too many connections",
+        symptoms=["Queries timing out"],
+        component="database",
+        severity="P1",
+    )
+    assert first.runbook == "p1-db-connections"
+    assert first.reasons == [
+        "component database",
+        "symptoms: connection, many, query, timing",
+        "severity P1",
+    ]
+
+
+def test_hostile_and_huge_titles_are_words() -> None:
+    hostile = "[/x] \x1b[2J $(touch pwned); rm -rf / \x00 'quoted' " + "Aa" * 50_000
+    assert (
+        suggest_for(BUILTIN, title=hostile, symptoms=[hostile], component=hostile, severity="P1")
+        == []
+    )

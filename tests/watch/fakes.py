@@ -90,7 +90,10 @@ def statuspage_summary(
 
 
 class FakeStatusPages:
-    """One server, many pages: /<page>/api/v2/summary.json or /<page>/summary.json."""
+    """One server, many pages: /<page>/api/v2/summary.json or /<page>/summary.json.
+
+    `pages[page]` is (format, body): "statuspage", "instatus", "raw" (JSON text as is),
+    "broken" (HTML), or absent (404)."""
 
     def __init__(self) -> None:
         self.pages: dict[str, tuple[str, Any]] = {}  # page -> (format, body)
@@ -101,6 +104,8 @@ class FakeStatusPages:
             kind, body = self.pages.get(page, ("missing", None))
             if kind == "statuspage":
                 return JSONResponse(body)
+            if kind == "raw":  # JSON text as given: what json.dumps would refuse to write
+                return Response(body, media_type="application/json")
             if kind == "broken":
                 return PlainTextResponse("<html>oops</html>", status_code=200)
             return PlainTextResponse("Not Found", status_code=404)

@@ -388,7 +388,9 @@ def test_one_batch_holding_a_failure_then_a_recovery(store: Store, clock: Frozen
     )
     later = clock.now() + dt.timedelta(seconds=1)
     ok = CheckResult("api", "http", "ok", "GET /: 200", later)
-    service.process_results(store, config, [_down("api", clock.now()), ok], clock=clock)
+    # A failure that says what it is: "failing" alone would suggest no runbook.
+    down = _down("api", clock.now(), "GET /: too many connections")
+    service.process_results(store, config, [down, ok], clock=clock)
     with store.session() as session:
         # It fired (an incident opened) and then resolved, in that order, in one batch.
         [alert] = session.scalars(select(Alert)).all()
@@ -398,4 +400,4 @@ def test_one_batch_holding_a_failure_then_a_recovery(store: Store, clock: Frozen
         assert texts[0].startswith("alert check:api firing (crit)")
         assert texts[-1] == "alert check:api resolved: GET /: 200"
         # The ranked runbook comes after: it is written once the batch has committed.
-        assert events[-1].kind == "runbook.suggested"
+        assert events[-1].kind == "runbook.suggested" and "p1-db-connections" in events[-1].text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -194,14 +193,6 @@ def test_webhook_probe(sandbox: RunningSandbox, clock: FrozenClock) -> None:
 # --- status pages ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def status_pages() -> Iterator[tuple[FakeStatusPages, str]]:
-    fake = FakeStatusPages()
-    server = BackgroundServer(fake.app).start()
-    yield fake, server.url
-    server.stop()
-
-
 def test_statuspage_v2_operational_degraded_and_down(
     status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
 ) -> None:
@@ -236,8 +227,12 @@ def test_statuspage_v2_operational_degraded_and_down(
     )
     assert [(r.state, r.summary) for r in results] == [
         ("ok", "Supabase: All Systems Operational"),
-        ("degraded", "Supabase: Elevated error rates in us-east-1 (investigating, impact minor)"),
-        ("down", "Supabase: Auth: major_outage"),
+        (
+            "degraded",
+            "Supabase: degraded performance: Database;"
+            " Elevated error rates in us-east-1 (investigating, impact minor)",
+        ),
+        ("down", "Supabase: major outage: Auth"),
     ]
 
 

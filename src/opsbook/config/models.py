@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -20,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StringConstraints,
     ValidationInfo,
     field_validator,
 )
@@ -179,10 +181,56 @@ class WebhookCheck(CheckBase):
     payload: dict[str, Any] = {"type": "test"}
 
 
+# A provider's component name as written in `components:`/`ignore:`; matched exactly,
+# case aside. Real names are short ("Washington, D.C., USA (iad1)"); the bound keeps a
+# pasted paragraph out.
+ComponentName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+
+
+def _distinct(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    for name in names:
+        if name.casefold() in seen:
+            raise ValueError(f"{name!r} is listed twice")
+        seen.add(name.casefold())
+    return names
+
+
 class StatuspageCheck(CheckBase):
+    """A provider's hosted status page, given by its page URL or one of its API URLs.
+
+    `components` (all when empty) and `ignore` select what counts by name; a group means
+    its children. Whether the names exist is known only once the page is read."""
+
     kind: Literal["statuspage"]
     provider: str
     url: str
+    components: list[ComponentName] = Field(default=[], max_length=500)
+    ignore: list[ComponentName] = Field(default=[], max_length=500)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{url!r} is not a status page URL (use https://status.example.com)")
+        return url.strip()
+
+    @field_validator("components")
+    @classmethod
+    def _distinct_components(cls, names: list[str]) -> list[str]:
+        return _distinct(names)
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_what_is_not_selected(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        selected = {name.casefold() for name in info.data.get("components", [])}
+        for name in _distinct(names):
+            if name.casefold() in selected:
+                raise ValueError(f"{name!r} is in components too: select it or ignore it")
+        return names
 
 
 class TlsCheck(CheckBase):

@@ -23,29 +23,61 @@ from opsbook.runbooks.actions import Registry
 from opsbook.runbooks.model import Runbook
 
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = {
-    "the",
-    "a",
-    "an",
-    "is",
-    "are",
-    "of",
-    "to",
-    "in",
-    "on",
-    "and",
-    "or",
-    "not",
-    "for",
-    "with",
-    "users",
-    "user",
-    "s",
-}
+# Where a name written in CamelCase (Alertmanager's `PostgresTooManyConnections`,
+# `VercelFunctionOOMKilled`) splits into words.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def _wordlist(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_STOP = _wordlist(
+    "the a an is are be been was were of to in on at by from into and or not no for with"
+    " as it its this that than then over under above below within after before right"
+    " more less too very can cannot t s users user we our you your some all any"
+    " started start starting still now out up"
+)
+# Words nearly every alert or check says ("api check failing: error rate high"): they tell
+# one runbook from another no better than "the" does. Once they matched on their own and
+# every "... failing" alert got the authentication runbook.
+_GENERIC = _wordlist(
+    "fail fails failed failing failure error errors errored erroring down check checks"
+    " checking alert alerts alerting firing fired high higher low lower slow slower issue"
+    " issues problem problems incident incidents outage outages degraded unhealthy broken"
+    " warning warn critical crit major minor status state p0 p1 p2 p3 api app service"
+    " services server http https rate rates elevated increased spike spiking limit"
+    " threshold exceeded reported reporting showing shows returning returned answer"
+    " answers ok bad"
+)
+
+COMPONENT = 6.0  # the incident's component is one the runbook declares
+SYMPTOM = 2.0  # per word shared with the runbook's `symptoms:`
+TITLE = 1.0  # per word shared with its title only
+SEVERITY = 1.0  # the runbook is for this severity: a tie-breaker, never a match
+# Word evidence that suggests a runbook without its component: at least two words, one
+# of them from its symptoms. One word alone ("webhook") is a coincidence.
+ENOUGH = 3.0
+
+
+def _stem(word: str) -> str:
+    """`connections` and `connection` are one word, `queries` and `query` too; `status`
+    and `access` stay whole."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+    """The words of `text` that can tell runbooks apart: no stop words, no generic ones."""
+    found = _WORD.findall(_CAMEL.sub(" ", text).lower())
+    return {
+        _stem(w)
+        for w in found
+        if len(w) > 1 and w not in _STOP and w not in _GENERIC and _stem(w) not in _GENERIC
+    }
 
 
 @dataclass(frozen=True)
@@ -85,26 +117,65 @@ def rank(
     component: str | None,
     severity: str,
 ) -> list[Suggestion]:
-    """Score each runbook: shared symptom words, then its component, then its severity."""
+    """The runbooks with real evidence for this incident, best first.
+
+    Evidence is the incident's component among the runbook's, and words its title and
+    symptoms share with the runbook's `symptoms:` (most) and title. A runbook for another
+    component needs more words; one that only shares a word or two, or only a generic
+    word, is not a match at all. Severity only orders runbooks that matched by words."""
     said = _words(" ".join([title, *symptoms]))
+    wanted = component.casefold() if component else None
     ranked = []
     for runbook in runbooks:
-        reasons: list[str] = []
-        score = 0.0
-        known = _words(" ".join([runbook.title, *runbook.symptoms]))
-        shared = sorted(said & known)
-        if shared:
-            score += 10.0 * len(shared) / max(len(said), 1)
-            reasons.append("symptoms: " + ", ".join(shared))
-        if component and component in runbook.components:
-            score += 3
-            reasons.append(f"component {component}")
-        if severity in runbook.severity:
-            score += 1
-            reasons.append(f"severity {severity}")
-        if shared or (component and component in runbook.components):
+        found = _evidence(runbook, said, wanted, severity)
+        if found is not None:
+            score, reasons = found
             ranked.append(Suggestion(runbook.name, runbook.title, round(score, 2), reasons))
     return sorted(ranked, key=lambda s: (-s.score, s.runbook))
+
+
+def _evidence(
+    runbook: Runbook, said: set[str], component: str | None, severity: str
+) -> tuple[float, list[str]] | None:
+    """(score, reasons) when `runbook` matches, None when the evidence is too weak."""
+    symptom_words = _words(" ".join(runbook.symptoms))
+    by_symptom = sorted(said & symptom_words)
+    by_title = sorted((said & _words(runbook.title)) - symptom_words)
+    words = SYMPTOM * len(by_symptom) + TITLE * len(by_title)
+    declared = {c.casefold() for c in runbook.components}
+    ours = component is not None and component in declared
+    # Another component's runbook: its words must say more than ENOUGH on their own.
+    elsewhere = component is not None and bool(declared) and not ours
+    if ours:
+        # By component alone, only a runbook written for incidents (one that says its
+        # symptoms); a procedure for the component (migrations, archival) needs a word.
+        if not (runbook.symptoms or words):
+            return None
+    elif words < ENOUGH or (elsewhere and words <= ENOUGH):
+        return None
+    reasons = []
+    if ours:
+        reasons.append(f"component {component}")
+    if by_symptom:
+        reasons.append("symptoms: " + ", ".join(by_symptom))
+    if by_title:
+        reasons.append("title: " + ", ".join(by_title))
+    score = words + (COMPONENT if ours else 0.0)
+    # Between runbooks matched by their component alone, severity would decide a pick
+    # nothing else supports: it orders only runbooks whose words matched too.
+    if words and severity in runbook.severity:
+        score += SEVERITY
+        reasons.append(f"severity {severity}")
+    return score, reasons
+
+
+def first_pick(ranked: Sequence[Suggestion]) -> Suggestion | None:
+    """The runbook to put on an incident's timeline: the best, if it beats the next one.
+    A tie (an `app` alert matching four `app` runbooks by component alone) is no pick:
+    better none than a wrong one."""
+    if not ranked or (len(ranked) > 1 and ranked[1].score >= ranked[0].score):
+        return None
+    return ranked[0]
 
 
 # --- parsed runbooks, per file ---------------------------------------------------------------

@@ -27,7 +27,7 @@ from opsbook.clock import Clock
 from opsbook.config import Config, format_duration
 from opsbook.incidents import service as incidents
 from opsbook.incidents.models import Incident
-from opsbook.runbooks.suggest import suggest_for
+from opsbook.runbooks.suggest import first_pick, suggest_for
 from opsbook.store import Store
 from opsbook.watch.models import Alert
 
@@ -235,8 +235,8 @@ def suggest_runbooks(
         except Exception:
             log.exception("ranking runbooks for incident #%s failed", r.incident_id)
             continue
-        if ranked:
-            picks[r.incident_id] = ranked[0].runbook
+        if (best := first_pick(ranked)) is not None:
+            picks[r.incident_id] = best.runbook
     if not picks:
         return 0
     try:

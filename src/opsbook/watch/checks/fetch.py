@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from opsbook.bodies import MAX_JSON_DEPTH, check_depth
 from opsbook.watch.probe import ProbeContext
 
 BODY_LIMIT = 256 * 1024
@@ -26,7 +27,10 @@ class Answer:
     elapsed_ms: float
 
     def json(self) -> Any:
-        """JSON numbers stay real numbers (0.05 > 0.01), never truncated to integers."""
+        """JSON numbers stay real numbers (0.05 > 0.01), never truncated to integers. A
+        body nested past MAX_JSON_DEPTH is a ValueError like any other non-JSON answer
+        (json.loads would raise RecursionError, and the check would crash)."""
+        check_depth(self.text.encode(errors="replace"), MAX_JSON_DEPTH)
         return json.loads(self.text)
 
 
@@ -49,7 +53,7 @@ async def request(
     try:
         async with asyncio.timeout(timeout):
             async with ctx.session.request(method, url, **kwargs) as response:
-                raw = await response.content.read(BODY_LIMIT)
+                raw = await _read(response, BODY_LIMIT)
                 return Answer(
                     response.status,
                     raw.decode(errors="replace"),
@@ -62,6 +66,15 @@ async def request(
         raise Unreachable(f"cannot connect to {exc.host}:{exc.port} ({reason.lower()})") from None
     except aiohttp.ClientError as exc:
         raise Unreachable(f"request failed: {exc}") from None
+
+
+async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Up to `limit` bytes of the body. One `content.read(limit)` returns what has
+    arrived so far, which for a body of more than one chunk is only its beginning."""
+    raw = bytearray()
+    while len(raw) < limit and (chunk := await response.content.read(limit - len(raw))):
+        raw += chunk
+    return bytes(raw)
 
 
 def short(text: str, limit: int = 120) -> str:
