@@ -26,8 +26,12 @@ class Answer:
     elapsed_ms: float
 
     def json(self) -> Any:
-        """JSON numbers stay real numbers (0.05 > 0.01), never truncated to integers."""
-        return json.loads(self.text)
+        """JSON numbers stay real numbers (0.05 > 0.01), never truncated to integers. A
+        peer's JSON nested past Python's recursion limit is a ValueError like any other."""
+        try:
+            return json.loads(self.text)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 async def request(
