@@ -99,21 +99,21 @@ def shown(value: float) -> str:
     return f"{value:g}"
 
 
-_AGGREGATIONS: dict[str, Callable[[list[float]], float]] = {
-    "min": min,
-    "max": max,
-    "sum": lambda values: _sum(values),
-    "avg": lambda values: _sum(values) / len(values),
-    "any": lambda values: float(any(v != 0 for v in values)),
-    "all": lambda values: float(all(v != 0 for v in values)),
-}
-
-
 def _sum(values: list[float]) -> float:
     try:
         return math.fsum(values)
     except OverflowError:  # fsum refuses a total past the largest float: that is +-Inf
         return sum(values)
+
+
+_AGGREGATIONS: dict[str, Callable[[list[float]], float]] = {
+    "min": min,
+    "max": max,
+    "sum": _sum,
+    "avg": lambda values: _sum(values) / len(values),
+    "any": lambda values: float(any(v != 0 for v in values)),
+    "all": lambda values: float(all(v != 0 for v in values)),
+}
 
 
 def aggregate(kind: Aggregation, found: list[Series], metric: str) -> Series:
