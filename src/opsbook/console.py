@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +29,7 @@ from rich.text import Text
 
 from opsbook.config.durations import ZERO, parse_duration
 from opsbook.config.secrets import mask_text
+from opsbook.jsonout import dumps
 
 
 def _escaped(code: int) -> str:
@@ -173,10 +173,10 @@ def _default(value: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    """Machine output goes to stdout unstyled, one document per command. JSON escapes every
-    control character and (ensure_ascii) every non-ASCII one, so data cannot reach the
-    terminal raw here either."""
-    console.file.write(json.dumps(data, indent=2, default=_default, sort_keys=False) + "\n")
+    """Machine output goes to stdout unstyled, one document per command, RFC 8259 JSON
+    (a NaN or an infinity is null). JSON escapes every control character and
+    (ensure_ascii) every non-ASCII one, so data cannot reach the terminal raw here either."""
+    console.file.write(dumps(data, indent=2, default=_default) + "\n")
     console.file.flush()
 
 

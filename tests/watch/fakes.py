@@ -16,7 +16,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 PAGE = {
@@ -119,12 +119,24 @@ class FakeStatusPages:
 
 
 class FakePrometheus:
+    """`answers` holds one value per query (a one-series vector, or no data for None);
+    `data` a whole `data` object per query; `raw` a whole body. The headers of every
+    request are kept, in order, for the tests of credentials."""
+
     def __init__(self) -> None:
         self.answers: dict[str, Any] = {}
+        self.data: dict[str, Any] = {}
+        self.raw: dict[str, str] = {}
+        self.headers: list[dict[str, str]] = []
         self.app = FastAPI()
 
         @self.app.get("/api/v1/query")
-        def query(query: str) -> Response:
+        def query(query: str, request: Request) -> Response:
+            self.headers.append(dict(request.headers))
+            if query in self.raw:
+                return PlainTextResponse(self.raw[query], media_type="application/json")
+            if query in self.data:
+                return JSONResponse({"status": "success", "data": self.data[query]})
             if query not in self.answers:
                 return JSONResponse(
                     {

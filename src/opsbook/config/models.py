@@ -10,6 +10,7 @@ It is long on purpose: the whole schema in one module reads side by side with th
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -256,11 +258,64 @@ class PostgresCheck(CheckBase):
     database_url: SecretUrl | None = None
 
 
+class BasicAuth(Model):
+    username: str
+    password: Secret
+
+
 class PrometheusCheck(CheckBase):
+    """An instant query, judged series by series (or as one `aggregate` of them), the
+    worst series deciding. With `on_empty: ok` and no thresholds the query is an alert
+    condition, as in a Prometheus alerting rule: every series it returns is down."""
+
     kind: Literal["prometheus"]
     url: str
     query: str
     metric: str
+    on_empty: Literal["ok", "degraded", "down"] = "degraded"
+    aggregate: Literal["min", "max", "sum", "avg", "any", "all"] | None = None
+    warn: Threshold | None = None
+    crit: Threshold | None = None
+    direction: Literal["above", "below"] = "above"
+    headers: dict[str, Secret] = {}
+    bearer_token: Secret | None = None
+    basic_auth: BasicAuth | None = None
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> PrometheusCheck:
+        given = [
+            name
+            for name, value in (
+                ("bearer_token", self.bearer_token),
+                ("basic_auth", self.basic_auth),
+                ("an Authorization header", "authorization" in map(str.lower, self.headers)),
+            )
+            if value
+        ]
+        if len(given) > 1:
+            raise ValueError(f"{' and '.join(given)} both set the credential: keep one")
+        for name, value in self.headers.items():
+            _header_field(f"headers: {name!r}", name, value.reveal())
+        if self.bearer_token:
+            _header_field("bearer_token", "Authorization", self.bearer_token.reveal())
+        if self.basic_auth is not None:
+            auth = self.basic_auth
+            _header_field("basic_auth", "Authorization", auth.username + auth.password.reveal())
+            if ":" in auth.username:
+                raise ValueError("basic_auth.username cannot hold a colon (RFC 7617)")
+        return self
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _header_field(where: str, name: str, value: str) -> None:
+    """Refuse what HTTP cannot carry: a line break in a value would end the header (and
+    start another); the message never repeats the value, which may be a secret."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"{where}: a header name is letters, digits and !#$%&'*+.^_`|~-")
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+        raise ValueError(f"{where}: the value holds a control character (a line break?)")
 
 
 class CommandCheck(CheckBase):

@@ -23,6 +23,8 @@ from jinja2 import filters as jinja_filters
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from opsbook.jsonout import dumps
+
 MAX_TEXT = 10_000  # characters in one expression or template
 MAX_SIZE = 1_000_000  # characters or items one value may reach
 BUDGET = 5_000_000  # characters or items all the growing operations of one evaluation make
@@ -287,6 +289,8 @@ def _finalize(_context: Any, value: Any) -> Any:
 def environment() -> _Bounded:
     env = _Bounded(undefined=StrictUndefined, autoescape=False, optimized=False, finalize=_finalize)
     env.filters.update(_bounded_filters())
+    # `tojson` writes RFC 8259 JSON like every other opsbook writer: NaN becomes null.
+    env.policies["json.dumps_function"] = dumps
     for name in ("lipsum", "cycler", "joiner"):
         env.globals.pop(name, None)
     return env

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
-import json
 import random
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -14,11 +13,13 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.middleware.base import RequestResponseEndpoint
 
 from opsbook.bodies import BodyError, LimitBodies, parse_json, read_json, shown, unstorable
 from opsbook.clock import SYSTEM_CLOCK, Clock
+from opsbook.jsonout import dumps
+from opsbook.responses import JSONResponse
 from opsbook.sandbox import pages, providers, signatures
 from opsbook.sandbox.faults import (
     FAULTS,
@@ -50,7 +51,13 @@ def create_app(
         yield
         await asyncio.to_thread(faults.close)
 
-    app = FastAPI(title="opsbook sandbox", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="opsbook sandbox",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        default_response_class=JSONResponse,
+    )
     app.state.faults = faults
     app.add_middleware(LimitBodies)  # the default limits: 1 MiB, JSON 64 deep
 
@@ -256,7 +263,7 @@ def create_app(
                     provider,
                     event_type if isinstance(event_type, str) else None,
                     clock.now(),
-                    json.dumps(payload),
+                    dumps(payload),
                 ),
             )
 

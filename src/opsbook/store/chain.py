@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from opsbook.jsonout import dumps
 from opsbook.store.models import AuditEntry
 from opsbook.store.session import Store
 
@@ -57,10 +58,10 @@ def seal(prev_hash: str, row: Sealed) -> str:
     """SHA-256 over the previous row's hash and this row's canonical content."""
     at = row.at.astimezone(dt.UTC).isoformat(timespec="microseconds")
     # Seal what a reader will get back, not the dict the writer held: the JSON column
-    # returns json.loads(json.dumps(value)), so tuples come back as lists, int keys as
-    # strings. Without this a row would fail its own check the first time it is read.
-    details = json.loads(json.dumps(row.details))
-    content = json.dumps(
+    # returns json.loads(dumps(value)), so tuples come back as lists, int keys as strings,
+    # NaN as null (jsonout). Without this a row would fail its own check when it is read.
+    details = json.loads(dumps(row.details))
+    content = dumps(
         [row.seq, at, row.actor, row.action, row.target, row.outcome, row.ref, details],
         sort_keys=True,
         separators=(",", ":"),

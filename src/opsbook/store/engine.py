@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from opsbook.jsonout import dumps
+
 
 class StoreUrlError(ValueError):
     pass
@@ -81,11 +83,17 @@ def make_engine(url: str, *, base_dir: Path | None = None) -> Engine:
                     f"cannot create the folder {folder}: {error.strerror}"
                 ) from None
         # NullPool: each unit of work gets its own connection, so threads never share one.
-        engine = create_engine(full, poolclass=NullPool, connect_args={"timeout": 30})
+        engine = create_engine(
+            full, poolclass=NullPool, connect_args={"timeout": 30}, json_serializer=dumps
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    engine = create_engine(full, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # JSON columns hold RFC 8259 JSON on both: PostgreSQL's json type refuses NaN, and
+    # SQLite would keep a `NaN` no strict reader of the file could parse.
+    engine = create_engine(
+        full, pool_pre_ping=True, pool_size=5, max_overflow=10, json_serializer=dumps
+    )
     event.listen(engine, "connect", _postgres_plans)
     event.listen(engine, "connect", _postgres_nul_free_text)
     return engine

@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
+from typing import Literal, Protocol
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from opsbook.config import Config
-from opsbook.config.models import AlertRule
 from opsbook.watch.alerts import Level, Signal
 from opsbook.watch.models import Sample
 from opsbook.watch.result import CheckResult
@@ -72,7 +72,18 @@ def aggregate(kind: str, values: Sequence[tuple[dt.datetime, float]]) -> float |
     raise ValueError(f"unknown aggregation {kind!r}")
 
 
-def level_of(rule: AlertRule, value: float | None) -> Level | None:
+class Thresholds(Protocol):
+    """What `level_of` reads: an alert rule's thresholds, or a check's."""
+
+    @property
+    def warn(self) -> float | None: ...
+    @property
+    def crit(self) -> float | None: ...
+    @property
+    def direction(self) -> Literal["above", "below"]: ...
+
+
+def level_of(rule: Thresholds, value: float | None) -> Level | None:
     """crit past the crit threshold, else warn past the warn one (in the rule's direction)."""
     if value is None:
         return None

@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from opsbook import __version__
 from opsbook.bodies import BodyError, BodyLimits, LimitBodies, read_json, unstorable
 from opsbook.clock import Clock
 from opsbook.config import Config
+from opsbook.responses import JSONResponse
 from opsbook.store import Store
 from opsbook.watch import alertmanager, service
 from opsbook.watch.scheduler import Scheduler
@@ -36,7 +36,12 @@ def create_app(config: Config, store: Store, *, clock: Clock, schedule: bool = T
         if task is not None:
             await task
 
-    app = FastAPI(title="opsbook", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="opsbook",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
     # Every route: bodies over serve.max_body answer 413, JSON deeper than
     # serve.max_json_depth answers 400, before any route reads them.
     limits = BodyLimits(config.serve.max_body, config.serve.max_json_depth)
