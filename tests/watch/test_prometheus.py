@@ -276,7 +276,7 @@ def test_hostile_labels_reach_the_terminal_inert(
             "[time, value]",
         ),
         ('{"status":"success","data":"x"}', "without data"),
-        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("[" * 100_000 + "]" * 100_000, "JSON nested deeper than 64 levels"),
         ('{"status":"success"' + " " * 400_000 + "}", "without JSON"),
         ("<html>$(reboot)</html>", "without JSON"),
         ('{"status":"error","error":"[/x] ' + "e" * 1000 + '"}', "failed: [/x] eee"),
