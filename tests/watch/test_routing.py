@@ -56,7 +56,7 @@ def test_route_says_what_it_did(store: Store, clock: FrozenClock) -> None:
         routed = alerts.apply_many(session, signals, config=config, clock=clock).routed
     assert [(r.rule, r.action, r.incident_id, r.severity, r.raised_from) for r in routed] == [
         ("check:api-1", "opened", 1, "P2", None),
-        ("check:web", "attached", 1, "P2", None),  # its component's incident is open
+        ("check:web", "attached", 1, "P1", "P2"),  # joins its component's incident, raises it
         ("check:api-2", "opened", 2, "P2", None),
         ("check:api-3", "grouped", 2, "P2", None),  # two opened by alerts: a storm
         ("check:health", "grouped", 2, "P0", "P2"),  # the storm holds a P0: raised
