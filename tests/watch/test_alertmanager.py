@@ -9,7 +9,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typer.testing import CliRunner
 from opsbook.cli import app
 from opsbook.postgres.cluster import free_port
 from tests.conftest import wait_for
+from tests.web.test_serve import _answers, _serve
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager")
 TOKEN = "am-token-123456"
@@ -69,21 +69,7 @@ def peers(tmp_path: Path) -> Iterator[Peers]:
     )
     serve_port, am_port = free_port(), free_port()
     (tmp_path / "alertmanager.yml").write_text(_am_config(serve_port))
-    serve = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "opsbook",
-            "--config",
-            str(config),
-            "serve",
-            "--port",
-            str(serve_port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    serve = _serve(config, serve_port)
     assert ALERTMANAGER is not None
     manager = subprocess.Popen(
         [
@@ -107,13 +93,6 @@ def peers(tmp_path: Path) -> Iterator[Peers]:
         if serve.poll() is None:
             serve.send_signal(signal.SIGTERM)
             serve.communicate(timeout=30)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def fire(peers: Peers, name: str, *, resolved: bool = False, **labels: str) -> None:

@@ -5,8 +5,6 @@ sharing one store, decide exactly as if they came one by one, and none answers 5
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -30,6 +28,7 @@ from opsbook.watch.models import Alert
 from opsbook.watch.result import CheckResult
 from opsbook.web.app import create_app
 from tests.conftest import wait_for
+from tests.web.test_serve import _answers, _serve
 
 TOKEN = "am-token-123456"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -46,12 +45,7 @@ def receivers(tmp_path: Path, pg_url: str, alerts_yaml: str) -> Iterator[list[st
     store = open_store(config.store.url.reveal())
     here = BackgroundServer(create_app(config, store, clock=SYSTEM_CLOCK, schedule=False)).start()
     port = free_port()
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "opsbook", "--config", str(path), "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    serve = _serve(path, port)
     there = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(f"{there}/healthz"), timeout=90)
@@ -62,13 +56,6 @@ def receivers(tmp_path: Path, pg_url: str, alerts_yaml: str) -> Iterator[list[st
         here.stop()
         store.close()
     assert "Traceback" not in output, output
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def group(name: str, **labels: str) -> dict[str, Any]:

@@ -302,28 +302,22 @@ def test_a_less_urgent_or_degraded_alert_never_lowers_or_raises(
     ]
 
 
+def _errors_rule(**rule: Any) -> Config:
+    """One rule on the error rate of component app, the last sample against 5%."""
+    base = {"name": "errors", "metric": "error_rate", "aggregation": "last", "crit": 0.05}
+    return Config.model_validate({"alerts": {"rules": [base | {"component": "app"} | rule]}})
+
+
+def _evaluate(store: Store, config: Config, clock: FrozenClock, value: float) -> None:
+    with store.session() as session:
+        session.add(Sample(name="error_rate", source="test", at=clock.now(), value=value))
+    service.evaluate_rules(store, config, clock=clock)
+
+
 def test_a_rule_turning_critical_raises_its_incident(store: Store, clock: FrozenClock) -> None:
-    config = Config.model_validate(
-        {
-            "alerts": {
-                "rules": [
-                    {
-                        "name": "errors",
-                        "metric": "error_rate",
-                        "aggregation": "last",
-                        "warn": 0.01,
-                        "crit": 0.05,
-                        "component": "app",
-                        "severity": {"warn": "P2", "crit": "P0"},
-                    }
-                ]
-            }
-        }
-    )
+    config = _errors_rule(warn=0.01, severity={"warn": "P2", "crit": "P0"})
     for value in (0.02, 0.08):
-        with store.session() as session:
-            session.add(Sample(name="error_rate", source="test", at=clock.now(), value=value))
-        service.evaluate_rules(store, config, clock=clock)
+        _evaluate(store, config, clock, value)
         clock.advance(dt.timedelta(seconds=30))
     with store.session() as session:
         [incident] = incidents.list_incidents(session)
@@ -528,27 +522,10 @@ def test_resolving_while_the_check_fails_detaches_and_opens_a_linked_incident(
 
 
 def test_after_a_resolve_a_rule_waits_for_its_for_again(store: Store, clock: FrozenClock) -> None:
-    config = Config.model_validate(
-        {
-            "alerts": {
-                "rules": [
-                    {
-                        "name": "errors",
-                        "metric": "error_rate",
-                        "aggregation": "last",
-                        "crit": 0.05,
-                        "for": "2m",
-                        "component": "app",
-                    }
-                ]
-            }
-        }
-    )
+    config = _errors_rule(**{"for": "2m"})
 
     def evaluate(value: float) -> None:
-        with store.session() as session:
-            session.add(Sample(name="error_rate", source="test", at=clock.now(), value=value))
-        service.evaluate_rules(store, config, clock=clock)
+        _evaluate(store, config, clock, value)
 
     evaluate(0.08)
     clock.advance(dt.timedelta(minutes=2))
