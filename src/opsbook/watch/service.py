@@ -260,8 +260,10 @@ def detach_resolved(store: Store, *, clock: Clock) -> int:
 
 def _attached_to_resolved(session: Session, *, lock: bool = False) -> list[Alert]:
     still_open = [i.id for i in incidents.list_incidents(session, open_only=True)]
+    # Only firing alerts have an incident (pending ones have told nobody yet); `state =`
+    # reads the state index, where `!= 'resolved'` would read every alert ever stored.
     query = select(Alert).where(
-        Alert.state != "resolved",
+        Alert.state == "firing",
         Alert.incident_id.is_not(None),
         Alert.incident_id.not_in(still_open),
     )
