@@ -3,19 +3,27 @@ the alert transaction has committed."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import sqlite3
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
+from typer.testing import CliRunner
 
+from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.config import Config, load_config
+from opsbook.context import AppContext
 from opsbook.incidents import service as incidents
-from opsbook.store import Store
-from opsbook.watch import alerts, rules, service
+from opsbook.incidents.models import Incident, IncidentEvent
+from opsbook.store import Store, open_store
+from opsbook.watch import alertmanager, alerts, rules, service
+from opsbook.watch.models import Alert, Sample
 from opsbook.watch.result import CheckResult, State
 from tests.conftest import wait_for
 
@@ -56,7 +64,7 @@ def test_route_says_what_it_did(store: Store, clock: FrozenClock) -> None:
         routed = alerts.apply_many(session, signals, config=config, clock=clock).routed
     assert [(r.rule, r.action, r.incident_id, r.severity, r.raised_from) for r in routed] == [
         ("check:api-1", "opened", 1, "P2", None),
-        ("check:web", "attached", 1, "P2", None),  # its component's incident is open
+        ("check:web", "attached", 1, "P1", "P2"),  # joins its component's incident, raises it
         ("check:api-2", "opened", 2, "P2", None),
         ("check:api-3", "grouped", 2, "P2", None),  # two opened by alerts: a storm
         ("check:health", "grouped", 2, "P0", "P2"),  # the storm holds a P0: raised
@@ -200,3 +208,358 @@ def test_a_named_runbook_is_written_with_the_alert(store: Store, clock: FrozenCl
         events = incidents.timeline(session, incident_id=incident.id)
     assert [r.suggest for r in moved.routed] == [None]
     assert [e.kind for e in events] == ["opened", "alert", "runbook.suggested"]
+
+
+# --- a joining alert raises its incident (issue #12, item 1) ------------------------------------
+
+
+def _route(store: Store, config: Config, clock: FrozenClock, *signals: alerts.Signal) -> Any:
+    with store.session() as session:
+        return alerts.apply_many(session, list(signals), config=config, clock=clock).routed
+
+
+def _incident(store: Store, incident_id: int) -> tuple[Incident, list[IncidentEvent]]:
+    with store.session() as session:
+        incident = incidents.get(session, incident_id=incident_id)
+        return incident, incidents.timeline(session, incident_id=incident_id)
+
+
+def test_a_p0_check_joining_an_open_p2_raises_it_and_starts_the_ack_clock(
+    store: Store, clock: FrozenClock
+) -> None:
+    config = Config.model_validate({})
+    with store.session() as session:
+        opened = incidents.open_incident(
+            session,
+            title="slow checkout",
+            severity="P2",
+            actor="alice",
+            clock=clock,
+            component="checkout",
+        ).id
+    clock.advance(dt.timedelta(minutes=20))
+    [routed] = _route(
+        store, config, clock, _check("checkout-health", "P0", clock, component="checkout")
+    )
+    assert (routed.action, routed.incident_id, routed.severity, routed.raised_from) == (
+        "attached",
+        opened,
+        "P0",
+        "P2",
+    )
+    incident, events = _incident(store, opened)
+    assert incident.severity == "P0"
+    assert [e.kind for e in events][-2:] == ["alert", "severity"]
+    assert events[-1].text == (
+        "severity raised P2 -> P0: attached alert check:checkout-health is P0"
+    )
+    # A P2 has no acknowledge clock; the P0 it became has one, running from the raise.
+    [ack] = [
+        c
+        for c in incidents.clocks_for(incident, events, config=config, now=clock.now())
+        if c.name == "ack"
+    ]
+    assert (ack.due_at, ack.state) == (clock.now() + dt.timedelta(minutes=5), "due")
+
+
+def test_alertmanager_critical_joining_a_warning_raises_the_incident(
+    store: Store, clock: FrozenClock
+) -> None:
+    """amtool alert add SlowQueries service=checkout severity=warning, then CheckoutDown
+    service=checkout severity=critical: two groups, one component, one incident at P1."""
+    config = Config.model_validate({})
+    alertmanager.receive(
+        store, config, _am("SlowQueries", "warning", service="checkout"), clock=clock
+    )
+    clock.advance(dt.timedelta(minutes=1))
+    alertmanager.receive(
+        store, config, _am("CheckoutDown", "critical", service="checkout"), clock=clock
+    )
+    with store.session() as session:
+        [incident] = incidents.list_incidents(session)
+    incident, events = _incident(store, incident.id)
+    assert (incident.severity, incident.component) == ("P1", "checkout")
+    assert events[-1].text == (
+        "severity raised P2 -> P1: attached alert alertmanager:CheckoutDown is P1"
+    )
+
+
+def test_a_less_urgent_or_degraded_alert_never_lowers_or_raises(
+    store: Store, clock: FrozenClock
+) -> None:
+    config = Config.model_validate({})
+    _route(store, config, clock, _check("api", "P1", clock, component="app"))
+    routed = _route(
+        store,
+        config,
+        clock,
+        _check("slow", "P3", clock, component="app"),
+        _check("disk", "P0", clock, component="app", state="degraded"),
+    )
+    assert [(r.action, r.severity, r.raised_from) for r in routed] == [
+        ("attached", "P1", None),
+        ("attached", "P1", None),
+    ]
+
+
+def _errors_rule(**rule: Any) -> Config:
+    """One rule on the error rate of component app, the last sample against 5%."""
+    base = {"name": "errors", "metric": "error_rate", "aggregation": "last", "crit": 0.05}
+    return Config.model_validate({"alerts": {"rules": [base | {"component": "app"} | rule]}})
+
+
+def _evaluate(store: Store, config: Config, clock: FrozenClock, value: float) -> None:
+    with store.session() as session:
+        session.add(Sample(name="error_rate", source="test", at=clock.now(), value=value))
+    service.evaluate_rules(store, config, clock=clock)
+
+
+def test_a_rule_turning_critical_raises_its_incident(store: Store, clock: FrozenClock) -> None:
+    config = _errors_rule(warn=0.01, severity={"warn": "P2", "crit": "P0"})
+    for value in (0.02, 0.08):
+        _evaluate(store, config, clock, value)
+        clock.advance(dt.timedelta(seconds=30))
+    with store.session() as session:
+        [incident] = incidents.list_incidents(session)
+    incident, events = _incident(store, incident.id)
+    assert incident.severity == "P0"
+    assert events[-2].text.startswith("alert errors is now critical:")
+    assert events[-1].text == "severity raised P2 -> P0: alert errors is now critical (P0)"
+
+
+def test_a_degraded_check_going_down_opens_its_incident(store: Store, clock: FrozenClock) -> None:
+    """Degraded fires a warning that opens nothing; down is an outage: it must open one."""
+    config = Config.model_validate({})
+    [warned] = _route(store, config, clock, _check("db", "P1", clock, state="degraded"))
+    assert warned.action == "none"
+    [down] = _route(store, config, clock, _check("db", "P1", clock))
+    assert (down.action, down.severity) == ("opened", "P1")
+
+
+# --- one Alertmanager group, one incident (item 2) ----------------------------------------------
+
+GROUP = '{}/{team="grp"}:{alertname="GrpAlert"}'
+
+
+def _am_item(name: str, severity: str, status: str = "firing", **labels: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {"alertname": name, "severity": severity, **labels},
+        "annotations": {"summary": f"{name} on {labels}"},
+        "startsAt": "2026-03-02T09:00:00Z",
+    }
+
+
+def _am(
+    name: str,
+    severity: str,
+    *,
+    group_key: str | None = None,
+    group_labels: dict[str, str] | None = None,
+    status: str = "firing",
+    items: list[dict[str, Any]] | None = None,
+    **labels: str,
+) -> alertmanager.AmPayload:
+    alerts_ = items or [_am_item(name, severity, status, **labels)]
+    common = {
+        k: v
+        for k, v in alerts_[0]["labels"].items()
+        if all(a["labels"].get(k) == v for a in alerts_)
+    }
+    return alertmanager.AmPayload.model_validate(
+        {
+            "version": "4",
+            "groupKey": group_key or f'{{}}:{{alertname="{name}"}}',
+            "status": status,
+            "groupLabels": {"alertname": name} if group_labels is None else group_labels,
+            "commonLabels": common,
+            "alerts": alerts_,
+        }
+    )
+
+
+def test_one_alertmanager_group_is_one_incident_as_its_common_labels_shrink(
+    store: Store, clock: FrozenClock
+) -> None:
+    config = Config.model_validate({})
+    a = _am_item("GrpAlert", "critical", team="grp", service="a")
+    b = _am_item("GrpAlert", "critical", team="grp", service="b")
+    alertmanager.receive(
+        store, config, _am("GrpAlert", "critical", group_key=GROUP, items=[a]), clock=clock
+    )
+    clock.advance(dt.timedelta(seconds=30))
+    # The group's next notification: commonLabels lose `service`, the group stays the same.
+    second = _am("GrpAlert", "critical", group_key=GROUP, items=[a, b])
+    assert "service" not in second.commonLabels
+    alertmanager.receive(store, config, second, clock=clock)
+    with store.session() as session:
+        [incident] = incidents.list_incidents(session)
+        firing = session.scalars(select(Alert).where(Alert.state == "firing")).all()
+        assert {f.incident_id for f in firing} == {incident.id} and len(firing) == 2
+        shown = [incident.title, incident.component or ""] + [
+            e.text for e in incidents.timeline(session, incident_id=incident.id)
+        ]
+    assert incident.component == "a"  # a name people use: the first alert's service
+    assert not any("alertmanager:{" in text or "{}" in text for text in shown), shown
+
+
+def test_a_group_without_a_service_label_reads_by_its_group_labels(
+    store: Store, clock: FrozenClock
+) -> None:
+    config = Config.model_validate({})
+    alertmanager.receive(store, config, _am("DiskFull", "warning", instance="db-1"), clock=clock)
+    with store.session() as session:
+        [incident] = incidents.list_incidents(session)
+    assert incident.component == "alertname=DiskFull"
+    assert alertmanager.component_of({}, {}) is None  # group_by: [] has no labels to show
+
+
+def test_a_group_whose_incident_was_resolved_opens_a_new_one(
+    store: Store, clock: FrozenClock
+) -> None:
+    config = Config.model_validate({})
+    first = _am("GrpAlert", "critical", group_key=GROUP, service="a")
+    alertmanager.receive(store, config, first, clock=clock)
+    resolved = _am("GrpAlert", "critical", group_key=GROUP, status="resolved", service="a")
+    alertmanager.receive(store, config, resolved, clock=clock)
+    _resolve(store, clock, 1)
+    alertmanager.receive(
+        store, config, _am("GrpAlert", "critical", group_key=GROUP, service="b"), clock=clock
+    )
+    with store.session() as session:
+        assert [(i.id, i.status) for i in incidents.list_incidents(session)] == [
+            (2, "open"),
+            (1, "resolved"),
+        ]
+
+
+HOSTILE = "; rm -rf / $(touch /tmp/x) '\"[/x][bold]\x1b[31m\u202e\x00" + "9" * 400
+
+
+def test_hostile_group_keys_and_labels_are_data(tmp_path: Path, clock: FrozenClock) -> None:
+    """A group key, group labels and a service as an attacker would write them: stored
+    (cut to fit), routed by, never shown raw; `status` prints them escaped, JSON stays JSON."""
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(f"store: {{url: 'sqlite:///{tmp_path / 'opsbook.db'}'}}\n")
+    config = load_config(path)
+    store = open_store(config.store.url.reveal())
+    try:
+        for key in (HOSTILE, HOSTILE + "x"):  # two long keys that differ only at the end
+            payload = _am(
+                "Evil",
+                "critical",
+                group_key=key,
+                group_labels={"alertname": key},
+                items=[_am_item("Evil", "critical", instance=key[-3:])],
+            )
+            alertmanager.receive(store, config, payload, clock=clock)
+        with store.session() as session:
+            groups = session.scalars(select(Alert.group_key)).all()
+            opened = incidents.list_incidents(session)
+    finally:
+        store.close()
+    assert len(set(groups)) == 2 and all(g is not None and len(g) <= 200 for g in groups)
+    assert len(opened) == 2  # two groups, two incidents
+    assert opened[0].component is not None and len(opened[0].component) <= 200
+    runner = CliRunner()
+    shown = runner.invoke(
+        app, ["--config", str(path), "incident", "show", "1"], obj=AppContext(clock=clock)
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "component alertname=; rm -rf / $(touch /tmp/x) '\"[/x][bold]\\x1b" in shown.output
+    assert "\x1b" not in shown.output and "\x00" not in shown.output
+    for command in (["status", "--json"], ["incident", "show", "2", "--json"]):
+        as_json = runner.invoke(app, ["--config", str(path), *command], obj=AppContext(clock=clock))
+        assert as_json.exit_code == 0, as_json.output
+        assert json.loads(as_json.stdout)
+
+
+# --- a person resolves while the alert still fires (item 6) -------------------------------------
+
+
+def _resolve(store: Store, clock: FrozenClock, incident_id: int) -> None:
+    with store.session() as session:
+        incidents.resolve(
+            session,
+            incident_id=incident_id,
+            actor="alice",
+            clock=clock,
+            policy=Config.model_validate({}).incidents,
+            force=True,
+        )
+
+
+def test_resolving_while_the_check_fails_detaches_and_opens_a_linked_incident(
+    store: Store, clock: FrozenClock
+) -> None:
+    config = Config.model_validate(
+        {"checks": [{"name": "api", "kind": "http", "url": "http://x/"}]}
+    )
+    down = CheckResult("api", "http", "down", "GET /: refused", clock.now(), severity="P1")
+    service.process_results(store, config, [down], clock=clock)
+    _resolve(store, clock, 1)
+    clock.advance(service.REFRESH)
+    down.at = clock.now()
+    service.process_results(store, config, [down], clock=clock)
+    with store.session() as session:
+        old, new = session.scalars(select(Alert).order_by(Alert.id)).all()
+        assert (old.state, old.detached, old.incident_id) == ("resolved", True, 1)
+        assert (new.state, new.detached, new.incident_id) == ("firing", False, 2)
+        assert [(i.id, i.status) for i in incidents.list_incidents(session)] == [
+            (2, "open"),
+            (1, "resolved"),
+        ]
+    _, resolved = _incident(store, 1)
+    _, opened = _incident(store, 2)
+    assert resolved[-2].text == (
+        "alert check:api still fired when this incident was resolved: detached from it"
+        " (if it keeps firing, it opens a new incident)"
+    )
+    assert resolved[-1].text == "alert check:api still fires: it opened incident #2"
+    assert resolved[-1].data["followed_by"] == 2
+    assert opened[1].text.endswith("(still firing after incident #1 was resolved)")
+    assert opened[1].data["follows"] == 1
+
+
+def test_after_a_resolve_a_rule_waits_for_its_for_again(store: Store, clock: FrozenClock) -> None:
+    config = _errors_rule(**{"for": "2m"})
+
+    def evaluate(value: float) -> None:
+        _evaluate(store, config, clock, value)
+
+    evaluate(0.08)
+    clock.advance(dt.timedelta(minutes=2))
+    evaluate(0.08)  # firing: incident #1
+    _resolve(store, clock, 1)
+    clock.advance(dt.timedelta(seconds=30))
+    evaluate(0.08)  # detached; its successor is pending
+    with store.session() as session:
+        assert [i.id for i in incidents.list_incidents(session, open_only=True)] == []
+        states = session.scalars(select(Alert.state).order_by(Alert.id)).all()
+    assert states == ["resolved", "pending"]
+    clock.advance(dt.timedelta(minutes=2))
+    evaluate(0.08)
+    with store.session() as session:
+        [opened] = incidents.list_incidents(session, open_only=True)
+    assert opened.id == 2
+
+
+def test_serve_detaches_an_alertmanager_alert_without_waiting_for_its_next_notification(
+    store: Store, clock: FrozenClock
+) -> None:
+    config = Config.model_validate({})
+    alertmanager.receive(
+        store, config, _am("CheckoutDown", "critical", service="checkout"), clock=clock
+    )
+    assert service.detach_resolved(store, clock=clock) == 0  # its incident is open
+    _resolve(store, clock, 1)
+    assert service.detach_resolved(store, clock=clock) == 1
+    assert service.open_alerts(store) == []  # no longer "firing -> incident #1"
+    # Alertmanager repeats the notification: the alert fires again, in a linked incident.
+    alertmanager.receive(
+        store, config, _am("CheckoutDown", "critical", service="checkout"), clock=clock
+    )
+    [alert] = service.open_alerts(store)
+    assert alert.incident_id == 2
+    _, opened = _incident(store, 2)
+    assert opened[1].data["follows"] == 1

@@ -1,7 +1,8 @@
 """Prometheus Alertmanager's webhook (version 4) fed into opsbook's alert lifecycle.
 
-One payload is one Alertmanager group; alerts of one group share a component (the
-group's `component`/`service` label, else the group key), so they land on one incident.
+One payload is one Alertmanager group, and one group is one incident: each alert carries
+its `groupKey`, and routing sends it to the open incident its group went to. The key is
+internal and never shown; an alert's component is a name people use (`component_of`).
 """
 
 from __future__ import annotations
@@ -54,8 +55,7 @@ class AmPayload(BaseModel):
 def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -> dict[str, Any]:
     """Move an alert per item of the group, in one transaction (then rank runbooks for the
     incidents it opened); returns the group and how many alerts ended in each state."""
-    group = payload.groupLabels | payload.commonLabels
-    component = group.get("component") or group.get("service") or f"alertmanager:{payload.groupKey}"
+    group = _fit(payload.groupKey)
     states: dict[str, int] = {}
     routed: list[routing.Routed] = []
     with store.session() as session:
@@ -79,8 +79,9 @@ def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -
                 else "warn",
                 summary=mask_text(summary),
                 severity=config.alertmanager.severity.get(severity_label, "P2"),
-                component=_fit(item.labels.get("component", component)),
+                component=component_of(item.labels, payload.groupLabels),
                 runbook=_fit(runbook) if runbook else None,
+                group=group,
             )
             step = alerts.apply_many(session, [signal], config=config, clock=clock)
             routed.extend(step.routed)
@@ -89,6 +90,22 @@ def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -
             states[state] = states.get(state, 0) + 1
     routing.suggest_runbooks(store, config, routed, clock=clock)  # committed: now rank
     return {"group": payload.groupKey, "alerts": len(payload.alerts), "states": states}
+
+
+def component_of(labels: dict[str, str], group_labels: dict[str, str]) -> str | None:
+    """The component an alert is about, in the words of its labels: its `component` or
+    `service` label, else its group's labels as written (`alertname=GrpAlert`).
+
+    Never `commonLabels`: they shrink as alerts with other labels join the group, and the
+    component would change under an open incident. Never the group key: it is internal.
+    (A group's labels are every one of its alerts' labels, so they never change.)
+    """
+    named = (labels.get("component") or labels.get("service") or "").strip()
+    if named:
+        return _fit(named)
+    if not group_labels:
+        return None
+    return _fit(", ".join(f"{k}={v}" for k, v in sorted(group_labels.items())))
 
 
 def _fit(name: str, limit: int = NAME_LIMIT) -> str:

@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsbook.store.models import Base
@@ -56,6 +67,11 @@ class Alert(Base):
     last_active_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # The Alertmanager group it came in (`groupKey`, cut to fit): its group's incident.
+    group_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    # Ended because a person resolved its incident while it still fired: the alert that
+    # follows it opens a new incident linking that one.
+    detached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CheckState(Base):

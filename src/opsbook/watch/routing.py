@@ -1,11 +1,13 @@
 """Routing: where a firing alert goes, kept apart from alert state as Alertmanager keeps
 its dispatcher apart from its alert store.
 
-A firing alert attaches to the open incident of its component; else, during an alert storm
+A firing alert attaches to the open incident its Alertmanager group went to, else to the
+open incident of its component; joining, it raises the incident's severity when it is more
+urgent (the clocks of the new severity start then). Else, during an alert storm
 (`alerts.grouping`: that many incidents opened by alerts within the window still open), it
-joins the newest of them, raising its severity when it holds something more urgent, like
-PagerDuty's time-based grouping; else it opens an incident of its own. A warning that
-opens no incident (a degraded check) is only logged.
+joins the newest of them, raising it likewise, like PagerDuty's time-based grouping; else
+it opens an incident of its own, linking the resolved incident its predecessor outlived
+(`alerts.detach`). A warning that opens no incident (a degraded check) is only logged.
 
 `Router.route` is the entry point, inside the alert transaction; it returns what it did
 as a `Routed`, the data paging will act on. It only writes: ranking runbooks for an
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
@@ -68,7 +71,8 @@ class Routed:
 
 
 class Router:
-    """Routes the alerts one batch fires, inside the batch's transaction.
+    """Routes the alerts one batch fires, inside the batch's transaction (which holds the
+    alert lock, `exclusive`, so no other process decides meanwhile).
 
     The open incidents are read once per batch and kept current as the batch opens more:
     in a storm every firing alert asks where it belongs.
@@ -77,15 +81,20 @@ class Router:
     def __init__(self, session: Session, *, config: Config, clock: Clock) -> None:
         self.session, self.config, self.clock = session, config, clock
         self._newest_first: list[Incident] | None = None
+        self._groups: dict[str, Incident | None] = {}
 
     def route(self, alert: Alert, *, severity: str, opens_incident: bool) -> Routed:
         """Send a firing alert to its incident (opening one if it may) and say what was done."""
         text = f"alert {alert.rule} firing ({alert.level}): {alert.summary}"
-        incident = self._for_component(alert.component)
+        incident = self._for_group(alert.group_key) or self._for_component(alert.component)
         if incident is not None:
             attached = text + " (attached to this open incident)"
             alert_event(self.session, incident, alert, attached, self.clock)
-            return self._routed(alert, "attached", incident)
+            # Only an alert that may open an incident may raise one: a degraded check's
+            # warning joins, and leaves the severity to what is down.
+            why = f"attached alert {alert.rule} is {severity}"
+            raised_from = self._raise(incident, severity, why) if opens_incident else None
+            return self._routed(alert, "attached", incident, raised_from=raised_from)
         if not opens_incident:
             log.info("FIRING %s (%s, no incident): %s", alert.rule, alert.level, alert.summary)
             return Routed(alert_id=alert.id, rule=alert.rule, level=alert.level, action="none")
@@ -94,12 +103,47 @@ class Router:
             return self._group(storm, alert, severity, text)
         return self._open(alert, severity, text)
 
+    def escalate(self, alert: Alert, *, severity: str) -> Routed:
+        """A routed alert turned critical: said on its incident, whose severity it raises
+        when it is now the most urgent alert there."""
+        assert alert.incident_id is not None
+        incident = incidents.get(self.session, incident_id=alert.incident_id)
+        text = f"alert {alert.rule} is now critical: {alert.summary}"
+        alert_event(self.session, incident, alert, text, self.clock)
+        why = f"alert {alert.rule} is now critical ({severity})"
+        raised_from = self._raise(incident, severity, why)
+        return self._routed(alert, "attached", incident, raised_from=raised_from)
+
+    def open_ids(self) -> set[int]:
+        """The ids of the incidents open now (as this batch sees them)."""
+        return {i.id for i in self._open_incidents()}
+
     # --- where it belongs --------------------------------------------------------------------
 
     def _open_incidents(self) -> list[Incident]:
         if self._newest_first is None:
             self._newest_first = incidents.list_incidents(self.session, open_only=True)
         return self._newest_first
+
+    def _for_group(self, key: str | None) -> Incident | None:
+        """The open incident an alert of this Alertmanager group went to (the newest), so a
+        group stays one incident whichever labels its later alerts carry."""
+        if key is None:
+            return None
+        if key not in self._groups:
+            by_id = {i.id: i for i in self._open_incidents()}
+            found = (
+                self.session.scalar(
+                    select(Alert.incident_id)
+                    .where(Alert.group_key == key, Alert.incident_id.in_(by_id))
+                    .order_by(Alert.incident_id.desc())
+                    .limit(1)
+                )
+                if by_id
+                else None
+            )
+            self._groups[key] = by_id.get(found) if found is not None else None
+        return self._groups[key]
 
     def _for_component(self, component: str | None) -> Incident | None:
         if component is None:
@@ -119,6 +163,17 @@ class Router:
         ]
         return recent[0] if len(recent) >= grouping.max_incidents else None
 
+    def _follows(self, alert: Alert) -> int | None:
+        """The incident this alert's predecessor was detached from: a person resolved it
+        while the alert still fired (see `alerts.detach`)."""
+        before = self.session.execute(
+            select(Alert.incident_id, Alert.detached)
+            .where(Alert.fingerprint == alert.fingerprint, Alert.id < alert.id)
+            .order_by(Alert.id.desc())
+            .limit(1)
+        ).first()
+        return before.incident_id if before is not None and before.detached else None
+
     # --- what it does ------------------------------------------------------------------------
 
     def _open(self, alert: Alert, severity: str, text: str) -> Routed:
@@ -133,7 +188,11 @@ class Router:
         )
         if self._newest_first is not None:
             self._newest_first.insert(0, incident)
-        alert_event(self.session, incident, alert, text, self.clock)
+        follows = self._follows(alert)
+        if follows is None:
+            alert_event(self.session, incident, alert, text, self.clock)
+        else:
+            self._link(incident, follows, alert, text)
         if alert.runbook:  # named by the rule, the check or the sender: nothing to rank
             suggested(self.session, incident, alert.runbook, self.clock)
             return self._routed(alert, "opened", incident)
@@ -141,6 +200,15 @@ class Router:
             incident.title, tuple(incident.symptoms), incident.component, incident.severity
         )
         return self._routed(alert, "opened", incident, suggest=query)
+
+    def _link(self, incident: Incident, resolved_id: int, alert: Alert, text: str) -> None:
+        """Both timelines point at each other: the new incident says which resolved one
+        its alert outlived, the resolved one where its alert went."""
+        still = f" (still firing after incident #{resolved_id} was resolved)"
+        alert_event(self.session, incident, alert, text + still, self.clock, follows=resolved_id)
+        resolved = incidents.get(self.session, incident_id=resolved_id)
+        went = f"alert {alert.rule} still fires: it opened incident #{incident.id}"
+        alert_event(self.session, resolved, alert, went, self.clock, followed_by=incident.id)
 
     def _group(self, incident: Incident, alert: Alert, severity: str, text: str) -> Routed:
         grouping = self.config.alerts.grouping
@@ -150,18 +218,26 @@ class Router:
             f"{format_duration(grouping.window)} are still open)"
         )
         alert_event(self.session, incident, alert, text + why, self.clock, grouped=True)
-        raised_from = None
-        if severity < incident.severity:  # the storm holds something more urgent: say so
-            raised_from = incident.severity
-            incidents.change_severity(
-                self.session,
-                incident_id=incident.id,
-                severity=severity,
-                reason=f"grouped alert {alert.rule} is {severity}",
-                actor=ACTOR,
-                clock=self.clock,
-            )
+        why = f"grouped alert {alert.rule} is {severity}"
+        raised_from = self._raise(incident, severity, why)
         return self._routed(alert, "grouped", incident, raised_from=raised_from)
+
+    def _raise(self, incident: Incident, severity: str, reason: str) -> str | None:
+        """Raise the incident to this alert's severity when it is more urgent (P0 < P1);
+        returns the severity it had. `change_severity` writes it on the timeline, and the
+        clocks of the new severity run from that line."""
+        if severity >= incident.severity:
+            return None
+        before = incident.severity
+        incidents.change_severity(
+            self.session,
+            incident_id=incident.id,
+            severity=severity,
+            reason=reason,
+            actor=ACTOR,
+            clock=self.clock,
+        )
+        return before
 
     def _routed(
         self,
@@ -173,15 +249,19 @@ class Router:
         suggest: RunbookQuery | None = None,
     ) -> Routed:
         alert.incident_id = incident.id
+        if alert.group_key is not None:
+            self._groups[alert.group_key] = incident
         how = {"opened": "opened", "attached": "attached to", "grouped": "grouped into"}[action]
+        raised = f" (raised from {raised_from})" if raised_from else ""
         # One line per transition on serve's output: what a responder tails at 3 a.m.
         log.info(
-            "FIRING %s (%s) -> %s incident #%s %s: %s",
+            "FIRING %s (%s) -> %s incident #%s %s%s: %s",
             alert.rule,
             alert.level,
             how,
             incident.id,
             incident.severity,
+            raised,
             alert.summary,
         )
         return Routed(
@@ -268,12 +348,18 @@ def alert_event(
     clock: Clock,
     *,
     grouped: bool = False,
+    follows: int | None = None,
+    followed_by: int | None = None,
 ) -> None:
     """An alert's line on an incident's timeline. Not flushed one by one: a storm writes
     thousands, and they go out together with the transaction."""
     data: dict[str, Any] = {"alert": alert.id, "rule": alert.rule}
     if grouped:
         data["grouped"] = True
+    if follows is not None:
+        data["follows"] = follows
+    if followed_by is not None:
+        data["followed_by"] = followed_by
     incidents.log_event(
         session,
         incident=incident,

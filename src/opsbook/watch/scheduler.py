@@ -41,7 +41,8 @@ class Slot:
 
 class Scheduler:
     """Runs `config.checks` on their intervals and stores their results in batches;
-    evaluates the alert rules every `watch.evaluate_every` and prunes history hourly."""
+    evaluates the alert rules (and detaches alerts from incidents a person resolved) every
+    `watch.evaluate_every`, and prunes history hourly."""
 
     def __init__(
         self,
@@ -147,6 +148,7 @@ class Scheduler:
             await asyncio.to_thread(
                 service.evaluate_rules, self.store, self.config, clock=self.clock
             )
+            await asyncio.to_thread(service.detach_resolved, self.store, clock=self.clock)
         if now >= self.next_prune:
             self.next_prune = now + dt.timedelta(hours=1)
             await asyncio.to_thread(service.prune, self.store, self.config, clock=self.clock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,11 +13,14 @@ from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
 from opsbook.config import Config
+from opsbook.incidents import service as incidents
 from opsbook.store import Store
-from opsbook.watch import alerts, history, routing, rules
+from opsbook.watch import alerts, exclusive, history, routing, rules
 from opsbook.watch.flapping import Debounce
 from opsbook.watch.models import Alert, CheckState
 from opsbook.watch.result import CheckResult
+
+log = logging.getLogger("opsbook.watch")
 
 # An unchanged check's row, and a steady failure's alert, are rewritten at most this often.
 REFRESH = dt.timedelta(seconds=30)
@@ -155,7 +159,10 @@ def _debounce(
             failures=before.failures if before else 0,
             successes=before.successes if before else 0,
         )
-        gate.observe(result.ok)
+        evaluated = result.state != "error"
+        if evaluated:
+            gate.observe(result.ok)
+        _say_evaluated(result, before.state if before else None)
         rows[result.name] = CheckRow(
             name=result.name,
             kind=result.kind,
@@ -167,6 +174,8 @@ def _debounce(
             failures=gate.failures,
             successes=gate.successes,
         )
+        if not evaluated:
+            continue  # nothing learnt about the service: its alert stays as it was
         signal = rules.signal_from_check(result, failing=gate.failing)
         if signal.level is None and signal.rule not in open_alerts:
             continue  # healthy with nothing open: no alert work at all
@@ -176,6 +185,21 @@ def _debounce(
             open_alerts[signal.rule] = None  # a later result in this batch must see it
         signals.append(signal)
     return rows, signals
+
+
+def _say_evaluated(result: CheckResult, before: str | None) -> None:
+    """A check opsbook could not evaluate (a wrong URL, an invalid query, no database set)
+    is a configuration problem, not an outage: it opens no incident, so it can neither page
+    anyone nor use up a storm's grouping limit. It must still be seen: one loud line on
+    serve's output when it starts, one when it ends (`opsbook status` shows it meanwhile)."""
+    if result.state == "error" and before != "error":
+        log.error(
+            "CHECK ERROR %s: opsbook could not evaluate it (fix the check; no incident): %s",
+            result.name,
+            result.summary,
+        )
+    elif result.state != "error" and before == "error":
+        log.info("CHECK %s is evaluated again (%s): %s", result.name, result.state, result.summary)
 
 
 def _still_firing(
@@ -218,6 +242,32 @@ def evaluate_rules(store: Store, config: Config, *, clock: Clock) -> list[Alert]
             routed.extend(step.routed)
     routing.suggest_runbooks(store, config, routed, clock=clock)  # committed: now rank
     return moved
+
+
+def detach_resolved(store: Store, *, clock: Clock) -> int:
+    """Detach the alerts still firing into incidents a person has resolved (`alerts.detach`);
+    returns how many. serve runs it with the rules: an Alertmanager alert may not be sent
+    again for hours, and meanwhile it must not show as part of a resolved incident."""
+    with store.session() as session:
+        if not _attached_to_resolved(session):
+            return 0  # the usual case, answered without waiting for the alert lock
+        exclusive.hold_alert_lock(session)
+        stale = _attached_to_resolved(session, lock=True)
+        for alert in stale:
+            alerts.detach(session, alert, clock=clock)
+        return len(stale)
+
+
+def _attached_to_resolved(session: Session, *, lock: bool = False) -> list[Alert]:
+    still_open = [i.id for i in incidents.list_incidents(session, open_only=True)]
+    # Only firing alerts have an incident (pending ones have told nobody yet); `state =`
+    # reads the state index, where `!= 'resolved'` would read every alert ever stored.
+    query = select(Alert).where(
+        Alert.state == "firing",
+        Alert.incident_id.is_not(None),
+        Alert.incident_id.not_in(still_open),
+    )
+    return list(session.scalars(query.with_for_update() if lock else query))
 
 
 def prune(store: Store, config: Config, *, clock: Clock) -> int:

@@ -32,7 +32,7 @@ def _stale(check: CheckState, intervals: dict[str, dt.timedelta], now: dt.dateti
 
 
 def _urgency(check: CheckState, stale: bool) -> tuple[int, str]:
-    if check.failing:
+    if check.failing or check.state == "error":
         return (0, check.name)
     if check.state != "ok":
         return (1, check.name)
@@ -95,6 +95,7 @@ def status(
                         "at": c.at,
                         "uptime_24h": day[c.name].uptime if c.name in day else None,
                         "stale": c.name in stale,
+                        "evaluated": c.state != "error",
                     }
                     for c in checks
                 ],
@@ -121,6 +122,7 @@ def status(
             f"[bold red]{len(stale)} of {len(checks)} checks have no fresh result (newest "
             f"{relative(newest, now)}): is opsbook serve running?[/]"
         )
+    _say_unevaluated([c.name for c in checks if c.state == "error"])
     table = Table("check", "state", "last seen", "uptime 24h", "what it saw")
     healthy = 0
     for c in checks:
@@ -128,7 +130,7 @@ def status(
         healthy += calm
         if calm and healthy > OK_SHOWN and not everything:
             continue
-        state = literal(f"{c.state} (failing)", "bold red") if c.failing else c.state
+        state = _state_cell(c)
         seen = Text.assemble(
             relative(c.at, now), (" (stale)", "bold red") if c.name in stale else ""
         )
@@ -137,3 +139,20 @@ def status(
     console.print(table)
     if healthy > OK_SHOWN and not everything:
         console.print(f"... and {healthy - OK_SHOWN:,} more checks ok (opsbook status --all)")
+
+
+def _state_cell(check: CheckState) -> Text | str:
+    if check.state == "error":
+        return literal("error (not evaluated)", "bold magenta")
+    return literal(f"{check.state} (failing)", "bold red") if check.failing else check.state
+
+
+def _say_unevaluated(names: list[str]) -> None:
+    """Checks opsbook could not evaluate open no incident (a wrong URL or query is not an
+    outage), so this line is where they are seen: above the table, not inside it."""
+    if not names:
+        return
+    console.print(
+        f"[bold magenta]{len(names)} {'check' if len(names) == 1 else 'checks'} could not be"
+        f" evaluated (fix the check; no incident is opened): {safe(', '.join(names))}[/]"
+    )
