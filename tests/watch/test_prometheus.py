@@ -280,6 +280,7 @@ def test_hostile_labels_reach_the_terminal_inert(
         ('{"status":"success"' + " " * 400_000 + "}", "without JSON"),
         ("<html>$(reboot)</html>", "without JSON"),
         ('{"status":"error","error":"[/x] ' + "e" * 1000 + '"}', "failed: [/x] eee"),
+        ('{"detail":"Not Found"}', 'failed: HTTP 200: {"detail":"Not Found"}'),
     ],
 )
 def test_hostile_answers_are_errors_with_a_sentence(

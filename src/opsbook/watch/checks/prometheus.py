@@ -46,8 +46,10 @@ async def run(check: PrometheusCheck, ctx: ProbeContext) -> CheckResult:
     except ValueError as exc:
         return result("error", f"Prometheus answered {answer.status} without JSON ({exc})")
     if not isinstance(data, dict) or data.get("status") != "success":
-        error = data.get("error") if isinstance(data, dict) else short(answer.text)
-        failed = f"Prometheus query {check.query!r} failed: {short(str(error))}"
+        error = data.get("error") if isinstance(data, dict) else None
+        # Not Prometheus's own error shape (a 404 page with JSON, a proxy): say what came.
+        said = str(error) if error else f"HTTP {answer.status}: {answer.text}"
+        failed = f"Prometheus query {check.query!r} failed: {short(said)}"
         return result("error", failed, answer.elapsed_ms)
     try:
         found = series_of(data.get("data"), check.metric)
