@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import re
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # the config imports the limits: keep this module light to im
 MAX_BODY_BYTES = 1 << 20  # Alertmanager's groups and the sandbox's bodies are a few KiB
 MAX_JSON_DEPTH = 64
 _SHOWN = 60  # characters of a bad value echoed back in an error
+log = logging.getLogger("opsbook.web")
 
 # A string literal, from its opening quote to its closing one or the end of the body:
 # every quote starts a match that always succeeds, so a body of unclosed quotes costs one
@@ -160,6 +162,10 @@ class LimitBodies:
         try:
             messages = await self._read(scope, receive)
         except BodyError as exc:
+            client = scope.get("client")
+            sender = f"{client[0]}:{client[1]}" if client else "an unknown sender"
+            path = shown(scope.get("path", ""))  # a client's text: quoted, cut short
+            log.warning("refused a request to %s from %s (%d): %s", path, sender, exc.status, exc)
             await _refuse(send, exc)
             return
         replay = iter(messages)

@@ -20,6 +20,7 @@ from opsbook.watch import alerts, routing
 
 # Rule, component and runbook names are String(200) columns in the store.
 NAME_LIMIT = 200
+CHUNK = 250
 
 
 class AmAlert(BaseModel):
@@ -52,43 +53,48 @@ class AmPayload(BaseModel):
 
 
 def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -> dict[str, Any]:
-    """Move an alert per item of the group, in one transaction (then rank runbooks for the
-    incidents it opened); returns the group and how many alerts ended in each state."""
+    """Move an alert per item of the group, CHUNK items per transaction (then rank runbooks
+    for the incidents each chunk opened); returns the group and how many alerts ended in
+    each state."""
     group = payload.groupLabels | payload.commonLabels
     component = group.get("component") or group.get("service") or f"alertmanager:{payload.groupKey}"
+    signals = [_signal(item, config, component) for item in payload.alerts]
     states: dict[str, int] = {}
-    routed: list[routing.Routed] = []
-    with store.session() as session:
-        for item in payload.alerts:
-            name = item.labels.get("alertname", "alertmanager")
-            severity_label = item.labels.get("severity", "warning")
-            summary = (
-                item.annotations.get("summary", "").strip()
-                or item.annotations.get("description", "").strip()
-                or f"{name} ({', '.join(f'{k}={v}' for k, v in sorted(item.labels.items()))})"
+    for start in range(0, len(signals), CHUNK):
+        with store.session() as session:
+            step = alerts.apply_many(
+                session, signals[start : start + CHUNK], config=config, clock=clock
             )
-            runbook = item.annotations.get("runbook")
-            signal = alerts.Signal(
-                rule=_fit(f"alertmanager:{name}"),
-                source="alertmanager",
-                labels=dict(item.labels),
-                level=None
-                if item.status == "resolved"
-                else "crit"
-                if severity_label in ("critical", "page")
-                else "warn",
-                summary=mask_text(summary),
-                severity=config.alertmanager.severity.get(severity_label, "P2"),
-                component=_fit(item.labels.get("component", component)),
-                runbook=_fit(runbook) if runbook else None,
-            )
-            step = alerts.apply_many(session, [signal], config=config, clock=clock)
-            routed.extend(step.routed)
-            [alert] = step.alerts
+        for alert in step.alerts:
             state = alert.state if alert else "ignored"
             states[state] = states.get(state, 0) + 1
-    routing.suggest_runbooks(store, config, routed, clock=clock)  # committed: now rank
+        routing.suggest_runbooks(store, config, step.routed, clock=clock)  # committed: rank
     return {"group": payload.groupKey, "alerts": len(payload.alerts), "states": states}
+
+
+def _signal(item: AmAlert, config: Config, component: str) -> alerts.Signal:
+    name = item.labels.get("alertname", "alertmanager")
+    severity_label = item.labels.get("severity", "warning")
+    summary = (
+        item.annotations.get("summary", "").strip()
+        or item.annotations.get("description", "").strip()
+        or f"{name} ({', '.join(f'{k}={v}' for k, v in sorted(item.labels.items()))})"
+    )
+    runbook = item.annotations.get("runbook")
+    return alerts.Signal(
+        rule=_fit(f"alertmanager:{name}"),
+        source="alertmanager",
+        labels=dict(item.labels),
+        level=None
+        if item.status == "resolved"
+        else "crit"
+        if severity_label in ("critical", "page")
+        else "warn",
+        summary=mask_text(summary),
+        severity=config.alertmanager.severity.get(severity_label, "P2"),
+        component=_fit(item.labels.get("component", component)),
+        runbook=_fit(runbook) if runbook else None,
+    )
 
 
 def _fit(name: str, limit: int = NAME_LIMIT) -> str:
