@@ -14,6 +14,7 @@ from opsbook.config.secrets import remember, secrets_of
 from opsbook.console import Exit, err, fail, literal, safe
 from opsbook.store import Store, open_store
 from opsbook.store.engine import StoreUrlError, display_url, failure_reason
+from opsbook.store.turns import Patience
 
 
 @dataclass
@@ -77,7 +78,7 @@ class AppContext:
                 self._store = open_store(
                     config.store.url.reveal(),
                     base_dir=config.base_dir,
-                    waiting=_say_waiting if person else None,
+                    waiting=Patience(_say_waiting) if person else None,
                 )
             except StoreUrlError as exc:
                 err.print(f"[bold red]error:[/] {safe(exc)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,15 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from opsbook.store.engine import READ_ONLY, WAIT_MS, is_locked, make_engine
 from opsbook.store.migrate import upgrade as apply_migrations
-from opsbook.store.turns import Turns, Wait
+from opsbook.store.turns import Patience, Turns, Wait
 
 
 class Store:
     """`waiting`, when given, makes this a person's store (a CLI command): its units of work
-    go before a bulk writer's next chunk, and `waiting` is called once when one has to wait
-    for the store (see turns.py)."""
+    go before a bulk writer's next chunk, and wait for the store as `waiting` says (see
+    turns.py)."""
 
-    def __init__(self, engine: Engine, *, waiting: Callable[[], None] | None = None) -> None:
+    def __init__(self, engine: Engine, *, waiting: Patience | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._readers = sessionmaker(engine.execution_options(**{READ_ONLY: True}))
@@ -82,7 +82,7 @@ def open_store(
     *,
     base_dir: Path | None = None,
     upgrade: bool = True,
-    waiting: Callable[[], None] | None = None,
+    waiting: Patience | None = None,
 ) -> Store:
     """Open the store and apply pending migrations (first use needs no separate step).
     `waiting`: a person's command (see Store)."""

@@ -28,28 +28,39 @@ LIMIT = 120.0  # seconds it waits in all before it gives up ("database is locked
 _POLL = 0.02  # how often the file lock is tried: another command holds it for milliseconds
 
 
-@dataclass
-class Wait:
-    """One unit of work's wait for the store: quiet at first, then said once, then bounded.
-    Waiting is real time (time.monotonic), not the domain's clock: it is another process
-    that is being waited for."""
+@dataclass(frozen=True)
+class Patience:
+    """How a person's command waits for the store: `notice` is called once it has waited
+    `quiet` seconds; it gives up after `limit`. Real seconds, not the domain's clock: it is
+    another process that is being waited for."""
 
     notice: Callable[[], None]
     quiet: float = QUIET
     limit: float = LIMIT
     sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class Wait:
+    """One unit of work's wait for the store: quiet at first, then said once, then bounded."""
+
+    patience: Patience
     started: float = field(default_factory=time.monotonic)
     said: bool = False
 
+    @property
+    def limit(self) -> float:
+        return self.patience.limit
+
     def left(self) -> float:
         """Seconds before the wait gives up, or before it must speak while still quiet."""
-        bound = self.limit if self.said else min(self.quiet, self.limit)
+        bound = self.limit if self.said else min(self.patience.quiet, self.limit)
         return max(0.0, bound - (time.monotonic() - self.started))
 
     def say(self) -> None:
         if not self.said:
             self.said = True
-            self.notice()
+            self.patience.notice()
 
 
 class Turns:
@@ -107,7 +118,7 @@ class Turns:
                             f"{wait.limit:g} s"
                         ) from None
                     wait.say()
-                wait.sleep(_POLL)
+                wait.patience.sleep(_POLL)
 
 
 def _open(path: str) -> IO[str]:
