@@ -39,9 +39,10 @@ def _urgency(check: CheckState, stale: bool) -> tuple[int, str]:
     return (2 if stale else 3, check.name)
 
 
-def _alert_urgency(alert: Alert) -> tuple[int, int, dt.datetime]:
-    """Firing before pending, critical before warning, then the oldest first."""
-    return (alert.state != "firing", alert.level != "crit", alert.started_at)
+def _alert_urgency(alert: Alert) -> tuple[bool, bool, dt.datetime, int]:
+    """Firing before pending, critical before warning, then the oldest first (a group's
+    alerts share a start: then the first stored)."""
+    return (alert.state != "firing", alert.level != "crit", alert.started_at, alert.id)
 
 
 def _print_alerts(firing: list[Alert], now: dt.datetime, everything: bool) -> None:
