@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import re
 from collections.abc import Iterator
@@ -24,9 +25,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 if TYPE_CHECKING:  # the config imports the limits: keep this module light to import
     from starlette.requests import Request
 
-MAX_BODY_BYTES = 1 << 20  # Alertmanager's groups and the sandbox's bodies are a few KiB
+MAX_BODY_BYTES = 8 << 20  # an 8,000-alert Alertmanager group is about 1.4 MB; a 413 loses it
 MAX_JSON_DEPTH = 64
 _SHOWN = 60  # characters of a bad value echoed back in an error
+log = logging.getLogger("opsbook.web")
 
 # A string literal, from its opening quote to its closing one or the end of the body:
 # every quote starts a match that always succeeds, so a body of unclosed quotes costs one
@@ -160,6 +162,10 @@ class LimitBodies:
         try:
             messages = await self._read(scope, receive)
         except BodyError as exc:
+            client = scope.get("client")
+            sender = f"{client[0]}:{client[1]}" if client else "an unknown sender"
+            path = shown(scope.get("path", ""))  # a client's text: quoted, cut short
+            log.warning("refused a request to %s from %s (%d): %s", path, sender, exc.status, exc)
             await _refuse(send, exc)
             return
         replay = iter(messages)

@@ -14,6 +14,7 @@ from opsbook.config.secrets import remember, secrets_of
 from opsbook.console import Exit, err, fail, literal, safe
 from opsbook.store import Store, open_store
 from opsbook.store.engine import StoreUrlError, display_url, failure_reason
+from opsbook.store.turns import Patience
 
 
 @dataclass
@@ -68,11 +69,17 @@ class AppContext:
             raise typer.Exit(Exit.BAD_INPUT)
         return configured.reveal()
 
-    def store(self) -> Store:
+    def store(self, *, person: bool = True) -> Store:
+        """The state store. A person's command (every one but `serve`) goes before the
+        server's bulk work and says so when it has to wait for the store."""
         if self._store is None:
             config = self.config()
             try:
-                self._store = open_store(config.store.url.reveal(), base_dir=config.base_dir)
+                self._store = open_store(
+                    config.store.url.reveal(),
+                    base_dir=config.base_dir,
+                    waiting=Patience(_say_waiting) if person else None,
+                )
             except StoreUrlError as exc:
                 err.print(f"[bold red]error:[/] {safe(exc)}")
                 raise typer.Exit(Exit.BAD_INPUT) from None
@@ -94,6 +101,10 @@ class AppContext:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+def _say_waiting() -> None:
+    err.print("waiting for the store (another opsbook process is writing)...")
 
 
 def app_context(ctx: typer.Context) -> AppContext:

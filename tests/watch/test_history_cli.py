@@ -14,8 +14,9 @@ from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.config import load_config
 from opsbook.context import AppContext
+from opsbook.sandbox.alertmanager import alert_group
 from opsbook.store import open_store
-from opsbook.watch import service
+from opsbook.watch import alertmanager, service
 from opsbook.watch.history_cli import bar, percent
 from opsbook.watch.result import CheckResult, State
 
@@ -202,3 +203,34 @@ def test_status_puts_the_worst_first_and_folds_healthy_checks(tmp_path: Path) ->
     assert "... and 4 more checks ok (opsbook status --all)" in shown
     everything = status("--all")
     assert "api-23" in everything and "more checks ok" not in everything
+
+
+def test_status_folds_open_alerts_past_twenty_the_most_urgent_first(tmp_path: Path) -> None:
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(f"store: {{url: 'sqlite:///{tmp_path / 'opsbook.db'}'}}\n")
+    config = load_config(path)
+    clock = FrozenClock(START)
+    store = open_store(config.store.url.reveal())
+    storm = alert_group(25)
+    for n, item in enumerate(storm["alerts"]):  # three critical ones, the last sent
+        item["labels"]["severity"] = "critical" if n >= 22 else "warning"
+        item["annotations"]["summary"] = f"[/x]\x1b[31m 5xx on web-{n:02}"
+    alertmanager.receive(store, config, alertmanager.AmPayload.model_validate(storm), clock=clock)
+    store.close()
+
+    def status(*extra: str) -> str:
+        result = CliRunner().invoke(
+            app, ["--config", str(path), "status", *extra], obj=AppContext(clock=clock)
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    shown = status()
+    assert "alerts: 25 open" in shown
+    assert shown.index("web-22") < shown.index("web-00")  # critical first
+    assert "web-16" in shown and "web-17" not in shown  # 3 critical + the 17 oldest warnings
+    assert "... and 5 more alerts open (opsbook status --all)" in shown
+    assert "\x1b" not in shown and "[/x]" in shown
+    everything = status("--all")
+    assert "web-21" in everything and "more alerts open" not in everything
+    assert len(json.loads(status("--json"))["alerts"]) == 25

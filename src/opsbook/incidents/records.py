@@ -61,15 +61,13 @@ def log_event(
     return event
 
 
-def timeline(session: Session, *, incident_id: int) -> list[IncidentEvent]:
-    """One incident's timeline, oldest first (ties in time keep the order written)."""
-    return list(
-        session.scalars(
-            select(IncidentEvent)
-            .where(IncidentEvent.incident_id == incident_id)
-            .order_by(IncidentEvent.at, IncidentEvent.id)
-        )
-    )
+def timeline(session: Session, *, incident_id: int, kind: str | None = None) -> list[IncidentEvent]:
+    """One incident's timeline (only its events of `kind`, if given), oldest first (ties in
+    time keep the order written)."""
+    query = select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
+    if kind is not None:
+        query = query.where(IncidentEvent.kind == kind)
+    return list(session.scalars(query.order_by(IncidentEvent.at, IncidentEvent.id)))
 
 
 def timelines(session: Session, *, incident_ids: Iterable[int]) -> dict[int, list[IncidentEvent]]:

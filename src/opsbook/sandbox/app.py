@@ -59,7 +59,7 @@ def create_app(
         default_response_class=JSONResponse,
     )
     app.state.faults = faults
-    app.add_middleware(LimitBodies)  # the default limits: 1 MiB, JSON 64 deep
+    app.add_middleware(LimitBodies)  # the default limits: 8 MiB, JSON 64 deep
 
     @contextmanager
     def database() -> Iterator[psycopg.Connection[Any]]:

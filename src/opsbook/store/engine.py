@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,19 @@ class StoreUnavailable(Exception):
 # cannot be opened, read-only, full, locked, not a database. Not IntegrityError,
 # DataError or ProgrammingError: those are opsbook's bugs and keep their traceback.
 STORE_FAILURES = (StoreUnavailable, exc.OperationalError, exc.InterfaceError)
+
+
+# Execution options a unit of work passes to its connection (see _sqlite_begin): a read
+# that takes no write lock, and how long one attempt waits for SQLite's write lock.
+READ_ONLY = "opsbook_read_only"
+WAIT_MS = "opsbook_wait_ms"
+
+
+def is_locked(error: BaseException) -> bool:
+    """SQLite's write lock stayed busy for the whole busy_timeout ("database is locked")."""
+    cause = getattr(error, "orig", None)
+    code = getattr(cause, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def is_store_failure(error: BaseException) -> bool:
@@ -140,6 +154,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
+    options = connection.get_execution_options()
+    if options.get(READ_ONLY):
+        # A deferred BEGIN that never writes: in WAL mode it reads the last commit and never
+        # waits for a writer, so /healthz and `opsbook status` answer during an alert burst.
+        connection.exec_driver_sql("BEGIN")
+        return
+    wait_ms = options.get(WAIT_MS)
+    if wait_ms is not None:  # this attempt's own bound on waiting for the lock
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
     # IMMEDIATE takes the write lock up front; a transaction that reads then writes can
     # then never deadlock against another writer, it just waits its turn (busy_timeout).
     connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
-from opsbook.store.engine import StoreUnavailable
+from opsbook.store.engine import READ_ONLY, StoreUnavailable
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary, fixed key: every opsbook process sharing a PostgreSQL store agrees on it.
@@ -35,7 +35,9 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    # A read: every command opens the store through here, and on SQLite a read waits for
+    # no writer (an alert burst being stored must not hold up `incident open`).
+    with engine.execution_options(**{READ_ONLY: True}).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -45,11 +47,12 @@ def pending(engine: Engine) -> bool:
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the store to the newest schema; returns (before, after) revisions."""
-    with _exclusive(engine), engine.connect() as connection:
-        before = MigrationContext.configure(connection).get_current_revision()
+    with _exclusive(engine):  # one migrator: what it read stays true until it writes
+        before = current_revision(engine)
         if before != head_revision():
-            command.upgrade(_alembic_config(connection), "head")
-            connection.commit()
+            with engine.connect() as connection:
+                command.upgrade(_alembic_config(connection), "head")
+                connection.commit()
         return before, head_revision()
 
 

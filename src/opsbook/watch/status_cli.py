@@ -16,12 +16,12 @@ from opsbook.incidents import service as incidents
 from opsbook.incidents.views import relative
 from opsbook.watch import history, service
 from opsbook.watch.history_cli import percent
-from opsbook.watch.models import CheckState
+from opsbook.watch.models import Alert, CheckState
 
 DAY = dt.timedelta(days=1)
 
 
-OK_SHOWN = 20
+OK_SHOWN = 20  # healthy checks listed, and open alerts: the rest are counted
 
 
 def _stale(check: CheckState, intervals: dict[str, dt.timedelta], now: dt.datetime) -> bool:
@@ -39,10 +39,34 @@ def _urgency(check: CheckState, stale: bool) -> tuple[int, str]:
     return (2 if stale else 3, check.name)
 
 
+def _alert_urgency(alert: Alert) -> tuple[bool, bool, dt.datetime, int]:
+    """Firing before pending, critical before warning, then the oldest first (a group's
+    alerts share a start: then the first stored)."""
+    return (alert.state != "firing", alert.level != "crit", alert.started_at, alert.id)
+
+
+def _print_alerts(firing: list[Alert], now: dt.datetime, everything: bool) -> None:
+    """The open alerts, the most urgent first; past OK_SHOWN (an Alertmanager storm sends
+    thousands) a count, as for healthy checks."""
+    console.print(f"[bold]alerts[/]: {len(firing)} open")
+    shown = sorted(firing, key=_alert_urgency)
+    for a in shown if everything else shown[:OK_SHOWN]:
+        link = f" -> incident #{a.incident_id}" if a.incident_id else ""
+        console.print(
+            f"  [{'bold red' if a.state == 'firing' else 'yellow'}]{a.state}[/] "
+            f"{safe(a.rule)} ({a.level}) since {relative(a.started_at, now)}: "
+            f"{safe(a.summary)}{link}"
+        )
+    if len(firing) > OK_SHOWN and not everything:
+        console.print(f"... and {len(firing) - OK_SHOWN:,} more alerts open (opsbook status --all)")
+
+
 def status(
     ctx: typer.Context,
     everything: bool = typer.Option(
-        False, "--all", help=f"List every healthy check (else the first {OK_SHOWN} and a count)."
+        False,
+        "--all",
+        help=f"List every open alert and healthy check (else the first {OK_SHOWN} and a count).",
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -58,7 +82,7 @@ def status(
     states = service.check_states(store)
     stale = {c.name for c in states if _stale(c, intervals, now)}
     checks = sorted(states, key=lambda c: _urgency(c, c.name in stale))
-    with store.session() as session:
+    with store.reading() as session:
         day = history.uptime(session, context.config().watch.downsample, since=now - DAY, now=now)
         open_incidents = incidents.list_incidents(session, open_only=True)
         rows = [
@@ -102,14 +126,7 @@ def status(
             }
         )
         return
-    console.print(f"[bold]alerts[/]: {len(firing)} open")
-    for a in firing:
-        link = f" -> incident #{a.incident_id}" if a.incident_id else ""
-        console.print(
-            f"  [{'bold red' if a.state == 'firing' else 'yellow'}]{a.state}[/] "
-            f"{safe(a.rule)} ({a.level}) since {relative(a.started_at, now)}: "
-            f"{safe(a.summary)}{link}"
-        )
+    _print_alerts(firing, now, everything)
     console.print(f"[bold]incidents[/]: {len(rows)} open")
     for row in rows:
         console.print(f"  #{row['id']} {row['severity']} {row['status']}: {safe(row['title'])}")

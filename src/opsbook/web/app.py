@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,13 +13,16 @@ from fastapi import FastAPI, Request
 from pydantic import ValidationError
 
 from opsbook import __version__
-from opsbook.bodies import BodyError, BodyLimits, LimitBodies, read_json, unstorable
+from opsbook.bodies import BodyError, BodyLimits, LimitBodies, parse_json, shown, unstorable
 from opsbook.clock import Clock
 from opsbook.config import Config
+from opsbook.config.secrets import Secret
 from opsbook.responses import JSONResponse
 from opsbook.store import Store
 from opsbook.watch import alertmanager, service
 from opsbook.watch.scheduler import Scheduler
+
+log = logging.getLogger("opsbook.web")
 
 
 def create_app(config: Config, store: Store, *, clock: Clock, schedule: bool = True) -> FastAPI:
@@ -49,37 +53,56 @@ def create_app(config: Config, store: Store, *, clock: Clock, schedule: bool = T
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
+        # A plain def: FastAPI runs it in its thread pool, never on the event loop, and its
+        # count is a read that waits for no writer (an alert burst may be being stored).
         return {
             "status": "ok",
             "version": __version__,
             "checks": len(config.checks),
-            "firing": len(service.open_alerts(store)),
+            "firing": service.count_open_alerts(store),
         }
 
     @app.post("/api/v1/alertmanager")
     async def receive(request: Request) -> JSONResponse:
-        token = config.alertmanager.token
-        given = request.headers.get("authorization", "")
-        if token is None or not hmac.compare_digest(
-            given.encode(), f"Bearer {token.reveal()}".encode()
-        ):
-            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+        if not bearer_matches(request.headers.get("authorization", ""), config.alertmanager.token):
+            return _refused(request, 401, "missing or wrong bearer token")
+        body = await request.body()
         try:
-            payload = _alertmanager_payload(await read_json(request))
+            # Parsing and checking 8,000 alerts takes half a second: off the event loop,
+            # with the store work, so /healthz and the scheduler keep their turn.
+            payload = await asyncio.to_thread(_alertmanager_payload, body)
         except (ValidationError, BodyError) as exc:
             # 400, not 5xx: Alertmanager retries 5xx, and a malformed payload never improves.
-            return JSONResponse(
-                {"error": "not an Alertmanager v4 payload", "detail": _explain(exc)},
-                status_code=400,
-            )
+            return _refused(request, 400, "not an Alertmanager v4 payload", _explain(exc))
         result = await asyncio.to_thread(alertmanager.receive, store, config, payload, clock=clock)
         return JSONResponse(result)
 
     return app
 
 
-def _alertmanager_payload(data: object) -> alertmanager.AmPayload:
+def bearer_matches(header: str, token: Secret | None) -> bool:
+    """An Authorization header carrying the token. The scheme is case-insensitive (RFC 9110
+    11.1: `bearer` and `BEARER` are Bearer); the token is compared in constant time."""
+    scheme, _, credentials = header.partition(" ")
+    if token is None or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.lstrip(" ").encode(), token.reveal().encode())
+
+
+def _refused(request: Request, status: int, error: str, detail: str | None = None) -> JSONResponse:
+    """The refusal answered, and one line on serve's output naming the sender: a
+    misconfigured Alertmanager is otherwise silent (it drops what a 4xx refused)."""
+    client = request.client
+    sender = f"{client.host}:{client.port}" if client else "an unknown sender"
+    why = f"{error}: {shown(detail)}" if detail else error
+    log.warning("refused an Alertmanager webhook from %s (%d): %s", sender, status, why)
+    body = {"error": error} | ({"detail": detail} if detail else {})
+    return JSONResponse(body, status_code=status)
+
+
+def _alertmanager_payload(body: bytes) -> alertmanager.AmPayload:
     """The payload, refused (BodyError) when the store could not hold one of its strings."""
+    data = parse_json(body)
     problem = unstorable(data, nul=True)
     if problem:
         raise BodyError(problem)

@@ -32,7 +32,7 @@ def serve(
     context = app_context(ctx)
     config = context.config(required=True)
     _log_to_stderr()
-    app = create_app(config, context.store(), clock=context.clock)
+    app = create_app(config, context.store(person=False), clock=context.clock)
     bind_host, bind_port = host or config.serve.host, port or config.serve.port
     console.print(
         f"opsbook serving on http://{safe(bind_host)}:{bind_port}: {len(config.checks)} "
