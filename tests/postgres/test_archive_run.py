@@ -183,3 +183,33 @@ def test_a_partitioned_table_is_archived_oldest_first(sandbox_db: str) -> None:
     assert _rows(
         sandbox_db, "select count(*) from events where at < now() - interval '365 days'"
     ) == [(0,)]
+
+
+def test_a_lock_never_granted_stops_the_run_instead_of_retrying_forever(
+    sandbox_db: str,
+) -> None:
+    """The app holds a table the batch must write (the referencing attempt_feedback) in a
+    transaction it never ends: every batch times out on its lock. The run gives up after
+    `max_empty_rounds` refusals in a row, as it does for rows held for good."""
+    count, checksum, _, old = _state(sandbox_db)
+    app = psycopg.connect(sandbox_db, application_name="app")
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        assert len(waits) < 200, "the archive kept retrying a lock that is never granted"
+
+    try:
+        with connect(sandbox_db) as conn:
+            plan = _plan(conn, "scenario_attempts", "scenario_attempts_archive", "ended_at")
+            app.execute("lock table attempt_feedback in access exclusive mode")
+            pacing = archive_run.Pacing(
+                batch=100, lock_timeout=dt.timedelta(milliseconds=20), max_empty_rounds=3
+            )
+            with pytest.raises(archive.StillLocked, match="moved 0 rows; a lock was not granted"):
+                archive_run.run(conn, plan, pacing=pacing, sleep=wait)
+    finally:
+        app.rollback()
+        app.close()
+    assert waits == [1.0] * 4  # a back-off after each refusal, the last one ends the run
+    assert _state(sandbox_db) == (count, checksum, 0, old)  # nothing half-moved

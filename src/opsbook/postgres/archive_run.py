@@ -105,6 +105,7 @@ class _Mover:
     progress: Callable[[int], None] | None
     note: Callable[[str], None] | None
     result: ArchiveResult = field(default_factory=ArchiveResult)
+    refused: int = 0  # batches in a row whose lock was not granted
 
     def move(self, statement: sql.Composed, params: dict[str, Any]) -> int | None:
         """Rows moved by one batch, or None when a lock was not granted (after backing off)."""
@@ -113,11 +114,9 @@ class _Mover:
             with self.conn.transaction():
                 moved = max(self.conn.execute(statement, params).rowcount, 0)
         except psycopg.errors.LockNotAvailable:
-            self.result.lock_retries += 1
-            if self.note:
-                self.note("a lock was not granted within lock_timeout; backing off")
-            self.sleep(self.pacing.wait_step)
+            self._refused()
             return None
+        self.refused = 0
         if moved:
             self.result.moved += moved
             self.result.batches += 1
@@ -126,6 +125,23 @@ class _Mover:
             if self.pacing.pause:
                 self.sleep(self.pacing.pause.total_seconds())
         return moved
+
+    def _refused(self) -> None:
+        """Back off; give up once as many batches in a row were refused as the pacing
+        allows empty rounds. A session that holds a table a batch writes (an idle
+        transaction's lock on a referencing table) can hold it for good, and retrying
+        forever would leave the run hanging without a word."""
+        self.result.lock_retries += 1
+        self.refused += 1
+        if self.note:
+            self.note("a lock was not granted within lock_timeout; backing off")
+        self.sleep(self.pacing.wait_step)
+        if self.refused > self.pacing.max_empty_rounds:
+            raise StillLocked(
+                f"moved {self.result.moved:,} rows; a lock was not granted in"
+                f" {self.refused} tries in a row (another session holds a table this"
+                " archival writes): run again later to finish"
+            )
 
 
 def run(
