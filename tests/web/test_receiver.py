@@ -4,6 +4,7 @@ incident, refusals logged with the sender, the Bearer scheme in any case."""
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Iterator
 from typing import Any
 
@@ -146,3 +147,33 @@ def test_a_body_the_middleware_refuses_is_logged_with_the_sender(
         "refused a request to '/api/v1/alertmanager' from 127.0.0.1:"
     )
     assert "(400): JSON nested deeper than 64 levels" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "runbook",
+    ["x; touch /tmp/pwned", "$(touch /tmp/pwned)", "`id`", "a'b\"c", "p1 | sh", "\x1b[2J[/x]"],
+)
+def test_a_runbook_named_by_the_sender_is_one_word_of_the_command_to_paste(
+    served: tuple[str, Store], runbook: str
+) -> None:
+    """The timeline offers `opsbook runbook run NAME --incident N` to paste into a shell;
+    the name came from the sender's annotation, so it is quoted as one argument."""
+    url, store = served
+    body = alert_group(1)
+    body["alerts"][0]["annotations"]["runbook"] = runbook
+    assert _post(url, body).status_code == 200
+    with store.reading() as session:
+        [incident] = incidents.list_incidents(session)
+        [event] = incidents.timeline(session, incident_id=incident.id, kind="runbook.suggested")
+    command = event.text.removeprefix("suggested runbook: ")
+    assert shlex.split(command) == [
+        "opsbook",
+        "runbook",
+        "run",
+        runbook,
+        "--incident",
+        str(incident.id),
+    ]
+    # Single-quoted, so a shell expands nothing in it (backticks and $() included).
+    assert f" run {shlex.quote(runbook)} --incident" in command
+    assert event.data == {"runbook": runbook}

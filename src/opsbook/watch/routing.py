@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -373,13 +374,16 @@ def alert_event(
 
 
 def suggested(session: Session, incident: Incident, runbook: str, clock: Clock) -> None:
-    """The runbook to run, on the incident's timeline as a command a responder can paste."""
+    """The runbook to run, on the incident's timeline as a command a responder can paste.
+    The name may be a sender's (an Alertmanager `runbook` annotation): quoted as one shell
+    word, so pasting it runs opsbook and nothing else."""
+    command = f"opsbook runbook run {shlex.quote(runbook)}"
     incidents.log_event(
         session,
         incident=incident,
         kind="runbook.suggested",
         actor=ACTOR,
         clock=clock,
-        text=f"suggested runbook: opsbook runbook run {runbook} --incident {incident.id}",
+        text=f"suggested runbook: {command} --incident {incident.id}",
         data={"runbook": runbook},
     )
