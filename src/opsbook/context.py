@@ -60,12 +60,16 @@ class AppContext:
         """The watched app's database: --database-url, else database.url in the config."""
         if self.database_url_option:
             return self.database_url_option
-        configured = self.config().database.url
+        config = self.config()
+        configured = config.database.url
         if configured is None:
-            err.print(
-                "[bold red]error:[/] no target database: set database.url in "
-                "opsbook.yaml or pass --database-url"
+            off = config.off_reason("database")
+            fix = (
+                f"{safe(off)}: set it in the environment or .env"
+                if off
+                else "set database.url in opsbook.yaml"
             )
+            err.print(f"[bold red]error:[/] no target database: {fix}, or pass --database-url")
             raise typer.Exit(Exit.BAD_INPUT)
         return configured.reveal()
 
