@@ -49,8 +49,9 @@ class AppContext:
             for issue in exc.issues:
                 err.print(literal(issue))
             count = len(exc.issues)
+            files = ", ".join(dict.fromkeys(issue.file for issue in exc.issues)) or str(path)
             err.print(
-                f"[bold red]{count} problem{'s' if count != 1 else ''}[/] in {safe(path)}; "
+                f"[bold red]{count} problem{'s' if count != 1 else ''}[/] in {safe(files)}; "
                 "nothing was changed"
             )
             raise typer.Exit(Exit.BAD_INPUT) from None

@@ -129,7 +129,8 @@ def test_missing_required_key() -> None:
 
 def test_unset_variable_without_default() -> None:
     assert problems("app:\n  url: ${APP_URL}\n") == [
-        "opsbook.yaml:2:8: app.url: ${APP_URL} is not set (set APP_URL, or write ${APP_URL:-default})"
+        "opsbook.yaml:2:8: app.url: ${APP_URL} is not set"
+        " (set APP_URL, or write ${APP_URL:-default})"
     ]
 
 
