@@ -8,6 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from opsbook.cli import app
+from opsbook.config.dotenv import parse_env_text
+from opsbook.config.profiles import env_example
 
 runner = CliRunner()
 
@@ -246,3 +248,42 @@ def test_init_keeps_an_existing_env_example_without_force(workdir: Path) -> None
     assert "kept the existing .env.example" in result.output
     assert (workdir / ".env.example").read_text() == "MINE=1\n"
     assert not (workdir / ".env").exists()  # init never writes the secrets file itself
+
+
+def test_database_commands_say_which_variable_to_set(workdir: Path) -> None:
+    runner.invoke(app, ["init", "--profile", "voiceaitraining"])
+    result = runner.invoke(app, ["db", "status"])
+    assert result.exit_code == 2
+    assert (
+        "no target database: DATABASE_URL is not set (database.url): set it in the environment"
+        " or .env, or pass --database-url"
+    ) in result.output
+
+
+HOSTILE = "[/x][bold red]boom\\x1b $(rm -rf /) `id`; rm -rf / 'q' \"qq\"\nEVIL=1"
+
+
+def test_hostile_descriptions_and_defaults_stay_text(workdir: Path) -> None:
+    """What the config's env: map and defaults hold is shown as written in config check,
+    and in .env.example it stays in comments: it can set no variable."""
+    (workdir / "opsbook.yaml").write_text(
+        "env:\n"
+        f"  PD_KEY: {json.dumps(HOSTILE)}\n"
+        "app:\n"
+        '  name: "${NAME:-$(rm -rf /) \'a\' \\"b\\" \\\\}"\n'
+        "notify:\n"
+        "  channels:\n"
+        "    - {name: '[bold]pager', kind: pagerduty, routing_key: '${PD_KEY}'}\n"
+    )
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 0, result.output
+    assert "PagerDuty [bold]pager (not routed): set PD_KEY" in result.output
+    assert "      PD_KEY: [/x][bold red]boom\\x1b $(rm -rf /) `id`; rm -rf / 'q'" in result.output
+    assert "\x1b" not in result.output
+
+    example = env_example((workdir / "opsbook.yaml").read_text())
+    assert parse_env_text(example, file=".env.example") == {"PD_KEY": ""}
+    default = next(line for line in example.splitlines() if line.startswith("# NAME="))
+    assert parse_env_text(default.removeprefix("# "), file="x") == {
+        "NAME": "$(rm -rf /) 'a' \"b\" \\"
+    }

@@ -29,7 +29,8 @@ def check(
         help="Print the resolved config as JSON, with `unset_secrets`: what stays off.",
     ),
 ) -> None:
-    """Validate opsbook.yaml and print it resolved, with secrets masked.
+    """Validate opsbook.yaml (with .env beside it) and print it resolved, secrets masked,
+    then the features that stay off until their secrets are set.
 
     Example: opsbook --config prod.yaml config check
     """

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from opsbook.config.errors import ConfigIssue, shown
-from opsbook.config.source import Located
+from opsbook.config.source import Located, child
 from opsbook.config.source import Path as DocPath
 
 
@@ -100,12 +100,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> DocPath:
         if isinstance(part, str) and node is not None and not isinstance(node, dict):
             continue
         out.append(part)
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            node = None
+        node = child(node, part)
     return tuple(out)
 
 
@@ -171,12 +166,7 @@ def annotation_at(root: type[BaseModel], data: Any, path: DocPath) -> Any:
         annotation = _step(annotation, part)
         if annotation is None:
             return None
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            node = None
+        node = child(node, part)
     return annotation
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from opsbook.config.source import Reference, format_path, load_yaml
+from opsbook.config.source import Reference, child, format_path, load_yaml, value_at
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
@@ -68,10 +68,7 @@ def _place(data: dict[str, Any], path: tuple[str | int, ...]) -> str:
     for section, word in ((("checks",), "check"), (("notify", "channels"), "channel")):
         size = len(section)
         if path[:size] == section and len(path) > size and isinstance(path[size], int):
-            node: Any = data
-            for part in path[: size + 1]:
-                node = node[part]
-            name = node.get("name") if isinstance(node, dict) else None
+            name = child(value_at(data, path[: size + 1]), "name")
             if isinstance(name, str):
                 return f"{word} {name}"
     return format_path(path)

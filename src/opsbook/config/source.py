@@ -79,6 +79,21 @@ class Located:
         return ConfigIssue(self.file, line, column, format_path(path), message)
 
 
+def child(node: Any, part: str | int) -> Any:
+    """The value under `part` in built data (a mapping's key, a list's index), or None."""
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def value_at(data: Any, path: Path) -> Any:
+    for part in path:
+        data = child(data, part)
+    return data
+
+
 def format_path(path: Path) -> str:
     """`('checks', 2, 'interval')` -> `checks[2].interval`."""
     out = ""

@@ -19,7 +19,7 @@ from opsbook.config.errors import ConfigIssue
 from opsbook.config.explain import annotation_at, did_you_mean
 from opsbook.config.models import Config
 from opsbook.config.secrets import Secret, UnsetSecret
-from opsbook.config.source import Located, Reference, format_path
+from opsbook.config.source import Located, Reference, child, format_path, value_at
 from opsbook.config.source import Path as DocPath
 
 CHANNELS = "notify.channels"
@@ -94,17 +94,9 @@ def _is_secret_type(annotation: Any) -> bool:
 
 
 def _name_at(data: Any, where: DocPath) -> str | None:
-    node = data
-    for part in where:
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            return None
     if where == ("database",):
         return None
-    name = node.get("name") if isinstance(node, dict) else None
+    name = child(value_at(data, where), "name")
     return name if isinstance(name, str) else None
 
 
@@ -132,10 +124,7 @@ def _database_checks(data: dict[str, Any], database: list[UnsetSecret]) -> list[
 def clear(data: Any, paths: Iterable[DocPath]) -> None:
     """Load these values as absent (None)."""
     for path in paths:
-        node = data
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = None
+        value_at(data, path[:-1])[path[-1]] = None
 
 
 # --- the block `opsbook config check` prints -------------------------------------------
