@@ -49,8 +49,9 @@ class AppContext:
             for issue in exc.issues:
                 err.print(literal(issue))
             count = len(exc.issues)
+            files = ", ".join(dict.fromkeys(issue.file for issue in exc.issues)) or str(path)
             err.print(
-                f"[bold red]{count} problem{'s' if count != 1 else ''}[/] in {safe(path)}; "
+                f"[bold red]{count} problem{'s' if count != 1 else ''}[/] in {safe(files)}; "
                 "nothing was changed"
             )
             raise typer.Exit(Exit.BAD_INPUT) from None
@@ -60,12 +61,16 @@ class AppContext:
         """The watched app's database: --database-url, else database.url in the config."""
         if self.database_url_option:
             return self.database_url_option
-        configured = self.config().database.url
+        config = self.config()
+        configured = config.database.url
         if configured is None:
-            err.print(
-                "[bold red]error:[/] no target database: set database.url in "
-                "opsbook.yaml or pass --database-url"
+            off = config.off_reason("database")
+            fix = (
+                f"{safe(off)}: set it in the environment or .env"
+                if off
+                else "set database.url in opsbook.yaml"
             )
+            err.print(f"[bold red]error:[/] no target database: {fix}, or pass --database-url")
             raise typer.Exit(Exit.BAD_INPUT)
         return configured.reveal()
 

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from opsbook.cli import app
+from opsbook.config.dotenv import parse_env_text
+from opsbook.config.profiles import env_example
 
 runner = CliRunner()
 
@@ -19,6 +22,14 @@ SEED_VARS = {
     "SMTP_USERNAME": "resend",
     "SMTP_PASSWORD": "smtp-pass-xyz",
 }
+
+SEED_SECRETS = (
+    "db-pass-123",
+    "incidents-secret",
+    "deploys-secret",
+    "pd-routing-key",
+    "smtp-pass-xyz",
+)
 
 
 @pytest.fixture
@@ -58,14 +69,10 @@ def test_init_rejects_an_unknown_profile(workdir: Path) -> None:
     assert not (workdir / "opsbook.yaml").exists()
 
 
-def test_voiceaitraining_profile_needs_its_variables_then_passes(
+def test_voiceaitraining_profile_loads_with_its_variables(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runner.invoke(app, ["init", "--profile", "voiceaitraining"])
-    unset = runner.invoke(app, ["config", "check"])
-    assert unset.exit_code == 2
-    for name in SEED_VARS:
-        assert f"${{{name}}} is not set" in unset.output
     for name, value in SEED_VARS.items():
         monkeypatch.setenv(name, value)
     result = runner.invoke(app, ["config", "check", "--json"])
@@ -103,13 +110,7 @@ def test_config_check_masks_every_secret(workdir: Path, monkeypatch: pytest.Monk
         monkeypatch.setenv(name, value)
     for args in (["config", "check"], ["config", "check", "--json"]):
         output = runner.invoke(app, args).output
-        for secret in (
-            "db-pass-123",
-            "incidents-secret",
-            "deploys-secret",
-            "pd-routing-key",
-            "smtp-pass-xyz",
-        ):
+        for secret in SEED_SECRETS:
             assert secret not in output
         assert "***" in output
 
@@ -147,3 +148,142 @@ def test_config_check_without_a_file_says_how_to_get_one(workdir: Path) -> None:
     result = runner.invoke(app, ["config", "check"])
     assert result.exit_code == 2
     assert "no opsbook.yaml here" in result.output and "opsbook init" in result.output
+
+
+# --- first run: secrets arrive later, in .env or the environment ---------------------------
+
+FIRST_RUN_BLOCK = [
+    "Unset secrets: 5 features stay off until they are set (in the environment or ",
+    "  Target database (database.url): set DATABASE_URL — database care (opsbook db and the"
+    " 'database' check) stays off until it is set",
+    "  PagerDuty (P0, P1 pages): set PAGERDUTY_ROUTING_KEY — paging stays off until it is set",
+    "  Slack #incidents (P0, P1, P2 messages): set SLACK_INCIDENTS_WEBHOOK — messages to"
+    " #incidents stay off until it is set",
+    "  Slack #deploys (not routed): set SLACK_DEPLOYS_WEBHOOK — messages to #deploys stay off"
+    " until it is set",
+    "  Email email-escalation (P0 email): set SMTP_HOST, SMTP_USERNAME and SMTP_PASSWORD —"
+    " email to cto@voiceaitraining.com, devops@voiceaitraining.com stays off until they are set",
+]
+
+
+def _env_file(values: dict[str, str]) -> str:
+    return "".join(f"{name}='{value}'\n" for name, value in values.items())
+
+
+def test_first_run_checks_with_secrets_off_then_with_them_from_env_file(workdir: Path) -> None:
+    init = runner.invoke(app, ["init", "--profile", "voiceaitraining"])
+    assert init.exit_code == 0, init.output
+    assert "next: copy .env.example to .env" in init.output
+    first = runner.invoke(app, ["config", "check"])
+    assert first.exit_code == 0, first.output
+    lines = first.output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Unset secrets"))
+    sentences = [line for line in lines[start:] if not line.startswith("      ")]
+    assert sentences[0].startswith(FIRST_RUN_BLOCK[0])
+    assert sentences[1 : len(FIRST_RUN_BLOCK)] == FIRST_RUN_BLOCK[1:]
+    # Where to find each value, from the profile's env: map, under its feature.
+    assert "      PAGERDUTY_ROUTING_KEY: PagerDuty > Services >" in first.output
+    assert first.output.rstrip().splitlines()[-1].startswith("ok ")
+    unset = json.loads(runner.invoke(app, ["config", "check", "--json"]).output)["unset_secrets"]
+    assert [(f["section"], f["name"], f["variables"]) for f in unset] == [
+        ("database", None, ["DATABASE_URL"]),
+        ("notify.channels", "pagerduty", ["PAGERDUTY_ROUTING_KEY"]),
+        ("notify.channels", "slack-incidents", ["SLACK_INCIDENTS_WEBHOOK"]),
+        ("notify.channels", "slack-deploys", ["SLACK_DEPLOYS_WEBHOOK"]),
+        ("notify.channels", "email-escalation", ["SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD"]),
+    ]
+
+    (workdir / ".env").write_text(_env_file(SEED_VARS))
+    for args in (["config", "check"], ["config", "check", "--json"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "Unset secrets" not in result.output
+        for secret in SEED_SECRETS:
+            assert secret not in result.output
+    resolved = json.loads(runner.invoke(app, ["config", "check", "--json"]).output)
+    assert resolved["unset_secrets"] == []
+    assert resolved["database"]["url"] == "postgresql://app:***@db.internal:5432/postgres"
+    channels = {c["name"]: c for c in resolved["notify"]["channels"]}
+    assert channels["pagerduty"]["routing_key"] == "***"
+    assert channels["email-escalation"]["smtp_host"] == "smtp.resend.com"
+
+
+def test_the_environment_wins_over_env_file(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner.invoke(app, ["init", "--profile", "voiceaitraining"])
+    (workdir / ".env").write_text(
+        _env_file(SEED_VARS | {"APP_URL": "https://from-env-file.example"})
+    )
+    monkeypatch.setenv("APP_URL", "https://from-environment.example")
+    # Set but empty in the environment: it still wins, and an empty secret is unset.
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", "")
+    resolved = json.loads(runner.invoke(app, ["config", "check", "--json"]).output)
+    assert resolved["app"]["url"] == "https://from-environment.example"
+    assert [f["name"] for f in resolved["unset_secrets"]] == ["pagerduty"]
+
+
+def test_env_example_lists_every_variable_the_config_reads(workdir: Path) -> None:
+    for profile in ("default", "voiceaitraining"):
+        result = runner.invoke(app, ["init", "--force", "--profile", profile])
+        assert result.exit_code == 0, result.output
+        config = (workdir / "opsbook.yaml").read_text()
+        example = (workdir / ".env.example").read_text()
+        values = "\n".join(
+            line for line in config.splitlines() if not line.lstrip().startswith("#")
+        )
+        referenced = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", values))
+        listed = set(re.findall(r"^(?:# )?([A-Z_][A-Z0-9_]*)=", example, re.M))
+        assert referenced and listed == referenced, profile
+        assert "(no description" not in example, profile  # the profile describes them all
+        # Secrets without a default are ready to fill in; defaults are shown, commented.
+        if profile == "voiceaitraining":
+            assert "\nPAGERDUTY_ROUTING_KEY=\n" in example
+            assert "\n# APP_URL=https://app.voiceaitraining.com\n" in example
+            assert "Used by: channel email-escalation" in example
+
+
+def test_init_keeps_an_existing_env_example_without_force(workdir: Path) -> None:
+    (workdir / ".env.example").write_text("MINE=1\n")
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    assert "kept the existing .env.example" in result.output
+    assert (workdir / ".env.example").read_text() == "MINE=1\n"
+    assert not (workdir / ".env").exists()  # init never writes the secrets file itself
+
+
+def test_database_commands_say_which_variable_to_set(workdir: Path) -> None:
+    runner.invoke(app, ["init", "--profile", "voiceaitraining"])
+    result = runner.invoke(app, ["db", "status"])
+    assert result.exit_code == 2
+    assert (
+        "no target database: DATABASE_URL is not set (database.url): set it in the environment"
+        " or .env, or pass --database-url"
+    ) in result.output
+
+
+HOSTILE = "[/x][bold red]boom\\x1b $(rm -rf /) `id`; rm -rf / 'q' \"qq\"\nEVIL=1"
+
+
+def test_hostile_descriptions_and_defaults_stay_text(workdir: Path) -> None:
+    """What the config's env: map and defaults hold is shown as written in config check,
+    and in .env.example it stays in comments: it can set no variable."""
+    (workdir / "opsbook.yaml").write_text(
+        "env:\n"
+        f"  PD_KEY: {json.dumps(HOSTILE)}\n"
+        "app:\n"
+        '  name: "${NAME:-$(rm -rf /) \'a\' \\"b\\" \\\\}"\n'
+        "notify:\n"
+        "  channels:\n"
+        "    - {name: '[bold]pager', kind: pagerduty, routing_key: '${PD_KEY}'}\n"
+    )
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 0, result.output
+    assert "PagerDuty [bold]pager (not routed): set PD_KEY" in result.output
+    assert "      PD_KEY: [/x][bold red]boom\\x1b $(rm -rf /) `id`; rm -rf / 'q'" in result.output
+    assert "\x1b" not in result.output
+
+    example = env_example((workdir / "opsbook.yaml").read_text())
+    assert parse_env_text(example, file=".env.example") == {"PD_KEY": ""}
+    default = next(line for line in example.splitlines() if line.startswith("# NAME="))
+    assert parse_env_text(default.removeprefix("# "), file="x") == {
+        "NAME": "$(rm -rf /) 'a' \"b\" \\"
+    }

@@ -128,14 +128,14 @@ def test_missing_required_key() -> None:
 
 
 def test_unset_variable_without_default() -> None:
-    assert problems("database:\n  url: ${DATABASE_URL}\n") == [
-        "opsbook.yaml:2:8: database.url: ${DATABASE_URL} is not set"
-        " (set DATABASE_URL, or write ${DATABASE_URL:-default})"
+    assert problems("app:\n  url: ${APP_URL}\n") == [
+        "opsbook.yaml:2:8: app.url: ${APP_URL} is not set"
+        " (set APP_URL, or write ${APP_URL:-default})"
     ]
 
 
 def test_all_unset_variables_are_reported_at_once() -> None:
-    found = problems("database:\n  url: ${DATABASE_URL}\napp:\n  url: ${APP_URL}\n")
+    found = problems("store:\n  url: ${STORE_URL}\napp:\n  url: ${APP_URL}\n")
     assert [p.split(": ")[0] for p in found] == ["opsbook.yaml:2:8", "opsbook.yaml:4:8"]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from opsbook.config.errors import ConfigIssue, shown
-from opsbook.config.source import Located
+from opsbook.config.source import Located, child
 from opsbook.config.source import Path as DocPath
 
 
@@ -100,12 +100,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> DocPath:
         if isinstance(part, str) and node is not None and not isinstance(node, dict):
             continue
         out.append(part)
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            node = None
+        node = child(node, part)
     return tuple(out)
 
 
@@ -157,3 +152,22 @@ def did_you_mean(word: str, choices: list[str]) -> str:
     """` (did you mean 'x'?)` when a close match exists, else nothing."""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def annotation_at(root: type[BaseModel], data: Any, path: DocPath) -> Any:
+    """The type the model declares for the value at a document path (None when the path
+    leaves the schema); a discriminated union is read by the mapping's own `kind`."""
+    annotation: Any = root
+    node = data
+    for part in path:
+        kind = node.get("kind") if isinstance(node, dict) else None
+        if isinstance(kind, str) and typing.get_origin(_unwrap(annotation)) in _UNIONS:
+            annotation = _step(annotation, kind) or annotation
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return None
+        node = child(node, part)
+    return annotation
+
+
+_UNIONS = (typing.Union, types.UnionType)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from opsbook.config.dotenv import env_file_beside, read_env_file
 from opsbook.config.errors import ConfigError, ConfigIssue
 from opsbook.config.explain import did_you_mean, explain_error
 from opsbook.config.models import Config
+from opsbook.config.secrets import UnsetSecret, secret_values
 from opsbook.config.source import Located, YamlSyntaxError, load_yaml
+from opsbook.config.unset import clear, sort_unset
 
 CONFIG_NAMES = ("opsbook.yaml", "opsbook.yml")
 ENV_VAR = "OPSBOOK_CONFIG"
@@ -31,7 +35,10 @@ def find_config(explicit: str | Path | None = None, *, cwd: Path | None = None) 
 
 
 def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
-    """Load and validate one file, or raise ConfigError listing every problem in it."""
+    """Load and validate one file, or raise ConfigError listing every problem in it.
+
+    `${VAR}` reads `env` (the process environment by default), then a .env file beside
+    the config: the environment wins, as in docker compose."""
     label = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -39,8 +46,12 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError([ConfigIssue(label, 1, 1, "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(label, 1, 1, "", f"cannot read: {exc}")]) from None
-    config = parse_config(text, file=label, env=env)
+    env_file = read_env_file(env_file_beside(path))
+    config = parse_config(
+        text, file=label, env={**env_file, **(os.environ if env is None else env)}
+    )
     config._source = path.resolve()
+    config._env_file_secrets = tuple(secret_values(env_file))
     return config
 
 
@@ -55,16 +66,35 @@ def parse_config(text: str, *, file: str, env: Mapping[str, str] | None = None) 
         )
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.issue((), "the top level must be a mapping of sections")])
-    issues = list(doc.issues)
+    unset = sort_unset(doc, os.environ if env is None else env)
+    clear(doc.data, unset.cleared)
+    issues = [*doc.issues, *unset.errors]
     try:
         config = Config.model_validate(doc.data)
     except ValidationError as exc:
-        issues.extend(explain_error(doc, error, Config) for error in exc.errors())
+        issues.extend(_explain(doc, exc, unset.off))
         raise ConfigError(issues) from None
     issues.extend(_cross_checks(doc, config))
     if issues:
         raise ConfigError(issues)
+    config._unset = tuple(unset.off)
     return config
+
+
+def _explain(doc: Located, exc: ValidationError, off: list[UnsetSecret]) -> list[ConfigIssue]:
+    """Located sentences for a validation error; a value refused only because its
+    variable is unset says that, not that "" is not a port."""
+    unset_at = {u.path: u for u in off}
+    issues = []
+    for error in exc.errors():
+        issue = explain_error(doc, error, Config)
+        if issue.path in unset_at:
+            name = unset_at[issue.path].variable
+            issue = replace(
+                issue, message=f"${{{name}}} is not set, and this value cannot be empty"
+            )
+        issues.append(issue)
+    return issues
 
 
 # --- checks that span several fields ------------------------------------------------------

@@ -32,7 +32,7 @@ from pydantic_core import PydanticCustomError
 from opsbook.bodies import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from opsbook.bounds import Port
 from opsbook.config.durations import Duration, Interval, Timeout, at_least, format_duration
-from opsbook.config.secrets import Secret, SecretUrl
+from opsbook.config.secrets import Secret, SecretUrl, UnsetSecret
 
 SeverityName = Literal["P0", "P1", "P2", "P3"]
 SEVERITY_NAMES: tuple[SeverityName, ...] = ("P0", "P1", "P2", "P3")
@@ -518,6 +518,10 @@ class RunbooksConfig(Model):
     paths: list[str] = ["runbooks"]
 
 
+# A variable's name as a shell and .env write it.
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+
+
 class Config(Model):
     version: Literal[1] = 1
     project: str = "opsbook"
@@ -535,8 +539,16 @@ class Config(Model):
     alertmanager: AlertmanagerConfig = AlertmanagerConfig()
     status_page: StatusPageConfig = StatusPageConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
+    # Where to find each `${VAR}`'s value (`opsbook init` writes them to .env.example). A
+    # variable named here that is unset leaves its channel or check off, as a secret does.
+    env: dict[EnvName, Annotated[str, StringConstraints(max_length=2000)]] = {}
 
     _source: Path | None = PrivateAttr(default=None)
+    # Set by the loader (config/unset.py): secrets left unset, each keeping its feature off.
+    _unset: tuple[UnsetSecret, ...] = PrivateAttr(default=())
+    # Values .env gave to variables whose names say they are secret: masked like the
+    # environment's (secrets.secrets_of).
+    _env_file_secrets: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("severities", mode="after")
     @classmethod
@@ -559,6 +571,20 @@ class Config(Model):
         """Paths in the config are relative to the config file, not the working directory."""
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.base_dir / path)
+
+    @property
+    def unset_secrets(self) -> tuple[UnsetSecret, ...]:
+        return self._unset
+
+    def off_reason(self, section: str, name: str | None = None) -> str | None:
+        """Why a feature is off (`off_reason("notify.channels", "pagerduty")`, `("checks",
+        "database")`, `("database")`), or None when it is on."""
+        reasons = [
+            u.reason
+            for u in self._unset
+            if u.section == section and (name is None or u.name == name)
+        ]
+        return "; ".join(dict.fromkeys(reasons)) or None
 
     def severity(self, name: str) -> SeverityLevel:
         """The level for P0..P3 (the seed's, unless overridden); KeyError for anything else."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextvars
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -78,6 +79,31 @@ class SecretUrl(Secret):
 
     def secret_parts(self) -> list[str]:
         return passwords_in(self._value)
+
+
+def is_set(secret: Secret | None) -> bool:
+    """Whether a secret holds a value. A `${VAR}` left unset (or empty) in the environment
+    and .env loads as an empty secret, and the feature holding it stays off (see
+    `Config.off_reason`) rather than calling a service with no credential."""
+    return secret is not None and bool(secret.reveal())
+
+
+@dataclass(frozen=True)
+class UnsetSecret:
+    """One `${VAR}` the config reads that the environment and .env leave unset, and what
+    it switches off: the feature at `section` named `name` (`notify.channels`
+    "pagerduty", `checks` "database", or the `database` section itself)."""
+
+    variable: str
+    path: str  # where the reference is written: notify.channels[0].routing_key
+    section: str
+    name: str | None
+    line: int
+    column: int
+
+    @property
+    def reason(self) -> str:
+        return f"{self.variable} is not set ({self.path})"
 
 
 # Shapes that hold a secret whatever its value: a URL's password, a `password=` keyword
@@ -204,12 +230,18 @@ def mask_value(value: Any, secrets: Iterable[str] = ()) -> Any:
 
 
 def secrets_of(config: Any) -> list[str]:
-    """The config's secrets, plus environment values whose names say they are secret."""
+    """The config's secrets, plus environment (and .env) values whose names say they are
+    secret."""
     found = collect_secrets(config)
-    for name, value in os.environ.items():
-        if _SECRET_ENV.search(name) and len(value) >= 6:
-            found.append(value)
+    found.extend(getattr(config, "_env_file_secrets", ()))
+    found.extend(secret_values(os.environ))
     return found
+
+
+def secret_values(env: Mapping[str, str]) -> list[str]:
+    """The values of variables whose names say they hold a secret (short ones would mask
+    every `yes` and `1` in the output)."""
+    return [value for name, value in env.items() if _SECRET_ENV.search(name) and len(value) >= 6]
 
 
 def collect_secrets(obj: Any) -> list[str]:

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import yaml
 
@@ -36,6 +36,19 @@ ALIAS_BUDGET = 10_000
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+@dataclass(frozen=True)
+class Reference:
+    """One `${VAR}` written in a value: where, and what the environment made of it
+    (`unset`; `empty`: set to "" with no default; `default`: the default was used)."""
+
+    path: Path
+    name: str
+    default: str | None
+    line: int
+    column: int
+    state: Literal["set", "default", "empty", "unset"]
+
+
 @dataclass
 class Located:
     """A parsed document and where each of its values (and keys) stood."""
@@ -45,6 +58,9 @@ class Located:
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     issues: list[ConfigIssue] = field(default_factory=list)
+    # Every `${VAR}` the values use, in the order written; whoever loads the document
+    # decides what an unset one means (config/unset.py).
+    references: list[Reference] = field(default_factory=list)
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """The closest known position for `path`, walking up to its parents."""
@@ -63,6 +79,21 @@ class Located:
         return ConfigIssue(self.file, line, column, format_path(path), message)
 
 
+def child(node: Any, part: str | int) -> Any:
+    """The value under `part` in built data (a mapping's key, a list's index), or None."""
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def value_at(data: Any, path: Path) -> Any:
+    for part in path:
+        data = child(data, part)
+    return data
+
+
 def format_path(path: Path) -> str:
     """`('checks', 2, 'interval')` -> `checks[2].interval`."""
     out = ""
@@ -74,8 +105,12 @@ def format_path(path: Path) -> str:
     return out
 
 
-def interpolate(text: str, env: Mapping[str, str], on_missing: list[str]) -> str:
-    """Expand `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`."""
+Use = tuple[str, str | None, Literal["set", "default", "empty", "unset"]]
+
+
+def interpolate(text: str, env: Mapping[str, str], uses: list[Use]) -> str:
+    """Expand `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`. Each reference is
+    noted in `uses` as (name, default, state); an unset one expands to ""."""
 
     def sub(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
@@ -84,9 +119,11 @@ def interpolate(text: str, env: Mapping[str, str], on_missing: list[str]) -> str
         value = env.get(name)
         if value is None or (value == "" and default is not None):
             if default is None:
-                on_missing.append(name)
+                uses.append((name, None, "unset"))
                 return ""
+            uses.append((name, default, "default"))
             return default
+        uses.append((name, default, "empty" if value == "" else "set"))
         return value
 
     return _VAR.sub(sub, text)
@@ -208,19 +245,12 @@ class _Builder:
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         value = self.scalar(node)
         if isinstance(value, str) and "$" in value and self.env is not None:
-            missing: list[str] = []
-            value = interpolate(value, self.env, missing)
-            for name in missing:
-                line, column = self.pos(node)
-                self.issues.append(
-                    ConfigIssue(
-                        self.file,
-                        line,
-                        column,
-                        format_path(path),
-                        f"${{{name}}} is not set (set {name}, or write ${{{name}:-default}})",
-                    )
-                )
+            uses: list[Use] = []
+            value = interpolate(value, self.env, uses)
+            line, column = self.pos(node)
+            self.located.references.extend(
+                Reference(path, name, default, line, column, state) for name, default, state in uses
+            )
         return value
 
     def scalar(self, node: yaml.Node) -> Any:
@@ -269,9 +299,10 @@ def load_yaml(
 ) -> Located:
     """Parse YAML text into a Located document.
 
-    Problems that still leave a usable tree (a duplicate key, an unset variable) are
-    collected in `issues` so that all of them are reported at once; the caller must
-    refuse the document when there are any. A syntax error raises YamlSyntaxError.
+    Problems that still leave a usable tree (a duplicate key) are collected in `issues`
+    so that all of them are reported at once; the caller must refuse the document when
+    there are any. Every `${VAR}` is noted in `references`, unset ones too: what an
+    unset one means is the caller's to say. A syntax error raises YamlSyntaxError.
     """
     if not expand:
         source_env: Mapping[str, str] | None = None  # runbooks keep `$VAR` for their shell

@@ -17,17 +17,21 @@ _STYLE = {"ok": "green", "degraded": "yellow", "down": "bold red", "error": "bol
 
 
 def choose_checks(config: Config, names: list[str] | None) -> list[Check]:
-    """The named checks (all when none is named); a typo gets a did-you-mean and exit 2."""
+    """The named checks (all that are on when none is named); a typo gets a did-you-mean
+    and exit 2, and so does a check that is off until its secret is set."""
     by_name = {c.name: c for c in config.checks}
     chosen = []
-    for name in names or list(by_name):
+    for name in names or [n for n in by_name if config.off_reason("checks", n) is None]:
         if name not in by_name:
             close = difflib.get_close_matches(name, list(by_name), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             fail(f"no check named {name!r}{hint}")
+        off = config.off_reason("checks", name)
+        if off is not None:
+            fail(f"the check {name!r} is off: {off}")
         chosen.append(by_name[name])
     if not chosen:
-        fail("the config has no checks")
+        fail("the config has no checks" if not by_name else "every check is off (see config check)")
     return chosen
 
 

@@ -61,6 +61,7 @@ class Scheduler:
         self.slots = [
             Slot(check, now + check.interval * rng.uniform(0, config.watch.jitter))
             for check in config.checks
+            if config.off_reason("checks", check.name) is None
         ]
         self.gate = asyncio.Semaphore(config.watch.concurrency)
         self.tasks: set[asyncio.Task[None]] = set()
