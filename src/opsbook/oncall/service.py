@@ -124,13 +124,10 @@ def add_override(
     now = clock.now()
     if end <= start:
         raise OncallError(
-            f"the override must end after it starts ({end.isoformat(timespec='seconds')} is not after"
-            f" {start.isoformat(timespec='seconds')})"
+            f"the override must end after it starts ({_when(end)} is not after {_when(start)})"
         )
     if end <= now:
-        raise OncallError(
-            f"the override would end at {end.isoformat(timespec='seconds')}, before now"
-        )
+        raise OncallError(f"the override would end at {_when(end)}, before now")
     if max(abs(start - now), abs(end - now)) > MAX_DURATION:
         raise OncallError("the override reaches more than 100 years from now")
     overlaps = [row.id for row in _in_force(session, found.name, start, end)]
@@ -163,7 +160,7 @@ def remove_override(*, session: Session, override_id: int, actor: str, clock: Cl
         raise OncallError(f"no override #{override_id}")
     if row.removed_at is not None:
         raise OncallError(
-            f"override #{override_id} was already removed at {row.removed_at.isoformat(timespec='seconds')}"
+            f"override #{override_id} was already removed at {_when(row.removed_at)}"
             f" by {shown(row.removed_by)}"
         )
     row.removed_at, row.removed_by = clock.now(), actor
@@ -216,3 +213,7 @@ def _details(row: Override) -> dict[str, object]:
         "from": row.starts_at.isoformat(),
         "to": row.ends_at.isoformat(),
     }
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="seconds")
