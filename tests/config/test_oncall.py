@@ -217,8 +217,7 @@ def test_bad_people_are_located(people: str, said: str) -> None:
 
 
 def test_an_ansi_escape_in_a_name_is_kept_as_data() -> None:
-    text = with_layer(
-        '{users: ["\\e[2J\\e]0;owned\\a"], rotation: weekly}', people='[{name: "\\e[2J\\e]0;owned\\a"}]'
-    )
+    name = '"\\e[2J\\e]0;owned\\a"'
+    text = with_layer(f"{{users: [{name}], rotation: weekly}}", people=f"[{{name: {name}}}]")
     config = parse_config(text, file="opsbook.yaml", env={})
     assert config.oncall.people[0].name == "\x1b[2J\x1b]0;owned\x07"
