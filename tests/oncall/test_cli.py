@@ -149,7 +149,10 @@ def test_the_schedule_marks_overrides_and_gaps(oncall: Oncall) -> None:
     assert "gap(s) where NOBODY is on call" in oncall.run("schedule", code=1).output
 
 
-def test_override_add_list_remove_is_audited(oncall: Oncall, store_url: str) -> None:
+def test_override_add_list_remove_is_audited(
+    oncall: Oncall, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSBOOK_ACTOR", "lead")
     added = oncall.json("override", "--schedule", "primary", "--who", "bob", "--to", "+8h")
     assert (added["id"], added["person"], added["from"]) == (1, "bob", "2026-03-02T12:00:00-05:00")
     assert added["to"] == "2026-03-02T20:00:00-05:00"
@@ -164,6 +167,19 @@ def test_override_add_list_remove_is_audited(oncall: Oncall, store_url: str) -> 
         ("oncall.override.remove", "primary"),
         ("oncall.override", "primary"),
     ]
+    store = open_store(store_url)
+    with store.session() as session:
+        entries = audit.entries(session)
+        assert {e.actor for e in entries} == {"lead"}
+        assert entries[1].details == {
+            "id": 1,
+            "person": "bob",
+            "from": "2026-03-02T17:00:00+00:00",
+            "to": "2026-03-03T01:00:00+00:00",
+            "overlaps": [],
+        }
+    store.close()
+    assert oncall.json("overrides", "--past") == []  # removed: only the audit log has it
     again = oncall.run("override", "--remove", "1", code=2).output
     assert "override #1 was already removed" in again
 

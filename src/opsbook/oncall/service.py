@@ -141,15 +141,7 @@ def add_override(
     )
     session.add(row)
     session.flush()
-    audit.record(
-        session,
-        action="oncall.override",
-        target=found.name,
-        outcome="ok",
-        actor=actor,
-        details=_details(row) | {"overlaps": overlaps},
-        clock=clock,
-    )
+    _audit(session, "oncall.override", row, actor, clock, overlaps=overlaps)
     return OverrideAdded(row, overlaps)
 
 
@@ -164,15 +156,7 @@ def remove_override(*, session: Session, override_id: int, actor: str, clock: Cl
             f" by {shown(row.removed_by)}"
         )
     row.removed_at, row.removed_by = clock.now(), actor
-    audit.record(
-        session,
-        action="oncall.override.remove",
-        target=row.schedule,
-        outcome="ok",
-        actor=actor,
-        details=_details(row),
-        clock=clock,
-    )
+    _audit(session, "oncall.override.remove", row, actor, clock)
     return row
 
 
@@ -206,13 +190,26 @@ def _cover(oncall: OncallConfig, row: Override) -> Cover:
     return Cover(row.id, person, row.starts_at, row.ends_at)
 
 
-def _details(row: Override) -> dict[str, object]:
-    return {
+def _audit(
+    session: Session, action: str, row: Override, actor: str, clock: Clock, **more: object
+) -> None:
+    """One audit row per change, in the change's own transaction."""
+    details = {
         "id": row.id,
         "person": row.person,
         "from": row.starts_at.isoformat(),
         "to": row.ends_at.isoformat(),
+        **more,
     }
+    audit.record(
+        session,
+        action=action,
+        target=row.schedule,
+        outcome="ok",
+        actor=actor,
+        details=details,
+        clock=clock,
+    )
 
 
 def _when(moment: dt.datetime) -> str:
