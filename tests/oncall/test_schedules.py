@@ -4,8 +4,11 @@ overrides, and gaps (nobody on call) that are returned, never dropped."""
 from __future__ import annotations
 
 import datetime as dt
+from itertools import pairwise
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opsbook.config.oncall import Person
 from opsbook.oncall.schedules import Cover, LayerClock
@@ -184,3 +187,38 @@ def test_a_year_long_shift_far_ahead_stays_in_the_calendar() -> None:
     config = oncall({"users": ["alice", "bob"], "shift_length": "365d"})
     found = shifts_of(config, local("2100-01-01 00:00", UTC), local("2100-01-29 00:00", UTC))
     assert len(found) == 1 and found[0].person is not None
+
+
+ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Australia/Adelaide", "Asia/Kolkata"]
+LENGTHS = ["daily", "weekly", "every 12h", "every 5h", "every 3d", "every 2w"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    rotation=st.sampled_from(LENGTHS),
+    minutes=st.integers(0, 24 * 60 - 1),
+    offset=st.integers(0, 3 * 365 * 24 * 60),
+    span=st.integers(1, 6 * 7 * 24 * 60),
+    restricted=st.booleans(),
+)
+def test_shifts_tile_the_range_exactly(
+    zone: str, rotation: str, minutes: int, offset: int, span: int, restricted: bool
+) -> None:
+    """Whatever the zone, rotation and range: the shifts (gaps included) follow each other
+    without a hole or an overlap from start to end, and no two neighbours are the same."""
+    layer = {
+        "users": ["alice", "bob", "carol"],
+        "rotation": rotation,
+        "handoff": f"{minutes // 60:02d}:{minutes % 60:02d}",
+        "restrict": ["weekdays 08:00-18:00", "Sun 22:00-02:30"] if restricted else [],
+    }
+    config = oncall(layer, timezone=zone)
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=offset)
+    end = start + dt.timedelta(minutes=span)
+    found = shifts_of(config, start, end)
+    assert found[0].start == start and found[-1].end == end
+    assert all(a.end == b.start for a, b in pairwise(found))
+    assert all(s.start < s.end for s in found)
+    assert restricted or all(s.person is not None for s in found)
+    assert all((a.person, a.layer) != (b.person, b.layer) for a, b in pairwise(found))
