@@ -159,6 +159,17 @@ def _config(root: Path, database_url: str) -> Path:
         "checks": [
             {"name": HOSTILE, "kind": "command", "command": ["sh", "-c", failing]},
         ],
+        # Names are data: all but NUL (no store keeps it) are taken as written.
+        "oncall": {
+            "people": [{"name": ARG}],
+            "schedules": [
+                {
+                    "name": ARG,
+                    "timezone": "Europe/Berlin",
+                    "layers": [{"name": ARG, "users": [ARG], "rotation": "weekly"}],
+                }
+            ],
+        },
     }
     path = root / "opsbook.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=False))
@@ -325,6 +336,7 @@ def test_every_printing_command_shows_hostile_text_as_text(
     _plant_database(sandbox.database_url, app_role)
     _database(sweep, sandbox.database_url, app_role, tmp_path)
     _own_state(sweep, tmp_path)
+    _oncall(sweep)
     _sandbox(sweep, sandbox)
     assert not (tmp_path / "pwned").exists()
     assert printing_commands() - sweep.ran - set(NOT_RUN_HERE) == set()
@@ -431,6 +443,19 @@ def _own_state(sweep: Sweep, tmp_path: Path) -> None:
     run("init", "--dir", str(where), shows=("init [bold]x\\x1b[2J",))
     run("init", "--profile", ARG, code=2)
     assert sweep.json("audit", "list")
+
+
+def _oncall(sweep: Sweep) -> None:
+    run = sweep.run
+    run("oncall", "now")
+    run("oncall", "schedule", "--weeks", "2")
+    run("oncall", "override", "--who", ARG, "--to", "+1h")
+    run("oncall", "overrides")
+    run("oncall", "override", "--remove", "1")
+    run("oncall", "override", "--who", HOSTILE, "--to", "+1h", code=2)
+    run("oncall", "override", "--who", ARG, "--from", ARG, "--to", "+1h", code=2, shows=(MARK,))
+    run("oncall", "now", "--schedule", HOSTILE, code=2)
+    assert sweep.json("oncall", "now")[0]["on_call"]["name"] == ARG
 
 
 def _sandbox(sweep: Sweep, sandbox: RunningSandbox) -> None:

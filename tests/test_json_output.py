@@ -79,6 +79,10 @@ ARGS: dict[str, list[str]] = {
     "audit list": [],
     "audit verify": [],
     "sandbox fault": ["--clear", "--url", "http://127.0.0.1:{dead}"],
+    "oncall now": [],
+    "oncall schedule": ["--weeks", "1"],
+    "oncall override": ["--who", 'Zoë "[/x]" \x1b[31m', "--to", "+1h"],
+    "oncall overrides": [],
 }
 # The commands that must print a document here (the others may refuse their arguments).
 MUST_PRINT = {
@@ -96,6 +100,10 @@ MUST_PRINT = {
     "store status",
     "audit list",
     "audit verify",
+    "oncall now",
+    "oncall schedule",
+    "oncall override",
+    "oncall overrides",
 }
 
 
@@ -148,6 +156,16 @@ def test_every_json_output_is_strict_json(
             },
         ],
         "alerts": {"rules": [{"name": "ratio", "metric": "ratio", "crit": 0.5}]},
+        "oncall": {
+            "people": [{"name": 'Zoë "[/x]" \x1b[31m'}],
+            "schedules": [
+                {
+                    "name": "primary",
+                    "timezone": "Europe/Berlin",
+                    "layers": [{"users": ['Zoë "[/x]" \x1b[31m'], "rotation": "weekly"}],
+                }
+            ],
+        },
     }
     config_path = tmp_path / "opsbook.yaml"
     config_path.write_text(json.dumps(settings))

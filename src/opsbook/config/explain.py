@@ -148,6 +148,24 @@ def _step(annotation: Any, part: Any) -> Any:
     return None
 
 
+def duplicate_names(doc: Located, section: DocPath, names: list[str]) -> list[ConfigIssue]:
+    """An issue at each name in `section` (a list of mappings with `name`) used before."""
+    first: dict[str, int] = {}
+    issues = []
+    for index, name in enumerate(names):
+        if name in first:
+            line = doc.position((*section, first[name], "name"))[0]
+            issues.append(
+                doc.issue(
+                    (*section, index, "name"),
+                    f"duplicate name {name!r} (first used on line {line})",
+                )
+            )
+        else:
+            first[name] = index
+    return issues
+
+
 def did_you_mean(word: str, choices: list[str]) -> str:
     """` (did you mean 'x'?)` when a close match exists, else nothing."""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from opsbook.config.dotenv import env_file_beside, read_env_file
 from opsbook.config.errors import ConfigError, ConfigIssue
-from opsbook.config.explain import did_you_mean, explain_error
+from opsbook.config.explain import did_you_mean, duplicate_names, explain_error
 from opsbook.config.models import Config
+from opsbook.config.oncall import oncall_issues
 from opsbook.config.secrets import UnsetSecret, secret_values
 from opsbook.config.source import Located, YamlSyntaxError, load_yaml
 from opsbook.config.unset import clear, sort_unset
@@ -107,16 +108,7 @@ def _cross_checks(doc: Located, config: Config) -> list[ConfigIssue]:
         (("alerts", "rules"), config.alerts.rules),
         (("notify", "channels"), config.notify.channels),
     ):
-        first: dict[str, int] = {}
-        for index, item in enumerate(items):
-            path = (*section, index, "name")
-            if item.name in first:
-                line = doc.position((*section, first[item.name], "name"))[0]
-                issues.append(
-                    doc.issue(path, f"duplicate name {item.name!r} (first used on line {line})")
-                )
-            else:
-                first[item.name] = index
+        issues += duplicate_names(doc, section, [item.name for item in items])
     channel_names = [c.name for c in config.notify.channels]
     for severity, names in config.notify.routing.items():
         for index, name in enumerate(names):
@@ -127,4 +119,5 @@ def _cross_checks(doc: Located, config: Config) -> list[ConfigIssue]:
                         ("notify", "routing", severity, index), f"no channel named {name!r}{hint}"
                     )
                 )
+    issues.extend(oncall_issues(doc, config.oncall))
     return issues

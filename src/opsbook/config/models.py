@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from opsbook.bodies import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from opsbook.bounds import Port
 from opsbook.config.durations import Duration, Interval, Timeout, at_least, format_duration
+from opsbook.config.oncall import OncallConfig
 from opsbook.config.secrets import Secret, SecretUrl, UnsetSecret
 
 SeverityName = Literal["P0", "P1", "P2", "P3"]
@@ -533,6 +534,7 @@ class Config(Model):
     checks: list[Check] = []
     alerts: AlertsConfig = AlertsConfig()
     notify: NotifyConfig = NotifyConfig()
+    oncall: OncallConfig = OncallConfig()
     incidents: IncidentPolicy = IncidentPolicy()
     watch: WatchConfig = WatchConfig()
     serve: ServeConfig = ServeConfig()

@@ -1,0 +1,30 @@
+"""The one table on-call keeps: overrides. Schedules and people live in opsbook.yaml."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opsbook.store.models import Base
+from opsbook.store.types import UTCDateTime
+
+
+class Override(Base):
+    """`person` covers the whole of `schedule` over [starts_at, ends_at). Removing one
+    keeps the row (removed_at/removed_by), so the schedule shown for a past night says
+    what was in force then; the audit log has both events."""
+
+    __tablename__ = "oncall_overrides"
+    __table_args__ = (Index("ix_oncall_overrides_schedule_ends_at", "schedule", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule: Mapped[str] = mapped_column(String(200))
+    person: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    removed_by: Mapped[str | None] = mapped_column(String(200))
