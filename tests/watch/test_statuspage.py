@@ -394,3 +394,23 @@ def test_an_instatus_incident_title_is_shown_as_data(
     result = check(f"{url}/vapi", clock, provider="Vapi")
     assert result.state == "down" and "[/oops]" in result.summary
     assert not any(raw in result.summary for raw in RAW)
+
+
+def test_an_instatus_page_of_another_shape_is_read_not_a_python_error(
+    status_pages: tuple[FakeStatusPages, str], clock: FrozenClock
+) -> None:
+    fake, url = status_pages
+    incident = {"name": "Calls failing", "status": "INVESTIGATING", "impact": "MAJOROUTAGE"}
+    fake.pages["vapi"] = (
+        "instatus",
+        {
+            "page": {"name": "Vapi", "status": "HASISSUES"},
+            "activeIncidents": ["oops", 7, None, incident],
+            "activeMaintenances": {"not": "a list"},
+        },
+    )
+    result = check(f"{url}/vapi", clock, provider="Vapi")
+    assert (result.state, result.summary) == (
+        "down",
+        "Vapi: Calls failing (investigating, impact majoroutage)",
+    )

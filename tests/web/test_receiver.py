@@ -177,3 +177,16 @@ def test_a_runbook_named_by_the_sender_is_one_word_of_the_command_to_paste(
     # Single-quoted, so a shell expands nothing in it (backticks and $() included).
     assert f" run {shlex.quote(runbook)} --incident" in command
     assert event.data == {"runbook": runbook}
+
+
+def test_one_alert_twice_in_a_group_is_counted_once_by_its_final_state(
+    served: tuple[str, Store],
+) -> None:
+    url, _ = served
+    body = alert_group(2)
+    again = dict(body["alerts"][0], status="resolved", endsAt="2026-03-02T09:05:00Z")
+    body["alerts"].append(again)  # web-0 firing, web-1 firing, web-0 resolved
+    answer = _post(url, body)
+    assert answer.status_code == 200
+    assert answer.json()["alerts"] == 3
+    assert answer.json()["states"] == {"resolved": 1, "firing": 1}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections import Counter
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +20,7 @@ from opsbook.config import Config
 from opsbook.config.secrets import mask_text
 from opsbook.incidents import service as incidents
 from opsbook.store import Store
-from opsbook.watch import alerts, routing
+from opsbook.watch import alerts, exclusive, routing
 
 # Rule, component and runbook names are String(200) columns in the store.
 NAME_LIMIT = 200
@@ -71,7 +72,8 @@ def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -
     """
     group = _fit(payload.groupKey)
     signals = [_signal(item, config, payload.groupLabels, group) for item in payload.alerts]
-    states: dict[str, int] = {}
+    final: dict[int, str] = {}  # alert id -> its state once the group is stored
+    ignored = 0
     incident_ids: set[int] = set()
     for start in range(0, len(signals), CHUNK):
         store.give_way()  # a person's command waiting for the store goes before this chunk
@@ -80,11 +82,17 @@ def receive(store: Store, config: Config, payload: AmPayload, *, clock: Clock) -
                 session, signals[start : start + CHUNK], config=config, clock=clock
             )
         for alert in step.alerts:
-            state = alert.state if alert else "ignored"
-            states[state] = states.get(state, 0) + 1
-            if alert is not None and alert.incident_id is not None:
+            if alert is None:
+                ignored += 1
+                continue
+            # One alert twice in a group (firing, then resolved) is one alert: count it once.
+            final[alert.id] = alert.state
+            if alert.incident_id is not None:
                 incident_ids.add(alert.incident_id)
         routing.suggest_runbooks(store, config, step.routed, clock=clock)  # committed: rank
+    states = dict(Counter(final.values()))
+    if ignored:
+        states["ignored"] = ignored
     if payload.truncatedAlerts:
         _note_truncated(store, payload, incident_ids, clock=clock)
     return {
@@ -109,6 +117,7 @@ def _note_truncated(
         f"{'were' if count != 1 else 'was'} not sent (its max_alerts): see Alertmanager for all"
     )
     with store.session() as session:
+        exclusive.hold_alert_lock(session)  # two serves given one group note it once
         for incident_id in sorted(incident_ids):
             noted = incidents.timeline(session, incident_id=incident_id, kind=TRUNCATED)
             if [e.data for e in noted if e.data.get("group") == group][-1:] == [data]:

@@ -52,8 +52,8 @@ def page_urls(url: str) -> list[str]:
 
 def _instatus(provider: str, data: dict[str, Any]) -> tuple[State, str, dict[str, Any]]:
     status = str(data["page"].get("status", "UP"))
-    incidents = data.get("activeIncidents") or []
-    maintenances = data.get("activeMaintenances") or []
+    incidents = _objects(data.get("activeIncidents"))
+    maintenances = _objects(data.get("activeMaintenances"))
     state: State = "ok"
     if status != "UP":
         state = "down" if "MAJOROUTAGE" in status and status.startswith("ALL") else "degraded"
@@ -74,6 +74,11 @@ def _instatus(provider: str, data: dict[str, Any]) -> tuple[State, str, dict[str
         "incidents": [shown(i.get("name")) for i in incidents[:KEPT]],
     }
     return state, f"{provider}: {words}", details
+
+
+def _objects(found: Any) -> list[dict[str, Any]]:
+    """The entries of a list that are objects; a page of another shape is read, not fatal."""
+    return [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
 
 
 @dataclass(frozen=True)
