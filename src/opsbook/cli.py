@@ -18,6 +18,7 @@ from opsbook.oncall import cli as oncall_cli
 from opsbook.postgres import cli as postgres_cli
 from opsbook.runbooks import cli as runbooks_cli
 from opsbook.sandbox import cli as sandbox_cli
+from opsbook.status import cli as maintenance_cli
 from opsbook.store import cli as store_cli
 from opsbook.store.engine import is_store_failure
 from opsbook.watch import cli as watch_cli
@@ -89,6 +90,7 @@ app.add_typer(oncall_cli.app, name="oncall")
 app.add_typer(store_cli.app, name="store")
 app.add_typer(store_cli.audit_app, name="audit")
 app.add_typer(sandbox_cli.app, name="sandbox")
+app.add_typer(maintenance_cli.app, name="maintenance")
 
 
 @app.command("demo")

@@ -16,6 +16,7 @@ from opsbook.config.models import Config
 from opsbook.config.oncall import oncall_issues
 from opsbook.config.secrets import UnsetSecret, secret_values
 from opsbook.config.source import Located, YamlSyntaxError, load_yaml
+from opsbook.config.status import status_issues
 from opsbook.config.unset import clear, sort_unset
 
 CONFIG_NAMES = ("opsbook.yaml", "opsbook.yml")
@@ -120,4 +121,5 @@ def _cross_checks(doc: Located, config: Config) -> list[ConfigIssue]:
                     )
                 )
     issues.extend(oncall_issues(doc, config.oncall))
+    issues.extend(status_issues(doc, config.status, [c.name for c in config.checks]))
     return issues

@@ -34,6 +34,7 @@ from opsbook.bounds import Port
 from opsbook.config.durations import Duration, Interval, Timeout, at_least, format_duration
 from opsbook.config.oncall import OncallConfig
 from opsbook.config.secrets import Secret, SecretUrl, UnsetSecret
+from opsbook.config.status import StatusConfig
 
 SeverityName = Literal["P0", "P1", "P2", "P3"]
 SEVERITY_NAMES: tuple[SeverityName, ...] = ("P0", "P1", "P2", "P3")
@@ -424,15 +425,6 @@ class NotifyConfig(Model):
     routing: dict[SeverityName, list[str]] = {}
 
 
-# --- public status page ----------------------------------------------------------------
-
-
-class StatusPageConfig(Model):
-    title: str = "Status"
-    url: str | None = None
-    components: list[str] = []
-
-
 class IncidentPolicy(Model):
     """The seed's on-call clocks ("During Incident", P0 "Resolution", "After Incident")."""
 
@@ -539,7 +531,7 @@ class Config(Model):
     watch: WatchConfig = WatchConfig()
     serve: ServeConfig = ServeConfig()
     alertmanager: AlertmanagerConfig = AlertmanagerConfig()
-    status_page: StatusPageConfig = StatusPageConfig()
+    status: StatusConfig = StatusConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
     # Where to find each `${VAR}`'s value (`opsbook init` writes them to .env.example). A
     # variable named here that is unset leaves its channel or check off, as a secret does.

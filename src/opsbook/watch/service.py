@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.incidents import service as incidents
+from opsbook.status import maintenance
 from opsbook.store import Store
 from opsbook.watch import alerts, exclusive, history, routing, rules
 from opsbook.watch.flapping import Debounce
@@ -95,13 +96,31 @@ def process_results(
         history.record(session, config.watch.downsample, results)
         names = list(dict.fromkeys(r.name for r in results))
         stored = _stored_states(session, names)
-        rows, signals = _debounce(
-            results, config, stored, _open_check_alerts(session, names), now=clock.now()
-        )
+        quiet = _in_maintenance(session, config, clock.now())
+        open_alerts = _open_check_alerts(session, names)
+        rows, signals = _debounce(results, config, stored, open_alerts, quiet, now=clock.now())
         batch = alerts.apply_many(session, signals, config=config, clock=clock)
         _write_states(session, rows, stored)
     routing.suggest_runbooks(store, config, batch.routed, clock=clock)  # committed: now rank
     return [alert for alert in batch.alerts if alert is not None]
+
+
+def _in_maintenance(session: Session, config: Config, now: dt.datetime) -> dict[str, int]:
+    """The checks of components under maintenance now (none read without components)."""
+    if not config.status.components:
+        return {}
+    return maintenance.checks_in_maintenance(session, status=config.status, now=now)
+
+
+def _quieted(signal: alerts.Signal, quiet: dict[str, int]) -> alerts.Signal:
+    """A failing check of a component under maintenance: its alert is recorded, marked as
+    in maintenance, and opens no incident (it still joins one already open for its
+    component, where a responder is looking)."""
+    check = signal.labels.get("check")
+    if signal.level is None or check not in quiet:
+        return signal
+    summary = f"in maintenance #{quiet[check]}: {signal.summary}"
+    return replace(signal, summary=summary, opens_incident=False)
 
 
 def _stored_states(session: Session, names: list[str]) -> dict[str, StoredState]:
@@ -140,6 +159,7 @@ def _debounce(
     config: Config,
     stored: dict[str, StoredState],
     open_alerts: dict[str, OpenCheckAlert | None],
+    quiet: dict[str, int],
     *,
     now: dt.datetime,
 ) -> tuple[dict[str, CheckRow], list[alerts.Signal]]:
@@ -176,7 +196,7 @@ def _debounce(
         )
         if not evaluated:
             continue  # nothing learnt about the service: its alert stays as it was
-        signal = rules.signal_from_check(result, failing=gate.failing)
+        signal = _quieted(rules.signal_from_check(result, failing=gate.failing), quiet)
         if signal.level is None and signal.rule not in open_alerts:
             continue  # healthy with nothing open: no alert work at all
         if _still_firing(signal, open_alerts.get(signal.rule), now):

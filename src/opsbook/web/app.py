@@ -18,6 +18,8 @@ from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.config.secrets import Secret
 from opsbook.responses import JSONResponse
+from opsbook.status import api as status_api
+from opsbook.status.cache import PublicCache
 from opsbook.store import Store
 from opsbook.watch import alertmanager, service
 from opsbook.watch.scheduler import Scheduler
@@ -25,9 +27,16 @@ from opsbook.watch.scheduler import Scheduler
 log = logging.getLogger("opsbook.web")
 
 
-def create_app(config: Config, store: Store, *, clock: Clock, schedule: bool = True) -> FastAPI:
-    """The served app: health, the Alertmanager receiver and (with `schedule`) the check
-    scheduler running for the app's lifetime."""
+def create_app(
+    config: Config,
+    store: Store,
+    *,
+    clock: Clock,
+    schedule: bool = True,
+    public: PublicCache | None = None,
+) -> FastAPI:
+    """The served app: health, the Alertmanager receiver, the public status API (no login)
+    and (with `schedule`) the check scheduler running for the app's lifetime."""
     stop = asyncio.Event()
 
     @asynccontextmanager
@@ -50,6 +59,7 @@ def create_app(config: Config, store: Store, *, clock: Clock, schedule: bool = T
     # serve.max_json_depth answers 400, before any route reads them.
     limits = BodyLimits(config.serve.max_body, config.serve.max_json_depth)
     app.add_middleware(LimitBodies, limits=limits)
+    app.include_router(status_api.router(public or PublicCache(store, config, clock=clock)))
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

@@ -1,0 +1,129 @@
+"""The public documents, built once per change and served as bytes.
+
+During an outage every customer refreshes at once, and the page must cost little: a
+request answers the cached bytes; at most once per `recheck` seconds one request asks the
+store a few cheap questions (`Probe`) and only a changed answer rebuilds the view. A
+maintenance starting or ending by its window changes nothing in the store, so the view
+also expires at the next window edge it holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from opsbook.clock import Clock
+from opsbook.config import Config
+from opsbook.incidents.models import IncidentEvent
+from opsbook.jsonout import dumps
+from opsbook.status import maintenance, public, statuspage
+from opsbook.status.view import PublicView
+from opsbook.store import Store
+from opsbook.watch.models import CheckState
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Everything the view depends on that a store write changes."""
+
+    last_event: int | None
+    maintenances: maintenance.Probe
+    checks: tuple[tuple[str, str, bool], ...]  # the failing or unevaluated ones
+
+
+def probe(session: Session, checks: list[str]) -> Probe:
+    last_event = session.scalar(select(func.max(IncidentEvent.id)))
+    unusual = session.execute(
+        select(CheckState.name, CheckState.state, CheckState.failing)
+        .where(CheckState.name.in_(checks), or_(CheckState.failing, CheckState.state == "error"))
+        .order_by(CheckState.name)
+    )
+    found = tuple((name, state, bool(failing)) for name, state, failing in unusual)
+    return Probe(last_event, maintenance.probe(session), found)
+
+
+@dataclass(frozen=True)
+class Built:
+    view: PublicView
+    probe: Probe
+    bodies: dict[str, bytes]
+    expires: dt.datetime | None  # the next maintenance window edge
+
+
+class PublicCache:
+    """The current public view and its documents, for every request of one process."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        clock: Clock,
+        recheck: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.config, self.clock = store, config, clock
+        self.recheck, self.monotonic = recheck, monotonic
+        self.builds = 0  # how many times the view was built (tests and /metrics read it)
+        self._checks = sorted({c for comp in config.status.components for c in comp.checks})
+        self._built: Built | None = None
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def fresh(self) -> bool:
+        """Whether the cached bytes may be answered without asking the store."""
+        return self._built is not None and self.monotonic() - self._checked_at < self.recheck
+
+    def body(self, path: str) -> bytes | None:
+        """The document at /api/v2/`path` (None: no such document), current to `recheck`.
+        Blocking: the web app calls it off the event loop unless `fresh()`."""
+        if path not in statuspage.DOCUMENTS:
+            return None
+        return self.current().bodies[path]
+
+    def cached(self, path: str) -> bytes | None:
+        built = self._built
+        return built.bodies.get(path) if built is not None else None
+
+    def current(self) -> Built:
+        with self._lock:  # one request rebuilds; the others wait and answer its bytes
+            if self.fresh() and self._built is not None:
+                return self._built
+            now = self.clock.now()
+            with self.store.reading() as session:
+                seen = probe(session, self._checks)
+                built = self._built
+                if built is None or built.probe != seen or _expired(built, now):
+                    built = self._build(session, seen, now)
+            self._built, self._checked_at = built, self.monotonic()
+            return built
+
+    def _build(self, session: Session, seen: Probe, now: dt.datetime) -> Built:
+        view = public.build(session, config=self.config, now=now)
+        docs = statuspage.documents(view)
+        bodies = {
+            path: dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+            for path, doc in docs.items()
+        }
+        self.builds += 1
+        return Built(view, seen, bodies, _next_edge(view, now))
+
+
+def _expired(built: Built, now: dt.datetime) -> bool:
+    return built.expires is not None and now >= built.expires
+
+
+def _next_edge(view: PublicView, now: dt.datetime) -> dt.datetime | None:
+    edges = [
+        edge
+        for m in view.maintenances
+        for edge in (m.scheduled_for, m.scheduled_until)
+        if edge is not None and edge > now
+    ]
+    return min(edges, default=None)

@@ -1,0 +1,241 @@
+"""The public view: what customers may see, built once from the store and the config.
+
+Everything rendered for the public (the Statuspage v2 JSON now; the HTML page, the feed and
+the static export later) reads a `PublicView`, never the store: so "only public data" is
+decided here, once. What goes in:
+
+- components from `status.components`, by their public names and descriptions; a check's
+  name, URL or summary never does. A component shows the worst debounced state of its
+  checks: down on every evaluated check is `major_outage`, on some `partial_outage`;
+  degraded is `degraded_performance`; under a maintenance in progress `under_maintenance`.
+  A check opsbook could not evaluate (`error`) or that has not run yet says nothing about
+  the service, so it does not count: the component shows what the other checks say, and
+  `operational` when none says anything. (The page never claims an outage opsbook did not
+  see; the responders' `opsbook status` shows the unevaluated checks loudly.)
+- incidents that have at least one public update, with only those updates. Their name is
+  made from the impact and the public components they affect, never the incident's title
+  (a responder's title often names a host or a check).
+- maintenances, with the title and message written for the public when scheduled.
+
+Text is masked once more with the config's secrets, in case a secret was pasted into a
+public update before it was configured as one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opsbook.config import Config
+from opsbook.config.secrets import masker_with, secrets_of
+from opsbook.config.status import StatusConfig
+from opsbook.incidents.lifecycle import Status, public_status
+from opsbook.incidents.models import Incident, IncidentEvent
+from opsbook.incidents.queries import list_incidents
+from opsbook.incidents.records import timelines
+from opsbook.status import maintenance
+from opsbook.status.components import components as public_components
+from opsbook.status.components import indicator as blend
+from opsbook.status.models import Maintenance
+from opsbook.status.view import (
+    DESCRIPTION,
+    HISTORY,
+    IMPACT,
+    ComponentView,
+    Impact,
+    IncidentView,
+    Page,
+    PublicView,
+    UpdateView,
+    stable_id,
+)
+from opsbook.watch.models import Alert
+
+Mask = Callable[[str], str]
+_NAME: dict[Impact, str] = {
+    "critical": "Major outage",
+    "major": "Partial outage",
+    "minor": "Degraded service",
+    "none": "Service notice",
+}
+
+
+def build(session: Session, *, config: Config, now: dt.datetime) -> PublicView:
+    """The public view at `now` (see the module's note for what may go in)."""
+    status = config.status
+    page_id = stable_id("page", status.url or status.name)
+    mask = masker_with(secrets_of(config)).text
+    under = maintenance.in_progress(session, now=now)
+    components = public_components(
+        session, status, page_id, {n for m in under for n in m.components}, now
+    )
+    by_name = {c.name: c for c in components if not c.group}
+    incidents = _incidents(session, status, by_name, mask, now)
+    maintenances = [
+        _maintenance(row, status, by_name, mask, now)
+        for row in maintenance.maintenances(session, now=now, ended=True)
+        if row.state != "cancelled" and (row.ended_at or row.ends_at) > now - HISTORY
+    ]
+    indicator = blend(components, incidents, bool(under))
+    changes = [
+        now - HISTORY,
+        *(i.updated_at for i in incidents),
+        *(m.updated_at for m in maintenances),
+    ]
+    page = Page(page_id, status.name, status.url, status.time_zone, max(changes))
+    return PublicView(
+        page, indicator, DESCRIPTION[indicator], components, incidents, maintenances, now
+    )
+
+
+# --- incidents ----------------------------------------------------------------------------
+
+
+def _incidents(
+    session: Session,
+    status: StatusConfig,
+    components: dict[str, ComponentView],
+    mask: Mask,
+    now: dt.datetime,
+) -> list[IncidentView]:
+    """Incidents with a public update, open or from the last HISTORY, newest first."""
+    recent = list_incidents(session, since=now - HISTORY)
+    still_open = list_incidents(session, open_only=True)
+    found = {i.id: i for i in [*recent, *still_open]}
+    events = timelines(session, incident_ids=list(found))
+    published = [
+        i
+        for i in sorted(found.values(), key=lambda i: -i.id)
+        if any(e.public for e in events[i.id])
+    ]
+    checks = _alert_checks(session, [i.id for i in published])
+    views = [
+        _incident(
+            i, events[i.id], _affected(i, checks.get(i.id, set()), status, components), status, mask
+        )
+        for i in published[: status.history]
+    ]
+    return views
+
+
+def _alert_checks(session: Session, incident_ids: list[int]) -> dict[int, set[str]]:
+    """The checks whose alerts went to each incident: which public components it touches."""
+    found: dict[int, set[str]] = {}
+    if incident_ids:
+        query = select(Alert.incident_id, Alert.labels).where(Alert.incident_id.in_(incident_ids))
+        for incident_id, labels in session.execute(query):
+            check = (labels or {}).get("check")
+            if incident_id is not None and check:
+                found.setdefault(incident_id, set()).add(str(check))
+    return found
+
+
+def _affected(
+    incident: Incident,
+    checks: set[str],
+    status: StatusConfig,
+    components: dict[str, ComponentView],
+) -> list[ComponentView]:
+    """Public components named by the incident's component or made of its alerts' checks."""
+    named = (incident.component or "").casefold()
+    hits = [
+        c
+        for c in status.components
+        if c.name.casefold() == named or named in c.checks or checks & set(c.checks)
+    ]
+    return [components[c.name] for c in hits if c.name in components]
+
+
+def _incident(
+    incident: Incident,
+    events: list[IncidentEvent],
+    affected: list[ComponentView],
+    status: StatusConfig,
+    mask: Mask,
+) -> IncidentView:
+    current = Status(incident.status)
+    updates: list[UpdateView] = []
+    monitoring_at = resolved_at = None
+    moment = Status.OPEN
+    for event in events:
+        if event.kind == "status":
+            moment = Status(event.data.get("to", moment.value))
+            if moment is Status.MONITORING and monitoring_at is None:
+                monitoring_at = event.at
+            if moment is Status.RESOLVED:
+                resolved_at = event.at
+        if event.public:
+            body = mask(event.text or "")
+            updates.append(UpdateView(f"u{event.id}", public_status(moment), body, event.at))
+    impact = IMPACT.get(incident.severity, "minor")
+    words = ", ".join(c.name for c in affected)
+    name = f"{_NAME[impact]}: {words}" if words else _NAME[impact]
+    updates.reverse()
+    return IncidentView(
+        id=f"i{incident.id}",
+        name=name,
+        status=public_status(current),
+        impact=impact,
+        created_at=incident.opened_at,
+        updated_at=max([u.at for u in updates] + ([resolved_at] if resolved_at else [])),
+        monitoring_at=monitoring_at,
+        resolved_at=resolved_at if current is Status.RESOLVED else None,
+        shortlink=_link(status, f"incidents/i{incident.id}"),
+        updates=updates,
+        components=affected,
+    )
+
+
+def _link(status: StatusConfig, path: str) -> str:
+    return f"{(status.url or '').rstrip('/')}/status/{path}"
+
+
+# --- maintenances -------------------------------------------------------------------------
+
+_MAINTENANCE_STATUS = {
+    "scheduled": "scheduled",
+    "in_progress": "in_progress",
+    "completed": "completed",
+    "cancelled": "completed",
+}
+
+
+def _maintenance(
+    row: Maintenance,
+    status: StatusConfig,
+    components: dict[str, ComponentView],
+    mask: Mask,
+    now: dt.datetime,
+) -> IncidentView:
+    phase = maintenance.phase(row, now)
+    shown = _MAINTENANCE_STATUS[phase]
+    body = mask(row.message or row.title)
+    updates = [UpdateView(f"m{row.id}-0", "scheduled", body, row.created_at)]
+    if row.started_at is not None or phase in ("in_progress", "completed"):
+        begun = row.started_at or row.starts_at
+        updates.append(
+            UpdateView(f"m{row.id}-1", "in_progress", "Maintenance is in progress.", begun)
+        )
+    if phase == "completed":
+        ended = row.ended_at or row.ends_at
+        updates.append(UpdateView(f"m{row.id}-2", "completed", "Maintenance is complete.", ended))
+    updates = [u for u in updates if u.at <= now or u.status == "scheduled"]
+    updates.reverse()
+    return IncidentView(
+        id=f"m{row.id}",
+        name=mask(row.title),
+        status=shown,
+        impact="maintenance",
+        created_at=row.created_at,
+        updated_at=max(u.at for u in updates),
+        monitoring_at=None,
+        resolved_at=(row.ended_at or row.ends_at) if phase == "completed" else None,
+        shortlink=_link(status, f"incidents/m{row.id}"),
+        updates=updates,
+        components=[components[n] for n in row.components if n in components],
+        scheduled_for=row.starts_at,
+        scheduled_until=row.ends_at,
+    )
