@@ -1,0 +1,74 @@
+"""A status page over real checks, stored results and incidents, for the status tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from opsbook.clock import FrozenClock
+from opsbook.config import Config
+from opsbook.config.loader import parse_config
+from opsbook.store import Store
+from opsbook.watch import service
+from opsbook.watch.result import CheckResult, State
+
+SECRET = "s3cr3t-alertmanager-token-9f1c"
+INTERNAL_HOST = "pg-primary-7.corp.internal"
+PRIVATE_NOTE = "rolled back via ssh root@10.1.2.3, ask Bob"
+
+
+def status_config(store_url: str, **status: Any) -> Config:
+    """Checks with internal names and URLs behind three public components."""
+    import yaml
+
+    data: dict[str, Any] = {
+        "store": {"url": store_url},
+        "alertmanager": {"token": SECRET},
+        "checks": [
+            {"name": "api-health-int", "kind": "http", "url": f"http://{INTERNAL_HOST}/h"},
+            {"name": "api-version-int", "kind": "http", "url": f"http://{INTERNAL_HOST}/v"},
+            {"name": "pg-main", "kind": "command", "command": "exit 1", "component": "database"},
+            {"name": "mail-dns", "kind": "command", "command": "true"},
+        ],
+        "status": {
+            "name": "Example Status",
+            "url": "https://status.example.com",
+            "time_zone": "Europe/Berlin",
+            "components": [
+                {
+                    "name": "Web app",
+                    "description": "The app.",
+                    "checks": ["api-health-int", "api-version-int"],
+                },
+                {"name": "Database", "group": "Backend", "checks": ["pg-main"]},
+                {"name": "Email", "group": "Backend", "checks": ["mail-dns"]},
+            ],
+            **status,
+        },
+    }
+    return parse_config(yaml.safe_dump(data), file="opsbook.yaml", env={})
+
+
+def record(store: Store, config: Config, clock: FrozenClock, **states: State) -> None:
+    """Store one result per named check (names with `_` for `-`), through the watch service."""
+    checks = {c.name: c for c in config.checks}
+    results = []
+    for key, state in states.items():
+        name = key.replace("_", "-")
+        check = checks[name]
+        results.append(
+            CheckResult(
+                name=name,
+                kind=check.kind,
+                state=state,
+                summary=f"{name} at http://{INTERNAL_HOST}: {state}",
+                at=clock.now(),
+                component=check.component,
+                severity="P1",
+            )
+        )
+    service.process_results(store, config, results, clock=clock)
+
+
+def later(clock: FrozenClock, seconds: int = 60) -> None:
+    clock.advance(dt.timedelta(seconds=seconds))
