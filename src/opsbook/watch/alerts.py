@@ -30,6 +30,8 @@ from opsbook.watch import exclusive, routing
 from opsbook.watch.models import Alert
 
 Level = Literal["warn", "crit"]
+# How the summary of an alert quieted by a maintenance begins (`service._quieted`).
+IN_MAINTENANCE = "in maintenance #"
 log = logging.getLogger("opsbook.watch")
 
 
@@ -198,6 +200,17 @@ def detach(session: Session, alert: Alert, *, clock: Clock) -> None:
     routing.note(session, alert, text, clock=clock)
 
 
+def _out_of_maintenance(alert: Alert, signal: Signal) -> bool:
+    """A check's alert that fired during a maintenance (it opened nothing) and still fires
+    once the maintenance is over: now it may open its incident, as if it had just fired."""
+    return (
+        alert.state == "firing"
+        and alert.incident_id is None
+        and alert.summary.startswith(IN_MAINTENANCE)
+        and not signal.summary.startswith(IN_MAINTENANCE)
+    )
+
+
 def _step(
     session: Session,
     signal: Signal,
@@ -228,6 +241,7 @@ def _step(
             session.add(alert)
             return alert, False
         escalated = alert.state == "firing" and alert.level == "warn" and signal.level == "crit"
+        escalated = escalated or _out_of_maintenance(alert, signal)
         alert.level, alert.value, alert.summary = signal.level, signal.value, signal.summary
         alert.last_active_at = now
         return alert, escalated

@@ -119,7 +119,7 @@ def _quieted(signal: alerts.Signal, quiet: dict[str, int]) -> alerts.Signal:
     check = signal.labels.get("check")
     if signal.level is None or check not in quiet:
         return signal
-    summary = f"in maintenance #{quiet[check]}: {signal.summary}"
+    summary = f"{alerts.IN_MAINTENANCE}{quiet[check]}: {signal.summary}"
     return replace(signal, summary=summary, opens_incident=False)
 
 
