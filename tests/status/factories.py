@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import yaml
+
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.config.loader import parse_config
@@ -17,11 +19,9 @@ INTERNAL_HOST = "pg-primary-7.corp.internal"
 PRIVATE_NOTE = "rolled back via ssh root@10.1.2.3, ask Bob"
 
 
-def status_config(store_url: str, **status: Any) -> Config:
+def config_data(store_url: str) -> dict[str, Any]:
     """Checks with internal names and URLs behind three public components."""
-    import yaml
-
-    data: dict[str, Any] = {
+    return {
         "store": {"url": store_url},
         "alertmanager": {"token": SECRET},
         "checks": [
@@ -43,10 +43,12 @@ def status_config(store_url: str, **status: Any) -> Config:
                 {"name": "Database", "group": "Backend", "checks": ["pg-main"]},
                 {"name": "Email", "group": "Backend", "checks": ["mail-dns"]},
             ],
-            **status,
         },
     }
-    return parse_config(yaml.safe_dump(data), file="opsbook.yaml", env={})
+
+
+def status_config(store_url: str) -> Config:
+    return parse_config(yaml.safe_dump(config_data(store_url)), file="opsbook.yaml", env={})
 
 
 def record(store: Store, config: Config, clock: FrozenClock, **states: State) -> None:

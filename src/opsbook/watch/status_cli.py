@@ -14,6 +14,7 @@ from opsbook.console import Table, console, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import relative
+from opsbook.status import maintenance
 from opsbook.watch import history, service
 from opsbook.watch.history_cli import percent
 from opsbook.watch.models import Alert, CheckState
@@ -85,6 +86,16 @@ def status(
     with store.reading() as session:
         day = history.uptime(session, context.config().watch.downsample, since=now - DAY, now=now)
         open_incidents = incidents.list_incidents(session, open_only=True)
+        under = maintenance.in_progress(session, now=now)
+        quiet = [
+            {"id": m.id, "title": m.title, "components": list(m.components), "until": m.ends_at}
+            for m in under
+        ]
+        said = [
+            f"[bold]in maintenance[/] #{m.id} until {m.ends_at:%Y-%m-%d %H:%M %Z}:"
+            f" {safe(', '.join(m.components))} ({safe(m.title)}; their checks open no incidents)"
+            for m in under
+        ]
         rows = [
             {
                 "id": i.id,
@@ -110,6 +121,7 @@ def status(
                     for a in firing
                 ],
                 "incidents": rows,
+                "maintenance": quiet,
                 "checks": [
                     {
                         "name": c.name,
@@ -130,6 +142,8 @@ def status(
     console.print(f"[bold]incidents[/]: {len(rows)} open")
     for row in rows:
         console.print(f"  #{row['id']} {row['severity']} {row['status']}: {safe(row['title'])}")
+    for line in said:
+        console.print(line)
     if not checks:
         console.print("no check has run yet (start: opsbook serve)")
         return
