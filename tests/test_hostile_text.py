@@ -58,6 +58,7 @@ DBH = "[/oops] [b]bold[/b] \x1b[2J\u202e"
 TOKEN = "am-token-123456"
 
 MARK = "[/oops]"
+PUBLIC = "[/oops] x [b]bold[/b] ; rm -rf / $(touch pwned) 'q' \"q\""
 SHOWN = (MARK, "[b]bold[/b]", "\\x1b[2J")  # what must be on screen, as typed
 RAW = ("\x1b", "\x07", "\x00", "\u202e", "\x9b", "\r")  # what must never be
 _SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -159,6 +160,8 @@ def _config(root: Path, database_url: str) -> Path:
         "checks": [
             {"name": HOSTILE, "kind": "command", "command": ["sh", "-c", failing]},
         ],
+        # Public words allow no control character; markup and shell text are data.
+        "status": {"components": [{"name": PUBLIC, "checks": [HOSTILE]}]},
         # Names are data: all but NUL (no store keeps it) are taken as written.
         "oncall": {
             "people": [{"name": ARG}],
@@ -337,6 +340,7 @@ def test_every_printing_command_shows_hostile_text_as_text(
     _database(sweep, sandbox.database_url, app_role, tmp_path)
     _own_state(sweep, tmp_path)
     _oncall(sweep)
+    _maintenance(sweep)
     _sandbox(sweep, sandbox)
     assert not (tmp_path / "pwned").exists()
     assert printing_commands() - sweep.ran - set(NOT_RUN_HERE) == set()
@@ -456,6 +460,36 @@ def _oncall(sweep: Sweep) -> None:
     run("oncall", "override", "--who", ARG, "--from", ARG, "--to", "+1h", code=2, shows=(MARK,))
     run("oncall", "now", "--schedule", HOSTILE, code=2)
     assert sweep.json("oncall", "now")[0]["on_call"]["name"] == ARG
+
+
+def _maintenance(sweep: Sweep) -> None:
+    run = sweep.run
+    plain = (MARK, "[b]bold[/b]")
+    window = ("--from", "now", "--to", "+1h")
+    run("maintenance", "schedule", "--title", PUBLIC, "--components", PUBLIC, *window, shows=plain)
+    run("maintenance", "list", shows=plain)
+    run("maintenance", "complete", "1", shows=plain)
+    later = ("--from", "2026-03-03T10:00Z", "--to", "2026-03-03T11:00Z")
+    run("maintenance", "schedule", "--title", PUBLIC, "--components", PUBLIC, *later, shows=plain)
+    run("maintenance", "start", "2", shows=plain)
+    run("maintenance", "schedule", "--title", "b", "--components", PUBLIC, *later, shows=())
+    run("maintenance", "cancel", "3", shows=())
+    # Control characters never reach a customer: refused, and shown as text in the refusal.
+    run(
+        "maintenance", "schedule", "--title", ARG, "--components", PUBLIC, *window, code=2, shows=()
+    )
+    run(
+        "maintenance",
+        "schedule",
+        "--title",
+        "t",
+        "--components",
+        ARG,
+        *window,
+        code=2,
+        shows=(MARK,),
+    )
+    run("maintenance", "start", ARG, code=2, shows=())
 
 
 def _sandbox(sweep: Sweep, sandbox: RunningSandbox) -> None:

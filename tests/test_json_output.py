@@ -83,6 +83,20 @@ ARGS: dict[str, list[str]] = {
     "oncall schedule": ["--weeks", "1"],
     "oncall override": ["--who", 'Zoë "[/x]" \x1b[31m', "--to", "+1h"],
     "oncall overrides": [],
+    "maintenance schedule": [
+        "--title",
+        "x",
+        "--components",
+        "Web app",
+        "--to",
+        "+1h",
+        "--from",
+        "now",
+    ],
+    "maintenance list": [],
+    "maintenance start": ["1"],
+    "maintenance complete": ["1"],
+    "maintenance cancel": ["1"],
 }
 # The commands that must print a document here (the others may refuse their arguments).
 MUST_PRINT = {
@@ -104,6 +118,7 @@ MUST_PRINT = {
     "oncall schedule",
     "oncall override",
     "oncall overrides",
+    "maintenance list",
 }
 
 
