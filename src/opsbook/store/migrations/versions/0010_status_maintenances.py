@@ -1,6 +1,6 @@
 """status page: scheduled maintenances
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-27
 """
@@ -10,8 +10,7 @@ from alembic import op
 
 from opsbook.store.types import UTCDateTime
 
-revision = "0011"
-# 0010 (the outbox) is being written beside this one; whoever lands second chains on it.
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
