@@ -159,6 +159,7 @@ def test_migrations_build_exactly_the_models_tables(store: Store) -> None:
     from alembic.migration import MigrationContext
 
     import opsbook.incidents.models
+    import opsbook.notify.models
     import opsbook.runbooks.records
     import opsbook.watch.models  # noqa: F401  (registers the tables on Base.metadata)
     from opsbook.store.models import Base
