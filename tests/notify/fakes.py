@@ -49,6 +49,7 @@ class FakeService:
         self.lock = threading.Lock()
         self.released = threading.Event()
         self.released.set()
+        self.unhung = threading.Event()  # set by release(): hanging replies end
         self.holding = 0  # requests waiting on hold right now
         self.server: BackgroundServer | None = None
 
@@ -61,12 +62,13 @@ class FakeService:
 
     def release(self) -> None:
         self.released.set()
+        self.unhung.set()
 
     async def scripted(self) -> Reply | None:
         with self.lock:
             reply = self.script.pop(0) if self.script else None
         if reply is not None and reply.hang:
-            await asyncio.to_thread(self.released.wait, 30)
+            await asyncio.to_thread(self.unhung.wait, 30)
         if not self.released.is_set():
             with self.lock:
                 self.holding += 1
