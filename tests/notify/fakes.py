@@ -323,7 +323,8 @@ def smtp_server(
                 )
                 == login
             )
-            return AuthResult(success=ok)
+            # handled=False: aiosmtpd then answers 535 itself (True means "I replied").
+            return AuthResult(success=ok, handled=False)
 
         kwargs.update(authenticator=authenticate, auth_require_tls=mode != "none")
     controller = Controller(mailbox, hostname="127.0.0.1", port=port, **kwargs)
