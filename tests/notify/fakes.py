@@ -77,6 +77,17 @@ class FakeService:
                 self.holding -= 1
         return reply
 
+    async def receive(self, request: Request) -> tuple[bytes, Any, Reply | None]:
+        """Record the request; its body parsed (None if not JSON), and the scripted reply."""
+        raw = await request.body()
+        self.requests.append({"raw": raw, "headers": dict(request.headers)})
+        reply = await self.scripted()
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        return raw, parsed, reply
+
     def start(self, app: FastAPI) -> str:
         self.server = BackgroundServer(app).start()
         return self.server.url
@@ -105,15 +116,9 @@ class FakeSlack(FakeService):
 
         @app.post("/services/{team}/{bot}/{token}")
         async def post(request: Request) -> Response:
-            raw = await request.body()
-            self.requests.append({"raw": raw})
-            reply = await self.scripted()
+            _, body, reply = await self.receive(request)
             if reply is not None:
                 return _as_response(reply)
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                return PlainTextResponse("invalid_payload", status_code=400)
             if not isinstance(body, dict):
                 return PlainTextResponse("invalid_payload", status_code=400)
             if not body.get("text") and not body.get("blocks"):
@@ -172,15 +177,9 @@ class FakePagerDuty(FakeService):
 
         @app.post("/v2/enqueue")
         async def enqueue(request: Request) -> Response:
-            raw = await request.body()
-            self.requests.append({"raw": raw})
-            reply = await self.scripted()
+            _, event, reply = await self.receive(request)
             if reply is not None:
                 return _as_response(reply)
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                event = None
             errors = pagerduty_errors(event)
             if errors:
                 body = {"status": "invalid event", "message": "Event object is invalid"}
@@ -225,9 +224,7 @@ class FakeWebhookReceiver(FakeService):
 
         @app.post("/hook")
         async def hook(request: Request) -> Response:
-            raw = await request.body()
-            self.requests.append({"raw": raw, "headers": dict(request.headers)})
-            reply = await self.scripted()
+            raw, body, reply = await self.receive(request)
             if reply is not None:
                 return _as_response(reply)
             if not self._verify(request.headers.get("opsbook-signature", ""), raw):
@@ -239,7 +236,7 @@ class FakeWebhookReceiver(FakeService):
             if repeat:
                 self.duplicates += 1
                 return PlainTextResponse("duplicate, dropped")
-            self.accepted.append(json.loads(raw))
+            self.accepted.append(body)
             return PlainTextResponse("accepted")
 
         return app
