@@ -97,6 +97,10 @@ def test_serve_killed_mid_delivery_loses_nothing_and_repeats_the_dedup_key(
     assert opened.exit_code == 0, opened.output
     try:
         wait_for(lambda: pagerduty.holding == 1)
+        # Slack answered and serve recorded it: only the page is in flight. (Killed between
+        # Slack's `ok` and that record, Slack would get it twice: incoming webhooks have no
+        # idempotency key.)
+        wait_for(lambda: [row["channel"] for row in _outbox(config)] == ["pagerduty"])
     finally:
         server.kill()  # SIGKILL, mid-delivery: PagerDuty has the request, opsbook no answer
         server.communicate(timeout=30)
