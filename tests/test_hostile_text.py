@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -36,6 +37,7 @@ from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.config import load_config
 from opsbook.context import AppContext
+from opsbook.notify.worker import deliver_due
 from opsbook.postgres.cluster import free_port
 from opsbook.serving import BackgroundServer
 from opsbook.store import open_store
@@ -43,6 +45,7 @@ from opsbook.watch import service
 from opsbook.watch.runner import run_checks
 from opsbook.web.app import create_app
 from tests.conftest import RunningSandbox, wait_for
+from tests.notify.fakes import FakeSlack, Reply
 
 # Markup that crashes Rich or restyles a line, terminal sequences (clear the screen, set
 # the window title), a bidi override, CR, NUL and a C1 CSI, and shell syntax that must
@@ -141,7 +144,7 @@ class Sweep:
 # --- what gets planted --------------------------------------------------------------------
 
 
-def _config(root: Path, database_url: str) -> Path:
+def _config(root: Path, database_url: str, slack_url: str) -> Path:
     root.mkdir()
     failing = f"printf '%s' '{ARG}'; printf ' nul\\000 end'; exit 1"
     data = {
@@ -149,6 +152,8 @@ def _config(root: Path, database_url: str) -> Path:
         "database": {"url": database_url},
         "alertmanager": {"token": TOKEN},
         "runbooks": {"paths": ["books"]},
+        # P0 and P1 page Slack: the hostile incidents reach the outbox and its commands.
+        "notify": {"channels": [{"name": "slack", "kind": "slack", "webhook_url": slack_url}]},
         "severities": {
             "P3": {
                 "label": HOSTILE,
@@ -315,24 +320,33 @@ def am_payload() -> dict[str, Any]:
 
 
 @pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
 def sweep(
     tmp_path: Path,
     sandbox: RunningSandbox,
     clock: FrozenClock,
     monkeypatch: pytest.MonkeyPatch,
+    slack: FakeSlack,
 ) -> Sweep:
     monkeypatch.setenv("OPSBOOK_ACTOR", ARG)
     monkeypatch.setenv("COLUMNS", "400")  # a wide terminal: table cells shown whole
     monkeypatch.chdir(tmp_path)  # where `$(touch pwned)` would land if a shell ran it
-    config = _config(tmp_path / "cfg", sandbox.database_url)
+    config = _config(tmp_path / "cfg", sandbox.database_url, slack.webhook_url)
     _runbooks(tmp_path / "cfg" / "books")
     return Sweep(config, clock)
 
 
 def test_every_printing_command_shows_hostile_text_as_text(
-    sweep: Sweep, sandbox: RunningSandbox, app_role: str, tmp_path: Path
+    sweep: Sweep, sandbox: RunningSandbox, app_role: str, tmp_path: Path, slack: FakeSlack
 ) -> None:
     _incidents(sweep, tmp_path)
+    _notify(sweep, slack)
     _peers(sweep.config, sweep.clock)
     _watching(sweep)
     _runbook_commands(sweep)
@@ -374,6 +388,26 @@ def _incidents(sweep: Sweep, tmp_path: Path) -> None:
     shown = sweep.json("incident", "show", "1")
     assert shown["title"] == ARG and shown["opened_by"] == ARG
     assert LONG in [e["text"] for e in shown["timeline"]]
+
+
+def _notify(sweep: Sweep, slack: FakeSlack) -> None:
+    """A far side answering hostile text: the outbox keeps it and shows it escaped."""
+    slack.answer_next(*[Reply(400, HOSTILE)] * 10)
+    config = load_config(sweep.config)
+    store = open_store(config.store.url.reveal(), base_dir=config.base_dir)
+    try:
+        asyncio.run(deliver_due(config, store, clock=sweep.clock, rng=random.Random(1)))
+    finally:
+        store.close()
+    run = sweep.run
+    run("notify", "outbox", "--dead")
+    [dead, *_] = sweep.json("notify", "outbox", "--dead")
+    assert dead["last_error"].startswith("400 [/oops] x [b]bold[/b]")
+    assert "\\x1b[2J" in dead["last_error"]  # kept visible: no raw escape in the store
+    run("notify", "test", "slack", code=1)
+    run("notify", "test", ARG, code=2)
+    run("notify", "retry", ARG, code=2, shows=(MARK,))
+    run("notify", "retry", str(dead["id"]), shows=())
 
 
 def _watching(sweep: Sweep) -> None:

@@ -14,6 +14,7 @@ from opsbook.bounds import MAX_ATTEMPTS, MAX_PORT
 from opsbook.config import cli as config_cli
 from opsbook.context import AppContext, app_context
 from opsbook.incidents import cli as incidents_cli
+from opsbook.notify import cli as notify_cli
 from opsbook.oncall import cli as oncall_cli
 from opsbook.postgres import cli as postgres_cli
 from opsbook.runbooks import cli as runbooks_cli
@@ -91,6 +92,7 @@ app.add_typer(store_cli.app, name="store")
 app.add_typer(store_cli.audit_app, name="audit")
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(maintenance_cli.app, name="maintenance")
+app.add_typer(notify_cli.app, name="notify")
 
 
 @app.command("demo")

@@ -12,6 +12,7 @@ from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config, ConfigError, find_config, load_config, mask_text
 from opsbook.config.secrets import remember, secrets_of
 from opsbook.console import Exit, err, fail, literal, safe
+from opsbook.notify import service as notify
 from opsbook.store import Store, open_store
 from opsbook.store.engine import StoreUrlError, display_url, failure_reason
 from opsbook.store.turns import Patience
@@ -88,6 +89,8 @@ class AppContext:
             except StoreUrlError as exc:
                 err.print(f"[bold red]error:[/] {safe(exc)}")
                 raise typer.Exit(Exit.BAD_INPUT) from None
+            # Every incident change made through this store queues its notifications.
+            notify.attach(self._store, config)
         return self._store
 
     def store_failed(self, error: BaseException) -> NoReturn:

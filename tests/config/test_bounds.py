@@ -95,6 +95,26 @@ CONFIG_DURATIONS: dict[str, tuple[str, str, str | None]] = {
         "watch.evaluate_every",
         "at least 1s",
     ),
+    "notify.channels[].timeout": (
+        "notify:\n  channels:\n"
+        f"    - {{name: s, kind: slack, webhook_url: 'http://x', timeout: {V}}}\n",
+        "notify.channels[0].timeout",
+        "at least 1ms",
+    ),
+    **{
+        f"notify.outbox.{name}": (
+            f"notify:\n  outbox:\n    {name}: {V}\n",
+            f"notify.outbox.{name}",
+            least,
+        )
+        for name, least in (
+            ("backoff", "at least 10ms"),
+            ("backoff_max", "at least 10ms"),
+            ("give_up_after", "at least 1m"),
+            ("lease", "at least 100ms"),
+            ("poll_every", "at least 10ms"),
+        )
+    },
 }
 
 RUNBOOK_STEP = (

@@ -18,7 +18,7 @@ from opsbook.config import (
     mask_text,
     parse_config,
 )
-from opsbook.config.models import SlackChannel
+from opsbook.config.notify import SlackChannel
 
 
 def problems(text: str, env: dict[str, str] | None = None) -> list[str]:

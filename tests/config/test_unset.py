@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.config import Config, ConfigError, parse_config
-from opsbook.config.models import EmailChannel, PagerDutyChannel, SlackChannel
+from opsbook.config.notify import EmailChannel, PagerDutyChannel, SlackChannel
 from opsbook.config.secrets import is_set
 from opsbook.config.unset import off_features
 from opsbook.store import Store

@@ -226,11 +226,18 @@ def test_secrets_never_reach_check_results_incidents_or_config_check(
             f"password={PARAM_SECRET}",
         ),
     }
+    # A P0 pages the Slack channel: its outbox message is swept too (output and store).
+    outputs["incident open P0"] = ops.run(
+        "incident", "open", "--sev", "P0", "--title", f"conn postgresql://u:{INLINE_PASSWORD}@h/db"
+    )
+    outputs["notify outbox --json"] = ops.run("notify", "outbox", "--json")
     outputs["incident show"] = ops.run("incident", "show", "1")
     outputs["incident list --json"] = ops.run("incident", "list", "--json")
     for name, result in outputs.items():
         assert result.exit_code in (0, 1), (name, result.output)
         _assert_clean(result.output, name)
+    [queued] = json.loads(outputs["notify outbox --json"].stdout)
+    assert (queued["channel"], queued["kind"]) == ("slack", "trigger")
     checks = {c["name"]: c for c in json.loads(outputs["check --json"].stdout)}
     assert checks["talker"]["summary"].endswith("exit 0: *** ***")  # it ran, and said both
     _assert_clean(_store_dump(ops), "the store")

@@ -111,15 +111,19 @@ def _cross_checks(doc: Located, config: Config) -> list[ConfigIssue]:
     ):
         issues += duplicate_names(doc, section, [item.name for item in items])
     channel_names = [c.name for c in config.notify.channels]
-    for severity, names in config.notify.routing.items():
+    routes: list[tuple[tuple[str, ...], list[str]]] = [
+        (("notify", "routing", s), names) for s, names in config.notify.routing.items()
+    ]
+    routes += [
+        (("notify", "components", component, s), names)
+        for component, by_severity in config.notify.components.items()
+        for s, names in by_severity.items()
+    ]
+    for where, names in routes:
         for index, name in enumerate(names):
             if name not in channel_names:
                 hint = did_you_mean(name, channel_names)
-                issues.append(
-                    doc.issue(
-                        ("notify", "routing", severity, index), f"no channel named {name!r}{hint}"
-                    )
-                )
+                issues.append(doc.issue((*where, index), f"no channel named {name!r}{hint}"))
     issues.extend(oncall_issues(doc, config.oncall))
     issues.extend(status_issues(doc, config.status, [c.name for c in config.checks]))
     return issues

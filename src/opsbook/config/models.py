@@ -16,10 +16,8 @@ from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ByteSize,
-    ConfigDict,
     Field,
     PrivateAttr,
     StringConstraints,
@@ -31,13 +29,16 @@ from pydantic_core import PydanticCustomError
 
 from opsbook.bodies import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from opsbook.bounds import Port
+
+# Re-exported: the severity names have always been imported from here.
+from opsbook.config.base import SEVERITY_NAMES as SEVERITY_NAMES
+from opsbook.config.base import Model
+from opsbook.config.base import SeverityName as SeverityName
 from opsbook.config.durations import Duration, Interval, Timeout, at_least, format_duration
+from opsbook.config.notify import NotifyConfig
 from opsbook.config.oncall import OncallConfig
 from opsbook.config.secrets import Secret, SecretUrl, UnsetSecret
 from opsbook.config.status import StatusConfig
-
-SeverityName = Literal["P0", "P1", "P2", "P3"]
-SEVERITY_NAMES: tuple[SeverityName, ...] = ("P0", "P1", "P2", "P3")
 
 
 def _threshold(value: Any) -> Any:
@@ -62,10 +63,6 @@ def _threshold(value: Any) -> Any:
 # Finite: an `inf` or `nan` threshold would silently never (or always) fire.
 Threshold = Annotated[float, BeforeValidator(_threshold), Field(allow_inf_nan=False)]
 HttpStatus = Annotated[int, Field(ge=100, le=599)]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 # --- severities -----------------------------------------------------------------------
@@ -378,51 +375,6 @@ class AlertsConfig(Model):
     grouping: AlertGrouping | None = AlertGrouping()  # null: every alert may open one
 
 
-# --- notification channels and routing -------------------------------------------------
-
-
-class ChannelBase(Model):
-    name: str
-
-
-class SlackChannel(ChannelBase):
-    kind: Literal["slack"]
-    webhook_url: Secret
-    channel: str | None = None
-
-
-class PagerDutyChannel(ChannelBase):
-    kind: Literal["pagerduty"]
-    routing_key: Secret
-    api_url: str = "https://events.pagerduty.com"
-
-
-class EmailChannel(ChannelBase):
-    kind: Literal["email"]
-    smtp_host: str
-    smtp_port: Port = 587
-    username: str | None = None
-    password: Secret | None = None
-    starttls: bool = True
-    from_: str = Field(alias="from")
-    to: list[str]
-
-
-class WebhookChannel(ChannelBase):
-    kind: Literal["webhook"]
-    url: Secret
-    headers: dict[str, Secret] = {}
-
-
-Channel = Annotated[
-    SlackChannel | PagerDutyChannel | EmailChannel | WebhookChannel,
-    Field(discriminator="kind"),
-]
-
-
-class NotifyConfig(Model):
-    channels: list[Channel] = []
-    routing: dict[SeverityName, list[str]] = {}
 
 
 class IncidentPolicy(Model):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
 from opsbook.config.secrets import mask_text, mask_value
+from opsbook.incidents import hooks
 from opsbook.incidents.errors import IncidentNotFound
 from opsbook.incidents.models import Incident, IncidentEvent
 
@@ -45,7 +46,8 @@ def log_event(
     """Append one line to the timeline (flushed at once unless the caller writes many).
 
     Secrets are masked here, the one door to the timeline: those of the runbook being run
-    (`config.secrets.masking`) and every password or credential by its shape."""
+    (`config.secrets.masking`) and every password or credential by its shape. Listeners
+    (`hooks`: the notify outbox) hear of the event here too, in the same transaction."""
     event = IncidentEvent(
         incident_id=incident.id,
         at=clock.now(),
@@ -58,6 +60,7 @@ def log_event(
     session.add(event)
     if flush:
         session.flush()
+    hooks.fire(session, incident, event, clock)
     return event
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, exc
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +22,10 @@ class Store:
 
     def __init__(self, engine: Engine, *, waiting: Patience | None = None) -> None:
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Handed to every writing session as `session.info`: how a domain learns, inside
+        # the writer's transaction, what another wrote (incidents.hooks).
+        self.info: dict[str, Any] = {}
+        self._sessions = sessionmaker(engine, expire_on_commit=False, info=self.info)
         self._readers = sessionmaker(engine.execution_options(**{READ_ONLY: True}))
         sqlite = engine.dialect.name == "sqlite"
         self._turns = Turns(engine.url.database if sqlite else None)

@@ -17,6 +17,8 @@ from opsbook.bodies import BodyError, BodyLimits, LimitBodies, parse_json, shown
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.config.secrets import Secret
+from opsbook.notify import service as notify
+from opsbook.notify.worker import OutboxWorker
 from opsbook.responses import JSONResponse
 from opsbook.status import api as status_api
 from opsbook.status.cache import PublicCache
@@ -36,17 +38,21 @@ def create_app(
     public: PublicCache | None = None,
 ) -> FastAPI:
     """The served app: health, the Alertmanager receiver, the public status API (no login)
-    and (with `schedule`) the check scheduler running for the app's lifetime."""
+    and (with `schedule`) the check scheduler and the notification outbox worker running
+    for the app's lifetime."""
     stop = asyncio.Event()
+    notify.attach(store, config)  # incidents opened here (alerts) queue their pages
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if schedule and config.checks:
-            task = asyncio.create_task(Scheduler(config, store, clock=clock).run(stop))
+            tasks.append(asyncio.create_task(Scheduler(config, store, clock=clock).run(stop)))
+        if schedule and config.notify.channels:
+            tasks.append(asyncio.create_task(OutboxWorker(config, store, clock=clock).run(stop)))
         yield
         stop.set()
-        if task is not None:
+        for task in tasks:
             await task
 
     app = FastAPI(

@@ -1,0 +1,123 @@
+"""Email over SMTP (STARTTLS, implicit TLS, or a plain local relay), text and HTML parts.
+
+Every message of one incident carries `In-Reply-To`/`References` to the incident's stable
+key, so mail clients thread them. The `Message-ID` is the outbox message's key, the same
+on every attempt: a repeat (opsbook killed between the server's 250 and recording it) is a
+duplicate that receivers and mail stores recognise by its Message-ID; SMTP itself has no
+way to refuse it, so this channel is at least once."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import html
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.policy import SMTP
+
+from opsbook.config.notify import EmailChannel
+from opsbook.notify.channels.base import Answer, Outcome, SendContext, shown
+from opsbook.notify.message import HEADLINES, Message, cut, due_text, many_lines, one_line
+
+SUBJECT_LIMIT = 200
+
+
+class Email:
+    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test"})
+
+    def __init__(self, channel: EmailChannel) -> None:
+        self.channel = channel
+
+    @property
+    def domain(self) -> str:
+        return self.channel.from_.rpartition("@")[2]
+
+    def build(self, message: Message, ctx: SendContext) -> EmailMessage:
+        incident = message.incident
+        mail = EmailMessage(policy=SMTP)
+        project = one_line(str(message.payload.get("project") or "opsbook"))
+        title = one_line(str(incident.get("title", "")))
+        test = "[TEST] " if message.is_test else ""
+        # One subject for the incident's whole life: some clients thread by subject too.
+        subject = f"{test}[{project}] Incident #{incident.get('id')}: {title}"
+        mail["Subject"] = cut(subject, SUBJECT_LIMIT)
+        mail["From"] = self.channel.from_
+        mail["To"] = ", ".join(self.channel.to)
+        mail["Date"] = email.utils.format_datetime(ctx.clock.now())
+        mail["Message-ID"] = f"<{message.key}@{self.domain}>"
+        if not message.is_test and incident.get("key"):
+            root = f"<{incident['key']}@{self.domain}>"
+            mail["In-Reply-To"] = root
+            mail["References"] = root
+        lines = _lines(message)
+        mail.set_content("\n".join(lines) + "\n")
+        body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+        mail.add_alternative(f"<!doctype html><html><body>{body}</body></html>", subtype="html")
+        return mail
+
+    async def send(self, message: Message, ctx: SendContext) -> Answer:
+        mail = self.build(message, ctx)
+        return await asyncio.to_thread(self._deliver, mail)
+
+    def _deliver(self, mail: EmailMessage) -> Answer:
+        channel = self.channel
+        where = f"{channel.smtp_host}:{channel.smtp_port}"
+        try:
+            with self._connect() as smtp:
+                if channel.username:
+                    password = channel.password.reveal() if channel.password else ""
+                    smtp.login(channel.username, password)
+                smtp.send_message(mail)
+        except smtplib.SMTPResponseException as exc:
+            # 4xx is the server's "try again later", 5xx is a refusal that will repeat.
+            outcome: Outcome = "retry" if 400 <= exc.smtp_code < 500 else "failed"
+            reply = (
+                exc.smtp_error.decode("utf-8", "replace")
+                if isinstance(exc.smtp_error, bytes)
+                else str(exc.smtp_error)
+            )
+            return Answer(
+                outcome, shown(f"{where} answered {exc.smtp_code} {reply}"), exc.smtp_code
+            )
+        except smtplib.SMTPRecipientsRefused as exc:
+            return Answer("failed", shown(f"{where} refused the recipients: {exc.recipients}"))
+        except ssl.SSLError as exc:
+            return Answer("failed", shown(f"TLS with {where} failed: {exc}"))
+        except (OSError, smtplib.SMTPException) as exc:
+            return Answer("retry", shown(f"could not reach {where}: {exc}"))
+        return Answer("delivered", f"250 accepted by {where}", 250)
+
+    def _connect(self) -> smtplib.SMTP:
+        channel = self.channel
+        timeout = channel.timeout.total_seconds()
+        context = ssl.create_default_context(cafile=channel.ca_file)
+        if channel.security == "tls":
+            return smtplib.SMTP_SSL(
+                channel.smtp_host, channel.smtp_port, timeout=timeout, context=context
+            )
+        smtp = smtplib.SMTP(channel.smtp_host, channel.smtp_port, timeout=timeout)
+        try:
+            if channel.security == "starttls":
+                smtp.starttls(context=context)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+
+def _lines(message: Message) -> list[str]:
+    incident = message.incident
+    lines = [
+        f"{HEADLINES.get(message.kind, message.kind)}: {message.summary(SUBJECT_LIMIT * 5)}",
+        f"Severity: {incident.get('severity')} {incident.get('label', '')}".rstrip(),
+        f"Status: {incident.get('status')}",
+        f"Due: {due_text(message.payload)}",
+        f"Component: {one_line(str(incident.get('component') or '-'))}",
+    ]
+    lines += [f"Changed: {one_line(c)}" for c in message.changes]
+    if message.text:
+        lines += ["", *many_lines(message.text).splitlines()]
+    if incident.get("url"):
+        lines += ["", f"Open it: {incident['url']}"]
+    return lines

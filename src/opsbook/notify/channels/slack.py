@@ -1,0 +1,89 @@
+"""Slack incoming webhooks: a Block Kit message with a `text` fallback.
+
+Incoming webhooks have no idempotency key: Slack posts every request it accepts. Delivery
+is at least once; a repeat is seen only when opsbook died between Slack's `ok` and the
+outbox recording it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsbook.config.notify import SlackChannel
+from opsbook.jsonout import dumps
+from opsbook.notify.channels.base import Answer, SendContext, post
+from opsbook.notify.message import HEADLINES, Message, cut, due_text, many_lines, one_line
+
+# Block Kit limits: a section's text 3,000 characters, a field's 2,000, a button's URL 3,000.
+TITLE_LIMIT = 300
+TEXT_LIMIT = 2_500
+ICONS = {"trigger": ":rotating_light:", "resolve": ":white_check_mark:", "test": ":test_tube:"}
+
+
+def escape(text: str) -> str:
+    """Slack's own rule ("Escaping text", formatting docs): &, < and > as entities, so
+    `<!channel>` or `<http://x|y>` in a title shows as typed, never as a mention or link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class Slack:
+    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test"})
+
+    def __init__(self, channel: SlackChannel) -> None:
+        self.channel = channel
+
+    def body(self, message: Message) -> dict[str, Any]:
+        incident = message.incident
+        headline = HEADLINES.get(message.kind, message.kind)
+        title = escape(cut(one_line(str(incident.get("title", ""))), TITLE_LIMIT))
+        severity = escape(str(incident.get("severity", "?")))
+        icon = ICONS.get(message.kind, ":information_source:")
+        blocks: list[dict[str, Any]] = [
+            _section(f"{icon} *{escape(headline)}: [{severity}] #{incident.get('id')} {title}*"),
+            {
+                "type": "section",
+                "fields": [
+                    _mrkdwn(f"*Severity*\n{severity} {escape(str(incident.get('label', '')))}"),
+                    _mrkdwn(f"*Status*\n{escape(str(incident.get('status', '')))}"),
+                    _mrkdwn(f"*Due*\n{escape(due_text(message.payload))}"),
+                    _mrkdwn(
+                        f"*Component*\n{escape(one_line(str(incident.get('component') or '-')))}"
+                    ),
+                ],
+            },
+        ]
+        if message.changes:
+            changed = "\n".join(f"• {escape(one_line(c))}" for c in message.changes)
+            blocks.append(_section(cut(f"*What changed*\n{changed}", TEXT_LIMIT)))
+        if message.text:
+            blocks.append(_section(cut(escape(many_lines(message.text)), TEXT_LIMIT)))
+        url = incident.get("url")
+        if isinstance(url, str) and url:
+            blocks.append(
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "Open incident"},
+                            "url": url,
+                        }
+                    ],
+                }
+            )
+        status = one_line(str(incident.get("status", "")))
+        fallback = f"{headline}: {message.summary(TITLE_LIMIT)} ({status})"
+        return {"text": escape(fallback), "blocks": blocks}
+
+    async def send(self, message: Message, ctx: SendContext) -> Answer:
+        body = dumps(self.body(message)).encode()
+        return await post(
+            ctx, self.channel.webhook_url.reveal(), body, timeout=self.channel.timeout
+        )
+
+
+def _mrkdwn(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": cut(text, 2_000)}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(text)}

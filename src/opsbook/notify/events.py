@@ -1,0 +1,101 @@
+"""The incidents listener: each timeline event that people must hear of becomes outbox
+messages, routed, in the event's own transaction (see incidents.hooks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from opsbook.clock import Clock
+from opsbook.config import Config
+from opsbook.incidents import service as incidents
+from opsbook.incidents.clocks import next_due
+from opsbook.incidents.models import Incident, IncidentEvent
+from opsbook.notify import outbox, routing
+from opsbook.notify.channels import sender_for
+from opsbook.notify.message import incident_key
+
+CONFIG_KEY = "opsbook.notify_config"
+
+
+def on_incident_event(
+    session: Session, incident: Incident, event: IncidentEvent, clock: Clock
+) -> None:
+    config: Config | None = session.info.get(CONFIG_KEY)
+    if config is None or not config.notify.channels:
+        return
+    plan = routing.plan_for(event.kind, event.data or {})
+    if plan is None:
+        return
+    engaged = routing.engaged(session, incident_id=incident.id)
+    wanted = (
+        []
+        if incident.status == "resolved"
+        else routing.route(config, severity=incident.severity, component=incident.component)
+    )
+    # A channel whose secret is unset is off (`config check` says so): nothing is queued
+    # for it, rather than messages that could only die.
+    channels = {
+        c.name: c
+        for c in config.notify.channels
+        if config.off_reason("notify.channels", c.name) is None
+    }
+    payload: dict[str, Any] | None = None
+    for name in dict.fromkeys([*wanted, *sorted(engaged)]):
+        if name in engaged:
+            kind = plan.kind
+        elif plan.triggers:
+            kind = "trigger"
+        else:
+            continue
+        if name not in channels or kind not in sender_for(channels[name]).kinds:
+            continue
+        payload = payload or describe(session, incident, event, config, plan.changes, clock)
+        outbox.enqueue(
+            session, channel=name, kind=kind, incident_id=incident.id, payload=payload, clock=clock
+        )
+
+
+def describe(
+    session: Session,
+    incident: Incident,
+    event: IncidentEvent,
+    config: Config,
+    changes: tuple[str, ...],
+    clock: Clock,
+) -> dict[str, Any]:
+    """The message's snapshot of the incident as this event leaves it."""
+    now = clock.now()
+    clocks = incidents.clocks_for(
+        incident, incidents.timeline(session, incident_id=incident.id), config=config, now=now
+    )
+    due = next_due(clocks)
+    return {
+        "project": config.project,
+        "incident": {
+            "id": incident.id,
+            "key": incident_key(config.project, incident.id),
+            "title": incident.title,
+            "severity": incident.severity,
+            "label": config.severity(incident.severity).label,
+            "status": incident.status,
+            "component": incident.component,
+            "opened_at": incident.opened_at.isoformat(),
+            "url": incident_url(config, incident.id),
+        },
+        "due": None
+        if due is None
+        else {"label": due.label, "at": due.due_at.isoformat(), "state": due.state},
+        "changes": list(changes),
+        "text": event.text if event.kind in ("update", "status", "opened") else "",
+        "actor": event.actor,
+        "at": event.at.isoformat(),
+    }
+
+
+def incident_url(config: Config, incident_id: int) -> str:
+    template = config.notify.incident_url
+    if template is None:
+        template = f"http://{config.serve.host}:{config.serve.port}/incidents/{{id}}"
+    return template.replace("{id}", str(incident_id))

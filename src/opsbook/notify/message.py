@@ -1,0 +1,94 @@
+"""What one notification says, as stored in the outbox and handed to a channel.
+
+The payload is a snapshot taken in the event's transaction: a message retried an hour
+later still says what was true when it was written (severity, status, the due clock),
+not what is true when it finally gets through."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from opsbook.console import visible
+
+Kind = Literal["trigger", "update", "acknowledge", "resolve", "test"]
+KINDS: tuple[Kind, ...] = ("trigger", "update", "acknowledge", "resolve", "test")
+
+# What each kind announces, in a message's first words.
+HEADLINES: dict[str, str] = {
+    "trigger": "New incident",
+    "update": "Update",
+    "acknowledge": "Acknowledged",
+    "resolve": "Resolved",
+    "test": "TEST message from opsbook (safe to ignore)",
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One outbox row on its way out. `key` is its idempotency key: the same on every
+    attempt, so a receiver that keeps keys drops a repeat."""
+
+    id: int
+    key: str
+    channel: str
+    kind: str
+    payload: dict[str, Any]
+    attempt: int = 1
+
+    @property
+    def incident(self) -> dict[str, Any]:
+        found = self.payload.get("incident")
+        return found if isinstance(found, dict) else {}
+
+    @property
+    def changes(self) -> list[str]:
+        return [str(c) for c in self.payload.get("changes", [])]
+
+    @property
+    def text(self) -> str:
+        return str(self.payload.get("text") or "")
+
+    @property
+    def is_test(self) -> bool:
+        return self.kind == "test"
+
+    def summary(self, limit: int) -> str:
+        """`[P0] Incident #12: title`, on one line, at most `limit` characters."""
+        incident = self.incident
+        prefix = "[TEST] " if self.is_test else ""
+        head = f"{prefix}[{incident.get('severity', '?')}] Incident #{incident.get('id', '?')}: "
+        return cut(head + one_line(str(incident.get("title", ""))), limit)
+
+
+def incident_key(project: str, incident_id: int) -> str:
+    """The incident's stable key (PagerDuty's dedup_key, the email thread's root): the
+    same for its whole life, and distinct between two projects paging one service."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", project).strip("-")[:100] or "opsbook"
+    return f"{slug}-incident-{incident_id}"
+
+
+def one_line(text: str) -> str:
+    """Text as one visible line: line breaks, NUL, escape sequences and bidi overrides
+    shown as escapes (a title cannot add a header to an email or a line to a page)."""
+    return visible(text)
+
+
+def many_lines(text: str) -> str:
+    return visible(text, newlines=True)
+
+
+def cut(text: str, limit: int) -> str:
+    """At most `limit` characters, an ellipsis saying something was cut."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def due_text(payload: dict[str, Any]) -> str:
+    """`respond by 09:35 UTC`, or `nothing due`."""
+    due = payload.get("due")
+    if not isinstance(due, dict):
+        return "nothing due"
+    at = dt.datetime.fromisoformat(str(due["at"]))
+    return f"{due['label']} by {at:%H:%M} UTC ({due['state']})"

@@ -1,0 +1,212 @@
+"""The durable outbox: enqueue in the caller's transaction, claim with a lease, send
+outside any transaction, record the outcome in a new short one.
+
+The cycle of one message: `pending` -> (claimed: `sending`, lease) -> `delivered`, or back
+to `pending` at a later `due_at` (backoff, or the far side's Retry-After), or `dead` (a
+refusal that will repeat, `max_failures` failed attempts, or older than `give_up_after`).
+A `sending` message whose lease ran out (its process died mid-send) is claimed again and
+sent with the SAME key. What "exactly once" means therefore depends on the far side:
+
+- PagerDuty: events carry the incident's dedup_key; a repeated trigger, acknowledge or
+  resolve changes nothing. Exactly once as PagerDuty's alert sees it.
+- webhook: `Idempotency-Key` is this message's key; a receiver that drops repeated keys
+  (FORMATS.md asks it to) sees each message exactly once.
+- email: the `Message-ID` is this message's key; a repeat is recognisable, not refused.
+- Slack incoming webhooks have no idempotency at all: at least once. A duplicate needs
+  opsbook to die between Slack's `ok` and the outcome's commit (milliseconds).
+
+Messages of one incident to one channel go in order: one is not claimed while an earlier
+one is pending or sending (an acknowledge never overtakes the trigger it follows).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from opsbook.clock import Clock
+from opsbook.config.notify import OutboxPolicy
+from opsbook.notify.channels.base import Answer
+from opsbook.notify.message import Message
+from opsbook.notify.models import DEAD, DELIVERED, PENDING, SENDING, Notification
+from opsbook.store import Store
+
+LEASE_LOST = "its sender stopped mid-send (the lease ran out); sent again with the same key"
+
+
+def enqueue(
+    session: Session,
+    *,
+    channel: str,
+    kind: str,
+    incident_id: int | None,
+    payload: dict[str, Any],
+    clock: Clock,
+    key: str | None = None,
+    due_at: dt.datetime | None = None,
+) -> Notification:
+    """Queue one message in the caller's transaction: it commits with the event that made
+    it, or not at all. With `key`, a message already queued under it is returned instead
+    of a second one (escalation and reminders pass a key naming what they announce)."""
+    if key is not None:
+        found = session.scalars(select(Notification).where(Notification.key == key)).first()
+        if found is not None:
+            return found
+    now = clock.now()
+    row = Notification(
+        key=key or uuid.uuid4().hex,
+        channel=channel,
+        kind=kind,
+        incident_id=incident_id,
+        payload=payload,
+        status=PENDING,
+        attempts=0,
+        failures=0,
+        created_at=now,
+        due_at=due_at or now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _claimable(now: dt.datetime) -> Any:
+    earlier = aliased(Notification)
+    waits_its_turn = exists().where(
+        earlier.incident_id == Notification.incident_id,
+        earlier.channel == Notification.channel,
+        earlier.id < Notification.id,
+        earlier.status.in_((PENDING, SENDING)),
+    )
+    return and_(
+        or_(
+            and_(Notification.status == PENDING, Notification.due_at <= now),
+            and_(Notification.status == SENDING, Notification.lease_until <= now),
+        ),
+        ~waits_its_turn,
+    )
+
+
+def has_due(store: Store, *, clock: Clock) -> bool:
+    """Whether a claim would find work: a read that takes no write lock (SQLite), so an
+    idle worker polling often costs the store almost nothing."""
+    with store.reading() as session:
+        query = select(Notification.id).where(_claimable(clock.now())).limit(1)
+        return session.execute(query).first() is not None
+
+
+def claim(
+    store: Store, *, worker: str, limit: int, policy: OutboxPolicy, clock: Clock
+) -> list[Message]:
+    """Take up to `limit` due messages for `worker` and commit the lease before any is sent.
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED, so two serve processes claiming at once take
+    different rows. SQLite: the transaction holds the write lock from BEGIN IMMEDIATE, so
+    claims are one at a time; it is short (no network inside)."""
+    now = clock.now()
+    claimed: list[Message] = []
+    with store.session() as session:
+        rows = session.scalars(
+            select(Notification)
+            .where(_claimable(now))
+            .order_by(Notification.due_at, Notification.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for row in rows:
+            if row.status == SENDING:
+                row.failures += 1
+                row.last_error = LEASE_LOST
+                if row.failures >= policy.max_failures:
+                    _bury(row, now, LEASE_LOST)
+                    continue
+            row.status = SENDING
+            row.attempts += 1
+            row.lease_until = now + policy.lease
+            row.claimed_by = worker
+            claimed.append(
+                Message(row.id, row.key, row.channel, row.kind, dict(row.payload), row.attempts)
+            )
+    return claimed
+
+
+def record(
+    store: Store,
+    outcomes: Sequence[tuple[Message, Answer]],
+    *,
+    worker: str,
+    policy: OutboxPolicy,
+    clock: Clock,
+    rng: random.Random,
+) -> None:
+    """Write how the attempts went, in one short transaction. A message this worker no
+    longer holds (its lease ran out and another took it) is left to its new holder."""
+    if not outcomes:
+        return
+    now = clock.now()
+    with store.session() as session:
+        ids = [message.id for message, _ in outcomes]
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                select(Notification).where(Notification.id.in_(ids)).with_for_update()
+            )
+        }
+        for message, answer in outcomes:
+            row = rows.get(message.id)
+            if row is None or row.status != SENDING or row.claimed_by != worker:
+                continue
+            _apply(row, answer, now=now, policy=policy, rng=rng)
+
+
+def _apply(
+    row: Notification,
+    answer: Answer,
+    *,
+    now: dt.datetime,
+    policy: OutboxPolicy,
+    rng: random.Random,
+) -> None:
+    row.answer = answer.detail
+    row.lease_until = None
+    row.claimed_by = None
+    if answer.outcome == "delivered":
+        row.status, row.delivered_at, row.last_error = DELIVERED, now, None
+        return
+    if answer.outcome == "failed":
+        _bury(row, now, answer.detail)
+        return
+    row.last_error = answer.detail
+    if answer.status != 429:  # being rate limited is not the message's failure
+        row.failures += 1
+    if row.failures >= policy.max_failures:
+        _bury(row, now, f"{answer.detail} (failed {row.failures} times)")
+    elif now - row.created_at >= policy.give_up_after:
+        _bury(row, now, f"{answer.detail} (still failing after {policy.give_up_after})")
+    else:
+        row.status = PENDING
+        row.due_at = now + backoff(row.failures, policy, rng, answer.retry_after)
+
+
+def _bury(row: Notification, now: dt.datetime, why: str) -> None:
+    row.status, row.last_error, row.lease_until, row.claimed_by = DEAD, why, None, None
+    row.due_at = now
+
+
+def backoff(
+    failures: int, policy: OutboxPolicy, rng: random.Random, retry_after: dt.timedelta | None
+) -> dt.timedelta:
+    """The far side's Retry-After when it gave one; else exponential from `backoff`,
+    capped at `backoff_max`, with "equal jitter" (half fixed, half random) so that many
+    messages failing together do not come back together."""
+    if retry_after is not None:
+        return retry_after
+    exponent = min(max(failures - 1, 0), 40)  # 2**40 * 10ms is far past any cap
+    ceiling = min(policy.backoff.total_seconds() * 2**exponent, policy.backoff_max.total_seconds())
+    return dt.timedelta(seconds=ceiling / 2 + rng.uniform(0, ceiling / 2))

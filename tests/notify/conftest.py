@@ -1,0 +1,123 @@
+"""A paging desk: a store with the outbox attached, the fakes, and a clock moved by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from opsbook.clock import FrozenClock
+from opsbook.config import Config, parse_config
+from opsbook.incidents import service as incidents
+from opsbook.notify import service as notify
+from opsbook.notify.models import Notification
+from opsbook.notify.worker import deliver_due
+from opsbook.store import Store, open_store
+from tests.notify.fakes import FakePagerDuty, FakeSlack, FakeWebhookReceiver
+
+ROUTING_KEY = "R" * 32
+HOOK_SECRET = "whsec-0123456789abcdef"
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def pagerduty() -> Iterator[FakePagerDuty]:
+    fake = FakePagerDuty()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def receiver(clock: FrozenClock) -> Iterator[FakeWebhookReceiver]:
+    fake = FakeWebhookReceiver(HOOK_SECRET, clock)
+    yield fake
+    fake.stop()
+
+
+def channels_yaml(
+    slack: FakeSlack, pagerduty: FakePagerDuty, receiver: FakeWebhookReceiver | None = None
+) -> str:
+    lines = [
+        f"- {{name: pagerduty, kind: pagerduty, routing_key: {ROUTING_KEY},"
+        f' events_url: "{pagerduty.events_url}", timeout: 1s}}',
+        '- {name: slack-incidents, kind: slack, channel: "#incidents",'
+        f' webhook_url: "{slack.webhook_url}", timeout: 1s}}',
+    ]
+    if receiver is not None:
+        lines.append(
+            f'- {{name: tickets, kind: webhook, url: "{receiver.url}/hook",'
+            f" secret: {HOOK_SECRET}, timeout: 1s}}"
+        )
+    return "".join(f"    {line}\n" for line in lines)
+
+
+def make_config(channels: str, extra: str = "") -> Config:
+    text = (
+        "project: shop\n"
+        "notify:\n"
+        "  incident_url: https://ops.example.com/incidents/{id}\n"
+        "  outbox: {backoff: 10s, backoff_max: 5m, max_failures: 3, lease: 1m}\n"
+        f"  channels:\n{channels}" + textwrap.indent(textwrap.dedent(extra), "  ")
+    )
+    return parse_config(text, file="opsbook.yaml", env={})
+
+
+@dataclass
+class Desk:
+    store: Store
+    config: Config
+    clock: FrozenClock
+    rng: random.Random = field(default_factory=lambda: random.Random(3))
+
+    def open(self, severity: str = "P0", title: str = "Site down", **kw: Any) -> int:
+        with self.store.session() as session:
+            return incidents.open_incident(
+                session, title=title, severity=severity, actor="alice", clock=self.clock, **kw
+            ).id
+
+    def deliver(self) -> int:
+        """Send everything due now, as serve's worker would, and record the outcomes."""
+        return asyncio.run(deliver_due(self.config, self.store, clock=self.clock, rng=self.rng))
+
+    def later(self, **delta: float) -> None:
+        self.clock.advance(dt.timedelta(**delta))
+
+    def outbox(self) -> list[Notification]:
+        with self.store.reading() as session:
+            return list(session.scalars(select(Notification).order_by(Notification.id)))
+
+
+@pytest.fixture
+def desk_for(store_url: str, clock: FrozenClock) -> Iterator[Any]:
+    """desk_for(config) -> a Desk on a fresh store (SQLite and PostgreSQL)."""
+    stores: list[Store] = []
+
+    def make(config: Config) -> Desk:
+        store = open_store(store_url)
+        stores.append(store)
+        notify.attach(store, config)
+        return Desk(store, config, clock)
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def sqlite_desk(tmp_path: Path, config: Config, clock: FrozenClock) -> Desk:
+    store = open_store(f"sqlite:///{tmp_path / 'opsbook.db'}")
+    notify.attach(store, config)
+    return Desk(store, config, clock)
