@@ -153,7 +153,7 @@ def test_config_check_without_a_file_says_how_to_get_one(workdir: Path) -> None:
 # --- first run: secrets arrive later, in .env or the environment ---------------------------
 
 FIRST_RUN_BLOCK = [
-    "Unset secrets: 5 features stay off until they are set (in the environment or ",
+    "Unset secrets: 6 features stay off until they are set (in the environment or ",
     "  Target database (database.url): set DATABASE_URL — database care (opsbook db and the"
     " 'database' check) stays off until it is set",
     "  PagerDuty (P0, P1 pages): set PAGERDUTY_ROUTING_KEY — paging stays off until it is set",
@@ -163,6 +163,8 @@ FIRST_RUN_BLOCK = [
     " until it is set",
     "  Email email-escalation (P0 email): set SMTP_HOST, SMTP_USERNAME and SMTP_PASSWORD —"
     " email to cto@voiceaitraining.com, devops@voiceaitraining.com stays off until they are set",
+    "  Email tickets (P2 email): set SMTP_HOST, SMTP_USERNAME and SMTP_PASSWORD — email to"
+    " support@voiceaitraining.com stays off until they are set",
 ]
 
 
@@ -191,6 +193,7 @@ def test_first_run_checks_with_secrets_off_then_with_them_from_env_file(workdir:
         ("notify.channels", "slack-incidents", ["SLACK_INCIDENTS_WEBHOOK"]),
         ("notify.channels", "slack-deploys", ["SLACK_DEPLOYS_WEBHOOK"]),
         ("notify.channels", "email-escalation", ["SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD"]),
+        ("notify.channels", "tickets", ["SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD"]),
     ]
 
     (workdir / ".env").write_text(_env_file(SEED_VARS))
@@ -273,11 +276,12 @@ def test_hostile_descriptions_and_defaults_stay_text(workdir: Path) -> None:
         '  name: "${NAME:-$(rm -rf /) \'a\' \\"b\\" \\\\}"\n'
         "notify:\n"
         "  channels:\n"
-        "    - {name: '[bold]pager', kind: pagerduty, routing_key: '${PD_KEY}'}\n"
+        # Channel names are plain words (a pattern refuses markup); the description is free.
+        "    - {name: pager, kind: pagerduty, routing_key: '${PD_KEY}'}\n"
     )
     result = runner.invoke(app, ["config", "check"])
     assert result.exit_code == 0, result.output
-    assert "PagerDuty [bold]pager (not routed): set PD_KEY" in result.output
+    assert "PagerDuty pager (not routed): set PD_KEY" in result.output
     assert "      PD_KEY: [/x][bold red]boom\\x1b $(rm -rf /) `id`; rm -rf / 'q'" in result.output
     assert "\x1b" not in result.output
 

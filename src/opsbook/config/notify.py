@@ -29,6 +29,8 @@ _ADDRESS = re.compile(r"^[^@\s,;<>\"()\\\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,253
 
 
 def _http_url(where: str, value: str) -> None:
+    if not value:
+        return  # a ${VAR} left unset: the channel is off until it is set (config/unset.py)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"{where} is not an http(s) URL")
@@ -120,7 +122,7 @@ class WebhookChannel(ChannelBase):
     @field_validator("secret")
     @classmethod
     def _secret(cls, secret: Secret) -> Secret:
-        if len(secret.reveal()) < 16:
+        if secret.reveal() and len(secret.reveal()) < 16:  # empty: unset, the channel is off
             raise ValueError("the signing secret needs at least 16 characters")
         return secret
 
