@@ -36,9 +36,7 @@ def _bar(view: PublicView, name: str) -> list[DayView]:
     return view.uptime[component.id]
 
 
-def test_days_are_utc_days_and_a_day_without_runs_has_no_data(
-    store: Store, store_url: str
-) -> None:
+def test_days_are_utc_days_and_a_day_without_runs_has_no_data(store: Store, store_url: str) -> None:
     config = status_config(store_url)  # the page's zone is Europe/Berlin: days stay UTC
     now = dt.datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     _run(store, config, "api-health-int", "ok", dt.datetime(2026, 2, 28, 12, 0, tzinfo=UTC))
