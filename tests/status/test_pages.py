@@ -46,7 +46,7 @@ class Site:
         response = self.client.get(path)
         assert response.status_code == 200, (path, response.text)
         assert response.headers["content-type"] == "text/html; charset=utf-8"
-        return response.text
+        return str(response.text)
 
 
 @pytest.fixture
