@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import yaml
+from sqlalchemy.orm import Session
 
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
@@ -102,4 +103,18 @@ def outage(store: Store, config: Config, clock: FrozenClock) -> int:
             end=clock.now() + dt.timedelta(hours=2), actor="t", clock=clock,
         )  # fmt: skip
     later(clock)
+    return opened.id
+
+
+def past_incident(session: Session, config: Config, at: dt.datetime, message: str) -> int:
+    """A resolved P2 on the database, opened at `at` with one public update."""
+    clock = FrozenClock(at)
+    opened = incidents.open_incident(
+        session, title="x", severity="P2", actor="t", clock=clock, component="Database",
+        message=message, public=True,
+    )  # fmt: skip
+    incidents.resolve(
+        session, incident_id=opened.id, actor="t", clock=clock, policy=config.incidents,
+        force=True, message="Fixed.",
+    )  # fmt: skip
     return opened.id

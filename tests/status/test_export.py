@@ -25,7 +25,7 @@ from opsbook.incidents import service as incidents
 from opsbook.status.export import MARKER
 from opsbook.status.statuspage import DOCUMENTS
 from opsbook.store import open_store
-from tests.status.factories import config_data, outage, status_config
+from tests.status.factories import config_data, outage, past_incident, status_config
 
 
 def _setup(tmp_path: Path, clock: FrozenClock) -> tuple[Path, int]:
@@ -166,15 +166,8 @@ def _busy_store(tmp_path: Path, clock: FrozenClock) -> Path:
     now = dt.datetime.now(dt.UTC)
     with store.session() as session:
         for n in range(200):
-            at = FrozenClock(now - dt.timedelta(days=2 * n + 1))
-            opened = incidents.open_incident(
-                session, title="x", severity="P2", actor="t", clock=at, component="Database",
-                message=f"Slow queries ({n}).", public=True,
-            )  # fmt: skip
-            incidents.resolve(
-                session, incident_id=opened.id, actor="t", clock=at,
-                policy=status_config("sqlite://").incidents, force=True, message="Fixed.",
-            )  # fmt: skip
+            at = now - dt.timedelta(days=2 * n + 1)
+            past_incident(session, status_config("sqlite://"), at, f"Slow queries ({n}).")
     store.close()
     return config
 

@@ -20,7 +20,7 @@ from opsbook.incidents import service as incidents
 from opsbook.status.cache import PublicCache
 from opsbook.store import Store, open_store
 from opsbook.web.app import create_app
-from tests.status.factories import outage, status_config
+from tests.status.factories import outage, past_incident, status_config
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 HOSTILE = [
@@ -115,16 +115,9 @@ def test_incident_pages_and_unknown_ids(site: Site) -> None:
 def test_history_pages_and_their_bounds(site: Site) -> None:
     now = site.clock.now()
     for days in (200, 100, 10):
-        at = FrozenClock(now - dt.timedelta(days=days))
         with site.store.session() as session:
-            opened = incidents.open_incident(
-                session, title="x", severity="P2", actor="t", clock=at, component="Database",
-                message=f"Slow queries, {days} days ago.", public=True,
-            )  # fmt: skip
-            incidents.resolve(
-                session, incident_id=opened.id, actor="t", clock=at,
-                policy=site.config.incidents, force=True, message="Fixed.",
-            )  # fmt: skip
+            at = now - dt.timedelta(days=days)
+            newest = past_incident(session, site.config, at, f"Slow queries, {days} days ago.")
 
     index = site.html("/status")
     first = site.html("/status/history")
@@ -134,10 +127,10 @@ def test_history_pages_and_their_bounds(site: Site) -> None:
     assert "Fixed." in _text(index) and 'href="/status/history?page=2"' in index
     assert "Page 1 of 3" in _text(first) and 'href="/status/history?page=2"' in first
     assert "Slow queries" not in _text(first)  # page 1 shows each incident's latest update
-    assert f"i{opened.id - 1}" in second and "Page 2 of 3" in _text(second)
+    assert f"i{newest - 1}" in second and "Page 2 of 3" in _text(second)
     assert 'href="/status/history"' in second and 'href="/status/history?page=3"' in second
-    assert f"i{opened.id - 2}" in third and "Older incidents" not in _text(third)
-    old = _text(site.html(f"/status/incidents/i{opened.id - 2}"))
+    assert f"i{newest - 2}" in third and "Older incidents" not in _text(third)
+    old = _text(site.html(f"/status/incidents/i{newest - 2}"))
     assert "Slow queries, 200 days ago." in old  # older than the view, still public
     for wrong in ("0", "4", "-1", "abc", "2.0", "9" * 400, ""):
         assert site.client.get(f"/status/history?page={wrong}").status_code == 404, wrong

@@ -15,7 +15,7 @@ from opsbook.status.view import UPTIME_DAYS, DayView, PublicView
 from opsbook.store import Store
 from opsbook.watch import history
 from opsbook.watch.result import CheckResult, State
-from tests.status.factories import status_config
+from tests.status.factories import past_incident, status_config
 
 UTC = dt.UTC
 
@@ -118,17 +118,9 @@ def test_history_is_paged_by_ninety_days(store: Store, store_url: str, clock: Fr
     now = clock.now()
     opened = {}
     for days in (200, 100, 10):
-        at = FrozenClock(now - dt.timedelta(days=days))
         with store.session() as session:
-            incident = incidents.open_incident(
-                session, title="x", severity="P2", actor="t", clock=at, component="Database",
-                message=f"Slow queries, {days} days ago.", public=True,
-            )  # fmt: skip
-            incidents.resolve(
-                session, incident_id=incident.id, actor="t", clock=at,
-                policy=config.incidents, force=True, message="Fixed.",
-            )  # fmt: skip
-        opened[days] = incident.id
+            at = now - dt.timedelta(days=days)
+            opened[days] = past_incident(session, config, at, f"Slow queries, {days} days ago.")
     view = _view(store, config, now)
     with store.reading() as session:
         pages = public.history_pages(session, view=view)
