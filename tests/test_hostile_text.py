@@ -524,6 +524,11 @@ def _maintenance(sweep: Sweep) -> None:
         shows=(MARK,),
     )
     run("maintenance", "start", ARG, code=2, shows=())
+    # The public page as files: its words are the customers' (the title shown as typed).
+    site = sweep.config.parent / "site"
+    run("status", "export", str(site), shows=())
+    assert PUBLIC in (site / "index.html").read_text().replace("&#34;", '"').replace("&#39;", "'")
+    run("status", "export", str(site / ARG), code=2, shows=())
 
 
 def _sandbox(sweep: Sweep, sandbox: RunningSandbox) -> None:

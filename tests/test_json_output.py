@@ -41,6 +41,7 @@ ARGS: dict[str, list[str]] = {
     "config check": [],
     "check": [],
     "status": [],
+    "status export": ["{tmp}/site"],
     "history": [],
     "incident severities": [],
     "incident open": ["--sev", "P2", "--title", 'queue stuck [/x] $(rm -rf /); "quoted"'],
@@ -50,6 +51,7 @@ ARGS: dict[str, list[str]] = {
     "incident update": ["1", "--message", "NaN is not a number"],
     "incident note": ["1", "\x1b[31mred\x1b[0m"],
     "incident severity": ["1", "P1", "worse"],
+    "incident actions": ["1"],
     "incident actions add": ["1", "add a NaN guard"],
     "incident actions done": ["1", "1"],
     "incident actions list": [],
@@ -65,6 +67,7 @@ ARGS: dict[str, list[str]] = {
     "runbook runs": [],
     "runbook resume": ["1"],
     "runbook suggest": ["--incident", "1"],
+    "db views": [],
     "db status": [],
     "db connections": [],
     "db idle": [],
@@ -106,6 +109,7 @@ MUST_PRINT = {
     "config check",
     "check",
     "status",
+    "status export",
     "history",
     "incident open",
     "incident list",
@@ -132,10 +136,10 @@ def json_commands() -> list[str]:
 
     def walk(command: Any, path: list[str]) -> None:  # typer's own click Command
         subcommands = getattr(command, "commands", None)
-        if subcommands:
-            for name, sub in subcommands.items():
-                walk(sub, [*path, name])
-        elif any("--json" in getattr(p, "opts", []) for p in command.params):
+        for name, sub in (subcommands or {}).items():
+            walk(sub, [*path, name])
+        # A group that prints when called bare (`opsbook status`) may take --json too.
+        if any("--json" in getattr(p, "opts", []) for p in command.params):
             found.append(" ".join(path))
 
     walk(typer.main.get_command(app), [])

@@ -81,7 +81,11 @@ def root(
 app.command("init")(config_cli.init)
 app.command("check")(watch_cli.check)
 app.command("serve")(web_serve.serve)
-app.command("status")(status_cli.status)
+# `opsbook status` shows what opsbook sees; `opsbook status export` writes the public page.
+status_app = typer.Typer(invoke_without_command=True, help="What is firing, what is open.")
+status_app.callback()(status_cli.status)
+status_app.command("export")(maintenance_cli.export)
+app.add_typer(status_app, name="status")
 app.command("history")(history_cli.show)
 app.add_typer(config_cli.app, name="config")
 app.add_typer(incidents_cli.app, name="incident")

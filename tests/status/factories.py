@@ -6,10 +6,13 @@ import datetime as dt
 from typing import Any
 
 import yaml
+from sqlalchemy.orm import Session
 
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.config.loader import parse_config
+from opsbook.incidents import service as incidents
+from opsbook.status import maintenance
 from opsbook.store import Store
 from opsbook.watch import service
 from opsbook.watch.result import CheckResult, State
@@ -74,3 +77,44 @@ def record(store: Store, config: Config, clock: FrozenClock, **states: State) ->
 
 def later(clock: FrozenClock, seconds: int = 60) -> None:
     clock.advance(dt.timedelta(seconds=seconds))
+
+
+def outage(store: Store, config: Config, clock: FrozenClock) -> int:
+    """A day of history, then an active P0 on the web app with two public updates (and a
+    private note), and a database maintenance an hour away. Returns the incident's id."""
+    for _ in range(3):
+        record(store, config, clock, api_health_int="ok", api_version_int="ok", pg_main="ok")
+        later(clock, 3600)
+    record(store, config, clock, api_health_int="down", api_version_int="down")
+    with store.session() as session:
+        opened = incidents.open_incident(
+            session, title=f"{INTERNAL_HOST} down", severity="P0", actor="t", clock=clock,
+            component="Web app", message="We are investigating failed logins.", public=True,
+        )  # fmt: skip
+        incidents.note(session, incident_id=opened.id, actor="t", clock=clock, text=PRIVATE_NOTE)
+        later(clock, 120)
+        incidents.update(
+            session, incident_id=opened.id, actor="t", clock=clock, status="identified",
+            message="The cause is found; a fix is on its way.", public=True,
+        )  # fmt: skip
+        maintenance.schedule(
+            session=session, status=config.status, title="Database upgrade",
+            components=["Database"], start=clock.now() + dt.timedelta(hours=1),
+            end=clock.now() + dt.timedelta(hours=2), actor="t", clock=clock,
+        )  # fmt: skip
+    later(clock)
+    return opened.id
+
+
+def past_incident(session: Session, config: Config, at: dt.datetime, message: str) -> int:
+    """A resolved P2 on the database, opened at `at` with one public update."""
+    clock = FrozenClock(at)
+    opened = incidents.open_incident(
+        session, title="x", severity="P2", actor="t", clock=clock, component="Database",
+        message=message, public=True,
+    )  # fmt: skip
+    incidents.resolve(
+        session, incident_id=opened.id, actor="t", clock=clock, policy=config.incidents,
+        force=True, message="Fixed.",
+    )  # fmt: skip
+    return opened.id

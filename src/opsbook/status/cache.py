@@ -4,7 +4,8 @@ During an outage every customer refreshes at once, and the page must cost little
 request answers the cached bytes; at most once per `recheck` seconds one request asks the
 store a few cheap questions (`Probe`) and only a changed answer rebuilds the view. A
 maintenance starting or ending by its window changes nothing in the store, so the view
-also expires at the next window edge it holds.
+also expires at the next window edge it holds, and after REFRESH at the latest (the uptime
+bars' today moves with every check run).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -21,11 +22,13 @@ from sqlalchemy.orm import Session
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.incidents.models import IncidentEvent
-from opsbook.jsonout import dumps
 from opsbook.status import maintenance, public, statuspage
+from opsbook.status.site import Document
 from opsbook.status.view import PublicView
 from opsbook.store import Store
 from opsbook.watch.models import CheckState
+
+REFRESH = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,14 @@ class Built:
     probe: Probe
     bodies: dict[str, bytes]
     expires: dt.datetime | None  # the next maintenance window edge
+    pages: int = 1  # how many incident history pages there are
+    # The HTML pages and the feed rendered from this view, by site path, filled as asked.
+    rendered: dict[str, Document | None] = field(default_factory=dict)
+
+
+# Rendered documents kept per view: the paths come from requests (`/status/incidents/ID`),
+# so a crawler of made-up ids must not grow the memo without bound.
+MEMO = 256
 
 
 class PublicCache:
@@ -91,6 +102,23 @@ class PublicCache:
         built = self._built
         return built.bodies.get(path) if built is not None else None
 
+    def snapshot(self) -> Built | None:
+        """The current view when it may be answered without asking the store."""
+        built = self._built
+        return built if built is not None and self.fresh() else None
+
+    def rendered(
+        self, built: Built, key: str, make: Callable[[], Document | None]
+    ) -> Document | None:
+        """The document `key` of `built`, rendered once per view (`make` may read the
+        store: the web app calls this off the event loop unless the memo has it)."""
+        if key in built.rendered:
+            return built.rendered[key]
+        document = make()
+        if len(built.rendered) < MEMO:
+            built.rendered[key] = document
+        return document
+
     def current(self) -> Built:
         with self._lock:  # one request rebuilds; the others wait and answer its bytes
             if self.fresh() and self._built is not None:
@@ -106,24 +134,23 @@ class PublicCache:
 
     def _build(self, session: Session, seen: Probe, now: dt.datetime) -> Built:
         view = public.build(session, config=self.config, now=now)
-        docs = statuspage.documents(view)
-        bodies = {
-            path: dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-            for path, doc in docs.items()
-        }
+        bodies = statuspage.encoded(view)
         self.builds += 1
-        return Built(view, seen, bodies, _next_edge(view, now))
+        pages = public.history_pages(session, view=view)
+        return Built(view, seen, bodies, _next_edge(view, now), pages)
 
 
 def _expired(built: Built, now: dt.datetime) -> bool:
     return built.expires is not None and now >= built.expires
 
 
-def _next_edge(view: PublicView, now: dt.datetime) -> dt.datetime | None:
+def _next_edge(view: PublicView, now: dt.datetime) -> dt.datetime:
+    """The next maintenance window edge, or REFRESH from now if sooner: the uptime bars
+    read check history, which the probe does not watch (every run writes it)."""
     edges = [
         edge
         for m in view.maintenances
         for edge in (m.scheduled_for, m.scheduled_until)
         if edge is not None and edge > now
     ]
-    return min(edges, default=None)
+    return min([now + REFRESH, *edges])

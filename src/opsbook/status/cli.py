@@ -1,13 +1,16 @@
-"""`opsbook maintenance ...`: schedule, list, start, complete and cancel planned work.
+"""`opsbook maintenance ...`: schedule, list, start, complete and cancel planned work; and
+`opsbook status export DIR`, the page as static files.
 
-Thin doors over status/maintenance.py: they read times and names as typed, call one
-service function and print its answer. Times are read in the status page's time zone."""
+Thin doors over status/maintenance.py and status/export.py: they read times, names and
+paths as typed, call one service function and print its answer. Times are read in the
+status page's time zone."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +22,7 @@ from opsbook.config.status import StatusConfig
 from opsbook.console import console, duration_option, fail, literal, print_json, print_rows
 from opsbook.context import AppContext, app_context
 from opsbook.oncall.wallclock import parse_moment
+from opsbook.status import export as site_export
 from opsbook.status import maintenance
 from opsbook.status.models import Maintenance
 from opsbook.store.audit import default_actor
@@ -191,3 +195,47 @@ def cancel(
     Example: opsbook maintenance cancel 3
     """
     _change(ctx, maintenance_id, "cancelled", as_json)
+
+
+def export(
+    ctx: typer.Context,
+    directory: Path = typer.Argument(..., metavar="DIR", help="Where the site goes."),
+    as_json: bool = JSON,
+) -> None:
+    """Write the status page as static files into DIR (replaced whole, atomically), for
+    nginx, S3 or any static host to serve when opsbook is down.
+
+    Example: opsbook status export /var/www/status
+    """
+    context = app_context(ctx)
+    config = context.config(required=True)
+    config_path = context.config_path()
+    try:
+        done = site_export.export(
+            store=context.store(),
+            config=config,
+            target=directory,
+            now=context.clock.now(),
+            protected=(config_path,) if config_path else (),
+        )
+    except site_export.ExportError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot export into {directory}: {exc.strerror or exc}")
+    row = {
+        "path": str(done.path),
+        "files": done.files,
+        "bytes": done.bytes,
+        "incidents": done.incidents,
+        "history_pages": done.history_pages,
+        "atomic": done.exchanged,
+    }
+    if as_json:
+        print_json(row)
+        return
+    console.print(
+        literal(
+            f"exported the status page to {done.path}: {done.files} files, "
+            f"{done.incidents} incident pages, {done.history_pages} history pages"
+        )
+    )

@@ -1,7 +1,8 @@
 """The public view: what customers may see, built once from the store and the config.
 
-Everything rendered for the public (the Statuspage v2 JSON now; the HTML page, the feed and
-the static export later) reads a `PublicView`, never the store: so "only public data" is
+Everything rendered for the public (the Statuspage v2 JSON, the HTML pages, the feed and the
+static export) reads a `PublicView` (or, for older history, `history` and `incident` here),
+never the store: so "only public data" is
 decided here, once. What goes in:
 
 - components from `status.components`, by their public names and descriptions; a check's
@@ -16,6 +17,8 @@ decided here, once. What goes in:
   made from the impact and the public components they affect, never the incident's title
   (a responder's title often names a host or a check).
 - maintenances, with the title and message written for the public when scheduled.
+- each component's 90-day uptime bar (`uptime`), from the downsampled history of its checks,
+  maintenance windows left out.
 
 Text is masked once more with the config's secrets, in case a secret was pasted into a
 public update before it was configured as one.
@@ -26,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opsbook.config import Config
@@ -36,7 +39,7 @@ from opsbook.incidents.lifecycle import Status, public_status
 from opsbook.incidents.models import Incident, IncidentEvent
 from opsbook.incidents.queries import list_incidents
 from opsbook.incidents.records import timelines
-from opsbook.status import maintenance
+from opsbook.status import maintenance, uptime
 from opsbook.status.components import components as public_components
 from opsbook.status.components import indicator as blend
 from opsbook.status.models import Maintenance
@@ -74,12 +77,22 @@ def build(session: Session, *, config: Config, now: dt.datetime) -> PublicView:
     )
     by_name = {c.name: c for c in components if not c.group}
     incidents = _incidents(session, status, by_name, mask, now)
-    maintenances = [
-        _maintenance(row, status, by_name, mask, now)
+    rows = [
+        row
         for row in maintenance.maintenances(session, now=now, ended=True)
         if row.state != "cancelled" and (row.ended_at or row.ends_at) > now - HISTORY
     ]
+    maintenances = [_maintenance(row, status, by_name, mask, now) for row in rows]
     indicator = blend(components, incidents, bool(under))
+    bars = uptime.bars(
+        session,
+        status=status,
+        tiers=config.watch.downsample,
+        components=components,
+        incidents=incidents,
+        windows=_windows(rows, now),
+        now=now,
+    )
     changes = [
         now - HISTORY,
         *(i.updated_at for i in incidents),
@@ -87,8 +100,81 @@ def build(session: Session, *, config: Config, now: dt.datetime) -> PublicView:
     ]
     page = Page(page_id, status.name, status.url, status.time_zone, max(changes))
     return PublicView(
-        page, indicator, DESCRIPTION[indicator], components, incidents, maintenances, now
+        page, indicator, DESCRIPTION[indicator], components, incidents, maintenances, now, bars
     )
+
+
+def history(session: Session, *, config: Config, view: PublicView, page: int) -> list[IncidentView]:
+    """The incidents of history page `page` (1: the last HISTORY, as `view` has them; 2:
+    the HISTORY before that; ...), newest first. Open incidents are always on page 1."""
+    if page == 1:
+        return view.incidents
+    now = view.built_at
+    start, end = now - HISTORY * page, now - HISTORY * (page - 1)
+    query = (
+        select(Incident)
+        .where(Incident.opened_at >= start, Incident.opened_at < end)
+        .where(Incident.status == Status.RESOLVED.value)
+        .order_by(Incident.id.desc())
+    )
+    return _views(session, config, view, list(session.scalars(query)))
+
+
+def history_pages(session: Session, *, view: PublicView) -> int:
+    """How many history pages there are: down to the oldest incident with a public update."""
+    oldest = session.scalar(
+        select(func.min(Incident.opened_at))
+        .join(IncidentEvent, IncidentEvent.incident_id == Incident.id)
+        .where(IncidentEvent.public)
+    )
+    if oldest is None:
+        return 1
+    if oldest.tzinfo is None:  # an aggregate bypasses the column type on SQLite
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return max(1, -((oldest - view.built_at) // HISTORY))
+
+
+def incident(
+    session: Session, *, config: Config, view: PublicView, incident_id: int
+) -> IncidentView | None:
+    """One incident's public view, however old; None when it has no public update."""
+    found = next((i for i in view.incidents if i.id == f"i{incident_id}"), None)
+    if found is not None:
+        return found
+    row = session.get(Incident, incident_id)
+    views = _views(session, config, view, [row] if row is not None else [])
+    return views[0] if views else None
+
+
+def _views(
+    session: Session, config: Config, view: PublicView, rows: list[Incident]
+) -> list[IncidentView]:
+    """Public views of these incidents (those with a public update), in their order."""
+    status = config.status
+    mask = masker_with(secrets_of(config)).text
+    by_name = {c.name: c for c in view.components if not c.group}
+    events = timelines(session, incident_ids=[i.id for i in rows])
+    published = [i for i in rows if any(e.public for e in events[i.id])]
+    checks = _alert_checks(session, [i.id for i in published])
+    return [
+        _incident(
+            i, events[i.id], _affected(i, checks.get(i.id, set()), status, by_name), status, mask
+        )
+        for i in published
+    ]
+
+
+def _windows(rows: list[Maintenance], now: dt.datetime) -> dict[str, list[uptime.Window]]:
+    """The windows maintenances were under way, by public component (none in the future)."""
+    found: dict[str, list[uptime.Window]] = {}
+    for row in rows:
+        if maintenance.phase(row, now) not in ("in_progress", "completed"):
+            continue
+        start = row.started_at or row.starts_at
+        end = min(row.ended_at or row.ends_at, now)
+        for name in row.components:
+            found.setdefault(name, []).append((start, end))
+    return found
 
 
 # --- incidents ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from opsbook.jsonout import dumps
 from opsbook.status.view import ComponentView, IncidentView, PublicView, UpdateView
 
 Document = dict[str, Any]
@@ -159,3 +160,11 @@ def documents(view: PublicView) -> dict[str, Document]:
     """Every v2 document of one view, by its path under /api/v2/."""
     writer = Writer(view)
     return {path: build(writer) for path, build in DOCUMENTS.items()}
+
+
+def encoded(view: PublicView) -> dict[str, bytes]:
+    """Every v2 document of one view as the bytes served and exported (compact UTF-8)."""
+    return {
+        path: dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        for path, doc in documents(view).items()
+    }

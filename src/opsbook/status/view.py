@@ -1,11 +1,11 @@
-"""The public view's shapes: what a renderer (the Statuspage JSON now; the HTML page, the
-feed and the static export later) may read. Nothing here reads the store."""
+"""The public view's shapes: what a renderer (the Statuspage JSON, the HTML pages, the
+feed and the static export) may read. Nothing here reads the store."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 ComponentStatus = Literal[
@@ -25,6 +25,7 @@ DESCRIPTION: dict[Indicator, str] = {
 }
 # Incidents resolved longer ago than this are not read: incidents.json lists the latest.
 HISTORY = dt.timedelta(days=90)
+UPTIME_DAYS = 90  # cells in a component's uptime bar, one per UTC day, today last
 
 
 def stable_id(*parts: str) -> str:
@@ -86,6 +87,22 @@ class IncidentView:
 
 
 @dataclass(frozen=True)
+class DayView:
+    """One UTC day of a component's uptime bar. `runs` and `down` count its checks' runs
+    outside maintenance; a day without runs has no data (never shown as 100%)."""
+
+    day: dt.date
+    runs: int
+    down: int
+    maintenance: bool  # some of the day was under maintenance (not counted as down)
+    incidents: tuple[str, ...]  # public names of the incidents that touched the component
+
+    @property
+    def uptime(self) -> float | None:
+        return (self.runs - self.down) / self.runs if self.runs else None
+
+
+@dataclass(frozen=True)
 class PublicView:
     page: Page
     indicator: Indicator
@@ -94,6 +111,8 @@ class PublicView:
     incidents: list[IncidentView]  # newest first
     maintenances: list[IncidentView]  # soonest first
     built_at: dt.datetime
+    # Each leaf component's last UPTIME_DAYS days, oldest first, by component id.
+    uptime: dict[str, list[DayView]] = field(default_factory=dict)
 
     @property
     def unresolved(self) -> list[IncidentView]:

@@ -73,8 +73,10 @@ def status(
 ) -> None:
     """What is firing, what is open, and what each check last saw (the worst first).
 
-    Example: opsbook status
+    Example: opsbook status (and `opsbook status export DIR`: the public page as files)
     """
+    if ctx.invoked_subcommand is not None:
+        return  # `opsbook status export`: the subcommand does the work
     context = app_context(ctx)
     store = context.store()
     now = context.clock.now()

@@ -21,6 +21,7 @@ from opsbook.notify import service as notify
 from opsbook.notify.worker import OutboxWorker
 from opsbook.responses import JSONResponse
 from opsbook.status import api as status_api
+from opsbook.status import pages_api as status_pages
 from opsbook.status.cache import PublicCache
 from opsbook.store import Store
 from opsbook.watch import alertmanager, service
@@ -37,9 +38,9 @@ def create_app(
     schedule: bool = True,
     public: PublicCache | None = None,
 ) -> FastAPI:
-    """The served app: health, the Alertmanager receiver, the public status API (no login)
-    and (with `schedule`) the check scheduler and the notification outbox worker running
-    for the app's lifetime."""
+    """The served app: health, the Alertmanager receiver, the public status page and API (no
+    login) and (with `schedule`) the check scheduler and the notification outbox worker
+    running for the app's lifetime."""
     stop = asyncio.Event()
     notify.attach(store, config)  # incidents opened here (alerts) queue their pages
 
@@ -65,7 +66,9 @@ def create_app(
     # serve.max_json_depth answers 400, before any route reads them.
     limits = BodyLimits(config.serve.max_body, config.serve.max_json_depth)
     app.add_middleware(LimitBodies, limits=limits)
-    app.include_router(status_api.router(public or PublicCache(store, config, clock=clock)))
+    cache = public or PublicCache(store, config, clock=clock)
+    app.include_router(status_api.router(cache))
+    app.include_router(status_pages.router(cache, config))
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
