@@ -64,6 +64,10 @@ class Desk:
         with self.session() as session:
             return service.get(session, incident_id=incident_id)
 
+    def timeline(self, incident_id: int) -> list[IncidentEvent]:
+        with self.session() as session:
+            return list(service.timeline(session, incident_id=incident_id))
+
     def clocks(self, incident_id: int) -> dict[str, SlaClock]:
         with self.session() as session:
             incident = service.get(session, incident_id=incident_id)

@@ -104,11 +104,13 @@ def test_forced_early_resolve_says_so_on_the_timeline(desk: Desk) -> None:
     incident_id = _monitoring(desk)
     desk.later(minutes=6)
     event = desk.resolve(incident_id, message="All clear", force=True)
-    assert event.text == (
-        "All clear (resolved early with --force after 6 min of monitoring;"
-        " the runbook asks for 15 min)"
-    )
+    assert event.text == "All clear"  # what customers read: the message alone
     assert event.data["forced"] is True and event.public is True
+    [note] = [e for e in desk.timeline(incident_id) if e.kind == "note"]
+    assert note.text == (
+        "resolved early with --force after 6 min of monitoring; the runbook asks for 15 min"
+    )
+    assert not note.public
 
 
 def test_resolve_after_15_minutes(desk: Desk) -> None:

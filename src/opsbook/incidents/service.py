@@ -343,10 +343,17 @@ def resolve(
     text = (message or "").strip() or "Resolved"
     data: dict[str, Any] = {"monitored_seconds": int(monitored.total_seconds())}
     if early:
-        # The wording stays as it always was: it is the record, read by post-mortems.
-        text += (
-            f" (resolved early with --force after {_minutes(monitored)} of monitoring;"
-            f" the runbook asks for {_minutes(policy.monitor_for)})"
+        # The record post-mortems read, as a private note: customers reading the status
+        # page get the message alone, never how the command was typed.
+        note(
+            session,
+            incident_id=incident_id,
+            actor=actor,
+            clock=clock,
+            text=(
+                f"resolved early with --force after {_minutes(monitored)} of monitoring;"
+                f" the runbook asks for {_minutes(policy.monitor_for)}"
+            ),
         )
         data["forced"] = True
     return move(
