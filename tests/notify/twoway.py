@@ -152,8 +152,10 @@ def slack_press(
     }
 
 
-def slack_form(payload: dict[str, Any]) -> bytes:
-    return urlencode({"payload": json.dumps(payload)}).encode()
+def slack_form(payload: dict[str, Any] | str) -> bytes:
+    """The form Slack posts: one `payload` field holding the JSON (a str: sent as is)."""
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    return urlencode({"payload": text}).encode()
 
 
 def slack_headers(body: bytes, timestamp: int, secret: str = SLACK_SECRET) -> dict[str, str]:

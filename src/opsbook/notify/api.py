@@ -88,7 +88,7 @@ def router(config: Config, store: Store, *, clock: Clock) -> APIRouter:
                 signers,
                 now=clock.now(),
             )
-            interaction = webhooks.slack_interaction(body)
+            interaction = webhooks.slack_interaction(body, config.serve.max_json_depth)
         except SignatureError as exc:
             return refused(request, SLACK, 401, "bad signature", str(exc))
         except (ValidationError, BodyError) as exc:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from opsbook.bodies import BodyError, parse_json, unstorable
+from opsbook.bodies import BodyError, check_depth, parse_json, unstorable
 from opsbook.notify.channels.slack import ACKNOWLEDGE, RESOLVE
 from opsbook.notify.inbound import Action, RemoteAction, actor_name
 
@@ -106,8 +106,9 @@ def pagerduty_action(webhook: PdWebhook, channels: tuple[str, ...]) -> RemoteAct
     return RemoteAction("pagerduty", action, key, actor_name("pagerduty", who), event.id, channels)
 
 
-def slack_interaction(body: bytes) -> SlackInteraction:
-    """The form's one `payload` field, read as JSON; BodyError or ValidationError (400)."""
+def slack_interaction(body: bytes, max_depth: int) -> SlackInteraction:
+    """The form's one `payload` field, read as JSON; BodyError or ValidationError (400).
+    The middleware measured the form, not the JSON inside it: it is measured here."""
     try:
         form = parse_qs(body.decode("utf-8"), strict_parsing=True, max_num_fields=10)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -115,7 +116,9 @@ def slack_interaction(body: bytes) -> SlackInteraction:
     payload = form.get("payload")
     if not payload or len(payload) != 1:
         raise BodyError("the form needs exactly one `payload` field")
-    return SlackInteraction.model_validate(_storable(parse_json(payload[0].encode())))
+    text = payload[0].encode()
+    check_depth(text, max_depth)
+    return SlackInteraction.model_validate(_storable(parse_json(text)))
 
 
 def slack_action(interaction: SlackInteraction, channels: tuple[str, ...]) -> RemoteAction | None:

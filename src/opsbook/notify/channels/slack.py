@@ -98,7 +98,7 @@ async def reply(
     """Tell the channel a button press's outcome through the press's `response_url` (a new
     message; `ephemeral`: seen by the person who pressed only)."""
     body = {
-        "text": escape(text),
+        "text": escape(one_line(text)),
         "response_type": "ephemeral" if ephemeral else "in_channel",
         "replace_original": False,
     }
