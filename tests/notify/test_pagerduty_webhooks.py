@@ -141,26 +141,31 @@ def test_unsigned_or_badly_signed_webhooks_are_refused_and_change_nothing(
     assert state.status == "open" and len(state.events) == 1
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "error"),
-    [
-        (b"{not json", 400, "not a PagerDuty v3 webhook"),
-        (b'{"event": {"id": "x"}}', 400, "not a PagerDuty v3 webhook"),
-        (b'{"event": {"id": "", "event_type": "incident.acknowledged"}}', 400, "not a PagerDuty"),
-        (b'{"event": {"id": "' + b"x" * 300 + b'", "event_type": "a"}}', 400, "not a PagerDuty"),
-        (b'{"event": {"id": "\\ud800", "event_type": "a"}}', 400, "not a PagerDuty"),
-        (b"[" * 100 + b"]" * 100, 400, "JSON nested deeper than 64 levels"),
-        (b'{"event": NaN}', 400, "not a PagerDuty v3 webhook"),
-    ],
-)
+NOT_WEBHOOKS = [
+    b"{not json",
+    b'{"event": {"id": "x"}}',
+    b'{"event": {"id": "", "event_type": "incident.acknowledged"}}',
+    b'{"event": {"id": "' + b"x" * 300 + b'", "event_type": "a"}}',
+    b'{"event": {"id": "\\ud800", "event_type": "a"}}',
+    b'{"event": NaN}',
+    b'{"event": {"id": "1", "event_type": "incident.acknowledged", "agent": 1e999}}',
+]
+
+
 def test_signed_bodies_that_are_not_webhooks_are_refused(
-    desk_for: Any, slack: FakeSlack, pagerduty: FakePagerDuty, body: bytes, status: int, error: str
+    desk_for: Any, slack: FakeSlack, pagerduty: FakePagerDuty
 ) -> None:
     desk = desk_for(make_config(channels(slack, pagerduty)))
     with serving(desk) as url:
-        answer = post_pd(url, body)
-    assert answer.status_code == status
-    assert answer.json()["error"].startswith(error)
+        for body in NOT_WEBHOOKS:
+            answer = post_pd(url, body)
+            assert answer.status_code == 400, body[:40]
+            assert answer.json()["error"] == "not a PagerDuty v3 webhook", body[:40]
+        deep = post_pd(url, b"[" * 100 + b"]" * 100)
+        assert (deep.status_code, deep.json()["error"]) == (
+            400,
+            "JSON nested deeper than 64 levels",
+        )
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(
