@@ -182,3 +182,50 @@ def test_opsbook_check_says_a_check_is_off_and_runs_the_others(
     every = runner.invoke(app, ["check", "--json"])
     assert every.exit_code == 0, every.output
     assert '"name": "fine"' in every.output and "keyed" not in every.output
+
+
+TWO_WAY = textwrap.dedent(
+    """\
+    notify:
+      channels:
+        - name: pager
+          kind: pagerduty
+          routing_key: kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk
+          webhook_secret: ${PD_WEBHOOK_SECRET}
+        - name: chat
+          kind: slack
+          webhook_url: https://hooks.slack.example/T/B/x
+          signing_secret: ${SLACK_SIGNING_SECRET}
+    """
+)
+
+
+def test_an_unset_inbound_secret_turns_off_two_way_acknowledge_not_the_channel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load(TWO_WAY)
+    assert config.off_reason("notify.channels", "pager") is None
+    assert config.off_reason("notify.channels", "chat") is None
+    assert config.off_reason("notify.inbound", "chat") == (
+        "SLACK_SIGNING_SECRET is not set (notify.channels[1].signing_secret)"
+    )
+    assert [f.sentence for f in off_features(config)] == [
+        "PagerDuty webhooks of 'pager' (POST /api/v1/pagerduty): set PD_WEBHOOK_SECRET —"
+        " acknowledging or resolving in PagerDuty does not reach opsbook until it is set",
+        "Slack buttons of 'chat' (POST /api/v1/slack/interactions): set SLACK_SIGNING_SECRET"
+        " — its messages carry no Acknowledge or Resolve buttons until it is set",
+    ]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "opsbook.yaml").write_text(TWO_WAY)
+    checked = runner.invoke(app, ["config", "check"], env={"PD_WEBHOOK_SECRET": "p" * 40})
+    assert checked.exit_code == 0, checked.output
+    said = " ".join(checked.output.split())
+    assert "Slack buttons of 'chat'" in said and "PagerDuty webhooks" not in said
+    assert "p" * 40 not in checked.output  # set, and masked
+    assert "webhook_secret: '***'" in checked.output
+
+
+def test_a_short_inbound_secret_is_refused_with_its_place() -> None:
+    found = problems(TWO_WAY, {"PD_WEBHOOK_SECRET": "short", "SLACK_SIGNING_SECRET": "s" * 32})
+    assert len(found) == 1 and "webhook_secret needs at least 16 characters" in found[0]
+    assert "opsbook.yaml:" in found[0]

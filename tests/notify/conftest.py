@@ -13,9 +13,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.config import Config, parse_config
+from opsbook.context import AppContext
 from opsbook.incidents import service as incidents
 from opsbook.notify import service as notify
 from opsbook.notify.models import Notification
@@ -121,3 +124,20 @@ def sqlite_desk(tmp_path: Path, config: Config, clock: FrozenClock) -> Desk:
     store = open_store(f"sqlite:///{tmp_path / 'opsbook.db'}")
     notify.attach(store, config)
     return Desk(store, config, clock)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path, store_url: str) -> Any:
+    """terminal(desk, *args) -> what `opsbook ARGS` printed, over the desk's store and clock
+    (the command must succeed)."""
+    config = tmp_path / "cli.yaml"
+    config.write_text(f"project: shop\nstore:\n  url: {store_url}\n")
+
+    def run(desk: Desk, *args: str) -> str:
+        result = CliRunner().invoke(
+            app, ["--config", str(config), *args], obj=AppContext(clock=desk.clock)
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return run

@@ -330,3 +330,29 @@ def smtp_server(
         yield FakeSmtp(controller, mailbox, port)
     finally:
         controller.stop()
+
+
+class FakeSlackResponses(FakeService):
+    """Slack's `response_url` of a button press: a JSON message (`text`, `response_type`,
+    `replace_original`) answered `ok`, as Slack's "Handling user interaction" documents."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replies: list[dict[str, Any]] = []
+        self.url = self.start(self._app())
+        self.response_url = f"{self.url}/actions/T000/1234567890/XXXXXXXX"
+
+    def _app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/actions/{team}/{action}/{token}")
+        async def respond(request: Request) -> Response:
+            _, body, reply = await self.receive(request)
+            if reply is not None:
+                return _as_response(reply)
+            if not isinstance(body, dict) or not body.get("text"):
+                return PlainTextResponse("invalid_payload", status_code=400)
+            self.replies.append(body)
+            return PlainTextResponse("ok")
+
+        return app

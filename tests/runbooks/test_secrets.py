@@ -19,7 +19,15 @@ QUERY_PASSWORD = "QueryPasswordSecret-42"
 INLINE_PASSWORD = "InlinePasswordSecret-43"
 WEBHOOK_SECRET = "WebhookPathSecret-44"
 ENV_SECRET = "EnvTokenSecret-45"
-SECRETS = [PARAM_SECRET, QUERY_PASSWORD, INLINE_PASSWORD, WEBHOOK_SECRET, ENV_SECRET]
+SIGNING_SECRET = "SlackSigningSecret-46"
+SECRETS = [
+    PARAM_SECRET,
+    QUERY_PASSWORD,
+    INLINE_PASSWORD,
+    WEBHOOK_SECRET,
+    ENV_SECRET,
+    SIGNING_SECRET,
+]
 
 LEAKY = """\
     name: leaky
@@ -204,7 +212,8 @@ def test_secrets_never_reach_check_results_incidents_or_config_check(
     ops.config.write_text(
         f"store:\n  url: sqlite:///{ops.root / 'opsbook.db'}\n"
         "notify:\n  channels:\n"
-        f"    - {{name: slack, kind: slack, webhook_url: 'https://hooks.test/{WEBHOOK_SECRET}'}}\n"
+        f"    - {{name: slack, kind: slack, webhook_url: 'https://hooks.test/{WEBHOOK_SECRET}',"
+        f" signing_secret: {SIGNING_SECRET}}}\n"
         "checks:\n"
         f"  - {{name: api, kind: http, url: 'http://admin:{QUERY_PASSWORD}@127.0.0.1:1/x',"
         " timeout: 2s}\n"

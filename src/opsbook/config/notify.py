@@ -44,6 +44,13 @@ def _address(value: str) -> str:
     return value
 
 
+def _signing_secret(where: str, secret: Secret | None) -> Secret | None:
+    # Empty: a ${VAR} left unset, and two-way acknowledge stays off (config/unset.py).
+    if secret is not None and secret.reveal() and len(secret.reveal()) < 16:
+        raise ValueError(f"{where} needs at least 16 characters")
+    return secret
+
+
 Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
 
 
@@ -54,17 +61,25 @@ class ChannelBase(Model):
 
 
 class SlackChannel(ChannelBase):
-    """A Slack incoming webhook (it posts to the one channel it was made for)."""
+    """A Slack incoming webhook (it posts to the one channel it was made for). With the
+    Slack app's `signing_secret`, its messages carry Acknowledge and Resolve buttons, and
+    presses come back to `POST /api/v1/slack/interactions`."""
 
     kind: Literal["slack"]
     webhook_url: Secret
     channel: str | None = None  # shown in messages and listings only
+    signing_secret: Secret | None = None
 
     @field_validator("webhook_url")
     @classmethod
     def _url(cls, url: Secret) -> Secret:
         _http_url("webhook_url", url.reveal())
         return url
+
+    @field_validator("signing_secret")
+    @classmethod
+    def _signing(cls, secret: Secret | None) -> Secret | None:
+        return _signing_secret("signing_secret", secret)
 
 
 class PagerDutyChannel(ChannelBase):
@@ -73,12 +88,20 @@ class PagerDutyChannel(ChannelBase):
     kind: Literal["pagerduty"]
     routing_key: Secret
     events_url: str = PAGERDUTY_EVENTS_URL
+    # The signing secret of a PagerDuty webhook (v3) subscription: with it, acknowledging
+    # or resolving in PagerDuty does the same in opsbook (`POST /api/v1/pagerduty`).
+    webhook_secret: Secret | None = None
 
     @field_validator("events_url")
     @classmethod
     def _events_url(cls, url: str) -> str:
         _http_url("events_url", url)
         return url
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, secret: Secret | None) -> Secret | None:
+        return _signing_secret("webhook_secret", secret)
 
 
 class EmailChannel(ChannelBase):

@@ -23,6 +23,10 @@ from opsbook.config.source import Located, Reference, child, format_path, value_
 from opsbook.config.source import Path as DocPath
 
 CHANNELS = "notify.channels"
+# A channel's inbound half (Slack's buttons, PagerDuty's webhooks): its secret left unset
+# turns off acknowledging from the far side, never the channel's messages.
+INBOUND = "notify.inbound"
+INBOUND_SECRETS = ("signing_secret", "webhook_secret")
 CHECKS = "checks"
 DATABASE = "database"
 
@@ -75,7 +79,7 @@ def not_set(file: str, ref: Reference, names: list[str] | None = None) -> Config
 def _feature(path: DocPath) -> tuple[str, DocPath] | None:
     """The feature a value belongs to, when that feature can stay off."""
     if len(path) > 3 and path[:2] == ("notify", "channels") and isinstance(path[2], int):
-        return CHANNELS, path[:3]
+        return (INBOUND if path[3] in INBOUND_SECRETS else CHANNELS), path[:3]
     if len(path) > 2 and path[0] == "checks" and isinstance(path[1], int):
         return CHECKS, path[:2]
     if path == ("database", "url"):
@@ -188,6 +192,8 @@ def _describe(config: Config, section: str, name: str | None) -> tuple[str, str]
     if section == CHECKS:
         return f"Check {name!r}", "the check stays off"
     channel = next((c for c in config.notify.channels if c.name == name), None)
+    if section == INBOUND:
+        return _describe_inbound(str(getattr(channel, "kind", "")), str(name))
     kind = str(getattr(channel, "kind", ""))
     routing = getattr(config.notify, "routing", {})
     severities = [sev for sev, names in routing.items() if name in names]
@@ -203,6 +209,18 @@ def _describe(config: Config, section: str, name: str | None) -> tuple[str, str]
         "email": f"email to {', '.join(getattr(channel, 'to', []) or [str(name)])} stays off",
     }
     return title, effects.get(kind, f"the {name} channel stays off")
+
+
+def _describe_inbound(kind: str, name: str) -> tuple[str, str]:
+    if kind == "slack":
+        return (
+            f"Slack buttons of {name!r} (POST /api/v1/slack/interactions)",
+            "its messages carry no Acknowledge or Resolve buttons",
+        )
+    return (
+        f"PagerDuty webhooks of {name!r} (POST /api/v1/pagerduty)",
+        "acknowledging or resolving in PagerDuty does not reach opsbook",
+    )
 
 
 def _listed(words: tuple[str, ...]) -> str:

@@ -188,13 +188,15 @@ def acknowledge(
     clock: Clock,
     message: str | None = None,
     only_if_open: bool = False,
+    data: dict[str, Any] | None = None,
 ) -> IncidentEvent | None:
     """Acknowledge an open incident (the runbook asks for it within 5 minutes).
 
     One already past open is refused, so a second responder learns someone took it; with
     `only_if_open` it is left as it is and None comes back, so a runbook's acknowledge step
     does not stop the procedure. Either way the status is read under the row lock: an
-    acknowledgement landing in between is seen, never overwritten."""
+    acknowledgement landing in between is seen, never overwritten. `data` is kept on the
+    timeline event (where a remote acknowledge came from)."""
     incident = get(session, incident_id=incident_id, lock=True)
     if incident.status != Status.OPEN.value:
         if only_if_open:
@@ -207,6 +209,7 @@ def acknowledge(
         actor=actor,
         clock=clock,
         message=message,
+        data=data,
     )
 
 
@@ -275,7 +278,13 @@ def update(
 
 
 def note(
-    session: Session, *, incident_id: int, actor: str, clock: Clock, text: str
+    session: Session,
+    *,
+    incident_id: int,
+    actor: str,
+    clock: Clock,
+    text: str,
+    data: dict[str, Any] | None = None,
 ) -> IncidentEvent:
     """A private line on the timeline ("document all actions taken")."""
     incident = get(session, incident_id=incident_id, lock=True)
@@ -286,6 +295,7 @@ def note(
         actor=actor,
         clock=clock,
         text=required(text, "the note"),
+        data=data,
     )
 
 
@@ -323,9 +333,10 @@ def resolve(
     message: str | None = None,
     public: bool = True,
     force: bool = False,
+    data: dict[str, Any] | None = None,
 ) -> IncidentEvent:
     """Resolve after the fix has held in monitoring for `monitor_for`, or sooner with force
-    (said on the timeline); the post-mortem is then due."""
+    (said on the timeline); the post-mortem is then due. `data` is kept on the event."""
     incident = get(session, incident_id=incident_id, lock=True)
     current = Status(incident.status)
     if current is Status.RESOLVED:
@@ -341,7 +352,7 @@ def resolve(
             names=("force",),
         )
     text = (message or "").strip() or "Resolved"
-    data: dict[str, Any] = {"monitored_seconds": int(monitored.total_seconds())}
+    data = {**(data or {}), "monitored_seconds": int(monitored.total_seconds())}
     if early:
         # The record post-mortems read, as a private note: customers reading the status
         # page get the message alone, never how the command was typed.

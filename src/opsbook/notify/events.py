@@ -16,6 +16,9 @@ from opsbook.notify import outbox, routing
 from opsbook.notify.channels import sender_for
 from opsbook.notify.message import incident_key
 
+# Timeline data naming the channels a remote acknowledge came through (notify/inbound.py).
+CAME_FROM = "came_from"
+
 CONFIG_KEY = "opsbook.notify_config"
 
 
@@ -41,6 +44,10 @@ def on_incident_event(
         for c in config.notify.channels
         if config.off_reason("notify.channels", c.name) is None
     }
+    # An acknowledge made in PagerDuty or with a Slack button is not sent back where it came
+    # from (PagerDuty would log a second acknowledge; Slack already shows the reply). A
+    # resolve is: it keeps `engaged` true to what each channel was told, so a reopen pages.
+    came_from = set(event.data.get(CAME_FROM) or ()) if plan.kind == "acknowledge" else set()
     payload: dict[str, Any] | None = None
     for name in dict.fromkeys([*wanted, *sorted(engaged)]):
         if name in engaged:
@@ -49,7 +56,11 @@ def on_incident_event(
             kind = "trigger"
         else:
             continue
-        if name not in channels or kind not in sender_for(channels[name]).kinds:
+        if (
+            name not in channels
+            or name in came_from
+            or kind not in sender_for(channels[name]).kinds
+        ):
             continue
         payload = payload or describe(session, incident, event, config, plan.changes, clock)
         outbox.enqueue(

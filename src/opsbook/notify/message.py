@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from opsbook.bounds import parse_id
 from opsbook.console import visible
 
 Kind = Literal["trigger", "update", "acknowledge", "resolve", "test"]
@@ -68,6 +69,17 @@ def incident_key(project: str, incident_id: int) -> str:
     same for its whole life, and distinct between two projects paging one service."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", project).strip("-")[:100] or "opsbook"
     return f"{slug}-incident-{incident_id}"
+
+
+def incident_for_key(project: str, key: str) -> int | None:
+    """The incident a key names, when it is this project's key (`incident_key` read back);
+    None for any other (another project's, another tool's, or nonsense)."""
+    head, _, number = key.rpartition("-incident-")
+    try:
+        incident_id = parse_id(number)
+    except ValueError:
+        return None
+    return incident_id if incident_key(project, incident_id) == key and head else None
 
 
 def one_line(text: str) -> str:

@@ -13,13 +13,14 @@ from fastapi import FastAPI, Request
 from pydantic import ValidationError
 
 from opsbook import __version__
-from opsbook.bodies import BodyError, BodyLimits, LimitBodies, parse_json, shown, unstorable
+from opsbook.bodies import BodyError, BodyLimits, LimitBodies, parse_json, unstorable
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.config.secrets import Secret
+from opsbook.notify import api as notify_api
 from opsbook.notify import service as notify
 from opsbook.notify.worker import OutboxWorker
-from opsbook.responses import JSONResponse
+from opsbook.responses import JSONResponse, explain, refused
 from opsbook.status import api as status_api
 from opsbook.status import pages_api as status_pages
 from opsbook.status.cache import PublicCache
@@ -28,6 +29,7 @@ from opsbook.watch import alertmanager, service
 from opsbook.watch.scheduler import Scheduler
 
 log = logging.getLogger("opsbook.web")
+AM = "an Alertmanager webhook"
 
 
 def create_app(
@@ -38,9 +40,9 @@ def create_app(
     schedule: bool = True,
     public: PublicCache | None = None,
 ) -> FastAPI:
-    """The served app: health, the Alertmanager receiver, the public status page and API (no
-    login) and (with `schedule`) the check scheduler and the notification outbox worker
-    running for the app's lifetime."""
+    """The served app: health, the Alertmanager receiver, acknowledgements from PagerDuty
+    and Slack, the public status page and API (no login) and (with `schedule`) the check
+    scheduler and the notification outbox worker running for the app's lifetime."""
     stop = asyncio.Event()
     notify.attach(store, config)  # incidents opened here (alerts) queue their pages
 
@@ -69,6 +71,7 @@ def create_app(
     cache = public or PublicCache(store, config, clock=clock)
     app.include_router(status_api.router(cache))
     app.include_router(status_pages.router(cache, config))
+    app.include_router(notify_api.router(config, store, clock=clock))
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -84,7 +87,7 @@ def create_app(
     @app.post("/api/v1/alertmanager")
     async def receive(request: Request) -> JSONResponse:
         if not bearer_matches(request.headers.get("authorization", ""), config.alertmanager.token):
-            return _refused(request, 401, "missing or wrong bearer token")
+            return refused(request, AM, 401, "missing or wrong bearer token")
         body = await request.body()
         try:
             # Parsing and checking 8,000 alerts takes half a second: off the event loop,
@@ -92,7 +95,7 @@ def create_app(
             payload = await asyncio.to_thread(_alertmanager_payload, body)
         except (ValidationError, BodyError) as exc:
             # 400, not 5xx: Alertmanager retries 5xx, and a malformed payload never improves.
-            return _refused(request, 400, "not an Alertmanager v4 payload", _explain(exc))
+            return refused(request, AM, 400, "not an Alertmanager v4 payload", explain(exc))
         result = await asyncio.to_thread(alertmanager.receive, store, config, payload, clock=clock)
         return JSONResponse(result)
 
@@ -108,17 +111,6 @@ def bearer_matches(header: str, token: Secret | None) -> bool:
     return hmac.compare_digest(credentials.lstrip(" ").encode(), token.reveal().encode())
 
 
-def _refused(request: Request, status: int, error: str, detail: str | None = None) -> JSONResponse:
-    """The refusal answered, and one line on serve's output naming the sender: a
-    misconfigured Alertmanager is otherwise silent (it drops what a 4xx refused)."""
-    client = request.client
-    sender = f"{client.host}:{client.port}" if client else "an unknown sender"
-    why = f"{error}: {shown(detail)}" if detail else error
-    log.warning("refused an Alertmanager webhook from %s (%d): %s", sender, status, why)
-    body = {"error": error} | ({"detail": detail} if detail else {})
-    return JSONResponse(body, status_code=status)
-
-
 def _alertmanager_payload(body: bytes) -> alertmanager.AmPayload:
     """The payload, refused (BodyError) when the store could not hold one of its strings."""
     data = parse_json(body)
@@ -126,13 +118,3 @@ def _alertmanager_payload(body: bytes) -> alertmanager.AmPayload:
     if problem:
         raise BodyError(problem)
     return alertmanager.AmPayload.model_validate(data)
-
-
-def _explain(exc: ValidationError | BodyError) -> str:
-    """The first problem in words, naming the field: `alerts.0.status: Input should be...`.
-    (The input itself is left out: it may be a megabyte long.)"""
-    if isinstance(exc, BodyError):
-        return str(exc)
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else str(first["msg"])

@@ -6,9 +6,11 @@ outbox recording it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from opsbook.config.notify import SlackChannel
+from opsbook.config.secrets import is_set
 from opsbook.jsonout import dumps
 from opsbook.notify.channels.base import Answer, SendContext, post
 from opsbook.notify.message import HEADLINES, Message, cut, due_text, many_lines, one_line
@@ -16,6 +18,9 @@ from opsbook.notify.message import HEADLINES, Message, cut, due_text, many_lines
 # Block Kit limits: a section's text 3,000 characters, a field's 2,000, a button's URL 3,000.
 TITLE_LIMIT = 300
 TEXT_LIMIT = 2_500
+# The buttons' action_id; their value is the incident key (notify/inbound.py reads both).
+ACKNOWLEDGE = "opsbook_ack"
+RESOLVE = "opsbook_resolve"
 ICONS = {"trigger": ":rotating_light:", "resolve": ":white_check_mark:", "test": ":test_tube:"}
 
 
@@ -56,29 +61,52 @@ class Slack:
             blocks.append(_section(cut(f"*What changed*\n{changed}", TEXT_LIMIT)))
         if message.text:
             blocks.append(_section(cut(escape(many_lines(message.text)), TEXT_LIMIT)))
-        url = incident.get("url")
-        if isinstance(url, str) and url:
-            blocks.append(
-                {
-                    "type": "actions",
-                    "elements": [
-                        {
-                            "type": "button",
-                            "text": {"type": "plain_text", "text": "Open incident"},
-                            "url": url,
-                        }
-                    ],
-                }
-            )
+        elements = self._buttons(message)
+        if elements:
+            blocks.append({"type": "actions", "elements": elements})
         status = one_line(str(incident.get("status", "")))
         fallback = f"{headline}: {message.summary(TITLE_LIMIT)} ({status})"
         return {"text": escape(fallback), "blocks": blocks}
+
+    def _buttons(self, message: Message) -> list[dict[str, Any]]:
+        """The incident's link, and Acknowledge and Resolve where they can still act. Those
+        two only with the app's signing secret: without it a press could not be trusted,
+        so opsbook would refuse it, and a button that does nothing is worse than none."""
+        incident = message.incident
+        url, key, status = incident.get("url"), incident.get("key"), incident.get("status")
+        found: list[dict[str, Any]] = []
+        if isinstance(url, str) and url:
+            found.append(_button("Open incident", url=url))
+        if not is_set(self.channel.signing_secret) or not isinstance(key, str) or not key:
+            return found
+        if status == "open":
+            found.append(_button("Acknowledge", action_id=ACKNOWLEDGE, value=key, style="primary"))
+        if status != "resolved" and message.kind not in ("resolve", "test"):
+            found.append(_button("Resolve", action_id=RESOLVE, value=key))
+        return found
 
     async def send(self, message: Message, ctx: SendContext) -> Answer:
         body = dumps(self.body(message)).encode()
         return await post(
             ctx, self.channel.webhook_url.reveal(), body, timeout=self.channel.timeout
         )
+
+
+async def reply(
+    ctx: SendContext, response_url: str, text: str, *, ephemeral: bool, timeout: dt.timedelta
+) -> Answer:
+    """Tell the channel a button press's outcome through the press's `response_url` (a new
+    message; `ephemeral`: seen by the person who pressed only)."""
+    body = {
+        "text": escape(one_line(text)),
+        "response_type": "ephemeral" if ephemeral else "in_channel",
+        "replace_original": False,
+    }
+    return await post(ctx, response_url, dumps(body).encode(), timeout=timeout)
+
+
+def _button(text: str, **fields: str) -> dict[str, Any]:
+    return {"type": "button", "text": {"type": "plain_text", "text": text}, **fields}
 
 
 def _mrkdwn(text: str) -> dict[str, str]:
