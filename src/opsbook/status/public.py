@@ -66,12 +66,7 @@ _NAME: dict[Impact, str] = {
 def build(session: Session, *, config: Config, now: dt.datetime) -> PublicView:
     """The public view at `now` (see the module's note for what may go in)."""
     status = config.status
-    page_id = stable_id("page", status.url or status.name)
-    mask = masker_with(secrets_of(config)).text
-    under = maintenance.in_progress(session, now=now)
-    components = public_components(
-        session, status, page_id, {n for m in under for n in m.components}, now
-    )
+    page_id, mask, under, components = _setting(session, config, now)
     by_name = {c.name: c for c in components if not c.group}
     incidents = _incidents(session, status, by_name, mask, now)
     maintenances = [
@@ -89,6 +84,38 @@ def build(session: Session, *, config: Config, now: dt.datetime) -> PublicView:
     return PublicView(
         page, indicator, DESCRIPTION[indicator], components, incidents, maintenances, now
     )
+
+
+def incident_view(
+    session: Session, *, config: Config, incident_id: int, now: dt.datetime
+) -> IncidentView | None:
+    """One incident as the public page shows it (its public name, status and public
+    updates only), or None while it has no public update: customer email reads this."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        return None
+    events = timelines(session, incident_ids=[incident_id])[incident_id]
+    if not any(e.public for e in events):
+        return None
+    _page, mask, _under, components = _setting(session, config, now)
+    by_name = {c.name: c for c in components if not c.group}
+    checks = _alert_checks(session, [incident_id]).get(incident_id, set())
+    affected = _affected(incident, checks, config.status, by_name)
+    return _incident(incident, events, affected, config.status, mask)
+
+
+def _setting(
+    session: Session, config: Config, now: dt.datetime
+) -> tuple[str, Mask, list[Maintenance], list[ComponentView]]:
+    """The page's id, its masker, the maintenances under way and the components' states."""
+    status = config.status
+    page_id = stable_id("page", status.url or status.name)
+    mask = masker_with(secrets_of(config)).text
+    under = maintenance.in_progress(session, now=now)
+    components = public_components(
+        session, status, page_id, {n for m in under for n in m.components}, now
+    )
+    return page_id, mask, under, components
 
 
 # --- incidents ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.config.secrets import Secret
 from opsbook.notify import service as notify
+from opsbook.notify.customers_send import CustomersTask
 from opsbook.notify.worker import OutboxWorker
 from opsbook.responses import JSONResponse
 from opsbook.status import api as status_api
@@ -38,8 +39,8 @@ def create_app(
     public: PublicCache | None = None,
 ) -> FastAPI:
     """The served app: health, the Alertmanager receiver, the public status API (no login)
-    and (with `schedule`) the check scheduler and the notification outbox worker running
-    for the app's lifetime."""
+    and (with `schedule`) the check scheduler, the notification outbox worker and the
+    customer email rounds running for the app's lifetime."""
     stop = asyncio.Event()
     notify.attach(store, config)  # incidents opened here (alerts) queue their pages
 
@@ -50,6 +51,8 @@ def create_app(
             tasks.append(asyncio.create_task(Scheduler(config, store, clock=clock).run(stop)))
         if schedule and config.notify.channels:
             tasks.append(asyncio.create_task(OutboxWorker(config, store, clock=clock).run(stop)))
+        if schedule and config.notify.customers.channel:
+            tasks.append(asyncio.create_task(CustomersTask(config, store, clock=clock).run(stop)))
         yield
         stop.set()
         for task in tasks:
