@@ -35,7 +35,13 @@ from opsbook.incidents import service as incidents
 from opsbook.incidents.models import Incident, IncidentEvent
 from opsbook.notify import mail_templates, outbox
 from opsbook.notify.mail_templates import Rendered
-from opsbook.notify.message import CUSTOMER_ALL_CLEAR, CUSTOMER_UPDATE, incident_key
+from opsbook.notify.message import (
+    CUSTOMER_ALL_CLEAR,
+    CUSTOMER_UPDATE,
+    incident_key,
+    many_lines,
+    one_line,
+)
 from opsbook.notify.models import DEAD, PENDING, Notification
 from opsbook.status.public import incident_view
 from opsbook.status.view import IncidentView, UpdateView
@@ -191,13 +197,15 @@ def _values(config: Config, view: IncidentView, update: UpdateView | None) -> di
     return {
         "service": config.status.name,
         "incident": {
-            "name": view.name,
+            "name": one_line(view.name),
             "status": view.status,
             "started": when(view.created_at),
             "resolved": when(view.resolved_at),
         },
         "update": {
-            "body": "" if update is None else update.body,
+            # Control characters shown as escapes: a pasted terminal colour code or a
+            # stray carriage return reaches nobody's mail client raw.
+            "body": "" if update is None else many_lines(update.body),
             "at": "" if update is None else when(update.at),
         },
         "every": f"{every} minutes" if every < 120 else f"{every // 60} hours",
