@@ -245,23 +245,13 @@ def _page_and_resolve(
     """The page arrives; the fault is fixed; the resolve reaches PagerDuty under the same
     dedup_key. (The runbook's 15 minutes of monitoring are skipped with force: a demo.)"""
     _wait(lambda: fakes.received("PagerDuty got: trigger"), 30)
-    faults_call(url, settings.admin_token, "DELETE", "health-500")
-    actor, clock = "opsbook-demo", SYSTEM_CLOCK
+    _switch_off(store, settings, url, incident_id)
     with store.session() as session:
-        incidents.update(
-            session,
-            incident_id=incident_id,
-            actor=actor,
-            clock=clock,
-            status="monitoring",
-            public=True,
-            message="Fault switched off; health answers 200 again",
-        )
         incidents.resolve(
             session,
             incident_id=incident_id,
-            actor=actor,
-            clock=clock,
+            actor="opsbook-demo",
+            clock=SYSTEM_CLOCK,
             policy=config.incidents,
             force=True,
         )
@@ -368,24 +358,30 @@ def _incident_drill(store: Store, config: Config, settings: SandboxSettings, url
             public=True,
             message="The sandbox's health-500 fault switch is on",
         )
-    faults_call(url, settings.admin_token, "DELETE", "health-500")
-    health = asyncio.run(_probe(url, settings, only="health"))[0].status
+    _switch_off(store, settings, url, incident_id)
     with store.session() as session:
-        incidents.update(
-            session,
-            incident_id=incident_id,
-            actor=actor,
-            clock=clock,
-            status="monitoring",
-            public=True,
-            message=f"Fault switched off; health answers {health} again",
-        )
         incident = incidents.get(session, incident_id=incident_id)
         events = incidents.timeline(session, incident_id=incident_id)
         clocks = incidents.clocks_for(incident, events, config=config, now=clock.now())
     console.print(f"incident #{incident_id} P0 {safe(incident.title)}: {incident.status}")
     for sla in clocks:
         console.print(f"  {clock_line(sla, clock.now(), config.timezone)}")
+
+
+def _switch_off(store: Store, settings: SandboxSettings, url: str, incident_id: int) -> None:
+    """The fix: the fault switched off, and the incident publicly monitoring."""
+    faults_call(url, settings.admin_token, "DELETE", "health-500")
+    health = asyncio.run(_probe(url, settings, only="health"))[0].status
+    with store.session() as session:
+        incidents.update(
+            session,
+            incident_id=incident_id,
+            actor="opsbook-demo",
+            clock=SYSTEM_CLOCK,
+            status="monitoring",
+            public=True,
+            message=f"Fault switched off; health answers {health} again",
+        )
 
 
 def _print_probes(probes: list[Probe]) -> None:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from opsbook.clock import FrozenClock
-from opsbook.config import Config, parse_config
+from opsbook.config import Config, load_config, parse_config
 from opsbook.incidents import service as incidents
 from opsbook.notify import service as notify
 from opsbook.notify.models import Notification
@@ -121,3 +121,13 @@ def sqlite_desk(tmp_path: Path, config: Config, clock: FrozenClock) -> Desk:
     store = open_store(f"sqlite:///{tmp_path / 'opsbook.db'}")
     notify.attach(store, config)
     return Desk(store, config, clock)
+
+
+def deliver_config(path: Path, clock: FrozenClock) -> None:
+    """What serve's worker does, once, for the config file at `path`."""
+    config = load_config(path)
+    store = open_store(config.store.url.reveal())
+    try:
+        Desk(store, config, clock).deliver()
+    finally:
+        store.close()

@@ -21,7 +21,7 @@ from opsbook.notify.customers_send import CustomersTask
 from opsbook.notify.models import Notification
 from opsbook.store import open_store
 from tests.conftest import wait_for
-from tests.notify.conftest import Desk
+from tests.notify.conftest import deliver_config
 from tests.notify.fakes import FakeSmtp, smtp_server
 
 runner = CliRunner()
@@ -77,7 +77,7 @@ def test_dry_run_shows_who_gets_what_then_it_is_sent_once(
     assert sent.exit_code == 0 and "queued for 2 recipients" in sent.output
     again = site("incident", "notify-customers", "1")
     assert "every recipient already had this email" in again.output
-    _deliver(tmp_path, clock)
+    deliver_config(tmp_path / "opsbook.yaml", clock)
     assert sorted(m["To"] for m in smtp.messages) == ["ada@org.example.com", "bob@org.example.com"]
     audit = site("audit", "list", "--json")
     assert audit.exit_code == 0 and "notify.customers" in audit.stdout
@@ -145,12 +145,3 @@ def test_the_serve_task_queues_what_is_due(tmp_path: Path, site: Any, clock: Fro
 def _rows(store: Any) -> list[Notification]:
     with store.reading() as session:
         return list(session.query(Notification))
-
-
-def _deliver(tmp_path: Path, clock: FrozenClock) -> None:
-    config = load_config(tmp_path / "opsbook.yaml")
-    store = open_store(config.store.url.reveal())
-    try:
-        Desk(store, config, clock).deliver()
-    finally:
-        store.close()

@@ -75,15 +75,7 @@ def notify_customers(
     fresh = [a for a in found.addresses if a not in done]
     queued = 0
     if not dry_run and fresh:
-        with store.session() as session:
-            queued = queue(
-                session,
-                config=config,
-                composed=composed,
-                addresses=found.addresses,
-                actor=actor,
-                clock=clock,
-            )
+        queued = _queue(store, config, [composed], found.addresses, actor=actor, clock=clock)
     return _plan(composed, found, fresh, sorted(done), queued, dry_run)
 
 
@@ -133,18 +125,24 @@ def send_due(store: Store, config: Config, *, clock: Clock) -> int:
     if not steps:
         return 0
     found = _recipients(config)
-    queued = 0
+    return _queue(store, config, steps, found.addresses, actor=ACTOR, clock=clock)
+
+
+def _queue(
+    store: Store,
+    config: Config,
+    steps: list[Composed],
+    addresses: list[str],
+    *,
+    actor: str,
+    clock: Clock,
+) -> int:
+    """Every step for every address, in one short transaction (no network inside)."""
     with store.session() as session:
-        for composed in steps:
-            queued += queue(
-                session,
-                config=config,
-                composed=composed,
-                addresses=found.addresses,
-                actor=ACTOR,
-                clock=clock,
-            )
-    return queued
+        return sum(
+            queue(session, config=config, composed=c, addresses=addresses, actor=actor, clock=clock)
+            for c in steps
+        )
 
 
 class CustomersTask:
