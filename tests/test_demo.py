@@ -173,6 +173,12 @@ def test_demo_outage_scenario_opens_the_p0(demos: list[Demo]) -> None:
     # The providers' status pages (the sandbox's stand-ins) answer "is it us or them?".
     assert re.search(r"vercel-status +ok +Vercel: All Systems Operational", text), text
     assert "providers' status pages all operational" in text and "the outage is ours" in text
+    # The page arrives at the demo's fake PagerDuty and Slack, then the resolve, one key.
+    trigger = re.search(r"PagerDuty got: trigger critical '\[P0\] Incident #1: health", text)
+    resolve = text.find("PagerDuty got: resolve dedup_key=voiceaitraining-incident-1")
+    assert trigger and "dedup_key=voiceaitraining-incident-1" in text, text
+    assert trigger.start() < resolve, text
+    assert "Slack got: New incident: [P0] Incident #1" in text
     state_dir, cluster_dir, server_pid = _leftovers(text)
     assert not state_dir.exists() and not cluster_dir.exists()
     assert not process_alive(server_pid)

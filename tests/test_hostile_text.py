@@ -384,6 +384,7 @@ def _incidents(sweep: Sweep, tmp_path: Path) -> None:
     run("incident", "postmortem", "1", "--out", str(out), shows=("pm [bold]x\\x1b[2J",))
     run("incident", "show", "1", "--all")
     run("incident", "show", ARG, code=2)
+    run("incident", "notify-customers", ARG, "--dry-run", code=2, shows=(MARK,))
     run("incident", "open", "--sev", ARG, "--title", "x", code=2)
     shown = sweep.json("incident", "show", "1")
     assert shown["title"] == ARG and shown["opened_by"] == ARG

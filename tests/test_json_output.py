@@ -49,6 +49,7 @@ ARGS: dict[str, list[str]] = {
     "incident show": ["1"],
     "incident ack": ["1"],
     "incident update": ["1", "--message", "NaN is not a number"],
+    "incident notify-customers": ["1", "--dry-run"],
     "incident note": ["1", "\x1b[31mred\x1b[0m"],
     "incident severity": ["1", "P1", "worse"],
     "incident actions": ["1"],

@@ -15,6 +15,7 @@ from opsbook.config import cli as config_cli
 from opsbook.context import AppContext, app_context
 from opsbook.incidents import cli as incidents_cli
 from opsbook.notify import cli as notify_cli
+from opsbook.notify import customers_cli
 from opsbook.oncall import cli as oncall_cli
 from opsbook.postgres import cli as postgres_cli
 from opsbook.runbooks import cli as runbooks_cli
@@ -88,6 +89,9 @@ status_app.command("export")(maintenance_cli.export)
 app.add_typer(status_app, name="status")
 app.command("history")(history_cli.show)
 app.add_typer(config_cli.app, name="config")
+# Customer email is notify's operation on an incident: mounted here, so that incidents
+# (which notify listens to) never imports notify.
+incidents_cli.app.command("notify-customers")(customers_cli.notify_customers)
 app.add_typer(incidents_cli.app, name="incident")
 app.add_typer(runbooks_cli.app, name="runbook")
 app.add_typer(postgres_cli.app, name="db")

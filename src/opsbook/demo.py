@@ -26,7 +26,9 @@ import psycopg
 
 from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import Config, load_config
+from opsbook.config.notify import Channel, PagerDutyChannel, SlackChannel
 from opsbook.config.profiles import fill_variables, profile_text
+from opsbook.config.secrets import Secret
 from opsbook.console import Table, console, literal, safe
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import clock_line
@@ -37,6 +39,7 @@ from opsbook.runbooks.engine import Engine, Interaction
 from opsbook.runbooks.reporter import ConsoleReporter
 from opsbook.sandbox.app import create_app
 from opsbook.sandbox.client import faults_call
+from opsbook.sandbox.fakes import PagingFakes
 from opsbook.sandbox.providers import STATUS_PROVIDERS as PAGES
 from opsbook.sandbox.schema import apply_schema
 from opsbook.sandbox.seed import seed
@@ -166,6 +169,10 @@ def _outage(cleanup: ExitStack, config: Config, settings: SandboxSettings, url: 
             ]
         }
     )
+    fakes = PagingFakes(lambda line: console.print(literal(f"  {line}"), style="bold magenta"))
+    cleanup.callback(fakes.stop)
+    console.print(f"fake PagerDuty    {fakes.events_url}\nfake Slack        {fakes.webhook_url}")
+    local = _paging_to(local, fakes)
     store = open_store(local.store.url.reveal(), base_dir=local.base_dir)
     cleanup.callback(store.close)
     web = BackgroundServer(web_app(local, store, clock=SYSTEM_CLOCK), port=free_port()).start()
@@ -204,6 +211,55 @@ def _outage(cleanup: ExitStack, config: Config, settings: SandboxSettings, url: 
     for state in providers:
         if state.state != "ok":
             console.print(literal(f"  {state.name}: {state.summary}"))
+    _page_and_resolve(store, local, fakes, settings, url, incident.id)
+
+
+def _paging_to(config: Config, fakes: PagingFakes) -> Config:
+    """P0 and P1 page the demo's fake PagerDuty and fake Slack #incidents; nothing else is
+    sent (the email channels have no server here)."""
+    channels: list[Channel] = []
+    for channel in config.notify.channels:
+        if isinstance(channel, PagerDutyChannel):
+            key = Secret("demo" * 8)  # the Events API wants 32 characters
+            channels.append(
+                channel.model_copy(update={"events_url": fakes.events_url, "routing_key": key})
+            )
+        elif isinstance(channel, SlackChannel) and channel.name == "slack-incidents":
+            channels.append(channel.model_copy(update={"webhook_url": Secret(fakes.webhook_url)}))
+    names = [c.name for c in channels]
+    routing: dict[str, list[str]] = {"P0": names, "P1": names, "P2": [], "P3": []}
+    notify = config.notify.model_copy(
+        update={"channels": channels, "routing": routing, "components": {}}
+    )
+    return config.model_copy(update={"notify": notify})
+
+
+def _page_and_resolve(
+    store: Store,
+    config: Config,
+    fakes: PagingFakes,
+    settings: SandboxSettings,
+    url: str,
+    incident_id: int,
+) -> None:
+    """The page arrives; the fault is fixed; the resolve reaches PagerDuty under the same
+    dedup_key. (The runbook's 15 minutes of monitoring are skipped with force: a demo.)"""
+    _wait(lambda: fakes.received("PagerDuty got: trigger"), 30)
+    _switch_off(store, settings, url, incident_id)
+    with store.session() as session:
+        incidents.resolve(
+            session,
+            incident_id=incident_id,
+            actor="opsbook-demo",
+            clock=SYSTEM_CLOCK,
+            policy=config.incidents,
+            force=True,
+        )
+    console.print(f"incident #{incident_id} resolved (fault switched off)")
+    _wait(
+        lambda: fakes.received("PagerDuty got: resolve") and fakes.received("Slack got: Resolved"),
+        30,
+    )
 
 
 def _wait(condition: Callable[[], bool], timeout: float) -> None:
@@ -302,24 +358,30 @@ def _incident_drill(store: Store, config: Config, settings: SandboxSettings, url
             public=True,
             message="The sandbox's health-500 fault switch is on",
         )
-    faults_call(url, settings.admin_token, "DELETE", "health-500")
-    health = asyncio.run(_probe(url, settings, only="health"))[0].status
+    _switch_off(store, settings, url, incident_id)
     with store.session() as session:
-        incidents.update(
-            session,
-            incident_id=incident_id,
-            actor=actor,
-            clock=clock,
-            status="monitoring",
-            public=True,
-            message=f"Fault switched off; health answers {health} again",
-        )
         incident = incidents.get(session, incident_id=incident_id)
         events = incidents.timeline(session, incident_id=incident_id)
         clocks = incidents.clocks_for(incident, events, config=config, now=clock.now())
     console.print(f"incident #{incident_id} P0 {safe(incident.title)}: {incident.status}")
     for sla in clocks:
         console.print(f"  {clock_line(sla, clock.now(), config.timezone)}")
+
+
+def _switch_off(store: Store, settings: SandboxSettings, url: str, incident_id: int) -> None:
+    """The fix: the fault switched off, and the incident publicly monitoring."""
+    faults_call(url, settings.admin_token, "DELETE", "health-500")
+    health = asyncio.run(_probe(url, settings, only="health"))[0].status
+    with store.session() as session:
+        incidents.update(
+            session,
+            incident_id=incident_id,
+            actor="opsbook-demo",
+            clock=SYSTEM_CLOCK,
+            status="monitoring",
+            public=True,
+            message=f"Fault switched off; health answers {health} again",
+        )
 
 
 def _print_probes(probes: list[Probe]) -> None:

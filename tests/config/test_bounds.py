@@ -115,6 +115,14 @@ CONFIG_DURATIONS: dict[str, tuple[str, str, str | None]] = {
             ("poll_every", "at least 10ms"),
         )
     },
+    **{
+        f"notify.customers.{name}": (
+            f"notify:\n  customers:\n    {name}: {V}\n",
+            f"notify.customers.{name}",
+            least,
+        )
+        for name, least in (("query_timeout", "at least 1ms"), ("check_every", "at least 100ms"))
+    },
 }
 
 RUNBOOK_STEP = (

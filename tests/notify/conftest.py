@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from opsbook.cli import app
 from opsbook.clock import FrozenClock
-from opsbook.config import Config, parse_config
+from opsbook.config import Config, load_config, parse_config
 from opsbook.context import AppContext
 from opsbook.incidents import service as incidents
 from opsbook.notify import service as notify
@@ -141,3 +141,13 @@ def terminal(tmp_path: Path, store_url: str) -> Any:
         return result.output
 
     return run
+
+
+def deliver_config(path: Path, clock: FrozenClock) -> None:
+    """What serve's worker does, once, for the config file at `path`."""
+    config = load_config(path)
+    store = open_store(config.store.url.reveal())
+    try:
+        Desk(store, config, clock).deliver()
+    finally:
+        store.close()

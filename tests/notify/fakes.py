@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from opsbook.clock import Clock
 from opsbook.postgres.cluster import free_port
+from opsbook.sandbox.fakes import pagerduty_errors
 from opsbook.serving import BackgroundServer
 
 
@@ -127,40 +128,6 @@ class FakeSlack(FakeService):
             return PlainTextResponse("ok")
 
         return app
-
-
-PD_ACTIONS = {"trigger", "acknowledge", "resolve"}
-PD_SEVERITIES = {"critical", "error", "warning", "info"}
-
-
-def pagerduty_errors(event: Any) -> list[str]:
-    """The checks the Events API v2 documents, each a message as PagerDuty words it."""
-    if not isinstance(event, dict):
-        return ["Event object is invalid"]
-    errors = []
-    key = event.get("routing_key")
-    if not isinstance(key, str) or len(key) != 32:
-        errors.append("'routing_key' must be a 32 character string")
-    action = event.get("event_action")
-    if action not in PD_ACTIONS:
-        errors.append("'event_action' is invalid (must be trigger, acknowledge or resolve)")
-    dedup = event.get("dedup_key")
-    if dedup is not None and (not isinstance(dedup, str) or len(dedup) > 255):
-        errors.append("'dedup_key' must be a string of at most 255 characters")
-    if action in ("acknowledge", "resolve") and not dedup:
-        errors.append("'dedup_key' is required for acknowledge and resolve")
-    if action == "trigger":
-        payload = event.get("payload")
-        if not isinstance(payload, dict):
-            return [*errors, "'payload' is missing or invalid"]
-        summary = payload.get("summary")
-        if not isinstance(summary, str) or not summary or len(summary) > 1024:
-            errors.append("'payload.summary' must be 1 to 1024 characters")
-        if not isinstance(payload.get("source"), str) or not payload["source"]:
-            errors.append("'payload.source' is missing")
-        if payload.get("severity") not in PD_SEVERITIES:
-            errors.append("'payload.severity' must be critical, error, warning or info")
-    return errors
 
 
 class FakePagerDuty(FakeService):

@@ -12,11 +12,10 @@ from typer.testing import CliRunner
 
 from opsbook.cli import app
 from opsbook.clock import FrozenClock
-from opsbook.config import load_config
 from opsbook.context import AppContext
 from opsbook.store import open_store
 from opsbook.store.audit import entries
-from tests.notify.conftest import ROUTING_KEY, Desk, channels_yaml
+from tests.notify.conftest import ROUTING_KEY, channels_yaml, deliver_config
 from tests.notify.fakes import FakePagerDuty, FakeSlack, Reply
 
 runner = CliRunner()
@@ -40,12 +39,7 @@ def ops(
 
 def _deliver(tmp_path: Path, clock: FrozenClock) -> None:
     """What serve's worker does, once."""
-    config = load_config(tmp_path / "opsbook.yaml")
-    store = open_store(config.store.url.reveal())
-    try:
-        Desk(store, config, clock).deliver()
-    finally:
-        store.close()
+    deliver_config(tmp_path / "opsbook.yaml", clock)
 
 
 def _audit(tmp_path: Path) -> list[Any]:

@@ -14,6 +14,7 @@ from opsbook.config.secrets import mask_value
 from opsbook.config.unset import OffFeature, off_features
 from opsbook.console import console, fail, literal, print_json, safe
 from opsbook.context import app_context
+from opsbook.notify import mail_templates
 
 ENV_EXAMPLE = ".env.example"
 
@@ -40,6 +41,9 @@ def check(
     # masked by its shape.
     # `env:` is where to find values, shown beside the unset secrets, not behaviour.
     resolved = mask_value(config.model_dump(mode="json", by_alias=True, exclude={"env"}))
+    broken = mail_templates.problems(config)
+    if broken:
+        fail("customer email templates:\n" + "\n".join(broken))
     off = off_features(config)
     if as_json:
         print_json(resolved | {"unset_secrets": [feature.as_dict() for feature in off]})

@@ -38,7 +38,8 @@ def _http_url(where: str, value: str) -> None:
         raise ValueError(f"{where} holds a space or a control character")
 
 
-def _address(value: str) -> str:
+def plain_address(value: str) -> str:
+    """`value` if it is one plain address; ValueError naming it otherwise."""
     if not _ADDRESS.match(value):
         raise ValueError(f"{value!r} is not one plain email address (user@example.com)")
     return value
@@ -120,12 +121,12 @@ class EmailChannel(ChannelBase):
     @field_validator("from_")
     @classmethod
     def _from(cls, value: str) -> str:
-        return _address(value)
+        return plain_address(value)
 
     @field_validator("to")
     @classmethod
     def _to(cls, values: list[str]) -> list[str]:
-        return [_address(v) for v in values]
+        return [plain_address(v) for v in values]
 
 
 class WebhookChannel(ChannelBase):
@@ -186,6 +187,40 @@ class OutboxPolicy(Model):
     concurrency: int = Field(default=50, ge=1, le=1000)
 
 
+class CustomersConfig(Model):
+    """Customer email, the seed's P0 step 8 ("Communicate to customers (if >15 min): email
+        all org admins, update every 30 minutes") and its "Send all-clear email". Off until
+        `channel` names an email channel (its SMTP server and From address are used; its `to`
+        is not: recipients come from `recipients` and/or `recipients_query`). Which severities,
+    after how long and how often are the SLA clocks' (`incidents.customer_update_*`)."""
+
+    channel: ChannelName | None = None
+    recipients: list[Address] = Field(default=[], max_length=5_000)
+    # Read-only SQL on `database.url` returning one column of addresses (the org admins).
+    recipients_query: Annotated[str, StringConstraints(min_length=1, max_length=10_000)] | None = (
+        None
+    )
+    query_timeout: Timeout = dt.timedelta(seconds=10)
+    max_recipients: int = Field(default=5_000, ge=1, le=100_000)
+    # A folder of templates overriding the packaged ones, file by file.
+    templates: str | None = None
+    # How often `opsbook serve` looks for customer email that is due.
+    check_every: Annotated[Duration, at_least(dt.timedelta(milliseconds=100))] = dt.timedelta(
+        seconds=30
+    )
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, values: list[str]) -> list[str]:
+        return [plain_address(v) for v in values]
+
+    @model_validator(mode="after")
+    def _someone(self) -> CustomersConfig:
+        if self.channel and not self.recipients and self.recipients_query is None:
+            raise ValueError("customers: give recipients, recipients_query, or both")
+        return self
+
+
 class NotifyConfig(Model):
     channels: list[Channel] = []
     # Per severity: the channels to tell; a severity left out follows its level's action.
@@ -195,6 +230,7 @@ class NotifyConfig(Model):
     # Where a message's link points; `{id}` is the incident's number.
     incident_url: str | None = None
     outbox: OutboxPolicy = OutboxPolicy()
+    customers: CustomersConfig = CustomersConfig()
 
     @field_validator("incident_url")
     @classmethod
@@ -213,4 +249,14 @@ class NotifyConfig(Model):
                 "outbox.lease must be at least twice the longest channel timeout"
                 f" ({slowest.total_seconds():g}s)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _customers_channel_is_email(self) -> NotifyConfig:
+        name = self.customers.channel
+        if name is None:
+            return self
+        found = next((c for c in self.channels if c.name == name), None)
+        if not isinstance(found, EmailChannel):
+            raise ValueError(f"customers.channel: {name!r} is not an email channel in channels")
         return self

@@ -16,6 +16,10 @@ from opsbook.console import visible
 
 Kind = Literal["trigger", "update", "acknowledge", "resolve", "test"]
 KINDS: tuple[Kind, ...] = ("trigger", "update", "acknowledge", "resolve", "test")
+# Customer email (notify.customers): one message per recipient, its text rendered when it
+# was queued. They keep no order with the responders' messages (see outbox._claimable).
+CUSTOMER_UPDATE, CUSTOMER_ALL_CLEAR = "customer_update", "customer_all_clear"
+CUSTOMER_KINDS = (CUSTOMER_UPDATE, CUSTOMER_ALL_CLEAR)
 
 # What each kind announces, in a message's first words.
 HEADLINES: dict[str, str] = {

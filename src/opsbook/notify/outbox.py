@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, aliased
 from opsbook.clock import Clock
 from opsbook.config.notify import OutboxPolicy
 from opsbook.notify.channels.base import Answer
-from opsbook.notify.message import Message
+from opsbook.notify.message import CUSTOMER_KINDS, Message
 from opsbook.notify.models import DEAD, DELIVERED, PENDING, SENDING, Notification
 from opsbook.store import Store
 
@@ -78,18 +78,22 @@ def enqueue(
 
 def _claimable(now: dt.datetime) -> Any:
     earlier = aliased(Notification)
+    # Customer email is one message per recipient: thousands of them waiting in line
+    # behind each other (or a responder's page waiting behind them) would take hours.
+    # They are exempt both ways; an all-clear drops the updates still waiting instead.
     waits_its_turn = exists().where(
         earlier.incident_id == Notification.incident_id,
         earlier.channel == Notification.channel,
         earlier.id < Notification.id,
         earlier.status.in_((PENDING, SENDING)),
+        earlier.kind.not_in(CUSTOMER_KINDS),
     )
     return and_(
         or_(
             and_(Notification.status == PENDING, Notification.due_at <= now),
             and_(Notification.status == SENDING, Notification.lease_until <= now),
         ),
-        ~waits_its_turn,
+        or_(Notification.kind.in_(CUSTOMER_KINDS), ~waits_its_turn),
     )
 
 

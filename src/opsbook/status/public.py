@@ -69,12 +69,7 @@ _NAME: dict[Impact, str] = {
 def build(session: Session, *, config: Config, now: dt.datetime) -> PublicView:
     """The public view at `now` (see the module's note for what may go in)."""
     status = config.status
-    page_id = stable_id("page", status.url or status.name)
-    mask = masker_with(secrets_of(config)).text
-    under = maintenance.in_progress(session, now=now)
-    components = public_components(
-        session, status, page_id, {n for m in under for n in m.components}, now
-    )
+    page_id, mask, under, components = _setting(session, config, now)
     by_name = {c.name: c for c in components if not c.group}
     incidents = _incidents(session, status, by_name, mask, now)
     rows = [
@@ -141,9 +136,7 @@ def incident(
     found = next((i for i in view.incidents if i.id == f"i{incident_id}"), None)
     if found is not None:
         return found
-    row = session.get(Incident, incident_id)
-    views = _views(session, config, view, [row] if row is not None else [])
-    return views[0] if views else None
+    return incident_view(session, config=config, incident_id=incident_id, now=view.built_at)
 
 
 def _views(
@@ -175,6 +168,38 @@ def _windows(rows: list[Maintenance], now: dt.datetime) -> dict[str, list[uptime
         for name in row.components:
             found.setdefault(name, []).append((start, end))
     return found
+
+
+def incident_view(
+    session: Session, *, config: Config, incident_id: int, now: dt.datetime
+) -> IncidentView | None:
+    """One incident as the public page shows it (its public name, status and public
+    updates only), or None while it has no public update: customer email reads this."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        return None
+    events = timelines(session, incident_ids=[incident_id])[incident_id]
+    if not any(e.public for e in events):
+        return None
+    _page, mask, _under, components = _setting(session, config, now)
+    by_name = {c.name: c for c in components if not c.group}
+    checks = _alert_checks(session, [incident_id]).get(incident_id, set())
+    affected = _affected(incident, checks, config.status, by_name)
+    return _incident(incident, events, affected, config.status, mask)
+
+
+def _setting(
+    session: Session, config: Config, now: dt.datetime
+) -> tuple[str, Mask, list[Maintenance], list[ComponentView]]:
+    """The page's id, its masker, the maintenances under way and the components' states."""
+    status = config.status
+    page_id = stable_id("page", status.url or status.name)
+    mask = masker_with(secrets_of(config)).text
+    under = maintenance.in_progress(session, now=now)
+    components = public_components(
+        session, status, page_id, {n for m in under for n in m.components}, now
+    )
+    return page_id, mask, under, components
 
 
 # --- incidents ----------------------------------------------------------------------------

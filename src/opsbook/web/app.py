@@ -19,6 +19,7 @@ from opsbook.config import Config
 from opsbook.config.secrets import Secret
 from opsbook.notify import api as notify_api
 from opsbook.notify import service as notify
+from opsbook.notify.customers_send import CustomersTask
 from opsbook.notify.worker import OutboxWorker
 from opsbook.responses import JSONResponse, explain, refused
 from opsbook.status import api as status_api
@@ -42,7 +43,8 @@ def create_app(
 ) -> FastAPI:
     """The served app: health, the Alertmanager receiver, acknowledgements from PagerDuty
     and Slack, the public status page and API (no login) and (with `schedule`) the check
-    scheduler and the notification outbox worker running for the app's lifetime."""
+    scheduler, the notification outbox worker and the customer email rounds running for
+    the app's lifetime."""
     stop = asyncio.Event()
     notify.attach(store, config)  # incidents opened here (alerts) queue their pages
 
@@ -53,6 +55,8 @@ def create_app(
             tasks.append(asyncio.create_task(Scheduler(config, store, clock=clock).run(stop)))
         if schedule and config.notify.channels:
             tasks.append(asyncio.create_task(OutboxWorker(config, store, clock=clock).run(stop)))
+        if schedule and config.notify.customers.channel:
+            tasks.append(asyncio.create_task(CustomersTask(config, store, clock=clock).run(stop)))
         yield
         stop.set()
         for task in tasks:

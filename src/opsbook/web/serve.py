@@ -14,6 +14,7 @@ import typer
 from opsbook.bounds import MAX_PORT
 from opsbook.console import VisibleFormatter, console, fail, safe
 from opsbook.context import app_context
+from opsbook.notify import mail_templates
 from opsbook.serving import BackgroundServer
 from opsbook.web.app import create_app
 
@@ -31,6 +32,9 @@ def serve(
     """
     context = app_context(ctx)
     config = context.config(required=True)
+    broken = mail_templates.problems(config)
+    if broken:
+        fail("customer email templates:\n" + "\n".join(broken))
     _log_to_stderr()
     app = create_app(config, context.store(person=False), clock=context.clock)
     bind_host, bind_port = host or config.serve.host, port or config.serve.port

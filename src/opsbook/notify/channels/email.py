@@ -16,15 +16,23 @@ import ssl
 from email.message import EmailMessage
 from email.policy import SMTP
 
-from opsbook.config.notify import EmailChannel
+from opsbook.config.notify import EmailChannel, plain_address
 from opsbook.notify.channels.base import Answer, Outcome, SendContext, shown
-from opsbook.notify.message import HEADLINES, Message, cut, due_text, many_lines, one_line
+from opsbook.notify.message import (
+    CUSTOMER_KINDS,
+    HEADLINES,
+    Message,
+    cut,
+    due_text,
+    many_lines,
+    one_line,
+)
 
 SUBJECT_LIMIT = 200
 
 
 class Email:
-    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test"})
+    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test", *CUSTOMER_KINDS})
 
     def __init__(self, channel: EmailChannel) -> None:
         self.channel = channel
@@ -34,26 +42,49 @@ class Email:
         return self.channel.from_.rpartition("@")[2]
 
     def build(self, message: Message, ctx: SendContext) -> EmailMessage:
+        if message.kind in CUSTOMER_KINDS:
+            return self._customer(message, ctx)
         incident = message.incident
-        mail = EmailMessage(policy=SMTP)
         project = one_line(str(message.payload.get("project") or "opsbook"))
         title = one_line(str(incident.get("title", "")))
         test = "[TEST] " if message.is_test else ""
         # One subject for the incident's whole life: some clients thread by subject too.
         subject = f"{test}[{project}] Incident #{incident.get('id')}: {title}"
-        mail["Subject"] = cut(subject, SUBJECT_LIMIT)
-        mail["From"] = self.channel.from_
-        mail["To"] = ", ".join(self.channel.to)
-        mail["Date"] = email.utils.format_datetime(ctx.clock.now())
-        mail["Message-ID"] = f"<{message.key}@{self.domain}>"
-        if not message.is_test and incident.get("key"):
-            root = f"<{incident['key']}@{self.domain}>"
-            mail["In-Reply-To"] = root
-            mail["References"] = root
+        thread = None if message.is_test else incident.get("key")
+        mail = self._head(message, ctx, subject, ", ".join(self.channel.to), thread)
         lines = _lines(message)
         mail.set_content("\n".join(lines) + "\n")
         body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
         mail.add_alternative(f"<!doctype html><html><body>{body}</body></html>", subtype="html")
+        return mail
+
+    def _customer(self, message: Message, ctx: SendContext) -> EmailMessage:
+        """A customer email was rendered when it was queued (notify.customers): its one
+        recipient is checked again here, so a row edited in the store cannot add one."""
+        parts = message.payload.get("mail")
+        if not isinstance(parts, dict):
+            raise ValueError(f"customer email #{message.id} has no rendered mail")
+        to = plain_address(str(parts.get("to", "")))
+        mail = self._head(message, ctx, str(parts["subject"]), to, parts.get("thread"))
+        mail.set_content(str(parts["text"]))
+        mail.add_alternative(str(parts["html"]), subtype="html")
+        return mail
+
+    def _head(
+        self, message: Message, ctx: SendContext, subject: str, to: str, thread: object
+    ) -> EmailMessage:
+        """Headers every message shares. `thread` is the key of the incident's thread: every
+        message of it answers the same root, so mail clients show one conversation."""
+        mail = EmailMessage(policy=SMTP)
+        mail["Subject"] = cut(one_line(subject), SUBJECT_LIMIT)
+        mail["From"] = self.channel.from_
+        mail["To"] = to
+        mail["Date"] = email.utils.format_datetime(ctx.clock.now())
+        mail["Message-ID"] = f"<{message.key}@{self.domain}>"
+        if thread:
+            root = f"<{thread}@{self.domain}>"
+            mail["In-Reply-To"] = root
+            mail["References"] = root
         return mail
 
     async def send(self, message: Message, ctx: SendContext) -> Answer:
