@@ -12,7 +12,6 @@ at once serialise, never clobber.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 from opsbook.clock import Clock
 from opsbook.config.models import IncidentPolicy
 from opsbook.config.secrets import mask_text
+from opsbook.incidents import monitoring
 from opsbook.incidents.errors import (
     UPDATE_STATUSES,
     IllegalMove,
@@ -342,12 +342,12 @@ def resolve(
     if current is Status.RESOLVED:
         raise IllegalMove(f"incident #{incident.id} is already resolved")
     now = clock.now()
-    monitored = _monitored_for(timeline(session, incident_id=incident_id), current, now)
+    monitored = monitoring.monitored_for(timeline(session, incident_id=incident_id), current, now)
     early = monitored < policy.monitor_for
     if early and not force:
         raise IllegalMove(
             f"incident #{incident.id} cannot be resolved yet: "
-            f"{_too_early(current, monitored, policy, now)}."
+            f"{monitoring.too_early(current, monitored, policy, now)}."
             " Pass {force} to resolve now; that is noted on the timeline",
             names=("force",),
         )
@@ -362,8 +362,8 @@ def resolve(
             actor=actor,
             clock=clock,
             text=(
-                f"resolved early with --force after {_minutes(monitored)} of monitoring;"
-                f" the runbook asks for {_minutes(policy.monitor_for)}"
+                f"resolved early with --force after {monitoring.minutes(monitored)} of monitoring;"
+                f" the runbook asks for {monitoring.minutes(policy.monitor_for)}"
             ),
         )
         data["forced"] = True
@@ -377,31 +377,3 @@ def resolve(
         public=public,
         data=data,
     )
-
-
-def _too_early(
-    current: Status, monitored: dt.timedelta, policy: IncidentPolicy, now: dt.datetime
-) -> str:
-    if current is Status.MONITORING:
-        ready = (now + policy.monitor_for - monitored).strftime("%H:%M UTC")
-        return (
-            f"it has been monitoring for {_minutes(monitored)} of the "
-            f"{_minutes(policy.monitor_for)} the runbook asks for (ready at {ready})"
-        )
-    return (
-        f"it is {current.value}, not monitoring; the runbook asks for "
-        f"{_minutes(policy.monitor_for)} of monitoring after the fix"
-    )
-
-
-def _monitored_for(
-    events: Sequence[IncidentEvent], current: Status, now: dt.datetime
-) -> dt.timedelta:
-    if current is not Status.MONITORING:
-        return dt.timedelta(0)
-    since = max(e.at for e in events if e.kind == "status" and e.data.get("to") == "monitoring")
-    return now - since
-
-
-def _minutes(delta: dt.timedelta) -> str:
-    return f"{int(delta.total_seconds() // 60)} min"
