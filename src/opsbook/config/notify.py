@@ -44,6 +44,11 @@ def _address(value: str) -> str:
     return value
 
 
+def is_plain_address(value: str) -> bool:
+    """One plain address (no display name, comma or line break): safe in a To header."""
+    return bool(_ADDRESS.match(value))
+
+
 Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
 
 

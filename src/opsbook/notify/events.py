@@ -66,6 +66,18 @@ def describe(
     clock: Clock,
 ) -> dict[str, Any]:
     """The message's snapshot of the incident as this event leaves it."""
+    return {
+        **snapshot(session, incident, config, clock),
+        "changes": list(changes),
+        "text": event.text if event.kind in ("update", "status", "opened") else "",
+        "actor": event.actor,
+        "at": event.at.isoformat(),
+    }
+
+
+def snapshot(session: Session, incident: Incident, config: Config, clock: Clock) -> dict[str, Any]:
+    """The incident as it stands, with its most urgent clock: what every message about
+    it carries (escalation's pages add what they ask of whom)."""
     now = clock.now()
     clocks = incidents.clocks_for(
         incident, incidents.timeline(session, incident_id=incident.id), config=config, now=now
@@ -87,10 +99,6 @@ def describe(
         "due": None
         if due is None
         else {"label": due.label, "at": due.due_at.isoformat(), "state": due.state},
-        "changes": list(changes),
-        "text": event.text if event.kind in ("update", "status", "opened") else "",
-        "actor": event.actor,
-        "at": event.at.isoformat(),
     }
 
 

@@ -15,6 +15,9 @@ from opsbook.console import visible
 
 Kind = Literal["trigger", "update", "acknowledge", "resolve", "test"]
 KINDS: tuple[Kind, ...] = ("trigger", "update", "acknowledge", "resolve", "test")
+# Escalation's kinds (oncall/paging.py): a person paged, everyone told again, the lead
+# reminded, and the digest of pages a person's rate limit held back.
+PAGING_KINDS = frozenset({"page", "renotify", "remind", "digest"})
 
 # What each kind announces, in a message's first words.
 HEADLINES: dict[str, str] = {
@@ -23,6 +26,10 @@ HEADLINES: dict[str, str] = {
     "acknowledge": "Acknowledged",
     "resolve": "Resolved",
     "test": "TEST message from opsbook (safe to ignore)",
+    "page": "Paging",
+    "renotify": "Still no update",
+    "remind": "Reminder",
+    "digest": "More pages",
 }
 
 
@@ -50,6 +57,12 @@ class Message:
     @property
     def text(self) -> str:
         return str(self.payload.get("text") or "")
+
+    @property
+    def page(self) -> dict[str, Any]:
+        """Whom an escalation message is for: `person`, `email`, `slack_user_id`."""
+        found = self.payload.get("page")
+        return found if isinstance(found, dict) else {}
 
     @property
     def is_test(self) -> bool:

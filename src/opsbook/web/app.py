@@ -19,6 +19,7 @@ from opsbook.config import Config
 from opsbook.config.secrets import Secret
 from opsbook.notify import service as notify
 from opsbook.notify.worker import OutboxWorker
+from opsbook.oncall.worker import EscalationWorker
 from opsbook.responses import JSONResponse
 from opsbook.status import api as status_api
 from opsbook.status.cache import PublicCache
@@ -38,8 +39,8 @@ def create_app(
     public: PublicCache | None = None,
 ) -> FastAPI:
     """The served app: health, the Alertmanager receiver, the public status API (no login)
-    and (with `schedule`) the check scheduler and the notification outbox worker running
-    for the app's lifetime."""
+    and (with `schedule`) the check scheduler, the notification outbox worker and the
+    escalation worker running for the app's lifetime."""
     stop = asyncio.Event()
     notify.attach(store, config)  # incidents opened here (alerts) queue their pages
 
@@ -50,6 +51,9 @@ def create_app(
             tasks.append(asyncio.create_task(Scheduler(config, store, clock=clock).run(stop)))
         if schedule and config.notify.channels:
             tasks.append(asyncio.create_task(OutboxWorker(config, store, clock=clock).run(stop)))
+        if schedule and config.notify.channels and config.escalation.policies:
+            escalation = EscalationWorker(config, store, clock=clock)
+            tasks.append(asyncio.create_task(escalation.run(stop)))
         yield
         stop.set()
         for task in tasks:

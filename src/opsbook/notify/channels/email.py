@@ -16,15 +16,23 @@ import ssl
 from email.message import EmailMessage
 from email.policy import SMTP
 
-from opsbook.config.notify import EmailChannel
+from opsbook.config.notify import EmailChannel, is_plain_address
 from opsbook.notify.channels.base import Answer, Outcome, SendContext, shown
-from opsbook.notify.message import HEADLINES, Message, cut, due_text, many_lines, one_line
+from opsbook.notify.message import (
+    HEADLINES,
+    PAGING_KINDS,
+    Message,
+    cut,
+    due_text,
+    many_lines,
+    one_line,
+)
 
 SUBJECT_LIMIT = 200
 
 
 class Email:
-    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test"})
+    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test"}) | PAGING_KINDS
 
     def __init__(self, channel: EmailChannel) -> None:
         self.channel = channel
@@ -43,7 +51,7 @@ class Email:
         subject = f"{test}[{project}] Incident #{incident.get('id')}: {title}"
         mail["Subject"] = cut(subject, SUBJECT_LIMIT)
         mail["From"] = self.channel.from_
-        mail["To"] = ", ".join(self.channel.to)
+        mail["To"] = ", ".join(self.recipients(message))
         mail["Date"] = email.utils.format_datetime(ctx.clock.now())
         mail["Message-ID"] = f"<{message.key}@{self.domain}>"
         if not message.is_test and incident.get("key"):
@@ -56,8 +64,22 @@ class Email:
         mail.add_alternative(f"<!doctype html><html><body>{body}</body></html>", subtype="html")
         return mail
 
+    def recipients(self, message: Message) -> list[str]:
+        """The paged person's own address for an escalation message to a person; the
+        channel's list for everything else. The address is checked again here: a comma
+        or a line break in it would add recipients or headers."""
+        address = str(message.page.get("email") or "")
+        if message.page.get("person") and address:
+            if not is_plain_address(address):
+                raise ValueError(f"{one_line(address)!r} is not one plain email address")
+            return [address]
+        return list(self.channel.to)
+
     async def send(self, message: Message, ctx: SendContext) -> Answer:
-        mail = self.build(message, ctx)
+        try:
+            mail = self.build(message, ctx)
+        except ValueError as exc:  # a recipient refused above: resending cannot help
+            return Answer("failed", shown(str(exc)))
         return await asyncio.to_thread(self._deliver, mail)
 
     def _deliver(self, mail: EmailMessage) -> Answer:
