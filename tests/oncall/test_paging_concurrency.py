@@ -28,7 +28,7 @@ def _together(stores: list[Store], pages: Pages) -> None:
         barrier.wait()
         try:
             paging.tick(store, pages.desk.config, clock=pages.desk.clock)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             failures.append(exc)
 
     threads = [threading.Thread(target=run, args=(s,)) for s in stores]

@@ -29,8 +29,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from opsbook.config.durations import format_duration
 from opsbook.config.escalation import EscalationConfig, Policy, Target
 from opsbook.config.models import Config
 from opsbook.incidents.clocks import Facts, SlaClock, compute_clocks
@@ -157,7 +158,8 @@ def plan(
     state = "paging" if start is not None and ahead and ahead[0].kind == "page" else "finished"
     if start is None:
         state = "acknowledged" if incident.status != "open" else "finished"
-    upcoming = min(ahead, key=lambda s: s.due_at) if ahead else None
+    # What comes first: a step due now (serve not running?) before one ahead.
+    upcoming = min([*due, *ahead], key=lambda s: s.due_at, default=None)
     return Escalation(policy, state, due, upcoming, level, start.at if start is not None else None)
 
 
@@ -239,3 +241,79 @@ def describe_policy(policy: Policy) -> list[str]:
 def _minutes(delta: dt.timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60}h{minutes % 60:02d}"
+
+
+def state_json(escalation: Escalation) -> dict[str, Any]:
+    """An incident's escalation as `incident show --json` prints it."""
+    upcoming = escalation.next
+    return {
+        "policy": escalation.policy.name if escalation.policy else None,
+        "state": escalation.state,
+        "level": escalation.level,
+        "started_at": escalation.started_at,
+        "next": None
+        if upcoming is None
+        else {
+            "what": upcoming.kind,
+            "level": upcoming.level,
+            "cycle": upcoming.cycle,
+            "clock": upcoming.clock,
+            "due_at": upcoming.due_at,
+        },
+    }
+
+
+def state_words(escalation: Escalation) -> str:
+    """`paging (policy default): level 1 paged; next: level 2 ...` without the time."""
+    if escalation.policy is None:
+        return "not covered by an escalation policy"
+    head = f"{escalation.state} (policy {escalation.policy.name})"
+    if escalation.level is not None:
+        head += f": level {escalation.level} paged"
+    upcoming = escalation.next
+    if upcoming is None:
+        return head
+    what = {
+        "page": f"page level {upcoming.level}",
+        "renotify": "re-notify (no update since the acknowledgement)",
+        "remind": f"remind the lead: {upcoming.label}",
+    }[upcoming.kind]
+    return f"{head}; next: {what}"
+
+
+def policies_view(escalation: EscalationConfig) -> dict[str, Any]:
+    """The policies in words and as data: what `opsbook oncall escalation` shows."""
+    default = escalation.default_policy()
+    severities = ", ".join(escalation.severities) or "no severity"
+    policies = []
+    for policy in escalation.policies:
+        covers = [severities] if default is not None and policy.name == default.name else []
+        covers += [f"component {c}" for c, n in escalation.components.items() if n == policy.name]
+        policies.append(
+            {
+                "name": policy.name,
+                "covers": "; ".join(c for c in covers if c) or "nothing (not the default)",
+                "repeat": policy.repeat,
+                "channels": policy.channels,
+                "levels": [
+                    {
+                        "targets": [str(t) for t in level.targets],
+                        "delay": format_duration(level.delay),
+                    }
+                    for level in policy.levels
+                ],
+                "words": describe_policy(policy),
+            }
+        )
+    return {
+        "policies": policies,
+        "settings": [
+            f"covered severities: {severities}",
+            f"re-notify every {_minutes(escalation.renotify_every)}"
+            " while acknowledged with no update",
+            "remind the incident lead when updates fall due: "
+            + ("yes" if escalation.remind else "no"),
+            f"a person paged again within {int(escalation.rate_limit.total_seconds())}s"
+            " gets one digest",
+        ],
+    }

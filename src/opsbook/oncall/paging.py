@@ -21,6 +21,7 @@ email and webhook channels.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from opsbook.notify.channels import sender_for
 from opsbook.notify.events import snapshot
 from opsbook.oncall import digest
 from opsbook.oncall import service as oncall
-from opsbook.oncall.escalation import EVENT_KIND, Step, assess, lead
+from opsbook.oncall.escalation import EVENT_KIND, Escalation, Step, assess, lead
 from opsbook.oncall.models import PagingWindow
 from opsbook.store import Store
 
@@ -99,6 +100,12 @@ def due_incidents(session: Session, config: Config, *, clock: Clock) -> list[int
     events = incidents.timelines(session, incident_ids=[i.id for i in found])
     now = clock.now()
     return [i.id for i in found if assess(i, events[i.id], config=config, now=now).due]
+
+
+def state(session: Session, config: Config, *, incident: Incident, now: dt.datetime) -> Escalation:
+    """Where the incident's escalation stands at `now` (a read: `incident show`)."""
+    events = incidents.timeline(session, incident_id=incident.id)
+    return assess(incident, events, config=config, now=now)
 
 
 def take_due(
