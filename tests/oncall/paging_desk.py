@@ -21,7 +21,7 @@ oncall:
     - {name: Bob, contacts: {email: bob@example.com, slack_user_id: UBOB1}}
     - {name: DevOps Lead, contacts: {email: devops@example.com}}
     - {name: CTO, contacts: {email: cto@example.com}}
-  schedules:
+MORE  schedules:
     - name: primary
       timezone: TIMEZONE
       layers:
@@ -49,6 +49,7 @@ def config_for(
     policy: str = POLICY,
     timezone: str = "UTC",
     extra: str = "",
+    more_people: str = "",
 ) -> Config:
     email = (
         f"    - {{name: email-escalation, kind: email, smtp_host: 127.0.0.1,"
@@ -63,7 +64,7 @@ def config_for(
         "  routing: {P0: [pagerduty, slack-incidents, email-escalation],"
         " P1: [pagerduty, slack-incidents]}\n"
         f"  channels:\n{channels_yaml(slack, pagerduty)}{email}"
-        + PEOPLE.replace("TIMEZONE", timezone)
+        + PEOPLE.replace("TIMEZONE", timezone).replace("MORE", more_people)
         + textwrap.dedent(policy)
         + textwrap.dedent(extra)
     )

@@ -21,7 +21,7 @@ from opsbook.config.base import SEVERITY_NAMES, Model, SeverityName
 from opsbook.config.durations import Duration, format_duration
 from opsbook.config.errors import ConfigIssue, shown
 from opsbook.config.explain import did_you_mean, duplicate_names
-from opsbook.config.notify import ChannelName, NotifyConfig
+from opsbook.config.notify import ChannelName, NotifyConfig, is_plain_address
 from opsbook.config.oncall import Name, OncallConfig
 from opsbook.config.source import Located
 
@@ -156,7 +156,23 @@ def escalation_issues(
                 if target.person is not None and target.person not in people:
                     issues.append(_unknown(doc, (*at, "person"), "person", target.person, people))
         issues += _channel_issues(doc, (*where, "channels"), policy.channels or [], notify)
+    if escalation.policies:
+        issues += _address_issues(doc, oncall)
     return issues
+
+
+def _address_issues(doc: Located, oncall: OncallConfig) -> list[ConfigIssue]:
+    """A paged person's address goes into a To header: one plain address only (a comma
+    or a display name there would add recipients)."""
+    return [
+        doc.issue(
+            ("oncall", "people", i, "contacts", "email"),
+            f"{shown(p.contacts.email)} cannot be paged by email: write one plain address"
+            " (user@example.com)",
+        )
+        for i, p in enumerate(oncall.people)
+        if p.contacts.email and not is_plain_address(p.contacts.email)
+    ]
 
 
 def _channel_issues(
