@@ -147,3 +147,22 @@ def test_a_paged_persons_address_must_be_one_plain_address() -> None:
     [issue] = caught.value.issues
     assert issue.path == "oncall.people[0].contacts.email"
     assert "cannot be paged by email" in issue.message
+
+
+def test_the_voiceaitraining_profile_pages_on_call_then_the_devops_lead_then_the_cto() -> None:
+    from opsbook.config.profiles import profile_text
+    from opsbook.oncall.escalation import describe_policy
+
+    config = parse_config(profile_text("voiceaitraining"), file="opsbook.yaml", env={})
+    policy = config.escalation.policy_for(severity="P1", component=None)
+    assert policy is not None
+    assert describe_policy(policy) == [
+        "level 1: page on call in primary; unacknowledged after 5 min, then the next level",
+        "level 2: page DevOps Lead; unacknowledged after 5 min, then the next level",
+        "level 3: page CTO; unacknowledged after 5 min, then repeat",
+        "the whole policy runs 3 times in all",
+    ]
+    assert config.oncall.person("CTO").contacts.email == "cto@voiceaitraining.com"  # type: ignore[union-attr]
+    assert config.oncall.person("On-call engineer").contacts.email == (  # type: ignore[union-attr]
+        "oncall@voiceaitraining.com"
+    )
