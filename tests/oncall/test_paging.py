@@ -9,8 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from opsbook.config.models import IncidentPolicy
+from opsbook.web.app import create_app
+from tests.conftest import wait_for
 from tests.notify.fakes import FakePagerDuty, FakeSlack, FakeSmtp
 from tests.oncall.paging_desk import Pages, config_for, smtp
 
@@ -245,3 +248,13 @@ def test_a_daylight_saving_change_mid_incident_neither_skips_nor_doubles_a_page(
         at = [e.at for e in incidents.timeline(session, incident_id=incident, kind="paging")]
     starts = [a for a, line in zip(at, pages.lines(incident), strict=True) if line[:5] == "paged"]
     assert [(b - starts[0]) // dt.timedelta(minutes=1) for b in starts] == [0, 5, 10, 15]
+
+
+def test_serve_runs_escalation_beside_the_outbox_worker(pages: Pages) -> None:
+    incident = pages.desk.open("P0", "Site down")
+    app = create_app(pages.desk.config, pages.desk.store, clock=pages.desk.clock)
+    with TestClient(app):
+        wait_for(lambda: any(m["text"].startswith("Paging") for m in pages.slack.messages))
+    assert pages.lines(incident) == [
+        "paged Alice (on call in primary, level 1) by slack-incidents, email-escalation"
+    ]

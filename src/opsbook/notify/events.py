@@ -34,13 +34,7 @@ def on_incident_event(
         if incident.status == "resolved"
         else routing.route(config, severity=incident.severity, component=incident.component)
     )
-    # A channel whose secret is unset is off (`config check` says so): nothing is queued
-    # for it, rather than messages that could only die.
-    channels = {
-        c.name: c
-        for c in config.notify.channels
-        if config.off_reason("notify.channels", c.name) is None
-    }
+    channels = routing.channels_on(config)
     payload: dict[str, Any] | None = None
     for name in dict.fromkeys([*wanted, *sorted(engaged)]):
         if name in engaged:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.config.oncall import Person
-from opsbook.notify import outbox
+from opsbook.notify import outbox, routing
 from opsbook.oncall.models import PagingWindow
 from opsbook.store import Store
 
@@ -108,11 +108,7 @@ def send_digest(session: Session, config: Config, window: PagingWindow, *, clock
     items, opened = list(window.folded), window.opened_at
     window.folded = []
     found = person(config, window.person)
-    on = {
-        c.name
-        for c in config.notify.channels
-        if config.off_reason("notify.channels", c.name) is None
-    }
+    on = routing.channels_on(config)
     wanted = dict.fromkeys(name for item in items for name in item.get("channels", []))
     payload = digest_payload(config, found, items)
     sent = 0

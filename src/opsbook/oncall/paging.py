@@ -162,11 +162,7 @@ class Pager:
     ) -> None:
         self.session, self.config, self.incident, self.policy = session, config, incident, policy
         self.windows, self.base, self.clock = windows, base, clock
-        self.on = {
-            c.name: c
-            for c in config.notify.channels
-            if config.off_reason("notify.channels", c.name) is None
-        }
+        self.on = routing.channels_on(config)
 
     def take(self, step: Step, people: Sequence[Recipient]) -> IncidentEvent:
         outcomes = [self.reach(step, r) for r in people]
