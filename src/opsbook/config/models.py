@@ -376,8 +376,6 @@ class AlertsConfig(Model):
     grouping: AlertGrouping | None = AlertGrouping()  # null: every alert may open one
 
 
-
-
 class IncidentPolicy(Model):
     """The seed's on-call clocks ("During Incident", P0 "Resolution", "After Incident")."""
 
