@@ -178,6 +178,14 @@ def _config(root: Path, database_url: str, slack_url: str) -> Path:
                 }
             ],
         },
+        "escalation": {
+            "policies": [
+                {
+                    "name": ARG,
+                    "levels": [{"targets": [{"schedule": ARG}, {"person": ARG}]}],
+                }
+            ]
+        },
     }
     path = root / "opsbook.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=False))
@@ -494,6 +502,8 @@ def _oncall(sweep: Sweep) -> None:
     run("oncall", "override", "--who", HOSTILE, "--to", "+1h", code=2)
     run("oncall", "override", "--who", ARG, "--from", ARG, "--to", "+1h", code=2, shows=(MARK,))
     run("oncall", "now", "--schedule", HOSTILE, code=2)
+    run("oncall", "escalation")
+    assert sweep.json("oncall", "escalation")["policies"][0]["name"] == ARG
     assert sweep.json("oncall", "now")[0]["on_call"]["name"] == ARG
 
 

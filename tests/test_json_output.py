@@ -90,6 +90,7 @@ ARGS: dict[str, list[str]] = {
     "oncall schedule": ["--weeks", "1"],
     "oncall override": ["--who", 'Zoë "[/x]" \x1b[31m', "--to", "+1h"],
     "oncall overrides": [],
+    "oncall escalation": [],
     "maintenance schedule": [
         "--title",
         "x",
@@ -127,6 +128,7 @@ MUST_PRINT = {
     "oncall schedule",
     "oncall override",
     "oncall overrides",
+    "oncall escalation",
     "maintenance list",
 }
 
@@ -189,6 +191,11 @@ def test_every_json_output_is_strict_json(
                     "layers": [{"users": ['Zoë "[/x]" \x1b[31m'], "rotation": "weekly"}],
                 }
             ],
+        },
+        "escalation": {
+            "policies": [
+                {"name": "default", "levels": [{"targets": [{"person": 'Zoë "[/x]" \x1b[31m'}]}]}
+            ]
         },
     }
     config_path = tmp_path / "opsbook.yaml"

@@ -123,6 +123,20 @@ CONFIG_DURATIONS: dict[str, tuple[str, str, str | None]] = {
         )
         for name, least in (("query_timeout", "at least 1ms"), ("check_every", "at least 100ms"))
     },
+    **{
+        f"escalation.{name}": (f"escalation:\n  {name}: {V}\n", f"escalation.{name}", least)
+        for name, least in (
+            ("renotify_every", "shorter than 1m"),
+            ("rate_limit", None),  # no rate limit: every page goes out
+            ("tick", "shorter than 1s"),
+        )
+    },
+    "escalation.policies[].levels[].delay": (
+        "escalation:\n  policies:\n    - name: p\n"
+        f"      levels: [{{targets: [{{person: x}}], delay: {V}}}]\n",
+        "escalation.policies[0].levels[0].delay",
+        "shorter than 1m",
+    ),
 }
 
 RUNBOOK_STEP = (

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from opsbook.config.dotenv import env_file_beside, read_env_file
 from opsbook.config.errors import ConfigError, ConfigIssue
+from opsbook.config.escalation import escalation_issues
 from opsbook.config.explain import did_you_mean, duplicate_names, explain_error
 from opsbook.config.models import Config
 from opsbook.config.oncall import oncall_issues
@@ -125,5 +126,6 @@ def _cross_checks(doc: Located, config: Config) -> list[ConfigIssue]:
                 hint = did_you_mean(name, channel_names)
                 issues.append(doc.issue((*where, index), f"no channel named {name!r}{hint}"))
     issues.extend(oncall_issues(doc, config.oncall))
+    issues.extend(escalation_issues(doc, config.escalation, config.oncall, config.notify))
     issues.extend(status_issues(doc, config.status, [c.name for c in config.checks]))
     return issues

@@ -35,6 +35,7 @@ from opsbook.config.base import SEVERITY_NAMES as SEVERITY_NAMES
 from opsbook.config.base import Model
 from opsbook.config.base import SeverityName as SeverityName
 from opsbook.config.durations import Duration, Interval, Timeout, at_least, format_duration
+from opsbook.config.escalation import EscalationConfig
 from opsbook.config.notify import NotifyConfig
 from opsbook.config.oncall import OncallConfig
 from opsbook.config.secrets import Secret, SecretUrl, UnsetSecret
@@ -375,8 +376,6 @@ class AlertsConfig(Model):
     grouping: AlertGrouping | None = AlertGrouping()  # null: every alert may open one
 
 
-
-
 class IncidentPolicy(Model):
     """The seed's on-call clocks ("During Incident", P0 "Resolution", "After Incident")."""
 
@@ -479,6 +478,7 @@ class Config(Model):
     alerts: AlertsConfig = AlertsConfig()
     notify: NotifyConfig = NotifyConfig()
     oncall: OncallConfig = OncallConfig()
+    escalation: EscalationConfig = EscalationConfig()
     incidents: IncidentPolicy = IncidentPolicy()
     watch: WatchConfig = WatchConfig()
     serve: ServeConfig = ServeConfig()

@@ -52,6 +52,11 @@ def _signing_secret(where: str, secret: Secret | None) -> Secret | None:
     return secret
 
 
+def is_plain_address(value: str) -> bool:
+    """One plain address (no display name, comma or line break): safe in a To header."""
+    return bool(_ADDRESS.match(value))
+
+
 Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
 
 

@@ -26,6 +26,8 @@ from opsbook.incidents.views import (
     local,
     relative,
 )
+from opsbook.oncall import paging
+from opsbook.oncall.escalation import Escalation, state_json, state_words
 from opsbook.store.audit import default_actor
 
 app = typer.Typer(
@@ -39,18 +41,29 @@ def _show(incident_id: int, ctx: typer.Context, as_json: bool, everything: bool 
     with session(ctx) as (context, config, db):
         now = context.clock.now()
         found = service.detail(db, incident_id=incident_id, config=config, now=now)
+        escalation = paging.state(db, config, incident=found.incident, now=now)
     if as_json:
-        print_json(
-            incident_json(
-                found.incident,
-                found.clocks,
-                postmortem=found.postmortem,
-                events=found.events,
-                items=found.items,
-            )
+        data = incident_json(
+            found.incident,
+            found.clocks,
+            postmortem=found.postmortem,
+            events=found.events,
+            items=found.items,
         )
+        print_json(data | {"escalation": state_json(escalation)})
         return
     _print(found, now=now, timezone=config.timezone, everything=everything)
+    _print_escalation(escalation, now=now, timezone=config.timezone)
+
+
+def _print_escalation(escalation: Escalation, *, now: dt.datetime, timezone: str) -> None:
+    if escalation.policy is None:
+        return
+    line = f"\n[bold]escalation[/] {safe(state_words(escalation))}"
+    if escalation.next is not None:
+        due = escalation.next.due_at
+        line += f" at {local(due, timezone)} ({relative(due, now)})"
+    console.print(line)
 
 
 def _print(found: IncidentDetail, *, now: dt.datetime, timezone: str, everything: bool) -> None:

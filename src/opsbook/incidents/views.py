@@ -123,6 +123,10 @@ def describe_event(event: IncidentEvent) -> str:
     """What an event is, in a few words: `investigating -> identified` for a move."""
     if event.kind == "status":
         return f"{event.data.get('from')} -> {event.data.get('to')}"
+    if event.kind == "paging":  # escalation's steps: the text says who, how and why
+        return {"page": "page", "renotify": "re-notify", "remind": "reminder"}.get(
+            str((event.data or {}).get("what")), "paging"
+        )
     return event.kind
 
 

@@ -37,13 +37,7 @@ def on_incident_event(
         if incident.status == "resolved"
         else routing.route(config, severity=incident.severity, component=incident.component)
     )
-    # A channel whose secret is unset is off (`config check` says so): nothing is queued
-    # for it, rather than messages that could only die.
-    channels = {
-        c.name: c
-        for c in config.notify.channels
-        if config.off_reason("notify.channels", c.name) is None
-    }
+    channels = routing.channels_on(config)
     # An acknowledge made in PagerDuty or with a Slack button is not sent back where it came
     # from (PagerDuty would log a second acknowledge; Slack already shows the reply). A
     # resolve is: it keeps `engaged` true to what each channel was told, so a reopen pages.
@@ -77,6 +71,18 @@ def describe(
     clock: Clock,
 ) -> dict[str, Any]:
     """The message's snapshot of the incident as this event leaves it."""
+    return {
+        **snapshot(session, incident, config, clock),
+        "changes": list(changes),
+        "text": event.text if event.kind in ("update", "status", "opened") else "",
+        "actor": event.actor,
+        "at": event.at.isoformat(),
+    }
+
+
+def snapshot(session: Session, incident: Incident, config: Config, clock: Clock) -> dict[str, Any]:
+    """The incident as it stands, with its most urgent clock: what every message about
+    it carries (escalation's pages add what they ask of whom)."""
     now = clock.now()
     clocks = incidents.clocks_for(
         incident, incidents.timeline(session, incident_id=incident.id), config=config, now=now
@@ -98,10 +104,6 @@ def describe(
         "due": None
         if due is None
         else {"label": due.label, "at": due.due_at.isoformat(), "state": due.state},
-        "changes": list(changes),
-        "text": event.text if event.kind in ("update", "status", "opened") else "",
-        "actor": event.actor,
-        "at": event.at.isoformat(),
     }
 
 

@@ -20,6 +20,9 @@ KINDS: tuple[Kind, ...] = ("trigger", "update", "acknowledge", "resolve", "test"
 # was queued. They keep no order with the responders' messages (see outbox._claimable).
 CUSTOMER_UPDATE, CUSTOMER_ALL_CLEAR = "customer_update", "customer_all_clear"
 CUSTOMER_KINDS = (CUSTOMER_UPDATE, CUSTOMER_ALL_CLEAR)
+# Escalation's kinds (oncall/paging.py): a person paged, everyone told again, the lead
+# reminded, and the digest of pages a person's rate limit held back.
+PAGING_KINDS = frozenset({"page", "renotify", "remind", "digest"})
 
 # What each kind announces, in a message's first words.
 HEADLINES: dict[str, str] = {
@@ -28,6 +31,10 @@ HEADLINES: dict[str, str] = {
     "acknowledge": "Acknowledged",
     "resolve": "Resolved",
     "test": "TEST message from opsbook (safe to ignore)",
+    "page": "Paging",
+    "renotify": "Still no update",
+    "remind": "Reminder",
+    "digest": "More pages",
 }
 
 
@@ -55,6 +62,12 @@ class Message:
     @property
     def text(self) -> str:
         return str(self.payload.get("text") or "")
+
+    @property
+    def page(self) -> dict[str, Any]:
+        """Whom an escalation message is for: `person`, `email`, `slack_user_id`."""
+        found = self.payload.get("page")
+        return found if isinstance(found, dict) else {}
 
     @property
     def is_test(self) -> bool:

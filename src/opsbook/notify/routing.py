@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsbook.config import Config
+from opsbook.config.notify import Channel
 from opsbook.notify.models import Notification
 
 DEFAULT_KINDS: dict[str, tuple[str, ...]] = {
@@ -37,6 +38,16 @@ def route(config: Config, *, severity: str, component: str | None) -> list[str]:
         return list(notify.routing[severity])
     kinds = DEFAULT_KINDS.get(config.severity(severity).action, ())
     return [c.name for c in notify.channels if c.kind in kinds]
+
+
+def channels_on(config: Config) -> dict[str, Channel]:
+    """The channels that are on by name: one whose secret is unset is off (`config check`
+    says so), and nothing is queued for it, rather than messages that could only die."""
+    return {
+        c.name: c
+        for c in config.notify.channels
+        if config.off_reason("notify.channels", c.name) is None
+    }
 
 
 @dataclass(frozen=True)

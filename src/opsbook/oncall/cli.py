@@ -21,7 +21,7 @@ from opsbook.bounds import parse_id
 from opsbook.config.oncall import OncallConfig, Person, Schedule
 from opsbook.console import Exit, Table, console, duration_option, fail, literal, print_json
 from opsbook.context import AppContext, app_context
-from opsbook.oncall import service
+from opsbook.oncall import cli_escalation, service
 from opsbook.oncall.models import Override
 from opsbook.oncall.schedules import Shift
 from opsbook.oncall.wallclock import parse_moment
@@ -329,3 +329,6 @@ def overrides(
             row.created_by,
         )
     console.print(table)
+
+
+app.command("escalation")(cli_escalation.escalation)

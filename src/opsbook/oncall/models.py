@@ -1,10 +1,12 @@
-"""The one table on-call keeps: overrides. Schedules and people live in opsbook.yaml."""
+"""On-call tables: overrides, and each paged person's rate-limit window. Schedules, people
+and escalation policies live in opsbook.yaml."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import JSON, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsbook.store.models import Base
@@ -28,3 +30,16 @@ class Override(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     removed_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class PagingWindow(Base):
+    """One person's rate-limit window: opened by a page that went out at `opened_at`;
+    pages to them before it closes are `folded` (a JSON list of what each said) and go
+    out as one digest when it does. The row is also the lock two `opsbook serve`
+    processes take (SELECT ... FOR UPDATE) before deciding to page that person."""
+
+    __tablename__ = "paging_windows"
+
+    person: Mapped[str] = mapped_column(String(200), primary_key=True)
+    opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    folded: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -21,6 +21,7 @@ from opsbook.notify import api as notify_api
 from opsbook.notify import service as notify
 from opsbook.notify.customers_send import CustomersTask
 from opsbook.notify.worker import OutboxWorker
+from opsbook.oncall.worker import EscalationWorker
 from opsbook.responses import JSONResponse, explain, refused
 from opsbook.status import api as status_api
 from opsbook.status import pages_api as status_pages
@@ -43,8 +44,8 @@ def create_app(
 ) -> FastAPI:
     """The served app: health, the Alertmanager receiver, acknowledgements from PagerDuty
     and Slack, the public status page and API (no login) and (with `schedule`) the check
-    scheduler, the notification outbox worker and the customer email rounds running for
-    the app's lifetime."""
+    scheduler, the notification outbox worker, the escalation worker and the customer
+    email rounds running for the app's lifetime."""
     stop = asyncio.Event()
     notify.attach(store, config)  # incidents opened here (alerts) queue their pages
 
@@ -57,6 +58,9 @@ def create_app(
             tasks.append(asyncio.create_task(OutboxWorker(config, store, clock=clock).run(stop)))
         if schedule and config.notify.customers.channel:
             tasks.append(asyncio.create_task(CustomersTask(config, store, clock=clock).run(stop)))
+        if schedule and config.notify.channels and config.escalation.policies:
+            escalation = EscalationWorker(config, store, clock=clock)
+            tasks.append(asyncio.create_task(escalation.run(stop)))
         yield
         stop.set()
         for task in tasks:

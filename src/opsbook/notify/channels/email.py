@@ -16,11 +16,12 @@ import ssl
 from email.message import EmailMessage
 from email.policy import SMTP
 
-from opsbook.config.notify import EmailChannel, plain_address
+from opsbook.config.notify import EmailChannel, is_plain_address, plain_address
 from opsbook.notify.channels.base import Answer, Outcome, SendContext, shown
 from opsbook.notify.message import (
     CUSTOMER_KINDS,
     HEADLINES,
+    PAGING_KINDS,
     Message,
     cut,
     due_text,
@@ -32,7 +33,10 @@ SUBJECT_LIMIT = 200
 
 
 class Email:
-    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test", *CUSTOMER_KINDS})
+    kinds = (
+        frozenset({"trigger", "update", "acknowledge", "resolve", "test", *CUSTOMER_KINDS})
+        | PAGING_KINDS
+    )
 
     def __init__(self, channel: EmailChannel) -> None:
         self.channel = channel
@@ -51,7 +55,7 @@ class Email:
         # One subject for the incident's whole life: some clients thread by subject too.
         subject = f"{test}[{project}] Incident #{incident.get('id')}: {title}"
         thread = None if message.is_test else incident.get("key")
-        mail = self._head(message, ctx, subject, ", ".join(self.channel.to), thread)
+        mail = self._head(message, ctx, subject, ", ".join(self.recipients(message)), thread)
         lines = _lines(message)
         mail.set_content("\n".join(lines) + "\n")
         body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
@@ -87,8 +91,22 @@ class Email:
             mail["References"] = root
         return mail
 
+    def recipients(self, message: Message) -> list[str]:
+        """The paged person's own address for an escalation message to a person; the
+        channel's list for everything else. The address is checked again here: a comma
+        or a line break in it would add recipients or headers."""
+        address = str(message.page.get("email") or "")
+        if message.page.get("person") and address:
+            if not is_plain_address(address):
+                raise ValueError(f"{one_line(address)!r} is not one plain email address")
+            return [address]
+        return list(self.channel.to)
+
     async def send(self, message: Message, ctx: SendContext) -> Answer:
-        mail = self.build(message, ctx)
+        try:
+            mail = self.build(message, ctx)
+        except ValueError as exc:  # a recipient refused above: resending cannot help
+            return Answer("failed", shown(str(exc)))
         return await asyncio.to_thread(self._deliver, mail)
 
     def _deliver(self, mail: EmailMessage) -> Answer:

@@ -7,16 +7,26 @@ outbox recording it."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from opsbook.config.notify import SlackChannel
 from opsbook.config.secrets import is_set
 from opsbook.jsonout import dumps
 from opsbook.notify.channels.base import Answer, SendContext, post
-from opsbook.notify.message import HEADLINES, Message, cut, due_text, many_lines, one_line
+from opsbook.notify.message import (
+    HEADLINES,
+    PAGING_KINDS,
+    Message,
+    cut,
+    due_text,
+    many_lines,
+    one_line,
+)
 
 # Block Kit limits: a section's text 3,000 characters, a field's 2,000, a button's URL 3,000.
 TITLE_LIMIT = 300
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
 TEXT_LIMIT = 2_500
 # The buttons' action_id; their value is the incident key (notify/inbound.py reads both).
 ACKNOWLEDGE = "opsbook_ack"
@@ -31,7 +41,7 @@ def escape(text: str) -> str:
 
 
 class Slack:
-    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test"})
+    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test"}) | PAGING_KINDS
 
     def __init__(self, channel: SlackChannel) -> None:
         self.channel = channel
@@ -56,6 +66,9 @@ class Slack:
                 ],
             },
         ]
+        mention = page_mention(message)
+        if mention:
+            blocks.insert(0, _section(mention))
         if message.changes:
             changed = "\n".join(f"• {escape(one_line(c))}" for c in message.changes)
             blocks.append(_section(cut(f"*What changed*\n{changed}", TEXT_LIMIT)))
@@ -107,6 +120,19 @@ async def reply(
 
 def _button(text: str, **fields: str) -> dict[str, Any]:
     return {"type": "button", "text": {"type": "plain_text", "text": text}, **fields}
+
+
+def page_mention(message: Message) -> str:
+    """`<@U024BE7LH>` for the person an escalation message pages (Slack notifies them),
+    their name escaped when no Slack id is known. The id is checked again here: it is the
+    one piece of a message not escaped, so only Slack's own id shape may pass."""
+    person = message.page.get("person")
+    if not person:
+        return ""
+    user = str(message.page.get("slack_user_id") or "")
+    if SLACK_USER.fullmatch(user):
+        return f"<@{user}>"
+    return f"*{escape(one_line(str(person)))}*"
 
 
 def _mrkdwn(text: str) -> dict[str, str]:

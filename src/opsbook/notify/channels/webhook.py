@@ -13,7 +13,7 @@ from typing import Any
 from opsbook.config.notify import WebhookChannel
 from opsbook.jsonout import dumps
 from opsbook.notify.channels.base import Answer, SendContext, post
-from opsbook.notify.message import Message
+from opsbook.notify.message import PAGING_KINDS, Message
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -23,7 +23,7 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 class Webhook:
-    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test"})
+    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test"}) | PAGING_KINDS
 
     def __init__(self, channel: WebhookChannel) -> None:
         self.channel = channel
@@ -40,6 +40,7 @@ class Webhook:
             "at": message.payload.get("at"),
             "due": message.payload.get("due"),
             "project": message.payload.get("project"),
+            "page": message.page or None,
         }
 
     async def send(self, message: Message, ctx: SendContext) -> Answer:
