@@ -227,7 +227,7 @@ def test_serve_killed_at_any_moment_leaves_one_alert_and_one_incident(
     )
     rng = random.Random(7)
     port = free_port()
-    for _ in range(5):
+    for _ in range(3):
         server = _serve(config, port)
         try:
             wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=90)
