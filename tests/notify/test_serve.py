@@ -30,13 +30,21 @@ from tests.notify.fakes import FakePagerDuty, FakeSlack
 runner = CliRunner()
 
 
-def _config(tmp_path: Path, store_url: str, slack: FakeSlack, pagerduty: FakePagerDuty) -> Path:
+def _config(
+    tmp_path: Path,
+    store_url: str,
+    slack: FakeSlack,
+    pagerduty: FakePagerDuty,
+    *,
+    lease: str = "3s",
+) -> Path:
+    """A short lease by default, so a message a killed serve held is soon sent again."""
     path = tmp_path / "opsbook.yaml"
     channels = channels_yaml(slack, pagerduty).replace("timeout: 1s", "timeout: 400ms")
     path.write_text(
         f"project: shop\nstore:\n  url: {store_url}\n"
         "notify:\n"
-        "  outbox: {lease: 1s, poll_every: 50ms, backoff: 100ms, backoff_max: 1s}\n"
+        f"  outbox: {{lease: {lease}, poll_every: 50ms, backoff: 100ms, backoff_max: 1s}}\n"
         f"  channels:\n{channels}"
     )
     return path
@@ -108,7 +116,7 @@ def test_serve_killed_mid_delivery_loses_nothing_and_repeats_the_dedup_key(
     wait_for(lambda: len(pagerduty.events) == 1)
     server, _ = _serve(config)
     try:
-        # The lease (1s) runs out; the trigger goes again under the same dedup_key.
+        # The lease (3s) runs out; the trigger goes again under the same dedup_key.
         wait_for(lambda: _outbox(config) == [], timeout=30)
         assert runner.invoke(app, ["--config", str(config), "incident", "ack", "1"]).exit_code == 0
         wait_for(lambda: [a for a, _ in pagerduty.actions()][-1:] == ["acknowledge"], timeout=30)
@@ -128,7 +136,9 @@ def test_two_serve_processes_on_one_postgresql_store_send_each_message_once(
     tmp_path: Path, pg_url: str, fakes: tuple[FakeSlack, FakePagerDuty]
 ) -> None:
     slack, pagerduty = fakes
-    config_path = _config(tmp_path, pg_url, slack, pagerduty)
+    # A lease longer than any send on a loaded machine: what is tested is that two live
+    # processes never claim one message at once, not what happens when a lease runs out.
+    config_path = _config(tmp_path, pg_url, slack, pagerduty, lease="2m")
     servers = [_serve(config_path)[0] for _ in range(2)]
     config = load_config(config_path)
     store = open_store(pg_url)
