@@ -36,7 +36,7 @@ def _config(
     slack: FakeSlack,
     pagerduty: FakePagerDuty,
     *,
-    lease: str = "3s",
+    lease: str = "1s",
 ) -> Path:
     """A short lease by default, so a message a killed serve held is soon sent again."""
     path = tmp_path / "opsbook.yaml"
@@ -116,7 +116,7 @@ def test_serve_killed_mid_delivery_loses_nothing_and_repeats_the_dedup_key(
     wait_for(lambda: len(pagerduty.events) == 1)
     server, _ = _serve(config)
     try:
-        # The lease (3s) runs out; the trigger goes again under the same dedup_key.
+        # The lease (1s) runs out; the trigger goes again under the same dedup_key.
         wait_for(lambda: _outbox(config) == [], timeout=30)
         assert runner.invoke(app, ["--config", str(config), "incident", "ack", "1"]).exit_code == 0
         wait_for(lambda: [a for a, _ in pagerduty.actions()][-1:] == ["acknowledge"], timeout=30)
