@@ -36,11 +36,12 @@ def _config(
     slack: FakeSlack,
     pagerduty: FakePagerDuty,
     *,
-    lease: str = "1s",
+    lease: str = "2s",
 ) -> Path:
-    """A short lease by default, so a message a killed serve held is soon sent again."""
+    """A short lease by default, so a message a killed serve held is soon sent again (at
+    least twice the channels' 1s timeout, which a loaded machine still answers within)."""
     path = tmp_path / "opsbook.yaml"
-    channels = channels_yaml(slack, pagerduty).replace("timeout: 1s", "timeout: 400ms")
+    channels = channels_yaml(slack, pagerduty)
     path.write_text(
         f"project: shop\nstore:\n  url: {store_url}\n"
         "notify:\n"
@@ -113,20 +114,21 @@ def test_serve_killed_mid_delivery_loses_nothing_and_repeats_the_dedup_key(
         server.kill()  # SIGKILL, mid-delivery: PagerDuty has the request, opsbook no answer
         server.communicate(timeout=30)
     pagerduty.release()
-    wait_for(lambda: len(pagerduty.events) == 1)
+    wait_for(lambda: len(pagerduty.events) >= 1)
     server, _ = _serve(config)
     try:
-        # The lease (1s) runs out; the trigger goes again under the same dedup_key.
+        # The lease (2s) runs out; the trigger goes again under the same dedup_key.
         wait_for(lambda: _outbox(config) == [], timeout=30)
         assert runner.invoke(app, ["--config", str(config), "incident", "ack", "1"]).exit_code == 0
         wait_for(lambda: [a for a, _ in pagerduty.actions()][-1:] == ["acknowledge"], timeout=30)
     finally:
         _stop(server)
-    assert pagerduty.actions() == [
-        ("trigger", "shop-incident-1"),
-        ("trigger", "shop-incident-1"),
-        ("acknowledge", "shop-incident-1"),
-    ]
+    # Nothing lost, and every repeat of the trigger carries the one dedup_key PagerDuty
+    # drops repeats by: the one held when serve died (more if a slow machine let its 1s
+    # timeout retry first), then the one sent after the restart; then one acknowledge.
+    *triggers, last = pagerduty.actions()
+    assert len(triggers) >= 2 and set(triggers) == {("trigger", "shop-incident-1")}
+    assert last == ("acknowledge", "shop-incident-1")
     # Slack was not held: it got its trigger once, then the acknowledgement.
     assert [m["text"].split(":")[0] for m in slack.messages] == ["New incident", "Acknowledged"]
 
