@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from opsbook.backups import create as creating
 from opsbook.backups import service
 from opsbook.backups.errors import BackupError, BackupFailed
+from opsbook.config.durations import format_duration
 from opsbook.console import Exit, console, err, fail, literal, print_json, print_rows, visible
 from opsbook.context import AppContext, app_context
 from opsbook.guard import guarded
@@ -122,7 +123,7 @@ def list_(
             ("id", lambda b: str(b.id)),
             ("state", lambda b: b.state),
             ("started", lambda b: f"{b.started_at:%Y-%m-%d %H:%M}"),
-            ("age", lambda b: human_seconds(b.age_seconds)),
+            ("age", lambda b: _age(b.age_seconds)),
             ("size", lambda b: "" if b.size_bytes is None else human_bytes(b.size_bytes)),
             ("took", lambda b: "" if b.seconds is None else human_seconds(b.seconds)),
             ("tables", lambda b: "" if b.tables is None else str(b.tables)),
@@ -137,6 +138,11 @@ def list_(
 
 def _ago(when: dt.datetime) -> str:
     return f"{when:%Y-%m-%d %H:%M}"
+
+
+def _age(seconds: float) -> str:
+    """`2d3h`, `45m`: to the minute (days old is what retention reads)."""
+    return format_duration(dt.timedelta(minutes=int(seconds // 60)))
 
 
 @app.command("prune")

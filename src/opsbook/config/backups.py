@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from opsbook.config.base import Model
-from opsbook.config.durations import Duration, Timeout
+from opsbook.config.durations import Interval, Timeout
 
 
 class BackupsConfig(Model):
@@ -32,7 +32,7 @@ class BackupsConfig(Model):
     # zstd 1..19, gzip 1..9; default 1 for both (see above).
     level: int | None = Field(default=None, ge=1, le=19)
     # The `backup` check: warn once the newest complete backup is older than this.
-    max_age: Duration = dt.timedelta(hours=26)
+    max_age: Interval = dt.timedelta(hours=26)
     # How long pg_dump and the counting session wait for a table's ACCESS SHARE lock
     # before giving up (a DDL statement queued ahead would otherwise make the app's
     # queries queue behind the backup).

@@ -264,7 +264,7 @@ class BackupCheck(CheckBase):
     down when there is none."""
 
     kind: Literal["backup"]
-    max_age: Duration | None = None
+    max_age: Interval | None = None
 
 
 class BasicAuth(Model):
