@@ -105,6 +105,9 @@ ARGS: dict[str, list[str]] = {
     "maintenance start": ["1"],
     "maintenance complete": ["1"],
     "maintenance cancel": ["1"],
+    "backup create": ["--label", 'nightly "[/x]" $(id)', "--checksums"],
+    "backup list": [],
+    "backup prune": ["--keep-days", "0", "--keep-min", "0"],
 }
 # The commands that must print a document here (the others may refuse their arguments).
 MUST_PRINT = {
@@ -130,6 +133,9 @@ MUST_PRINT = {
     "oncall overrides",
     "oncall escalation",
     "maintenance list",
+    "backup create",
+    "backup list",
+    "backup prune",
 }
 
 

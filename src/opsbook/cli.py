@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from opsbook import __version__
+from opsbook.backups import cli as backups_cli
 from opsbook.bounds import MAX_ATTEMPTS, MAX_PORT
 from opsbook.config import cli as config_cli
 from opsbook.context import AppContext, app_context
@@ -101,6 +102,7 @@ app.add_typer(store_cli.audit_app, name="audit")
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(maintenance_cli.app, name="maintenance")
 app.add_typer(notify_cli.app, name="notify")
+app.add_typer(backups_cli.app, name="backup")
 
 
 @app.command("demo")

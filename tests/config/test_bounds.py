@@ -80,6 +80,13 @@ CONFIG_DURATIONS: dict[str, tuple[str, str, str | None]] = {
         )
     },
     "watch.retention": (f"watch:\n  retention: {V}\n", "watch.retention", "at least 1m"),
+    "backups.max_age": (f"backups:\n  max_age: {V}\n", "backups.max_age", "at least 1s"),
+    "backups.lock_wait": (f"backups:\n  lock_wait: {V}\n", "backups.lock_wait", "at least 1ms"),
+    "checks[].max_age": (
+        f"checks:\n  - {{name: b, kind: backup, max_age: {V}}}\n",
+        "checks[0].max_age",
+        "at least 1s",
+    ),
     "watch.downsample[].every": (
         f"watch:\n  downsample:\n    - {{every: {V}, keep: 1d}}\n",
         "watch.downsample[0].every",

@@ -117,7 +117,7 @@ def test_unknown_check_kind() -> None:
         """
     assert problems(text) == [
         "opsbook.yaml:3:11: checks[0].kind: kind 'htp' is not one of http, version, webhook,"
-        " statuspage, tls, dns, postgres, prometheus, command (did you mean 'http'?)"
+        " statuspage, tls, dns, postgres, backup, prometheus, command (did you mean 'http'?)"
     ]
 
 

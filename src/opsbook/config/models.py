@@ -29,6 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from opsbook.bodies import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from opsbook.bounds import Port
+from opsbook.config.backups import BackupsConfig
 
 # Re-exported: the severity names have always been imported from here.
 from opsbook.config.base import SEVERITY_NAMES as SEVERITY_NAMES
@@ -258,6 +259,14 @@ class PostgresCheck(CheckBase):
     database_url: SecretUrl | None = None
 
 
+class BackupCheck(CheckBase):
+    """The newest complete backup's age: degraded past `max_age` (default backups.max_age),
+    down when there is none."""
+
+    kind: Literal["backup"]
+    max_age: Interval | None = None
+
+
 class BasicAuth(Model):
     username: str
     password: Secret
@@ -332,6 +341,7 @@ Check = Annotated[
     | TlsCheck
     | DnsCheck
     | PostgresCheck
+    | BackupCheck
     | PrometheusCheck
     | CommandCheck,
     Field(discriminator="kind"),
@@ -485,6 +495,7 @@ class Config(Model):
     alertmanager: AlertmanagerConfig = AlertmanagerConfig()
     status: StatusConfig = StatusConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
+    backups: BackupsConfig = BackupsConfig()
     # Where to find each `${VAR}`'s value (`opsbook init` writes them to .env.example). A
     # variable named here that is unset leaves its channel or check off, as a secret does.
     env: dict[EnvName, Annotated[str, StringConstraints(max_length=2000)]] = {}

@@ -12,6 +12,7 @@ from opsbook.config import Config
 from opsbook.config.models import CheckBase
 from opsbook.config.secrets import mask_text, mask_value
 from opsbook.watch.checks import (
+    backup,
     command,
     dns,
     http,
@@ -34,6 +35,7 @@ KINDS: dict[str, Runner] = {
     "tls": tls.run,
     "dns": dns.run,
     "postgres": postgres.run,
+    "backup": backup.run,
     "prometheus": prometheus.run,
     "command": command.run,
 }

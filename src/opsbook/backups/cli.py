@@ -1,0 +1,211 @@
+"""`opsbook backup create|list|prune`: thin doors over backups.create and backups.service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+
+from opsbook.backups import create as creating
+from opsbook.backups import service
+from opsbook.backups.errors import BackupError, BackupFailed
+from opsbook.config.durations import format_duration
+from opsbook.console import Exit, console, err, fail, literal, print_json, print_rows, visible
+from opsbook.context import AppContext, app_context
+from opsbook.guard import guarded
+from opsbook.postgres.diagnostics import human_bytes, human_seconds
+from opsbook.store.audit import default_actor
+
+app = typer.Typer(help="Backups of the target database: create, list, prune.", no_args_is_help=True)
+JSON = typer.Option(False, "--json", help="Print as JSON.")
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    label: str | None = typer.Option(None, "--label", help="A note shown in `backup list`."),
+    checksums: bool = typer.Option(
+        False, "--checksums", help="Also record each table's content checksum."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Back up database.url (pg_dump -Fd -j N of one snapshot, with a manifest).
+
+    Example: opsbook backup create --label "before migration 42" --checksums
+    """
+    context = app_context(ctx)
+    config = context.config()
+    url = context.target_url()
+    if not as_json:
+        err.print(literal(f"takes {creating.LOCKS}"))
+    try:
+        with _progress(show=not as_json and console.is_terminal) as progress:
+            created = creating.create_backup(
+                store=context.store(),
+                url=url,
+                settings=config.backups,
+                root=config.resolve_path(config.backups.dir),
+                label=label,
+                checksums=checksums,
+                actor=default_actor(),
+                clock=context.clock,
+                progress=progress,
+            )
+    except BackupFailed as exc:
+        fail(f"backup failed: {exc}; nothing was kept", Exit.FOUND)
+    except BackupError as exc:
+        fail(f"{exc}; nothing was changed")
+    backup, manifest = created.backup, created.manifest
+    if as_json:
+        print_json({**_row(context, backup.id), "manifest": manifest})
+        return
+    seconds = (backup.ended_at - backup.started_at).total_seconds() if backup.ended_at else 0
+    console.print(
+        literal(
+            f"backup {backup.id} of {backup.database}: {backup.tables} tables, "
+            f"{backup.rows:,} rows, {human_bytes(backup.size_bytes or 0)} in "
+            f"{human_seconds(seconds)}; {backup.path}"
+        )
+    )
+
+
+@contextmanager
+def _progress(*, show: bool) -> Iterator[Callable[[creating.Progress], None]]:
+    """A bar of tables done and bytes written, on a terminal only."""
+    if not show:
+        yield lambda _: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} tables, {task.fields[size]}"),
+        console=err,
+        transient=True,
+    ) as bar:
+        task: TaskID | None = None
+
+        def update(step: creating.Progress) -> None:
+            nonlocal task
+            size = human_bytes(step.bytes)
+            if task is None:
+                task = bar.add_task(step.phase, total=step.tables, size=size)
+            bar.update(task, description=step.phase, completed=step.tables_done, size=size)
+
+        yield update
+
+
+def _row(context: AppContext, backup_id: int) -> dict[str, Any]:
+    with context.store().reading() as session:
+        listed = service.list_backups(session=session, clock=context.clock, unfinished=True)
+    return vars(next(b for b in listed if b.id == backup_id))
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    unfinished: bool = typer.Option(False, "--all", help="Also failed and abandoned attempts."),
+    as_json: bool = JSON,
+) -> None:
+    """Backups in the catalog, newest first: age, size, duration, verified or not.
+
+    Example: opsbook backup list --json
+    """
+    context = app_context(ctx)
+    with context.store().reading() as session:
+        rows = service.list_backups(session=session, clock=context.clock, unfinished=unfinished)
+    print_rows(
+        rows,
+        [
+            ("id", lambda b: str(b.id)),
+            ("state", lambda b: b.state),
+            ("started", lambda b: f"{b.started_at:%Y-%m-%d %H:%M}"),
+            ("age", lambda b: _age(b.age_seconds)),
+            ("size", lambda b: "" if b.size_bytes is None else human_bytes(b.size_bytes)),
+            ("took", lambda b: "" if b.seconds is None else human_seconds(b.seconds)),
+            ("tables", lambda b: "" if b.tables is None else str(b.tables)),
+            ("rows", lambda b: "" if b.rows is None else f"{b.rows:,}"),
+            ("verified", lambda b: "no" if b.verified_at is None else _ago(b.verified_at)),
+            ("label", lambda b: b.label or ""),
+        ],
+        as_json=as_json,
+        empty="no backups yet: opsbook backup create",
+    )
+
+
+def _ago(when: dt.datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M}"
+
+
+def _age(seconds: float) -> str:
+    """`2d3h`, `45m`: to the minute (days old is what retention reads)."""
+    return format_duration(dt.timedelta(minutes=int(seconds // 60)))
+
+
+@app.command("prune")
+def prune(
+    ctx: typer.Context,
+    keep_days: int = typer.Option(
+        7, "--keep-days", min=0, max=service.MAX_KEEP_DAYS, help="Keep backups this young."
+    ),
+    keep_min: int = typer.Option(
+        3, "--keep-min", min=0, max=service.MAX_KEEP_MIN, help="Keep at least this many."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Delete without asking."),
+    as_json: bool = JSON,
+) -> None:
+    """Delete backups past retention (a dry run without --yes); never the newest one.
+
+    Example: opsbook backup prune --keep-days 7 --keep-min 3 --yes
+    """
+    context = app_context(ctx)
+    store = context.store()
+    with store.reading() as session:
+        plan = service.plan_prune(
+            session=session, clock=context.clock, keep_days=keep_days, keep_min=keep_min
+        )
+    outcome = guarded(
+        plan,
+        show=None if as_json else _show_prune,
+        needed=bool(plan.delete),
+        # --json keeps stdout for the one document: no question there, a dry run instead.
+        dry_run=as_json and not yes,
+        yes=yes,
+        to=f"delete {len(plan.delete)} backup(s)",
+        act=lambda p: service.prune(
+            store=store, plan=p, actor=default_actor(), clock=context.clock
+        ),
+    )
+    if as_json:
+        print_json(
+            {
+                "dry_run": not outcome.acted,
+                "delete": [_doomed(d) for d in plan.delete],
+                "keep": [_doomed(d) for d in plan.keep],
+                "deleted": [d.backup.id for d in outcome.result or []],
+            }
+        )
+    elif outcome.acted:
+        console.print(literal(f"deleted {len(outcome.result or [])} backup(s)"))
+
+
+def _doomed(doomed: service.Doomed) -> dict[str, Any]:
+    return {"id": doomed.backup.id, "path": doomed.backup.path, "reason": doomed.reason}
+
+
+def _show_prune(plan: service.PrunePlan) -> None:
+    if not plan.delete:
+        console.print("nothing to delete")
+    for doomed in plan.delete:
+        console.print(literal(f"delete {_named(doomed)}: {doomed.reason}"))
+    for doomed in plan.keep:
+        console.print(literal(f"keep   {_named(doomed)}: {doomed.reason}"))
+
+
+def _named(doomed: service.Doomed) -> str:
+    backup = doomed.backup
+    label = f" ({visible(backup.label)})" if backup.label else ""
+    return f"backup {backup.id}{label}"

@@ -1,0 +1,120 @@
+"""A backup's files on disk: compressing pg_dump's table files, hashing every file, and
+writing the manifest so that a half-written one can never be taken for a finished one.
+
+pg_dump's directory format keeps each table's rows in `<dumpId>.dat` (large objects in
+`blob_<oid>.dat`) beside `toc.dat`, the table of contents. With `compression: zstd` each
+data file becomes `<name>.zst` and `toc.dat` still says "uncompressed": a restore
+decompresses the `.zst` files back into place, then runs `pg_restore -j` as usual.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from opsbook.jsonout import dumps
+
+MANIFEST = "manifest.json"
+DUMP = "dump"  # pg_dump's folder inside a backup's folder
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    path: str  # relative to the backup's folder, "/"-separated
+    bytes: int
+    sha256: str
+    # Set for a file opsbook compressed: its codec and its size before.
+    codec: str | None = None
+    raw_bytes: int | None = None
+
+
+def data_files(folder: Path) -> list[Path]:
+    """pg_dump's data files in `folder` (not toc.dat, not blobs.toc)."""
+    return sorted(p for p in folder.iterdir() if p.suffix == ".dat" and p.name != "toc.dat")
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes written so far under `folder` (files may vanish while it is read)."""
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except FileNotFoundError:
+            continue
+    return total
+
+
+def compress(
+    folder: Path, *, level: int, jobs: int, done: Callable[[int], None] = lambda _: None
+) -> dict[str, int]:
+    """Compress each data file in `folder` with zstd, `jobs` at a time (zstandard releases
+    the GIL); each original is removed once its `.zst` is complete. Returns each new
+    file's name and its size before compression."""
+
+    def one(path: Path) -> tuple[str, int]:
+        raw = path.stat().st_size
+        target = path.with_name(path.name + ".zst")
+        compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
+        with path.open("rb") as src, target.open("wb") as dst:
+            compressor.copy_stream(src, dst, size=raw, read_size=CHUNK, write_size=CHUNK)
+        path.unlink()
+        done(raw)
+        return target.name, raw
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return dict(pool.map(one, data_files(folder)))
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as src:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stored_files(backup: Path, raw_sizes: dict[str, int], codec: str | None) -> list[StoredFile]:
+    """Every file under `backup` but the manifest, with its size and sha256."""
+    found = []
+    for path in sorted(p for p in backup.rglob("*") if p.is_file() and p.name != MANIFEST):
+        relative = path.relative_to(backup).as_posix()
+        raw = raw_sizes.get(path.name) if path.parent.name == DUMP else None
+        found.append(
+            StoredFile(
+                relative,
+                path.stat().st_size,
+                sha256(path),
+                codec if raw is not None else None,
+                raw,
+            )
+        )
+    return found
+
+
+def write_manifest(backup: Path, manifest: dict[str, Any]) -> str:
+    """Write manifest.json durably (temp file, fsync, rename); returns its sha256."""
+    text = dumps(manifest, indent=2, sort_keys=False) + "\n"
+    temporary = backup / f".{MANIFEST}.tmp"
+    with temporary.open("w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    temporary.replace(backup / MANIFEST)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

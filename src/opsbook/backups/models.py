@@ -1,0 +1,43 @@
+"""The backup catalog: one row per backup attempt, in opsbook's store.
+
+A row is written `running` before pg_dump starts and becomes `complete` only after the
+manifest is on disk and the `.partial` folder has been renamed; a failure marks it
+`failed`. A process killed mid-dump leaves its row `running` with its pid and host, so a
+later prune can tell it was abandoned. `verified_at` is set by `backup verify`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opsbook.store.models import Base
+from opsbook.store.types import UTCDateTime
+
+
+class Backup(Base):
+    __tablename__ = "backups"
+    __table_args__ = (Index("ix_backups_state_started_at", "state", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    state: Mapped[str] = mapped_column(String(20))  # running, complete, failed
+    label: Mapped[str | None] = mapped_column(String(200))
+    database: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)  # the final folder (absolute)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    server_version: Mapped[str | None] = mapped_column(String(50))
+    pg_dump_version: Mapped[str | None] = mapped_column(String(50))
+    compression: Mapped[str] = mapped_column(String(20))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    tables: Mapped[int | None] = mapped_column(Integer)
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    checksums: Mapped[bool] = mapped_column(Boolean, default=False)
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64))
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,177 @@
+"""Which pg_dump to run, and running it: an argument list, the password in the
+environment, its progress read from its own `--verbose` lines.
+
+pg_dump refuses a server newer than itself ("aborting because of server version
+mismatch"), and an older pg_dump cannot know a newer server's catalogs; a newer pg_dump
+dumps an older server fine. So the newest pg_dump found is taken, and it must be at
+least the server's major version.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from opsbook.backups.errors import BackupError
+
+_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
+# With -j, the leader says "finished item 3456 TABLE DATA public users" as each table
+# file is done; with one job, "dumping contents of table" starts each.
+_FINISHED = re.compile(r"finished item \d+ TABLE DATA ")
+_STARTED = re.compile(r"dumping contents of table ")
+
+
+@dataclass(frozen=True)
+class PgDump:
+    path: Path
+    version: str  # "15.18"
+    major: int
+
+
+def candidates(bindir: str | None) -> list[Path]:
+    """Where pg_dump may be: the configured folder only, when set; else every
+    /usr/lib/postgresql/N/bin, then PATH."""
+    if bindir:
+        return [Path(bindir) / "pg_dump"]
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))
+    on_path = shutil.which("pg_dump")
+    if on_path:
+        found.append(Path(on_path))
+    return found
+
+
+def version_of(path: Path) -> PgDump | None:
+    """The pg_dump at `path` and its version; None when it is missing or does not run."""
+    try:
+        done = subprocess.run(
+            [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = _VERSION.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        return None
+    major = int(match.group(1))
+    return PgDump(path, f"{major}.{match.group(2) or 0}", major)
+
+
+def choose(server_major: int, paths: Iterable[Path]) -> PgDump:
+    """The newest pg_dump among `paths`; BackupError naming the version needed and how
+    to install it when none is at least the server's."""
+    found = [d for d in (version_of(p) for p in dict.fromkeys(paths)) if d is not None]
+    usable = [d for d in found if d.major >= server_major]
+    if usable:
+        # On a tie, a versioned folder's binary over Debian's /usr/bin wrapper script.
+        return max(usable, key=lambda d: (d.major, "postgresql" in d.path.parts))
+    seen = ", ".join(f"{d.version} ({d.path})" for d in found) or "none"
+    raise BackupError(
+        f"the server is PostgreSQL {server_major}: a pg_dump {server_major} or newer is needed"
+        f" (found: {seen}); install it with `apt install postgresql-client-{server_major}`"
+        " (from apt.postgresql.org on Debian 12), or set backups.bindir to its folder"
+    )
+
+
+def command(
+    dump: PgDump,
+    url: str,
+    *,
+    out: Path,
+    snapshot: str,
+    jobs: int,
+    gzip_level: int | None,
+    lock_wait_ms: int,
+) -> tuple[list[str], dict[str, str]]:
+    """pg_dump's argument list and environment: the connection string given without its
+    password, which goes by PGPASSWORD (never on a command line `ps` shows)."""
+    params = conninfo_to_dict(url)
+    password = params.pop("password", None)
+    argv = [
+        str(dump.path),
+        "--format=directory",
+        f"--jobs={jobs}",
+        f"--compress={gzip_level or 0}",
+        f"--snapshot={snapshot}",
+        f"--lock-wait-timeout={lock_wait_ms}",
+        "--verbose",
+        f"--file={out}",
+        f"--dbname={make_conninfo(**{k: str(v) for k, v in params.items()})}",
+    ]
+    env = dict(os.environ)
+    if password is not None:
+        env["PGPASSWORD"] = str(password)
+    return argv, env
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: a SIGKILL of opsbook ends pg_dump too (Linux's
+    PR_SET_PDEATHSIG), so a killed backup leaves no pg_dump writing into its folder."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the orphan finishes and exits alone
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+class Running:
+    """pg_dump running: counts the table files it has finished, keeps its last lines of
+    output for an error message."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str], jobs: int) -> None:
+        self.finished = 0
+        self.tail: deque[str] = deque(maxlen=20)
+        self._pattern = _FINISHED if jobs > 1 else _STARTED
+        self._process = subprocess.Popen(
+            list(argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            preexec_fn=_die_with_parent,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._process.stderr is not None
+        for line in self._process.stderr:
+            if self._pattern.search(line):
+                self.finished += 1
+            elif "pg_dump: " in line and not line.startswith("pg_dump: reading"):
+                self.tail.append(line.rstrip("\n"))
+
+    def wait(self, tick: Callable[[], None], every: float = 0.2) -> int:
+        """Wait for pg_dump to end, calling `tick` every `every` seconds; its exit code."""
+        while True:
+            try:
+                code = self._process.wait(timeout=every)
+                break
+            except subprocess.TimeoutExpired:
+                tick()
+        self._reader.join(timeout=10)
+        return code
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def error(self) -> str:
+        """The lines pg_dump wrote that say what went wrong."""
+        wrong = [line for line in self.tail if "error" in line.lower() or "fatal" in line]
+        return "; ".join(wrong[-3:] or list(self.tail)[-3:]) or "no message"

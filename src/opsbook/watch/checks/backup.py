@@ -1,0 +1,48 @@
+"""`backup` checks: the newest complete backup's age, read from the catalog in opsbook's
+own store (pgBackRest has no such alarm: its issue #1918). Degraded past `max_age`, down
+when there is no backup at all."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from opsbook.backups import service
+from opsbook.config.durations import format_duration
+from opsbook.config.models import BackupCheck
+from opsbook.store import open_store
+from opsbook.watch.probe import ProbeContext
+from opsbook.watch.result import CheckResult
+
+
+def _newest(ctx: ProbeContext) -> tuple[dt.datetime, int] | None:
+    config = ctx.config
+    store = open_store(config.store.url.reveal(), base_dir=config.base_dir, upgrade=False)
+    try:
+        with store.reading() as session:
+            newest = service.newest_complete(session=session)
+            return (newest.ended_at or newest.started_at, newest.id) if newest else None
+    finally:
+        store.close()
+
+
+async def run(check: BackupCheck, ctx: ProbeContext) -> CheckResult:
+    now = ctx.clock.now()
+    max_age = check.max_age or ctx.config.backups.max_age
+    newest = await asyncio.to_thread(_newest, ctx)
+    if newest is None:
+        return CheckResult(
+            check.name, "backup", "down", "no complete backup: opsbook backup create", now
+        )
+    ended, backup_id = newest
+    age = max(now - ended, dt.timedelta(0))
+    shown = format_duration(dt.timedelta(seconds=round(age.total_seconds())))
+    metrics = {"backup_age_seconds": age.total_seconds()}
+    details: dict[str, object] = {"backup": backup_id, "ended_at": ended.isoformat()}
+    if age > max_age:
+        summary = f"newest backup ({backup_id}) is {shown} old, over {format_duration(max_age)}"
+        return CheckResult(
+            check.name, "backup", "degraded", summary, now, metrics=metrics, details=details
+        )
+    summary = f"newest backup ({backup_id}) is {shown} old"
+    return CheckResult(check.name, "backup", "ok", summary, now, metrics=metrics, details=details)
