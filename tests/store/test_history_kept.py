@@ -210,4 +210,5 @@ def test_incidents_still_change_and_watch_history_still_prunes(store: Store) -> 
     with store.session() as session:
         done = service.get(session, incident_id=incident.id)
         assert (done.status, done.severity, done.impact) == ("resolved", "P1", "1h of 500s")
-        assert len(service.timeline(session, incident_id=incident.id)) == 7
+        # Eight: the forced resolve adds its private note.
+        assert len(service.timeline(session, incident_id=incident.id)) == 8
