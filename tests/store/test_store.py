@@ -158,6 +158,7 @@ def test_migrations_build_exactly_the_models_tables(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    import opsbook.deploy.models
     import opsbook.incidents.models
     import opsbook.notify.models
     import opsbook.oncall.models
