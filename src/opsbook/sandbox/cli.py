@@ -12,6 +12,7 @@ import uvicorn
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from opsbook.bounds import MAX_ATTEMPTS, MAX_PORT
+from opsbook.config.durations import format_duration
 from opsbook.console import Exit, Table, console, fail, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.sandbox.app import create_app
@@ -219,7 +220,8 @@ def deploy(
     if as_json:
         print_json(data)
         return
-    after = {"health": "; health fails", "errors": f"; pages start failing after {BAKE}"}
+    bake = format_duration(BAKE)
+    after = {"health": "; health fails", "errors": f"; pages start failing after {bake}"}
     console.print(f"sandbox serves {safe(commit)}{after.get(broken or '', '')}")
 
 
