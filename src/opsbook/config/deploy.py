@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
 
 from opsbook.config.base import HttpStatus, Model, Threshold
-from opsbook.config.durations import Duration, Interval
+from opsbook.config.durations import Duration, Interval, format_duration
 
 Environment = Literal["production", "staging"]
 ENVIRONMENTS: tuple[Environment, ...] = ("production", "staging")
@@ -62,6 +62,10 @@ class Limits(Model):
     direction: Literal["above", "below"] = "above"
 
 
+# How long verify waits for a version or watches errors at most: longer is a typo.
+LONGEST = dt.timedelta(days=1)
+
+
 class DeployConfig(Model):
     # The seed: "Deployment takes ~3 minutes"; "Monitor errors (15 minutes)".
     wait: Duration = dt.timedelta(minutes=5)
@@ -76,3 +80,12 @@ class DeployConfig(Model):
     error_rate: Limits = Limits(warn=0.01, crit=0.05)
     p95: Limits = Limits(warn=1.0, crit=3.0)
     staging_url: str | None = None
+
+    @field_validator("wait", "watch")
+    @classmethod
+    def _within_a_day(cls, span: dt.timedelta) -> dt.timedelta:
+        if span > LONGEST:
+            raise ValueError(
+                f"{format_duration(span)} is longer than 1d, the longest a verify takes"
+            )
+        return span

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from opsbook.bodies import shown
 from opsbook.clock import Clock, Sleep
 from opsbook.config import Config
-from opsbook.config.deploy import ENVIRONMENTS
+from opsbook.config.deploy import ENVIRONMENTS, LONGEST
 from opsbook.config.durations import format_duration
 from opsbook.deploy import records
 from opsbook.deploy.models import Deploy
@@ -31,7 +31,6 @@ from opsbook.watch.probe import ProbeContext, new_session
 
 # A git commit id, short or full, SHA-1 or SHA-256: hex digits and nothing else.
 _COMMIT = re.compile(r"[0-9a-fA-F]{4,64}")
-LONGEST = dt.timedelta(days=1)  # --wait and --watch: longer is a typo, not a deploy
 
 
 class DeployInputError(ValueError):
