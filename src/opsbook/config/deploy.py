@@ -10,20 +10,38 @@ that is meant to redirect says so with its status and `redirect_to`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from opsbook.config.base import HttpStatus, Model, Threshold
 from opsbook.config.durations import Duration, Interval, format_duration
+from opsbook.config.errors import shown
 
 Environment = Literal["production", "staging"]
 ENVIRONMENTS: tuple[Environment, ...] = ("production", "staging")
 
-# A path on the app, as a browser's address bar holds it: no spaces or control characters.
-AppPath = Annotated[
-    str, StringConstraints(min_length=1, max_length=2000, pattern=r"^/[^\s\x00-\x1f\x7f]*$")
-]
+_PATH = re.compile(r"/[^\s\x00-\x1f\x7f]{0,1999}")
+
+
+def _app_path(text: str) -> str:
+    if not _PATH.fullmatch(text):
+        raise ValueError(
+            f"{shown(text)} is not a path on the app (it starts with / and holds no spaces)"
+        )
+    return text
+
+
+# A path on the app, as a browser's address bar holds it.
+AppPath = Annotated[str, AfterValidator(_app_path)]
 
 
 class SmokePath(Model):
