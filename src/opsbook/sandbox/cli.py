@@ -30,6 +30,12 @@ app = typer.Typer(
 
 _DB_HELP = "The sandbox's PostgreSQL (default: $DATABASE_URL, then database.url in the config)."
 _URL_DEFAULT = f"http://127.0.0.1:{DEFAULT_PORT}"
+_RUNNING = typer.Option(
+    _URL_DEFAULT, "--url", envvar="OPSBOOK_SANDBOX_URL", help="The running sandbox."
+)
+_TOKEN = typer.Option(
+    SandboxSettings.admin_token, "--token", envvar="OPSBOOK_SANDBOX_TOKEN", help="Its admin token."
+)
 
 
 def _database_url(ctx: typer.Context, given: str | None) -> str:
@@ -137,15 +143,8 @@ def fault(
     value: str | None = typer.Argument(None, help="Its value (see the list); default per fault."),
     off: bool = typer.Option(False, "--off", help="Switch this fault off."),
     clear: bool = typer.Option(False, "--clear", help="Switch every fault off."),
-    url: str = typer.Option(
-        _URL_DEFAULT, "--url", envvar="OPSBOOK_SANDBOX_URL", help="The running sandbox."
-    ),
-    token: str = typer.Option(
-        SandboxSettings.admin_token,
-        "--token",
-        envvar="OPSBOOK_SANDBOX_TOKEN",
-        help="Its admin token.",
-    ),
+    url: str = _RUNNING,
+    token: str = _TOKEN,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Switch a fault on or off in a running sandbox, or list them.
@@ -190,15 +189,8 @@ def deploy(
     broken: str | None = typer.Option(
         None, "--broken", help="health: fails at once; errors: 50% of pages fail after 1m."
     ),
-    url: str = typer.Option(
-        _URL_DEFAULT, "--url", envvar="OPSBOOK_SANDBOX_URL", help="The running sandbox."
-    ),
-    token: str = typer.Option(
-        SandboxSettings.admin_token,
-        "--token",
-        envvar="OPSBOOK_SANDBOX_TOKEN",
-        help="Its admin token.",
-    ),
+    url: str = _RUNNING,
+    token: str = _TOKEN,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Deploy another version to a running sandbox, optionally a broken one.
