@@ -86,6 +86,9 @@ ARGS: dict[str, list[str]] = {
     "audit list": [],
     "audit verify": [],
     "sandbox fault": ["--clear", "--url", "http://127.0.0.1:{dead}"],
+    "sandbox deploy": ["--commit", "abcd", "--url", "http://127.0.0.1:{dead}"],
+    "deploy verify": ["--commit", "abcd", "--url", "http://127.0.0.1:{dead}"],
+    "deploy list": [],
     "oncall now": [],
     "oncall schedule": ["--weeks", "1"],
     "oncall override": ["--who", 'Zoë "[/x]" \x1b[31m', "--to", "+1h"],
@@ -136,6 +139,7 @@ MUST_PRINT = {
     "backup create",
     "backup list",
     "backup prune",
+    "deploy list",
 }
 
 

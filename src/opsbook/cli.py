@@ -14,6 +14,7 @@ from opsbook.backups import cli as backups_cli
 from opsbook.bounds import MAX_ATTEMPTS, MAX_PORT
 from opsbook.config import cli as config_cli
 from opsbook.context import AppContext, app_context
+from opsbook.deploy import cli as deploy_cli
 from opsbook.incidents import cli as incidents_cli
 from opsbook.notify import cli as notify_cli
 from opsbook.notify import customers_cli
@@ -103,6 +104,7 @@ app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(maintenance_cli.app, name="maintenance")
 app.add_typer(notify_cli.app, name="notify")
 app.add_typer(backups_cli.app, name="backup")
+app.add_typer(deploy_cli.app, name="deploy")
 
 
 @app.command("demo")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 
@@ -44,3 +46,20 @@ class FrozenClock:
 
 
 SYSTEM_CLOCK: Clock = SystemClock()
+
+# Waiting between polls, in seconds: what a loop that polls on a clock is handed.
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def sleeper(clock: Clock) -> Sleep:
+    """How to wait on `clock`: a FrozenClock moves on by the time asked at once, so a
+    five-minute poll runs in a test without sleeping; any other clock really waits."""
+    if not isinstance(clock, FrozenClock):
+        return asyncio.sleep
+    frozen = clock
+
+    async def advance(seconds: float) -> None:
+        frozen.advance(dt.timedelta(seconds=seconds))
+        await asyncio.sleep(0)
+
+    return advance

@@ -138,6 +138,16 @@ CONFIG_DURATIONS: dict[str, tuple[str, str, str | None]] = {
             ("tick", "shorter than 1s"),
         )
     },
+    **{
+        f"deploy.{name}": (f"deploy:\n  {name}: {V}\n", f"deploy.{name}", least)
+        for name, least in (
+            ("wait", None),  # look once
+            ("watch", None),  # do not watch
+            ("poll_every", "at least 1s"),
+            ("sample_every", "at least 1s"),
+            ("window", "at least 1s"),
+        )
+    },
     "escalation.policies[].levels[].delay": (
         "escalation:\n  policies:\n    - name: p\n"
         f"      levels: [{{targets: [{{person: x}}], delay: {V}}}]\n",

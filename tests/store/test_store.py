@@ -159,6 +159,7 @@ def test_migrations_build_exactly_the_models_tables(store: Store) -> None:
     from alembic.migration import MigrationContext
 
     import opsbook.backups.models
+    import opsbook.deploy.models
     import opsbook.incidents.models
     import opsbook.notify.models
     import opsbook.oncall.models

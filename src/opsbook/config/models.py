@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BeforeValidator,
     ByteSize,
     Field,
     PrivateAttr,
@@ -25,7 +24,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from opsbook.bodies import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from opsbook.bounds import Port
@@ -33,39 +31,17 @@ from opsbook.config.backups import BackupsConfig
 
 # Re-exported: the severity names have always been imported from here.
 from opsbook.config.base import SEVERITY_NAMES as SEVERITY_NAMES
+from opsbook.config.base import HttpStatus as HttpStatus
 from opsbook.config.base import Model
 from opsbook.config.base import SeverityName as SeverityName
+from opsbook.config.base import Threshold as Threshold
+from opsbook.config.deploy import DeployConfig, Environment, SmokePath, SmokePaths
 from opsbook.config.durations import Duration, Interval, Timeout, at_least, format_duration
 from opsbook.config.escalation import EscalationConfig
 from opsbook.config.notify import NotifyConfig
 from opsbook.config.oncall import OncallConfig
 from opsbook.config.secrets import Secret, SecretUrl, UnsetSecret
 from opsbook.config.status import StatusConfig
-
-
-def _threshold(value: Any) -> Any:
-    """Thresholds read as the seed writes them: `1%`, `3s`, `500ms`, or a plain number."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if text.endswith("%"):
-                return float(text[:-1]) / 100
-            if text.endswith("ms"):
-                return float(text[:-2]) / 1000
-            if text.endswith("s"):
-                return float(text[:-1])
-            return float(text)
-        except ValueError:
-            raise PydanticCustomError(
-                "threshold", f"{value!r} is not a threshold (use 5%, 0.05, 3s or 500ms)"
-            ) from None
-    return value
-
-
-# Finite: an `inf` or `nan` threshold would silently never (or always) fire.
-Threshold = Annotated[float, BeforeValidator(_threshold), Field(allow_inf_nan=False)]
-HttpStatus = Annotated[int, Field(ge=100, le=599)]
-
 
 # --- severities -----------------------------------------------------------------------
 
@@ -132,7 +108,10 @@ class AppConfig(Model):
     health_path: str = "/api/health"
     version_path: str = "/api/version"
     expected_commit: str | None = None
-    smoke_paths: list[str] = ["/sign-in", "/dashboard", "/scenarios", "/settings"]
+    # The seed's smoke test: sign in, dashboard, scenario list, settings (config/deploy.py).
+    smoke_paths: SmokePaths = [
+        SmokePath(path=p) for p in ("/sign-in", "/dashboard", "/scenarios", "/settings")
+    ]
 
 
 class DatabaseConfig(Model):
@@ -175,7 +154,9 @@ class VersionCheck(CheckBase):
     kind: Literal["version"]
     url: str
     field: str = "commit"
+    # None: app.expected_commit, else the last deploy verified in `env` (opsbook deploy).
     expected: str | None = None
+    env: Environment = "production"
 
 
 class WebhookCheck(CheckBase):
@@ -496,6 +477,7 @@ class Config(Model):
     status: StatusConfig = StatusConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
     backups: BackupsConfig = BackupsConfig()
+    deploy: DeployConfig = DeployConfig()
     # Where to find each `${VAR}`'s value (`opsbook init` writes them to .env.example). A
     # variable named here that is unset leaves its channel or check off, as a secret does.
     env: dict[EnvName, Annotated[str, StringConstraints(max_length=2000)]] = {}

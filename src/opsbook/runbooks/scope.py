@@ -22,7 +22,7 @@ def app_variables(config: Config) -> dict[str, Any]:
         "health_path": app.health_path,
         "version_path": app.version_path,
         "expected_commit": app.expected_commit or "",
-        "smoke_paths": list(app.smoke_paths),
+        "smoke_paths": [smoke.path for smoke in app.smoke_paths],
     }
 
 

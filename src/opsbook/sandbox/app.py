@@ -13,14 +13,15 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.middleware.base import RequestResponseEndpoint
 
 from opsbook.bodies import BodyError, LimitBodies, parse_json, read_json, shown, unstorable
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.jsonout import dumps
 from opsbook.responses import JSONResponse
-from opsbook.sandbox import pages, providers, signatures
+from opsbook.sandbox import deploys, pages, providers, signatures
+from opsbook.sandbox.deploys import Deployment
 from opsbook.sandbox.faults import (
     FAULTS,
     PROVIDERS,
@@ -44,6 +45,7 @@ def create_app(
     rng: random.Random | None = None,
 ) -> FastAPI:
     faults = FaultState(settings.database_url)
+    deployment = Deployment(settings.commit, clock)
     chance = rng or random.Random()
 
     @asynccontextmanager
@@ -59,6 +61,7 @@ def create_app(
         default_response_class=JSONResponse,
     )
     app.state.faults = faults
+    app.state.deployment = deployment
     app.add_middleware(LimitBodies)  # the default limits: 8 MiB, JSON 64 deep
 
     @contextmanager
@@ -80,7 +83,9 @@ def create_app(
             if path.startswith("/api/"):
                 return JSONResponse({"error": "Session expired"}, status_code=401)
             return HTMLResponse(pages.session_expired(), status_code=401)
-        rate = faults.get("error-rate")
+        if faults.get("signed-out") and path in SIGNED_IN and not path.startswith("/api/"):
+            return RedirectResponse("/sign-in", status_code=307)
+        rate = faults.get("error-rate") or deployment.error_share()
         if rate and path in FLAKY and chance.random() < rate:
             return PlainTextResponse("503: SERVICE_UNAVAILABLE", status_code=503)
         return await call_next(request)
@@ -89,7 +94,7 @@ def create_app(
 
     @app.get("/api/health")
     def health() -> JSONResponse:
-        if faults.get("health-500"):
+        if faults.get("health-500") or deployment.health_broken():
             return JSONResponse({"status": "error", "error": "internal error"}, status_code=500)
         try:
             with database() as conn:
@@ -102,7 +107,7 @@ def create_app(
 
     @app.get("/api/version")
     def version() -> dict[str, str]:
-        return {"commit": faults.get("wrong-version") or settings.commit}
+        return {"commit": faults.get("wrong-version") or deployment.current.commit}
 
     # --- third parties' status pages -----------------------------------------------------
 
@@ -320,6 +325,18 @@ def create_app(
             return JSONResponse({"error": f"no fault named {shown(name)}"}, status_code=404)
         await asyncio.to_thread(faults.clear, name)
         return JSONResponse({"name": name, "value": None})
+
+    @app.put("/_sandbox/deploy")
+    async def deploy(request: Request) -> JSONResponse:
+        if not authorized(request):
+            return denied()
+        try:
+            commit, broken = deploys.parse(parse_json(await request.body() or b"null"))
+        except (BodyError, FaultValueError) as exc:
+            return JSONResponse({"error": f"deploy: {exc}"}, status_code=422)
+        done = deployment.deploy(commit, broken)
+        at = done.at.isoformat()
+        return JSONResponse({"commit": done.commit, "broken": done.broken, "at": at})
 
     @app.delete("/_sandbox/faults")
     async def clear_faults(request: Request) -> JSONResponse:

@@ -12,11 +12,13 @@ import uvicorn
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from opsbook.bounds import MAX_ATTEMPTS, MAX_PORT
+from opsbook.config.durations import format_duration
 from opsbook.console import Exit, Table, console, fail, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.sandbox.app import create_app
-from opsbook.sandbox.client import SandboxUnreachable, faults_call
-from opsbook.sandbox.faults import FAULTS
+from opsbook.sandbox.client import SandboxUnreachable, deploy_call, faults_call
+from opsbook.sandbox.deploys import BAKE, BROKEN
+from opsbook.sandbox.faults import FAULTS, FaultValueError, commit_of
 from opsbook.sandbox.schema import apply_schema
 from opsbook.sandbox.seed import seed as seed_data
 from opsbook.sandbox.settings import DEFAULT_PORT, SandboxSettings
@@ -28,6 +30,12 @@ app = typer.Typer(
 
 _DB_HELP = "The sandbox's PostgreSQL (default: $DATABASE_URL, then database.url in the config)."
 _URL_DEFAULT = f"http://127.0.0.1:{DEFAULT_PORT}"
+_RUNNING = typer.Option(
+    _URL_DEFAULT, "--url", envvar="OPSBOOK_SANDBOX_URL", help="The running sandbox."
+)
+_TOKEN = typer.Option(
+    SandboxSettings.admin_token, "--token", envvar="OPSBOOK_SANDBOX_TOKEN", help="Its admin token."
+)
 
 
 def _database_url(ctx: typer.Context, given: str | None) -> str:
@@ -135,15 +143,8 @@ def fault(
     value: str | None = typer.Argument(None, help="Its value (see the list); default per fault."),
     off: bool = typer.Option(False, "--off", help="Switch this fault off."),
     clear: bool = typer.Option(False, "--clear", help="Switch every fault off."),
-    url: str = typer.Option(
-        _URL_DEFAULT, "--url", envvar="OPSBOOK_SANDBOX_URL", help="The running sandbox."
-    ),
-    token: str = typer.Option(
-        SandboxSettings.admin_token,
-        "--token",
-        envvar="OPSBOOK_SANDBOX_TOKEN",
-        help="Its admin token.",
-    ),
+    url: str = _RUNNING,
+    token: str = _TOKEN,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Switch a fault on or off in a running sandbox, or list them.
@@ -180,6 +181,40 @@ def fault(
     else:
         shown = "off" if data["value"] is None else data["value"]
         console.print(f"{name}: {safe(shown)}")
+
+
+@app.command("deploy")
+def deploy(
+    commit: str = typer.Option(..., "--commit", help="The version /api/version will report."),
+    broken: str | None = typer.Option(
+        None, "--broken", help="health: fails at once; errors: 50% of pages fail after 1m."
+    ),
+    url: str = _RUNNING,
+    token: str = _TOKEN,
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Deploy another version to a running sandbox, optionally a broken one.
+
+    Example: opsbook sandbox deploy --commit 9b1d2e3f --broken errors
+    """
+    try:
+        commit = commit_of(commit)
+    except FaultValueError as exc:
+        fail(f"--commit: {exc}")
+    if broken is not None and broken not in BROKEN:
+        fail(f"--broken: {broken!r} is not one of {', '.join(BROKEN)}")
+    try:
+        status, data = deploy_call(url, token, commit, broken)
+    except SandboxUnreachable as exc:
+        fail(str(exc), Exit.FOUND)
+    if status != 200:
+        fail(f"the sandbox answered {status}: {data.get('error', data)}", Exit.FOUND)
+    if as_json:
+        print_json(data)
+        return
+    bake = format_duration(BAKE)
+    after = {"health": "; health fails", "errors": f"; pages start failing after {bake}"}
+    console.print(f"sandbox serves {safe(commit)}{after.get(broken or '', '')}")
 
 
 def _print_faults(active: dict[str, object]) -> None:

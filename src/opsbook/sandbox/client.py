@@ -35,3 +35,8 @@ def faults_call(
     url = base_url.rstrip("/") + "/_sandbox/faults" + (f"/{name}" if name else "")
     body = {"value": value} if method == "PUT" else None
     return asyncio.run(_call(method, url, token, body))
+
+
+def deploy_call(base_url: str, token: str, commit: str, broken: str | None) -> tuple[int, Any]:
+    url = base_url.rstrip("/") + "/_sandbox/deploy"
+    return asyncio.run(_call("PUT", url, token, {"commit": commit, "broken": broken}))

@@ -85,7 +85,7 @@ def _share(value: Any) -> float:
     return number
 
 
-def _commit(value: Any) -> str:
+def commit_of(value: Any) -> str:
     """What /api/version will report: a commit id, never text a page or terminal would
     interpret."""
     if not isinstance(value, str) or not _COMMIT.fullmatch(value.strip()):
@@ -125,7 +125,7 @@ FAULTS: dict[str, FaultSpec] = {
         FaultSpec(
             "wrong-version",
             "GET /api/version reports another commit",
-            _commit,
+            commit_of,
             "deadbeef",
             "deadbeef",
         ),
@@ -143,6 +143,13 @@ FAULTS: dict[str, FaultSpec] = {
         FaultSpec("long-query", "run a query that takes N seconds", _seconds, 300.0, "600"),
         FaultSpec(
             "auth-broken", "sign-in and signed-in routes fail: 'Session expired'", _flag, True, "on"
+        ),
+        FaultSpec(
+            "signed-out",
+            "signed-in pages redirect (307) to /sign-in, as when sessions are lost",
+            _flag,
+            True,
+            "on",
         ),
         FaultSpec(
             "provider-outage",

@@ -8,7 +8,7 @@ import difflib
 import typer
 
 from opsbook.config import Config
-from opsbook.config.models import Check
+from opsbook.config.models import Check, VersionCheck
 from opsbook.console import Exit, Table, console, fail, literal, print_json
 from opsbook.context import app_context
 from opsbook.watch.runner import run_checks
@@ -47,7 +47,13 @@ def check(
     context = app_context(ctx)
     config = context.config(required=True)
     chosen = choose_checks(config, names)
-    results = asyncio.run(run_checks(config, chosen, clock=context.clock))
+    # The store only when a version check compares with the last verified deploy: a
+    # plain `opsbook check` leaves no opsbook.db behind.
+    reads_deploys = not config.app.expected_commit and any(
+        isinstance(c, VersionCheck) and not c.expected for c in chosen
+    )
+    store = context.store() if reads_deploys else None
+    results = asyncio.run(run_checks(config, chosen, clock=context.clock, store=store))
     if as_json:
         print_json([r.as_dict() for r in results])
     else:

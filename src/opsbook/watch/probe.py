@@ -12,6 +12,7 @@ import aiohttp
 
 from opsbook.clock import Clock
 from opsbook.config import Config
+from opsbook.store import Store
 
 USER_AGENT = "opsbook-watch/0.1"
 
@@ -23,6 +24,9 @@ class ProbeContext:
     session: aiohttp.ClientSession
     config: Config
     clock: Clock
+    # The state store, for checks that compare with what opsbook recorded (`version`
+    # reads the last verified deploy); None where there is none to read.
+    store: Store | None = None
 
 
 def new_session(limit: int = 100) -> aiohttp.ClientSession:

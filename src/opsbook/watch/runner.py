@@ -11,6 +11,7 @@ from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.config.models import CheckBase
 from opsbook.config.secrets import mask_text, mask_value
+from opsbook.store import Store
 from opsbook.watch.checks import (
     backup,
     command,
@@ -78,12 +79,17 @@ async def run_one(check: CheckBase, ctx: ProbeContext) -> CheckResult:
 
 
 async def run_checks(
-    config: Config, checks: Sequence[CheckBase], *, clock: Clock, concurrency: int = 100
+    config: Config,
+    checks: Sequence[CheckBase],
+    *,
+    clock: Clock,
+    concurrency: int = 100,
+    store: Store | None = None,
 ) -> list[CheckResult]:
     """Run the checks once, at most `concurrency` at a time, in the order given."""
     gate = asyncio.Semaphore(concurrency)
     async with new_session(limit=concurrency) as session:
-        ctx = ProbeContext(session=session, config=config, clock=clock)
+        ctx = ProbeContext(session=session, config=config, clock=clock, store=store)
 
         async def guarded(check: CheckBase) -> CheckResult:
             async with gate:

@@ -157,7 +157,9 @@ class Scheduler:
     async def run(self, stop: asyncio.Event, *, tick: float = 0.1) -> None:
         """Schedule until `stop` is set, then let the running checks finish and store them."""
         async with new_session(limit=self.config.watch.concurrency) as session:
-            ctx = ProbeContext(session=session, config=self.config, clock=self.clock)
+            ctx = ProbeContext(
+                session=session, config=self.config, clock=self.clock, store=self.store
+            )
             while not stop.is_set():
                 self.launch(ctx)
                 try:

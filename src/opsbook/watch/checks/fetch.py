@@ -25,6 +25,8 @@ class Answer:
     status: int
     text: str
     elapsed_ms: float
+    # Where a redirect points (its Location header), when it was not followed.
+    location: str | None = None
 
     def json(self) -> Any:
         """JSON numbers stay real numbers (0.05 > 0.01), never truncated to integers. A
@@ -43,9 +45,10 @@ async def request(
     headers: dict[str, str] | None = None,
     body: str | None = None,
     payload: Any = None,
+    follow_redirects: bool = True,
 ) -> Answer:
     started = time.monotonic()
-    kwargs: dict[str, Any] = {"headers": headers or {}, "allow_redirects": True}
+    kwargs: dict[str, Any] = {"headers": headers or {}, "allow_redirects": follow_redirects}
     if payload is not None:
         kwargs["json"] = payload
     elif body is not None:
@@ -58,6 +61,7 @@ async def request(
                     response.status,
                     raw.decode(errors="replace"),
                     round((time.monotonic() - started) * 1000, 1),
+                    response.headers.get("Location"),
                 )
     except TimeoutError:
         raise Unreachable(f"no answer within {timeout:g}s") from None

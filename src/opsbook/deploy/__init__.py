@@ -1,0 +1,1 @@
+"""Deployments: verify a deploy stage by stage, and keep a record of each."""

@@ -1,0 +1,241 @@
+"""Deploy operations: verify a deploy stage by stage and record it; list the records.
+
+The CLI (deploy/cli.py) is a thin door over these; a runbook action will be another."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from opsbook.bodies import shown
+from opsbook.clock import Clock, Sleep
+from opsbook.config import Config
+from opsbook.config.deploy import ENVIRONMENTS, LONGEST
+from opsbook.config.durations import format_duration
+from opsbook.deploy import records
+from opsbook.deploy.models import Deploy
+from opsbook.deploy.stages import (
+    STAGE_RUNNERS,
+    FirstContactFailed,
+    Kit,
+    Stage,
+    Target,
+    shorten,
+)
+from opsbook.store import Store
+from opsbook.watch.probe import ProbeContext, new_session
+
+# A git commit id, short or full, SHA-1 or SHA-256: hex digits and nothing else.
+_COMMIT = re.compile(r"[0-9a-fA-F]{4,64}")
+
+
+class DeployInputError(ValueError):
+    """A value verify cannot take, in the domain's words; nothing was recorded."""
+
+
+class AppUnreachable(RuntimeError):
+    """The app did not answer at all; nothing was recorded."""
+
+
+@dataclass
+class Verification:
+    """One verify's outcome as recorded: `id` is the deploy record's."""
+
+    id: int
+    commit: str
+    env: str
+    url: str
+    actor: str
+    verdict: str
+    failed_stage: str | None
+    stages: list[Stage]
+    started_at: dt.datetime
+    ended_at: dt.datetime
+
+
+def check_commit(commit: str) -> str:
+    """The commit as given, when it is one (4 to 64 hex digits)."""
+    if not _COMMIT.fullmatch(commit):
+        raise DeployInputError(f"commit {shown(commit)} is not a commit id (4 to 64 hex digits)")
+    return commit.lower()
+
+
+def check_env(env: str) -> str:
+    if env not in ENVIRONMENTS:
+        raise DeployInputError(f"env {shown(env)} is not one of {', '.join(ENVIRONMENTS)}")
+    return env
+
+
+def check_span(what: str, span: dt.timedelta) -> dt.timedelta:
+    if not dt.timedelta(0) <= span <= LONGEST:
+        raise DeployInputError(f"{what} {format_duration(span)} is not between 0 and 1d")
+    return span
+
+
+def target_url(config: Config, *, env: str, url: str | None) -> str:
+    """Where the app in `env` answers: `url`, else the config's for that env."""
+    chosen = url or (config.app.url if env == "production" else config.deploy.staging_url)
+    if chosen is None:
+        raise DeployInputError(f"no URL for {env}: pass one, or set deploy.staging_url")
+    parts = urlsplit(chosen)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(chosen) > 2000:
+        raise DeployInputError(f"URL {shown(chosen)} is not an http(s) address")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in chosen):
+        raise DeployInputError(f"URL {shown(chosen)} holds a space or a control character")
+    return chosen.rstrip("/")
+
+
+class Progress:
+    """What verify says while it runs; the CLI shows it, a runbook step ignores it."""
+
+    def started(self, stage: str) -> None:
+        """A stage began."""
+
+    def note(self, stage: str, text: str) -> None:
+        """How a long stage is going (the version it still sees, the error rate so far)."""
+
+    def finished(self, stage: Stage) -> None:
+        """A stage ended, passed or not."""
+
+
+async def verify(
+    *,
+    store: Store,
+    config: Config,
+    target: Target,
+    actor: str,
+    clock: Clock,
+    sleep: Sleep,
+    progress: Progress | None = None,
+) -> Verification:
+    """Run the stages in order until one fails, then record the deploy; a deploy the app
+    never answered for (AppUnreachable) is not recorded."""
+    shown_to = progress or Progress()
+    started = clock.now()
+    stages: list[Stage] = []
+    async with new_session(limit=4) as session:
+        kit = Kit(
+            probe=ProbeContext(session=session, config=config, clock=clock),
+            app=config.app,
+            settings=config.deploy,
+            sleep=sleep,
+            note=shown_to.note,
+        )
+        for name, run in STAGE_RUNNERS.items():
+            shown_to.started(name)
+            try:
+                stage = await run(kit, target)
+            except FirstContactFailed as exc:
+                raise AppUnreachable(f"cannot reach the app: {exc}") from None
+            stage.saw = shorten(stage.saw)
+            stages.append(stage)
+            shown_to.finished(stage)
+            if not stage.passed:
+                break
+    result = _record(store, target=target, actor=actor, stages=stages, started=started, clock=clock)
+    post_to_deploys(config, result)
+    return result
+
+
+def _record(
+    store: Store,
+    *,
+    target: Target,
+    actor: str,
+    stages: list[Stage],
+    started: dt.datetime,
+    clock: Clock,
+) -> Verification:
+    failed = next((s.name for s in stages if not s.passed), None)
+    row = Deploy(
+        kind="verify",
+        commit=target.commit,
+        env=target.env,
+        actor=actor,
+        url=target.url,
+        verdict="failed" if failed else "passed",
+        failed_stage=failed,
+        stages=[stage_dict(s) for s in stages],
+        started_at=started,
+        ended_at=clock.now(),
+    )
+    with store.session() as session:
+        session.add(row)
+        session.flush()
+    return Verification(
+        row.id,
+        row.commit,
+        row.env,
+        row.url,
+        row.actor,
+        row.verdict,
+        row.failed_stage,
+        stages,
+        row.started_at,
+        row.ended_at,
+    )
+
+
+def stage_dict(stage: Stage) -> dict[str, Any]:
+    """A stage as the record (and --json) keeps it: times as ISO 8601 text."""
+    data = dataclasses.asdict(stage)
+    data["started_at"] = stage.started_at.isoformat()
+    data["ended_at"] = stage.ended_at.isoformat()
+    return data
+
+
+def announcement(result: Verification) -> str:
+    """The line #deploys reads about this verify."""
+    if result.verdict == "passed":
+        return f"Deployed {result.commit[:12]} to {result.env}: verified ({result.url})"
+    stage = next(s for s in result.stages if not s.passed)
+    return f"Deploy of {result.commit[:12]} to {result.env} failed at {stage.name}: {stage.saw}"
+
+
+# Where the post to #deploys goes (issue 16). Runbook notify steps are moving onto the
+# notify outbox; once they have, this queues `announcement(result)` to the channel the
+# config names for deploys, in the same way. Until then it posts nothing.
+def post_to_deploys(config: Config, result: Verification) -> None:
+    """The #deploys post for a finished verify: not sent yet (see the note above)."""
+    del config, result
+
+
+@dataclass
+class DeployRow:
+    """One deploy record as `deploy list` shows it."""
+
+    id: int
+    commit: str
+    env: str
+    actor: str
+    url: str
+    verdict: str
+    failed_stage: str | None
+    saw: str | None
+    started_at: dt.datetime
+    ended_at: dt.datetime
+
+
+def list_deploys(*, store: Store, env: str | None = None, limit: int = 100) -> list[DeployRow]:
+    """Deploy records, newest first; a failed one says what its failing stage saw."""
+    with store.reading() as session:
+        found = records.newest(session, env=env, limit=limit)
+        return [
+            DeployRow(
+                d.id,
+                d.commit,
+                d.env,
+                d.actor,
+                d.url,
+                d.verdict,
+                d.failed_stage,
+                next((s.get("saw") for s in d.stages if s.get("name") == d.failed_stage), None),
+                d.started_at,
+                d.ended_at,
+            )
+            for d in found
+        ]
