@@ -25,6 +25,7 @@ from tests.notify.conftest import deliver_config
 from tests.notify.fakes import FakeSmtp, smtp_server
 
 runner = CliRunner()
+LOOPS = "{% for a in range(3000) %}{% for b in range(3000) %}{% endfor %}{% endfor %}\n"
 HOSTILE = "<b>x</b> [/x] $(id) ; rm -rf / \x1b[31m 'quoted' \"both\""
 
 
@@ -107,6 +108,12 @@ def test_an_override_template_is_used(site: Any, tmp_path: Path) -> None:
         ("one\n{% if update %}\nthree\n", "customer_update.txt:2: Unexpected end of template"),
         ("line one\n\n{{ nothing_here }}\n", "customer_update.txt:3: 'nothing_here' is undefined"),
         ("{{ ''.__class__.__mro__ }}\n", "customer_update.txt:1: "),
+        # An edited template is bounded like a runbook's: no value past the size limit,
+        # no loop or macro (their nesting makes the time unbounded), no include of itself.
+        ("{{ 'x' * 10**8 }}\n", "customer_update.txt:1: repeating a value would make"),
+        (LOOPS, "customer_update.txt:1: a {% for %} statement is not allowed"),
+        ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}\n", "{% macro %} statement is not"),
+        ('{% include "customer_update.txt" %}\n', "a {% include %} statement is not allowed"),
     ],
 )
 def test_a_broken_template_is_a_config_check_error(

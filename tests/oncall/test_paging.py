@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from opsbook.config.models import IncidentPolicy
+from opsbook.incidents import service as incidents
 from opsbook.web.app import create_app
 from tests.conftest import wait_for
 from tests.notify.fakes import FakePagerDuty, FakeSlack, FakeSmtp
@@ -258,3 +259,33 @@ def test_serve_runs_escalation_beside_the_outbox_worker(pages: Pages) -> None:
     assert pages.lines(incident) == [
         "paged Alice (on call in primary, level 1) by slack-incidents, email-escalation"
     ]
+
+
+def test_an_acknowledger_who_is_no_valid_person_blocks_no_other_incident(pages: Pages) -> None:
+    """A lead named by a free-form actor (`OPSBOOK_ACTOR=" "`) that is not a valid person
+    name: their incident is still worked (the lead has no contacts), and every other
+    incident is still paged."""
+    first = pages.desk.open("P1", "Auth errors")
+    pages.round()
+    pages.act("acknowledge", incident_id=first, actor="   ")
+    pages.desk.later(minutes=30)
+    second = pages.desk.open("P0", "Site down")
+    assert pages.round() >= 2
+    assert pages.lines(second)[0].startswith("paged Alice")
+    assert pages.lines(first)[-1].startswith("reminded     (incident lead)")
+
+
+def test_an_incident_whose_round_fails_holds_up_no_other(pages: Pages) -> None:
+    """One incident's step failing (here a timeline line no opsbook wrote) is logged, and
+    the round goes on to the others and to the digests."""
+    broken = pages.desk.open("P1", "Auth errors")
+    with pages.desk.store.session() as session:
+        incidents.log_event(
+            session, incident=incidents.get(session, incident_id=broken), kind="paging",
+            actor="someone", clock=pages.desk.clock,
+            data={"what": "page", "level": 1, "people": [{"paged": True}]},
+        )  # fmt: skip
+    pages.desk.later(minutes=30)
+    second = pages.desk.open("P0", "Site down")
+    pages.round()
+    assert pages.lines(second)[0].startswith("paged Alice")

@@ -206,3 +206,21 @@ def test_a_killed_export_leaves_the_old_site_whole(tmp_path: Path, clock: Frozen
     subprocess.run([*command, str(site)], check=True, capture_output=True)
     _complete(site, names)
     assert not list(tmp_path.glob(".site.new-*"))  # a killed one's leftovers are gone
+
+
+@pytest.mark.parametrize("name", ["*", "s?te", "[s]ite"])
+def test_a_wildcard_name_leaves_other_exports_alone(
+    tmp_path: Path, clock: FrozenClock, name: str
+) -> None:
+    """A killed export's leftovers are found by DIR's name taken literally: `*` is one
+    directory, not every export's work in progress beside it."""
+    config, _ = _setup(tmp_path, clock)
+    in_progress = tmp_path / ".site.new-abc123"  # another export of ./site, under way
+    in_progress.mkdir()
+    (in_progress / "index.html").write_text("half written")
+
+    code, output = _export(config, clock, str(tmp_path / name))
+
+    assert code == 0, output
+    assert (tmp_path / name / "index.html").is_file()
+    assert (in_progress / "index.html").read_text() == "half written"

@@ -7,20 +7,23 @@ from __future__ import annotations
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
+from opsbook.config.loader import parse_config
 from opsbook.incidents import service as incidents
-from opsbook.status.cache import PublicCache
+from opsbook.status.cache import MEMO, PublicCache
+from opsbook.status.site import Document
 from opsbook.store import Store, open_store
 from opsbook.web.app import create_app
-from tests.status.factories import outage, past_incident, status_config
+from tests.status.factories import config_data, outage, past_incident, status_config
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 HOSTILE = [
@@ -29,6 +32,7 @@ HOSTILE = [
     "\x1b[31mred\x1b[0m",
     "quotes \" ' `$(rm -rf /)` ; rm -rf /",
     "nul\x00byte",
+    "not characters to XML: \ufffe\uffff",
 ]
 
 
@@ -195,3 +199,49 @@ def test_pages_are_rendered_once_per_view_and_revalidate(site: Site) -> None:
     assert again.status_code == 304 and again.content == b""
     css = site.client.get("/status/status.css")
     assert css.headers["content-type"] == "text/css; charset=utf-8" and b".bar" in css.content
+
+
+def test_made_up_ids_never_crowd_the_real_pages_out_of_the_memo(site: Site) -> None:
+    """A crawler asking for hundreds of ids that do not exist, right after a change, must
+    not leave the page itself rendered anew on every request of the surge."""
+    outage(site.store, site.config, site.clock)
+    for n in range(MEMO + 10):
+        assert site.client.get(f"/status/incidents/i{900_000 + n}").status_code == 404
+    assert site.client.get("/status/history?page=999999").status_code == 404
+    built = site.cache.current()
+    renders: list[str] = []
+
+    def maker(key: str) -> Callable[[], Document]:
+        def render() -> Document:
+            renders.append(key)
+            return Document(key.encode(), "text/plain")
+
+        return render
+
+    for _ in range(3):
+        for key in ("index", "feed", "incidents/i1"):
+            assert site.cache.rendered(built, key, maker(key)) is not None
+    assert renders == ["index", "feed", "incidents/i1"]  # each once for the view
+
+
+def test_names_from_the_config_that_xml_cannot_carry_keep_the_feed_well_formed(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    url = f"sqlite:///{tmp_path / 'opsbook.db'}"
+    data = config_data(url)
+    data["status"]["name"] = "Example \ufffe\uffff Status"
+    data["status"]["components"][0]["name"] = "Web \uffff app"
+    config = parse_config(yaml.safe_dump(data), file="opsbook.yaml", env={})
+    store = open_store(url)
+    try:
+        outage(store, config, clock)
+        cache = PublicCache(store, config, clock=clock, recheck=0)
+        client = TestClient(create_app(config, store, clock=clock, schedule=False, public=cache))
+        feed = client.get("/status/history.atom")
+        page = client.get("/status")
+    finally:
+        store.close()
+    assert feed.status_code == page.status_code == 200
+    root = ET.fromstring(feed.content)
+    assert root.findtext(f"{ATOM}title") == "Example \\ufffe\\uffff Status: incident history"
+    assert "Web \\uffff app" in page.text and "\uffff" not in page.text

@@ -286,8 +286,10 @@ def _finalize(_context: Any, value: Any) -> Any:
     return f"\x00{collected.nonce}:{len(collected.values) - 1}\x00"
 
 
-def environment() -> _Bounded:
-    env = _Bounded(undefined=StrictUndefined, autoescape=False, optimized=False, finalize=_finalize)
+def environment(**options: Any) -> _Bounded:
+    """The bounded environment; `options` (a loader, autoescape) for file templates."""
+    settings: dict[str, Any] = {"autoescape": False, **options}
+    env = _Bounded(undefined=StrictUndefined, optimized=False, finalize=_finalize, **settings)
     env.filters.update(_bounded_filters())
     # `tojson` writes RFC 8259 JSON like every other opsbook writer: NaN becomes null.
     env.policies["json.dumps_function"] = dumps

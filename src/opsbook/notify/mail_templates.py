@@ -1,10 +1,13 @@
 """Customer email templates: files an operator edits. The packaged ones (`templates/`) are
 the defaults; a folder named by `notify.customers.templates` overrides them file by file.
 
-Each email is three files: `<name>_subject.txt`, `<name>.txt` and `<name>.html`. Jinja's
-sandbox renders them (a template is text someone edits, not code opsbook trusts), with
-undefined names an error rather than blanks, and autoescape on for `.html` only: a public
-update saying `<script>` shows as typed in the HTML part and as written in the text part."""
+Each email is three files: `<name>_subject.txt`, `<name>.txt` and `<name>.html`. The
+bounded sandbox runbooks use renders them (a template is text someone edits, not code
+opsbook trusts, and it renders inside serve's customer round): every value-growing
+operation is charged to a budget, and only `{% if %}` statements are allowed, since loops,
+macros and includes nest into a render whose time has no bound. Undefined names are an
+error rather than blanks, and autoescape is on for `.html` only: a public update saying
+`<script>` shows as typed in the HTML part and as written in the text part."""
 
 from __future__ import annotations
 
@@ -14,16 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import (
+    BaseLoader,
     ChoiceLoader,
+    Environment,
     FileSystemLoader,
-    StrictUndefined,
     TemplateError,
     TemplateSyntaxError,
+    nodes,
     select_autoescape,
 )
-from jinja2.sandbox import SandboxedEnvironment
 
 from opsbook.config import Config
+from opsbook.expressions.sandbox import BUDGET, budget, environment
 
 DEFAULTS = Path(__file__).parent / "templates"
 UPDATE, ALL_CLEAR = "customer_update", "customer_all_clear"
@@ -60,12 +65,25 @@ def folder(config: Config) -> Path | None:
     return None if chosen is None else config.resolve_path(chosen)
 
 
-def _environment(overrides: Path | None) -> SandboxedEnvironment:
-    loaders = [FileSystemLoader(str(overrides))] if overrides is not None else []
-    return SandboxedEnvironment(
+# What a failing render raises besides Jinja's own errors (a recursion Jinja's parser
+# hits, a value that does not support an operation): each one a TemplateProblem.
+_FAILURES = (
+    TemplateError,
+    RecursionError,
+    MemoryError,
+    TypeError,
+    ValueError,
+    ArithmeticError,
+    LookupError,
+    AttributeError,
+)
+
+
+def _environment(overrides: Path | None) -> Environment:
+    loaders: list[BaseLoader] = [FileSystemLoader(str(overrides))] if overrides else []
+    return environment(
         loader=ChoiceLoader([*loaders, FileSystemLoader(str(DEFAULTS))]),
         autoescape=select_autoescape(enabled_extensions=("html",), default=False),
-        undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
 
@@ -77,16 +95,34 @@ def render(config: Config, name: str, values: dict[str, Any]) -> Rendered:
     return Rendered(**parts)
 
 
-def _render(environment: SandboxedEnvironment, file: str, values: dict[str, Any]) -> str:
+def _render(env: Environment, file: str, values: dict[str, Any]) -> str:
     path = file
+    token = budget.set([BUDGET])
     try:
-        template = environment.get_template(file)
-        path = template.filename or file
-        return template.render(values)
+        assert env.loader is not None
+        source, filename, _ = env.loader.get_source(env, file)
+        path = filename or file
+        _only_conditions(env.parse(source, file, path).body, path)
+        return env.get_template(file).render(values)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(f"{exc.filename or path}:{exc.lineno}: {exc.message}") from None
-    except TemplateError as exc:
-        raise TemplateProblem(f"{path}:{_line(exc, path)}: {exc}") from None
+    except _FAILURES as exc:
+        said = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TemplateProblem(f"{path}:{_line(exc, path)}: {said}") from None
+    finally:
+        budget.reset(token)
+
+
+def _only_conditions(body: list[nodes.Node], path: str) -> None:
+    for node in body:
+        if isinstance(node, nodes.If):
+            _only_conditions([*node.body, *node.elif_, *node.else_], path)
+        elif not isinstance(node, nodes.Output):
+            tag = type(node).__name__.lower()
+            raise TemplateProblem(
+                f"{path}:{node.lineno}: a {{% {tag} %}} statement is not allowed (customer"
+                " templates hold text, {{ values }} and {% if %} only)"
+            )
 
 
 def _line(exc: Exception, path: str) -> int | str:

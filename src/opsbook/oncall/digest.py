@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -28,8 +29,16 @@ KEY_LIMIT = 255  # the outbox's key column
 
 
 def person(config: Config, name: str) -> Person:
-    # An acknowledger who is not among `people` (a shell user name) has no contacts.
-    return config.oncall.person(name) or Person(name=name)
+    # An acknowledger who is not among `people` (a shell user name) has no contacts. The
+    # name is a timeline actor, free-form (`OPSBOOK_ACTOR=" "`): kept as written even when
+    # it is no valid person name, since refusing it would stop the incident's escalation.
+    found = config.oncall.person(name)
+    if found is not None:
+        return found
+    try:
+        return Person(name=name)
+    except ValidationError:
+        return Person.model_construct(name=name)
 
 
 def lock_windows(session: Session, names: Sequence[str]) -> dict[str, PagingWindow]:

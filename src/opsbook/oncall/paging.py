@@ -83,6 +83,10 @@ def tick(store: Store, config: Config, *, clock: Clock) -> int:
         except IntegrityError:
             # Another process took this step at the same moment; its commit stands.
             log.info("incident #%d: its escalation step was taken by another process", incident_id)
+        except Exception:
+            # Its transaction is rolled back; one incident that cannot be worked must not
+            # stop every other incident's pages (the next round tries it again).
+            log.exception("incident #%d: its escalation round failed", incident_id)
     digest.close_windows(store, config, clock=clock)
     return taken
 

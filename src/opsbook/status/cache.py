@@ -60,11 +60,15 @@ class Built:
     pages: int = 1  # how many incident history pages there are
     # The HTML pages and the feed rendered from this view, by site path, filled as asked.
     rendered: dict[str, Document | None] = field(default_factory=dict)
+    misses: set[str] = field(default_factory=set)  # the paths of `rendered` that are None
 
 
 # Rendered documents kept per view: the paths come from requests (`/status/incidents/ID`),
-# so a crawler of made-up ids must not grow the memo without bound.
+# so a crawler of made-up ids must not grow the memo without bound. Misses and documents
+# are counted apart, and the page, the feed and the stylesheet are always kept: a crawler
+# of ids must not leave the page itself rendered anew on every request of a surge.
 MEMO = 256
+KEPT = frozenset({"index", "feed", "css", "history/1"})
 
 
 class PublicCache:
@@ -115,7 +119,11 @@ class PublicCache:
         if key in built.rendered:
             return built.rendered[key]
         document = make()
-        if len(built.rendered) < MEMO:
+        if document is None:
+            if len(built.misses) < MEMO:
+                built.misses.add(key)
+                built.rendered[key] = None
+        elif key in KEPT or len(built.rendered) - len(built.misses) < MEMO:
             built.rendered[key] = document
         return document
 

@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import datetime as dt
 import fcntl
+import glob
 import os
 import shutil
 import tempfile
@@ -147,7 +148,8 @@ def _locked(target: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ExportError(f"another export of {target} is under way") from None
-        for stale in target.parent.glob(f".{target.name}.new-*"):
+        # DIR's name taken literally: `*` must not match every other export's work.
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.new-*"):
             shutil.rmtree(stale, ignore_errors=True)
         yield
 

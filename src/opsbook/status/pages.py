@@ -18,6 +18,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from opsbook.console import visible
 from opsbook.status.view import (
@@ -245,9 +246,22 @@ class Renderer:
         return self._render("history.atom.j2", links, entries=entries)
 
 
+# What XML 1.0 cannot carry beyond the control characters `visible` shows: U+FFFE, U+FFFF
+# and lone surrogates (which UTF-8 cannot encode either: the page would be a 500).
+_NOT_XML = {c: f"\\u{c:04x}" for c in (*range(0xD800, 0xE000), 0xFFFE, 0xFFFF)}
+
+
 def _text(value: object) -> str:
     """A public text shown as typed: control characters become visible escapes."""
-    return visible(value, newlines=True)
+    return visible(value, newlines=True).translate(_NOT_XML)
+
+
+def _finalize(value: object) -> object:
+    """Every `{{ }}` of plain text (a config name, a title), made safe for XML and UTF-8
+    the same way; markup the templates built from filtered text is left as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return value.translate(_NOT_XML)
+    return value
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -263,6 +277,7 @@ def _env() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,
     )
     env.filters["text"] = _text
     env.filters["iso"] = _iso
