@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import hashlib
 import html
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -30,6 +32,8 @@ from opsbook.notify.message import (
 )
 
 SUBJECT_LIMIT = 200
+# RFC 5322's atext: what the left side of a Message-ID may hold (no ':' or space).
+_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 
 
 class Email:
@@ -84,7 +88,7 @@ class Email:
         mail["From"] = self.channel.from_
         mail["To"] = to
         mail["Date"] = email.utils.format_datetime(ctx.clock.now())
-        mail["Message-ID"] = f"<{message.key}@{self.domain}>"
+        mail["Message-ID"] = f"<{id_left(message.key)}@{self.domain}>"
         if thread:
             root = f"<{thread}@{self.domain}>"
             mail["In-Reply-To"] = root
@@ -153,6 +157,18 @@ class Email:
             smtp.close()
             raise
         return smtp
+
+
+def id_left(key: str) -> str:
+    """The key as a Message-ID's left side. Escalation's keys hold ':' and names with
+    spaces (`page:1:5:0:2:DevOps Lead:email`): written as they are, the header is not a
+    msg-id and readers cut it at the colon, so every page looked like one message `<page`.
+    Such a key keeps its legible characters and gains a hash of the whole (still the same
+    on every attempt, still distinct per key)."""
+    if _ATEXT.fullmatch(key):
+        return key
+    legible = "-".join(_ATEXT.findall(key))[:100]
+    return f"{legible}.{hashlib.sha256(key.encode()).hexdigest()[:24]}".lstrip(".")
 
 
 def _lines(message: Message) -> list[str]:
