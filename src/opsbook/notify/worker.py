@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import random
@@ -42,6 +43,7 @@ class OutboxWorker:
         self.inflight: set[asyncio.Task[None]] = set()
         self.done: list[tuple[Message, Answer]] = []
         self.wake = asyncio.Event()
+        self.pruned_at: dt.datetime | None = None
 
     async def step(self, ctx: SendContext) -> int:
         """Record what finished, then claim as many due messages as there is room for and
@@ -103,6 +105,24 @@ class OutboxWorker:
             log.exception("recording %d notification outcomes failed; will retry", len(batch))
             self.done = batch + self.done
 
+    async def prune(self) -> int:
+        """Prune old delivered and dead rows, at most every `prune_every` (the clock's
+        time): a short batch between deliveries, so the table does not grow forever."""
+        now = self.clock.now()
+        if self.pruned_at is not None and now - self.pruned_at < self.policy.prune_every:
+            return 0
+        self.pruned_at = now
+        try:
+            removed = await asyncio.to_thread(
+                outbox.prune, self.store, policy=self.policy, clock=self.clock
+            )
+        except Exception:
+            log.exception("pruning the outbox failed; the next round tries again")
+            return 0
+        if removed:
+            log.info("pruned %d old outbox messages", removed)
+        return removed
+
     async def settle(self) -> None:
         """Wait for every send in flight and record them (a stop, or a test's step)."""
         if self.inflight:
@@ -115,6 +135,7 @@ class OutboxWorker:
         async with new_http(self.policy.concurrency) as http:
             ctx = SendContext(http=http, clock=self.clock)
             while not stop.is_set():
+                await self.prune()
                 try:
                     claimed = await self.step(ctx)
                 except Exception:
