@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import and_, delete, exists, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from opsbook.clock import Clock
@@ -107,18 +107,29 @@ def _claimable(now: dt.datetime) -> Any:
     )
 
 
-def has_due(store: Store, *, clock: Clock) -> bool:
+def _among(only: Sequence[int] | None) -> Any:
+    return true() if only is None else Notification.id.in_(only)
+
+
+def has_due(store: Store, *, clock: Clock, only: Sequence[int] | None = None) -> bool:
     """Whether a claim would find work: a read that takes no write lock (SQLite), so an
     idle worker polling often costs the store almost nothing."""
     with store.reading() as session:
-        query = select(Notification.id).where(_claimable(clock.now())).limit(1)
+        query = select(Notification.id).where(_claimable(clock.now()), _among(only)).limit(1)
         return session.execute(query).first() is not None
 
 
 def claim(
-    store: Store, *, worker: str, limit: int, policy: OutboxPolicy, clock: Clock
+    store: Store,
+    *,
+    worker: str,
+    limit: int,
+    policy: OutboxPolicy,
+    clock: Clock,
+    only: Sequence[int] | None = None,
 ) -> list[Message]:
-    """Take up to `limit` due messages for `worker` and commit the lease before any is sent.
+    """Take up to `limit` due messages for `worker` and commit the lease before any is sent
+    (`only`: among these ids, for a runbook's notice sent while its step waits).
 
     PostgreSQL: FOR UPDATE SKIP LOCKED, so two serve processes claiming at once take
     different rows. SQLite: the transaction holds the write lock from BEGIN IMMEDIATE, so
@@ -128,7 +139,7 @@ def claim(
     with store.session() as session:
         rows = session.scalars(
             select(Notification)
-            .where(_claimable(now))
+            .where(_claimable(now), _among(only))
             .order_by(Notification.due_at, Notification.id)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import uuid
+from collections.abc import Sequence
 
 from opsbook.clock import Clock
 from opsbook.config import Config
@@ -45,13 +46,15 @@ class OutboxWorker:
         self.wake = asyncio.Event()
         self.pruned_at: dt.datetime | None = None
 
-    async def step(self, ctx: SendContext) -> int:
+    async def step(self, ctx: SendContext, *, only: Sequence[int] | None = None) -> int:
         """Record what finished, then claim as many due messages as there is room for and
-        start sending them; returns how many were claimed."""
+        start sending them (`only`: among these ids); returns how many were claimed."""
         self.wake.clear()
         await self.flush()
         room = self.policy.concurrency - len(self.inflight)
-        if room <= 0 or not await asyncio.to_thread(outbox.has_due, self.store, clock=self.clock):
+        if room <= 0:
+            return 0
+        if not await asyncio.to_thread(outbox.has_due, self.store, clock=self.clock, only=only):
             return 0
         claimed = await asyncio.to_thread(
             outbox.claim,
@@ -60,6 +63,7 @@ class OutboxWorker:
             limit=room,
             policy=self.policy,
             clock=self.clock,
+            only=only,
         )
         for message in claimed:
             task = asyncio.create_task(self._deliver(message, ctx))

@@ -23,6 +23,7 @@ from opsbook.notify.channels.base import Answer, Outcome, SendContext, shown
 from opsbook.notify.message import (
     CUSTOMER_KINDS,
     HEADLINES,
+    NOTICE,
     PAGING_KINDS,
     Message,
     cut,
@@ -38,7 +39,7 @@ _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 
 class Email:
     kinds = (
-        frozenset({"trigger", "update", "acknowledge", "resolve", "test", *CUSTOMER_KINDS})
+        frozenset({"trigger", "update", "acknowledge", "resolve", "test", NOTICE, *CUSTOMER_KINDS})
         | PAGING_KINDS
     )
 
@@ -52,6 +53,8 @@ class Email:
     def build(self, message: Message, ctx: SendContext) -> EmailMessage:
         if message.kind in CUSTOMER_KINDS:
             return self._customer(message, ctx)
+        if message.kind == NOTICE:
+            return self._notice(message, ctx)
         incident = message.incident
         project = one_line(str(message.payload.get("project") or "opsbook"))
         title = one_line(str(incident.get("title", "")))
@@ -76,6 +79,17 @@ class Email:
         mail = self._head(message, ctx, str(parts["subject"]), to, parts.get("thread"))
         mail.set_content(str(parts["text"]))
         mail.add_alternative(str(parts["html"]), subtype="html")
+        return mail
+
+    def _notice(self, message: Message, ctx: SendContext) -> EmailMessage:
+        """`[project] notice: <its first line>`, the whole text as the body."""
+        project = one_line(str(message.payload.get("project") or "opsbook"))
+        lines = many_lines(message.text).splitlines() or [""]
+        subject = f"[{project}] notice: {one_line(lines[0])}"
+        mail = self._head(message, ctx, subject, ", ".join(self.channel.to), None)
+        mail.set_content("\n".join(lines) + "\n")
+        body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+        mail.add_alternative(f"<!doctype html><html><body>{body}</body></html>", subtype="html")
         return mail
 
     def _head(
