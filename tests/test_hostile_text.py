@@ -211,7 +211,7 @@ def _runbooks(folder: Path) -> None:
                 "expect": "output.exit_code == 0",
                 "on_fail": "continue",
             },
-            {"id": "tell", "title": HOSTILE, "notify": {"channel": "team", "message": HOSTILE}},
+            {"id": "tell", "title": HOSTILE, "notify": {"channel": "slack", "message": HOSTILE}},
             {"id": "by_hand", "title": HOSTILE, "manual": HOSTILE},
         ],
     }

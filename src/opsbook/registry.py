@@ -7,6 +7,7 @@ module, above all of them, assembles the registry, so imports keep pointing one 
 from __future__ import annotations
 
 from opsbook.incidents import actions as incident_actions
+from opsbook.notify import actions as notify_actions
 from opsbook.postgres import actions as postgres_actions
 from opsbook.runbooks import step_actions
 from opsbook.runbooks.actions import Registry
@@ -18,4 +19,5 @@ def default_registry() -> Registry:
     step_actions.register(registry)
     postgres_actions.register(registry)
     incident_actions.register(registry)
+    notify_actions.register(registry)
     return registry

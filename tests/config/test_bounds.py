@@ -120,6 +120,9 @@ CONFIG_DURATIONS: dict[str, tuple[str, str, str | None]] = {
             ("give_up_after", "at least 1m"),
             ("lease", "at least 100ms"),
             ("poll_every", "at least 10ms"),
+            ("keep_delivered", "at least 1h"),
+            ("keep_dead", "at least 1h"),
+            ("prune_every", "at least 1s"),
         )
     },
     **{

@@ -206,3 +206,24 @@ def test_email_to_an_untrusted_certificate_is_refused(
         row.last_error
     )
     assert smtp.messages == []
+
+
+def test_a_key_that_is_not_atext_still_makes_one_whole_message_id() -> None:
+    """Escalation's keys hold ':' and spaces; a Message-ID must not (RFC 5322 msg-id)."""
+    from email import message_from_string, policy
+
+    from opsbook.notify.channels.email import id_left
+
+    keys = [
+        "page:1:5:0:2:DevOps Lead:email-escalation",
+        "page:1:5:0:2:DevOps-Lead:email-escalation",
+        "renotify:1:2026-01-05T12:09:00+00:00:1:Alice:email",
+        "x" * 255,
+        HOSTILE,
+    ]
+    left = [id_left(k) for k in keys]
+    assert len(set(left)) == len(keys) and left == [id_left(k) for k in keys]
+    for part in left:
+        parsed = message_from_string(f"Message-ID: <{part}@example.com>\n\n", policy=policy.default)
+        assert parsed["Message-ID"] == f"<{part}@example.com>"
+    assert id_left("4f1c0e9a") == "4f1c0e9a"  # an outbox key stays as it is

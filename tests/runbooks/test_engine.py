@@ -290,24 +290,12 @@ def test_an_invalid_runbook_is_refused_with_its_location(ops: Ops) -> None:
     assert "does not validate; nothing was run" in result.output
 
 
-def test_notify_is_recorded_on_the_incident_until_channels_exist(ops: Ops) -> None:
-    opened = ops.json("incident", "open", "--sev", "P1", "--title", "Bad deploy")
-    run = ops.json(
-        "runbook",
-        "run",
-        "deploy-rollback",
-        "--incident",
-        str(opened["id"]),
-        "--param",
-        "reason=login loop",
-    )
-    notify = run["steps"][-1]
-    assert (notify["id"], notify["status"]) == ("notify_team", "succeeded")
-    assert notify["output"]["recorded"] is True and notify["output"]["delivered"] is False
-    timeline = ops.json("incident", "show", str(opened["id"]))["timeline"]
-    assert [e["text"] for e in timeline if e["kind"] == "notify"] == [
-        "to slack-deploys: Rolled back to previous deployment due to login loop"
-    ]
+def test_a_notice_to_a_channel_not_configured_is_refused_before_any_step(ops: Ops) -> None:
+    for dry in ([], ["--dry-run"]):
+        result = ops.run("runbook", "run", "deploy-rollback", "--param", "reason=x", *dry)
+        assert result.exit_code == 2, result.output
+        assert "step notify_team: no channel named or showing 'slack-deploys'" in result.output
+    assert ops.json("runbook", "runs") == []
 
 
 def test_the_seed_db_runbook_ends_leaked_connections_through_db_actions(

@@ -190,6 +190,12 @@ class OutboxPolicy(Model):
         milliseconds=200
     )
     concurrency: int = Field(default=50, ge=1, le=1000)
+    # Delivered messages are deleted this long after delivery, dead ones this long after
+    # they died (long enough to read and retry them), checked every `prune_every`. Never
+    # while their incident is unresolved: their keys keep a repeat decision from sending.
+    keep_delivered: Annotated[Duration, at_least(dt.timedelta(hours=1))] = dt.timedelta(days=30)
+    keep_dead: Annotated[Duration, at_least(dt.timedelta(hours=1))] = dt.timedelta(days=90)
+    prune_every: Annotated[Duration, at_least(dt.timedelta(seconds=1))] = dt.timedelta(minutes=5)
 
 
 class CustomersConfig(Model):

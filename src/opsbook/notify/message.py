@@ -35,7 +35,10 @@ HEADLINES: dict[str, str] = {
     "renotify": "Still no update",
     "remind": "Reminder",
     "digest": "More pages",
+    "notice": "Notice",
 }
+# A runbook's line for a team's channel (notify/notices.py): its text alone, no incident card.
+NOTICE = "notice"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,12 @@ sent with the SAME key. What "exactly once" means therefore depends on the far s
 
 Messages of one incident to one channel go in order: one is not claimed while an earlier
 one is pending or sending (an acknowledge never overtakes the trigger it follows).
+
+Delivered and dead rows are pruned after `keep_delivered` / `keep_dead`, a small batch per
+transaction, and only once their incident is resolved (or they have none): while it is
+open, the keys of its pages, reminders and customer emails are what make a repeat of a
+decision queue nothing (`enqueue`). The claim itself reads `ix_notifications_due`
+(status, due_at) from `pending`/`sending` only, so delivered rows do not slow it down.
 """
 
 from __future__ import annotations
@@ -27,17 +33,21 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, delete, exists, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from opsbook.clock import Clock
 from opsbook.config.notify import OutboxPolicy
+from opsbook.incidents.lifecycle import Status
+from opsbook.incidents.models import Incident
 from opsbook.notify.channels.base import Answer
 from opsbook.notify.message import CUSTOMER_KINDS, Message
 from opsbook.notify.models import DEAD, DELIVERED, PENDING, SENDING, Notification
 from opsbook.store import Store
 
 LEASE_LOST = "its sender stopped mid-send (the lease ran out); sent again with the same key"
+PRUNE_BATCH = 500  # rows per delete: each transaction stays short (SQLite's write lock)
+PRUNE_BATCHES = 20  # per call: a backlog of years is cleared over several rounds
 
 
 def enqueue(
@@ -97,18 +107,29 @@ def _claimable(now: dt.datetime) -> Any:
     )
 
 
-def has_due(store: Store, *, clock: Clock) -> bool:
+def _among(only: Sequence[int] | None) -> Any:
+    return true() if only is None else Notification.id.in_(only)
+
+
+def has_due(store: Store, *, clock: Clock, only: Sequence[int] | None = None) -> bool:
     """Whether a claim would find work: a read that takes no write lock (SQLite), so an
     idle worker polling often costs the store almost nothing."""
     with store.reading() as session:
-        query = select(Notification.id).where(_claimable(clock.now())).limit(1)
+        query = select(Notification.id).where(_claimable(clock.now()), _among(only)).limit(1)
         return session.execute(query).first() is not None
 
 
 def claim(
-    store: Store, *, worker: str, limit: int, policy: OutboxPolicy, clock: Clock
+    store: Store,
+    *,
+    worker: str,
+    limit: int,
+    policy: OutboxPolicy,
+    clock: Clock,
+    only: Sequence[int] | None = None,
 ) -> list[Message]:
-    """Take up to `limit` due messages for `worker` and commit the lease before any is sent.
+    """Take up to `limit` due messages for `worker` and commit the lease before any is sent
+    (`only`: among these ids, for a runbook's notice sent while its step waits).
 
     PostgreSQL: FOR UPDATE SKIP LOCKED, so two serve processes claiming at once take
     different rows. SQLite: the transaction holds the write lock from BEGIN IMMEDIATE, so
@@ -118,7 +139,7 @@ def claim(
     with store.session() as session:
         rows = session.scalars(
             select(Notification)
-            .where(_claimable(now))
+            .where(_claimable(now), _among(only))
             .order_by(Notification.due_at, Notification.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -214,3 +235,51 @@ def backoff(
     exponent = min(max(failures - 1, 0), 40)  # 2**40 * 10ms is far past any cap
     ceiling = min(policy.backoff.total_seconds() * 2**exponent, policy.backoff_max.total_seconds())
     return dt.timedelta(seconds=ceiling / 2 + rng.uniform(0, ceiling / 2))
+
+
+def prune(
+    store: Store,
+    *,
+    policy: OutboxPolicy,
+    clock: Clock,
+    batch: int = PRUNE_BATCH,
+    batches: int = PRUNE_BATCHES,
+) -> int:
+    """Delete delivered messages older than `keep_delivered` and dead ones older than
+    `keep_dead` whose incident is resolved (or who have none), `batch` rows per short
+    transaction; returns how many went. Two serve processes pruning at once delete
+    disjoint or already-deleted rows: a DELETE by id of a row gone is a no-op."""
+    now = clock.now()
+    delivered_before, dead_before = now - policy.keep_delivered, now - policy.keep_dead
+    removed = 0
+    for _ in range(batches):
+        with store.session() as session:
+            ids = list(
+                session.scalars(
+                    select(Notification.id)
+                    .outerjoin(Incident, Incident.id == Notification.incident_id)
+                    .where(
+                        or_(
+                            Notification.incident_id.is_(None),
+                            Incident.status == Status.RESOLVED.value,
+                        ),
+                        or_(
+                            # due_at <= delivered_at: the index's range, then the exact test.
+                            and_(
+                                Notification.status == DELIVERED,
+                                Notification.due_at < delivered_before,
+                                Notification.delivered_at < delivered_before,
+                            ),
+                            # A dead row's due_at is when it died (_bury).
+                            and_(Notification.status == DEAD, Notification.due_at < dead_before),
+                        ),
+                    )
+                    .limit(batch)
+                )
+            )
+            if ids:
+                session.execute(delete(Notification).where(Notification.id.in_(ids)))
+        removed += len(ids)
+        if len(ids) < batch:
+            break
+    return removed

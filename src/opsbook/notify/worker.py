@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import random
 import uuid
+from collections.abc import Sequence
 
 from opsbook.clock import Clock
 from opsbook.config import Config
@@ -42,14 +44,17 @@ class OutboxWorker:
         self.inflight: set[asyncio.Task[None]] = set()
         self.done: list[tuple[Message, Answer]] = []
         self.wake = asyncio.Event()
+        self.pruned_at: dt.datetime | None = None
 
-    async def step(self, ctx: SendContext) -> int:
+    async def step(self, ctx: SendContext, *, only: Sequence[int] | None = None) -> int:
         """Record what finished, then claim as many due messages as there is room for and
-        start sending them; returns how many were claimed."""
+        start sending them (`only`: among these ids); returns how many were claimed."""
         self.wake.clear()
         await self.flush()
         room = self.policy.concurrency - len(self.inflight)
-        if room <= 0 or not await asyncio.to_thread(outbox.has_due, self.store, clock=self.clock):
+        if room <= 0:
+            return 0
+        if not await asyncio.to_thread(outbox.has_due, self.store, clock=self.clock, only=only):
             return 0
         claimed = await asyncio.to_thread(
             outbox.claim,
@@ -58,6 +63,7 @@ class OutboxWorker:
             limit=room,
             policy=self.policy,
             clock=self.clock,
+            only=only,
         )
         for message in claimed:
             task = asyncio.create_task(self._deliver(message, ctx))
@@ -103,6 +109,24 @@ class OutboxWorker:
             log.exception("recording %d notification outcomes failed; will retry", len(batch))
             self.done = batch + self.done
 
+    async def prune(self) -> int:
+        """Prune old delivered and dead rows, at most every `prune_every` (the clock's
+        time): a short batch between deliveries, so the table does not grow forever."""
+        now = self.clock.now()
+        if self.pruned_at is not None and now - self.pruned_at < self.policy.prune_every:
+            return 0
+        self.pruned_at = now
+        try:
+            removed = await asyncio.to_thread(
+                outbox.prune, self.store, policy=self.policy, clock=self.clock
+            )
+        except Exception:
+            log.exception("pruning the outbox failed; the next round tries again")
+            return 0
+        if removed:
+            log.info("pruned %d old outbox messages", removed)
+        return removed
+
     async def settle(self) -> None:
         """Wait for every send in flight and record them (a stop, or a test's step)."""
         if self.inflight:
@@ -115,6 +139,7 @@ class OutboxWorker:
         async with new_http(self.policy.concurrency) as http:
             ctx = SendContext(http=http, clock=self.clock)
             while not stop.is_set():
+                await self.prune()
                 try:
                     claimed = await self.step(ctx)
                 except Exception:

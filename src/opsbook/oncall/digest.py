@@ -149,6 +149,8 @@ def digest_payload(
     lines = [f"{count} more {noun} for {found.name}, held back by the rate limit:"]
     for item in items:
         level = f", level {item['level']}" if item.get("level") else ""
+        # A reminder says which update fell due: "remind" alone tells the lead nothing.
+        level += f": {item['label']} due" if item.get("label") else ""
         lines.append(
             f"[{item['severity']}] Incident #{item['incident']}: {item['title']}"
             f" ({item['what']}{level})"

@@ -245,6 +245,7 @@ class Pager:
             "severity": self.incident.severity,
             "what": step.kind,
             "level": step.level,
+            "label": step.label,
             "channels": outcome.channels,
             "at": self.clock.now().isoformat(),
         }

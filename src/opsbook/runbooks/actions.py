@@ -53,6 +53,9 @@ class ActionContext:
     incident_id: int | None = None
     secrets: list[str] = field(default_factory=list)
     run_label: str = ""
+    # The run and step acting: a key naming them makes a resumed step's effect happen once.
+    run_id: int | None = None
+    step_id: str | None = None
     # Told the pid of a process the action starts, so that a resume can see it is alive.
     on_process: Callable[[int], None] = lambda _pid: None
 
@@ -71,6 +74,9 @@ class Action:
     destructive: bool = False
     # Whether these inputs change something outside opsbook; such steps are audited.
     writes: Callable[[Any], bool] = _reads_only
+    # Checks the inputs against the config before a run or dry-run (ValueError: why not),
+    # so a step that cannot work is refused before any step acts.
+    check: Callable[[Config, Any], None] | None = None
 
 
 class Registry:

@@ -20,7 +20,7 @@ from opsbook.runbooks.cli_common import JSON, config_masker, incident_arg, load
 from opsbook.runbooks.engine import Engine, Interaction
 from opsbook.runbooks.model import Runbook
 from opsbook.runbooks.params import secret_values
-from opsbook.runbooks.plan import plan
+from opsbook.runbooks.plan import plan, refusals
 from opsbook.runbooks.processes import Interrupted, RunError, stop_on_sigterm
 from opsbook.runbooks.records import RunRecord, StepRecord
 from opsbook.runbooks.reporter import ConsoleReporter
@@ -82,6 +82,9 @@ def run(
     except run_params.ParamError as exc:
         fail(str(exc))
     incident_id = incident_arg(incident)
+    refused = refusals(runbook, values, registry, config=context.config())
+    if refused:
+        fail("; ".join(refused) + ("" if dry_run else "; nothing was run"))
     if dry_run:
         masker = config_masker(context).extend(secret_values(runbook, values))
         steps = plan(runbook, values, registry, app=app_variables(context.config()), masker=masker)

@@ -286,6 +286,8 @@ class Engine:
             incident_id=incident_id,
             secrets=self.masker.values,
             run_label=f"run {run_id}",
+            run_id=run_id,
+            step_id=step.id,
             on_process=lambda pid: self._note_process(run_id, position, pid),
         )
         # A writing or confirmed step is audited before it acts (a step killed mid-way
@@ -389,6 +391,8 @@ class Engine:
             run = session.get(RunRecord, run_id)
             assert run is not None
             detail = f": {record.error}" if record.error else ""
+            if not detail and isinstance(output.get("delivery"), str):
+                detail = f": {output['delivery']}"  # a notice: delivered, or queued
             self._timeline(
                 session,
                 run,

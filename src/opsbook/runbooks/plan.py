@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from opsbook import expressions
+from opsbook.config import Config
 from opsbook.config.secrets import Masker
 from opsbook.runbooks.actions import Registry
 from opsbook.runbooks.inputs import prepare
 from opsbook.runbooks.model import Runbook, Step
+from opsbook.runbooks.scope import app_variables
 
 
 @dataclass(frozen=True)
@@ -85,3 +87,32 @@ def _describe(step: Step, context: dict[str, Any], registry: Registry) -> str:
         return action.describe(inputs)
     except (expressions.ExpressionError, ValueError):
         return f"$ {step.run}" if step.run is not None else f"{step.uses} with {step.with_}"
+
+
+def refusals(
+    runbook: Runbook, params: dict[str, Any], registry: Registry, *, config: Config
+) -> list[str]:
+    """Steps the config cannot serve (a notice to a channel that does not exist), each as
+    `step ID: why`, found before any step acts. A step whose inputs depend on an earlier
+    step's output is checked when it runs."""
+    context = {
+        "params": params,
+        "steps": {},
+        "incident": {"id": None},
+        "app": app_variables(config),
+    }
+    found = []
+    for step in runbook.steps:
+        if step.manual is not None:
+            continue
+        try:
+            action, inputs = prepare(step, context, registry)
+        except (expressions.ExpressionError, ValueError):
+            continue
+        if action.check is None:
+            continue
+        try:
+            action.check(config, inputs)
+        except ValueError as exc:
+            found.append(f"step {step.id}: {exc}")
+    return found

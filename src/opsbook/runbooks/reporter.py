@@ -40,6 +40,11 @@ class ConsoleReporter:
         if isinstance(took, int | float):
             details.append(f"{took:.0f} ms")
         mark = _MARK.get(record.status, safe(record.status))
+        delivery = record.output.get("delivery")
+        if record.status == "succeeded" and isinstance(delivery, str):
+            # A notice says where it stands: "ok" for one only queued would be a lie.
+            color = "green" if delivery == "delivered" else "yellow"
+            mark = f"[{color}]{safe(delivery)}[/]"
         suffix = f" ({', '.join(details)})" if details else ""
         self.out.print(f"[{position + 1}/{self.total}] {safe(step.title)}: {mark}{suffix}")
         if record.status == "waiting":

@@ -1,4 +1,4 @@
-"""The actions behind the `http:`, `run:` and `notify:` step kinds."""
+"""The actions behind the `http:` and `run:` step kinds (`notify:` is notify/actions.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import aiohttp
 from pydantic import Field, field_validator
 
 from opsbook.config.secrets import mask_text
-from opsbook.incidents import service as incidents
 from opsbook.runbooks.actions import (
     SHELL,
     Action,
@@ -168,34 +167,6 @@ def _shown(inputs: ShellInputs) -> str:
     return text
 
 
-class NotifyInputs(ActionInputs):
-    channel: str
-    message: str
-
-
-def _notify(context: ActionContext, inputs: NotifyInputs) -> dict[str, Any]:
-    # Channels (Slack, PagerDuty, email) arrive with the notify capability; until then a
-    # message is recorded on the incident timeline and in the run record, never dropped.
-    if context.incident_id is not None:
-        with context.store.session() as session:
-            incident = incidents.get(session, incident_id=context.incident_id)
-            incidents.log_event(
-                session,
-                incident=incident,
-                kind="notify",
-                actor=context.actor,
-                clock=context.clock,
-                text=f"to {inputs.channel}: {inputs.message}",
-                data={"channel": inputs.channel, "delivered": False},
-            )
-    return {
-        "channel": inputs.channel,
-        "message": inputs.message,
-        "delivered": False,
-        "recorded": context.incident_id is not None,
-    }
-
-
 def register(registry: Registry) -> None:
     registry.register(
         Action(
@@ -215,14 +186,5 @@ def register(registry: Registry) -> None:
             _shell,
             lambda i: f"$ {_shown(i)}",
             writes=lambda _i: True,
-        )
-    )
-    registry.register(
-        Action(
-            "notify.send",
-            "Send a message to a channel (recorded on the timeline for now).",
-            NotifyInputs,
-            _notify,
-            lambda i: f"notify {i.channel}: {i.message}",
         )
     )

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import hashlib
 import html
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -21,6 +23,7 @@ from opsbook.notify.channels.base import Answer, Outcome, SendContext, shown
 from opsbook.notify.message import (
     CUSTOMER_KINDS,
     HEADLINES,
+    NOTICE,
     PAGING_KINDS,
     Message,
     cut,
@@ -30,11 +33,13 @@ from opsbook.notify.message import (
 )
 
 SUBJECT_LIMIT = 200
+# RFC 5322's atext: what the left side of a Message-ID may hold (no ':' or space).
+_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 
 
 class Email:
     kinds = (
-        frozenset({"trigger", "update", "acknowledge", "resolve", "test", *CUSTOMER_KINDS})
+        frozenset({"trigger", "update", "acknowledge", "resolve", "test", NOTICE, *CUSTOMER_KINDS})
         | PAGING_KINDS
     )
 
@@ -48,6 +53,8 @@ class Email:
     def build(self, message: Message, ctx: SendContext) -> EmailMessage:
         if message.kind in CUSTOMER_KINDS:
             return self._customer(message, ctx)
+        if message.kind == NOTICE:
+            return self._notice(message, ctx)
         incident = message.incident
         project = one_line(str(message.payload.get("project") or "opsbook"))
         title = one_line(str(incident.get("title", "")))
@@ -74,6 +81,17 @@ class Email:
         mail.add_alternative(str(parts["html"]), subtype="html")
         return mail
 
+    def _notice(self, message: Message, ctx: SendContext) -> EmailMessage:
+        """`[project] notice: <its first line>`, the whole text as the body."""
+        project = one_line(str(message.payload.get("project") or "opsbook"))
+        lines = many_lines(message.text).splitlines() or [""]
+        subject = f"[{project}] notice: {one_line(lines[0])}"
+        mail = self._head(message, ctx, subject, ", ".join(self.channel.to), None)
+        mail.set_content("\n".join(lines) + "\n")
+        body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+        mail.add_alternative(f"<!doctype html><html><body>{body}</body></html>", subtype="html")
+        return mail
+
     def _head(
         self, message: Message, ctx: SendContext, subject: str, to: str, thread: object
     ) -> EmailMessage:
@@ -84,7 +102,7 @@ class Email:
         mail["From"] = self.channel.from_
         mail["To"] = to
         mail["Date"] = email.utils.format_datetime(ctx.clock.now())
-        mail["Message-ID"] = f"<{message.key}@{self.domain}>"
+        mail["Message-ID"] = f"<{id_left(message.key)}@{self.domain}>"
         if thread:
             root = f"<{thread}@{self.domain}>"
             mail["In-Reply-To"] = root
@@ -153,6 +171,18 @@ class Email:
             smtp.close()
             raise
         return smtp
+
+
+def id_left(key: str) -> str:
+    """The key as a Message-ID's left side. Escalation's keys hold ':' and names with
+    spaces (`page:1:5:0:2:DevOps Lead:email`): written as they are, the header is not a
+    msg-id and readers cut it at the colon, so every page looked like one message `<page`.
+    Such a key keeps its legible characters and gains a hash of the whole (still the same
+    on every attempt, still distinct per key)."""
+    if _ATEXT.fullmatch(key):
+        return key
+    legible = "-".join(_ATEXT.findall(key))[:100]
+    return f"{legible}.{hashlib.sha256(key.encode()).hexdigest()[:24]}".lstrip(".")
 
 
 def _lines(message: Message) -> list[str]:

@@ -16,6 +16,7 @@ from opsbook.jsonout import dumps
 from opsbook.notify.channels.base import Answer, SendContext, post
 from opsbook.notify.message import (
     HEADLINES,
+    NOTICE,
     PAGING_KINDS,
     Message,
     cut,
@@ -41,12 +42,16 @@ def escape(text: str) -> str:
 
 
 class Slack:
-    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test"}) | PAGING_KINDS
+    kinds = (
+        frozenset({"trigger", "update", "acknowledge", "resolve", "test", NOTICE}) | PAGING_KINDS
+    )
 
     def __init__(self, channel: SlackChannel) -> None:
         self.channel = channel
 
     def body(self, message: Message) -> dict[str, Any]:
+        if message.kind == NOTICE:
+            return notice_body(message)
         incident = message.incident
         headline = HEADLINES.get(message.kind, message.kind)
         title = escape(cut(one_line(str(incident.get("title", ""))), TITLE_LIMIT))
@@ -116,6 +121,15 @@ async def reply(
         "replace_original": False,
     }
     return await post(ctx, response_url, dumps(body).encode(), timeout=timeout)
+
+
+def notice_body(message: Message) -> dict[str, Any]:
+    """A notice as the runbook wrote it, escaped: `<!channel>` in it shows as typed."""
+    text = escape(many_lines(message.text))
+    if len(text) > TEXT_LIMIT:
+        # Cut after escaping (an `&` grows to five characters), never inside an entity.
+        text = re.sub(r"&[a-z]{0,3}$", "", text[: TEXT_LIMIT - 1]) + "…"
+    return {"text": text, "blocks": [_section(text)]}
 
 
 def _button(text: str, **fields: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 from opsbook.config.notify import WebhookChannel
 from opsbook.jsonout import dumps
 from opsbook.notify.channels.base import Answer, SendContext, post
-from opsbook.notify.message import PAGING_KINDS, Message
+from opsbook.notify.message import NOTICE, PAGING_KINDS, Message
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -23,7 +23,9 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 class Webhook:
-    kinds = frozenset({"trigger", "update", "acknowledge", "resolve", "test"}) | PAGING_KINDS
+    kinds = (
+        frozenset({"trigger", "update", "acknowledge", "resolve", "test", NOTICE}) | PAGING_KINDS
+    )
 
     def __init__(self, channel: WebhookChannel) -> None:
         self.channel = channel
@@ -31,7 +33,7 @@ class Webhook:
     def body(self, message: Message) -> dict[str, Any]:
         return {
             "id": message.key,
-            "type": f"incident.{message.kind}",
+            "type": NOTICE if message.kind == NOTICE else f"incident.{message.kind}",
             "test": message.is_test,
             "incident": message.incident,
             "changes": message.changes,
