@@ -4,6 +4,7 @@ door closed without the token (401) or with metrics off (404)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from opsbook import __version__
@@ -18,13 +20,17 @@ from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.config.loader import parse_config
 from opsbook.incidents import service as incidents
+from opsbook.metrics.collector import StoreCollector, registry
 from opsbook.notify import outbox
 from opsbook.notify.models import Notification
 from opsbook.runbooks.records import RunRecord
 from opsbook.serving import BackgroundServer
 from opsbook.store import Store, open_store
 from opsbook.watch import service
+from opsbook.watch.lag import LagMeter
+from opsbook.watch.probe import ProbeContext, new_session
 from opsbook.watch.result import CheckResult, State
+from opsbook.watch.scheduler import Scheduler
 from opsbook.web.app import create_app
 
 TOKEN = "metrics-token-5c1d"
@@ -129,7 +135,6 @@ def test_a_scripted_sequence_reads_back_exactly(
     assert ("opsbook_check_latency_seconds", frozenset({("check", "never-run")})) not in seen
     assert value(seen, "opsbook_alerts", state="firing") == 1  # the degraded check's warning
     assert value(seen, "opsbook_alerts", state="pending") == 0
-    assert [value(seen, "opsbook_incidents_open", severity=s) for s in sorted(config.severities)]
     assert {s: value(seen, "opsbook_incidents_open", severity=s) for s in config.severities} == {
         "P0": 1, "P1": 0, "P2": 1, "P3": 0,
     }  # fmt: skip
@@ -226,3 +231,42 @@ def test_a_store_that_cannot_answer_is_reported_not_a_failed_scrape(
     finally:
         server.stop()
         store.close()
+
+
+def test_scheduler_lag_by_the_injected_clock(store: Store, clock: FrozenClock) -> None:
+    config = Config.model_validate(
+        {
+            "watch": {"jitter": 0},
+            "checks": [
+                {"name": n, "kind": "command", "command": "true", "interval": "10s"}
+                for n in ("a", "b")
+            ],
+        }
+    )
+    lag = LagMeter()
+    scheduler = Scheduler(config, store, clock=clock, lag=lag)
+    asyncio.run(_cycle(scheduler))  # both due now: on time
+    clock.advance(dt.timedelta(seconds=13))  # due at 10 s, started at 13 s
+    asyncio.run(_cycle(scheduler))
+    own = registry(StoreCollector(config, store, clock=clock, lag=lag))
+    seen = parsed(generate_latest(own).decode())
+    assert value(seen, "opsbook_scheduler_last_round_lag_seconds") == 3.0
+    assert value(seen, "opsbook_scheduler_lag_seconds_count") == 4
+    assert value(seen, "opsbook_scheduler_lag_seconds_sum") == 6.0
+    assert value(seen, "opsbook_scheduler_lag_seconds_bucket", le="0.01") == 2
+    assert value(seen, "opsbook_scheduler_lag_seconds_bucket", le="2.5") == 2
+    assert value(seen, "opsbook_scheduler_lag_seconds_bucket", le="5.0") == 4
+    assert value(seen, "opsbook_scheduler_lag_seconds_bucket", le="+Inf") == 4
+    clock.advance(dt.timedelta(seconds=7))  # due at 20 s, started at 20 s: a new round
+    asyncio.run(_cycle(scheduler))
+    seen = parsed(generate_latest(own).decode())
+    assert value(seen, "opsbook_scheduler_last_round_lag_seconds") == 0.0
+
+
+async def _cycle(scheduler: Scheduler) -> None:
+    async with new_session() as session:
+        ctx = ProbeContext(session=session, config=scheduler.config, clock=scheduler.clock)
+        scheduler.launch(ctx)
+        if scheduler.tasks:
+            await asyncio.wait(scheduler.tasks)
+        await scheduler.flush()
