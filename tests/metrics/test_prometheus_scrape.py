@@ -48,11 +48,11 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[str], str]]:
 
     def start(target: str) -> str:
         config = tmp_path / "prometheus.yml"
-        jobs = [
+        jobs: list[dict[str, Any]] = [
             {"job_name": "opsbook", "authorization": {"credentials": TOKEN}},
             {"job_name": "no-token"},
         ]
-        scrape = {"static_configs": [{"targets": [target]}]}
+        scrape: dict[str, Any] = {"static_configs": [{"targets": [target]}]}
         config.write_text(  # YAML reads JSON
             json.dumps(
                 {
