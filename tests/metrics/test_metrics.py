@@ -28,10 +28,10 @@ from opsbook.serving import BackgroundServer
 from opsbook.store import Store, open_store
 from opsbook.watch import service
 from opsbook.watch.lag import LagMeter
-from opsbook.watch.probe import ProbeContext, new_session
 from opsbook.watch.result import CheckResult, State
 from opsbook.watch.scheduler import Scheduler
 from opsbook.web.app import create_app
+from tests.watch.test_scheduler import _cycle
 
 TOKEN = "metrics-token-5c1d"
 # What a config may name a check: quotes, a backslash, a newline, Rich markup, a shell.
@@ -261,12 +261,3 @@ def test_scheduler_lag_by_the_injected_clock(store: Store, clock: FrozenClock) -
     asyncio.run(_cycle(scheduler))
     seen = parsed(generate_latest(own).decode())
     assert value(seen, "opsbook_scheduler_last_round_lag_seconds") == 0.0
-
-
-async def _cycle(scheduler: Scheduler) -> None:
-    async with new_session() as session:
-        ctx = ProbeContext(session=session, config=scheduler.config, clock=scheduler.clock)
-        scheduler.launch(ctx)
-        if scheduler.tasks:
-            await asyncio.wait(scheduler.tasks)
-        await scheduler.flush()
