@@ -114,6 +114,9 @@ def test_demo_runs_then_stops_cleanly(stop_signal: signal.Signals, demos: list[D
     assert (state_dir / "opsbook.yaml").is_file() and (state_dir / "opsbook.db").is_file()
     assert process_alive(server_pid)
     assert httpx.get(f"http://127.0.0.1:{demo.port}/api/health").json() == {"status": "ok"}
+    page = re.search(r"status page +(http://127\.0\.0\.1:\d+/status)", text)
+    assert page, text
+    assert "health-500 fault switch is on" in httpx.get(page.group(1)).text
 
     demo.process.send_signal(stop_signal)
     code, text = demo.finish()
@@ -179,6 +182,15 @@ def test_demo_outage_scenario_opens_the_p0(demos: list[Demo]) -> None:
     assert trigger and "dedup_key=voiceaitraining-incident-1" in text, text
     assert trigger.start() < resolve, text
     assert "Slack got: New incident: [P0] Incident #1" in text
+    # The public status page turns red with the seed's "Investigating" words, then green.
+    red = text.find(
+        "status page: Major System Outage — We're aware of an issue preventing access to the"
+        " platform. Investigating now."
+    )
+    green = text.find("status page: All Systems Operational")
+    assert 0 < red < resolve < green, text
+    assert "Incident #2" not in text  # resolved once its alert had, so none reopened
+    assert re.search(r"status page +http://127\.0\.0\.1:\d+/status", text), text
     state_dir, cluster_dir, server_pid = _leftovers(text)
     assert not state_dir.exists() and not cluster_dir.exists()
     assert not process_alive(server_pid)

@@ -30,6 +30,7 @@ from opsbook.config.notify import Channel, PagerDutyChannel, SlackChannel
 from opsbook.config.profiles import fill_variables, profile_text
 from opsbook.config.secrets import Secret
 from opsbook.console import Table, console, literal, safe
+from opsbook.demo_page import OPERATIONAL, investigating_message, wait_for_line
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import clock_line
 from opsbook.postgres.cluster import TempCluster, free_port
@@ -139,6 +140,7 @@ def _run(
     if scenario == "outage":
         _outage(cleanup, config, settings, server.url)
     else:
+        _status_page(cleanup, config)
         _run_opsbook(config, settings, server.url)
 
     console.print("\ntry, in another terminal:")
@@ -181,6 +183,7 @@ def _outage(cleanup: ExitStack, config: Config, settings: SandboxSettings, url: 
         f"opsbook serve     {web.url}: {len(local.checks)} checks every "
         f"{interval.total_seconds():g}s"
     )
+    console.print(f"status page       {web.url}/status")
     _wait(lambda: len(watch.check_states(store)) == len(local.checks), 30)
     for state in watch.check_states(store):
         console.print(literal(f"  {state.name:15} {state.state:9} {state.summary}"))
@@ -211,7 +214,27 @@ def _outage(cleanup: ExitStack, config: Config, settings: SandboxSettings, url: 
     for state in providers:
         if state.state != "ok":
             console.print(literal(f"  {state.name}: {state.summary}"))
+    # The runbook's step "Update status page", in the seed's words: customers see it.
+    message = investigating_message(local)
+    with store.session() as session:
+        incidents.update(
+            session, incident_id=incident.id, actor="opsbook-demo", clock=SYSTEM_CLOCK,
+            status="investigating", message=message, public=True,
+        )  # fmt: skip
+    console.print(literal(wait_for_line(web.url, showing=message)), style="bold red")
     _page_and_resolve(store, local, fakes, settings, url, incident.id)
+    console.print(literal(wait_for_line(web.url, showing=OPERATIONAL)), style="bold green")
+
+
+def _status_page(cleanup: ExitStack, config: Config) -> None:
+    """The public status page over the demo's store (no checks scheduled: the drills
+    below write the incidents it shows)."""
+    store = open_store(config.store.url.reveal(), base_dir=config.base_dir)
+    cleanup.callback(store.close)
+    app = web_app(config, store, clock=SYSTEM_CLOCK, schedule=False)
+    web = BackgroundServer(app, port=free_port()).start()
+    cleanup.callback(web.stop)
+    console.print(f"status page       {web.url}/status")
 
 
 def _paging_to(config: Config, fakes: PagingFakes) -> Config:
@@ -246,6 +269,9 @@ def _page_and_resolve(
     dedup_key. (The runbook's 15 minutes of monitoring are skipped with force: a demo.)"""
     _wait(lambda: fakes.received("PagerDuty got: trigger"), 30)
     _switch_off(store, settings, url, incident_id)
+    # The fix holds once the health check passes again and its alert resolves; resolving
+    # before that would leave the alert firing with no incident, and it would open another.
+    _wait(lambda: not any(a.incident_id == incident_id for a in watch.open_alerts(store)), 60)
     with store.session() as session:
         incidents.resolve(
             session,

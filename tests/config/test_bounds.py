@@ -51,6 +51,11 @@ CONFIG_DURATIONS: dict[str, tuple[str, str, str | None]] = {
         "at least 1ms",
     ),
     "alerts.window": (f"alerts:\n  window: {V}\n", "alerts.window", "at least 1s"),
+    "status.export_every": (
+        f"status:\n  export_every: {V}\n",
+        "status.export_every",
+        "at least 1s",
+    ),
     "alerts.rules[].window": (_rule(f"window: {V}"), "alerts.rules[0].window", "at least 1s"),
     "alerts.rules[].for": (_rule(f"for: {V}"), "alerts.rules[0].for", None),
     "alerts.rules[].keep_firing": (

@@ -229,3 +229,29 @@ def test_a_short_inbound_secret_is_refused_with_its_place() -> None:
     found = problems(TWO_WAY, {"PD_WEBHOOK_SECRET": "short", "SLACK_SIGNING_SECRET": "s" * 32})
     assert len(found) == 1 and "webhook_secret needs at least 16 characters" in found[0]
     assert "opsbook.yaml:" in found[0]
+
+
+METRICS = "serve:\n  metrics_token: ${OPSBOOK_METRICS_TOKEN}\n"
+
+
+def test_an_unset_metrics_token_turns_metrics_off_and_config_check_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load(METRICS)
+    assert not is_set(config.serve.metrics_token)
+    assert config.off_reason("serve.metrics") == (
+        "OPSBOOK_METRICS_TOKEN is not set (serve.metrics_token)"
+    )
+    assert [f.sentence for f in off_features(config)] == [
+        "Metrics (GET /metrics): set OPSBOOK_METRICS_TOKEN — GET /metrics answers 404 until"
+        " it is set"
+    ]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "opsbook.yaml").write_text(METRICS)
+    token = "m; rm -rf / $(reboot) [/x]\"'"
+    checked = runner.invoke(app, ["config", "check"], env={"OPSBOOK_METRICS_TOKEN": token})
+    assert checked.exit_code == 0, checked.output
+    assert "Metrics (GET /metrics)" not in checked.output
+    assert token not in checked.output and "metrics_token: '***'" in checked.output
+    off = runner.invoke(app, ["config", "check"], env={"OPSBOOK_METRICS_TOKEN": ""})
+    assert off.exit_code == 0 and "Metrics (GET /metrics)" in " ".join(off.output.split())

@@ -5,6 +5,7 @@ two targets every second: one a live /metrics page, one a port nobody listens on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import subprocess
@@ -63,44 +64,50 @@ def _up_series(url: str) -> int:
     return len(answer.get("data", {}).get("result", []))
 
 
-@pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealPrometheus]:
-    folder = tmp_path_factory.mktemp("prometheus")
-    target = BackgroundServer(_metrics_app()).start()
-    live, dead = target.url.removeprefix("http://"), f"127.0.0.1:{free_port()}"
+@contextlib.contextmanager
+def running_prometheus(folder: Path, scrape_configs: list[dict[str, Any]]) -> Iterator[str]:
+    """Prometheus scraping every second, until the block ends; yields its URL (the caller
+    waits for the series it needs)."""
     config = folder / "prometheus.yml"
     config.write_text(
         json.dumps(  # YAML reads JSON
             {
                 "global": {"scrape_interval": "1s", "scrape_timeout": "500ms"},
-                "scrape_configs": [
-                    {"job_name": "node", "static_configs": [{"targets": [live, dead]}]}
-                ],
+                "scrape_configs": scrape_configs,
             }
         )
     )
     port = free_port()
-    log = (folder / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    with (folder / "prometheus.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealPrometheus]:
+    folder = tmp_path_factory.mktemp("prometheus")
+    target = BackgroundServer(_metrics_app()).start()
+    live, dead = target.url.removeprefix("http://"), f"127.0.0.1:{free_port()}"
+    jobs = [{"job_name": "node", "static_configs": [{"targets": [live, dead]}]}]
     try:
-        wait_for(lambda: process.poll() is not None or _up_series(url) == 2, timeout=60)
-        assert process.poll() is None, (folder / "prometheus.log").read_text()
-        yield RealPrometheus(url, live, dead)
+        with running_prometheus(folder, jobs) as url:
+            wait_for(lambda: _up_series(url) == 2, timeout=60)
+            yield RealPrometheus(url, live, dead)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
         target.stop()
 
 

@@ -437,6 +437,9 @@ class ServeConfig(Model):
     max_body: ByteSize = Field(default=ByteSize(MAX_BODY_BYTES), ge=1, le=1 << 30)
     # JSON nested deeper answers 400; past ~900 json.loads itself would fail with a 500.
     max_json_depth: int = Field(default=MAX_JSON_DEPTH, ge=1, le=500)
+    # GET /metrics names every check, so it is never public: it answers a scraper that
+    # sends this bearer token, and 404 while the token is unset (metrics off).
+    metrics_token: Secret | None = None
 
 
 class AlertmanagerConfig(Model):

@@ -9,10 +9,12 @@ located at the name in the list.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from opsbook.config.durations import Interval
 from opsbook.config.errors import ConfigIssue, shown
 from opsbook.config.explain import did_you_mean, duplicate_names
 from opsbook.config.oncall import known_zones
@@ -70,6 +72,13 @@ class StatusConfig(_Model):
     # How many incidents incidents.json lists (Statuspage lists the 50 most recent).
     history: int = Field(default=50, ge=1, le=1000)
     components: list[PublicComponent] = Field(default=[], max_length=500)
+    # `opsbook serve` re-exports the static site here when the public page changes (a
+    # path relative to the config file), at most once per `export_every`.
+    export_dir: (
+        Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f]*$")]
+        | None
+    ) = None
+    export_every: Interval = dt.timedelta(seconds=10)
 
     def component(self, name: str) -> PublicComponent | None:
         """The component called `name`, case aside (what an operator types)."""

@@ -29,6 +29,7 @@ INBOUND = "notify.inbound"
 INBOUND_SECRETS = ("signing_secret", "webhook_secret")
 CHECKS = "checks"
 DATABASE = "database"
+METRICS = "serve.metrics"
 
 
 @dataclass
@@ -84,6 +85,8 @@ def _feature(path: DocPath) -> tuple[str, DocPath] | None:
         return CHECKS, path[:2]
     if path == ("database", "url"):
         return DATABASE, ("database",)
+    if path == ("serve", "metrics_token"):
+        return METRICS, ("serve",)
     return None
 
 
@@ -98,7 +101,7 @@ def _is_secret_type(annotation: Any) -> bool:
 
 
 def _name_at(data: Any, where: DocPath) -> str | None:
-    if where == ("database",):
+    if where in (("database",), ("serve",)):
         return None
     name = child(value_at(data, where), "name")
     return name if isinstance(name, str) else None
@@ -191,6 +194,8 @@ def _describe(config: Config, section: str, name: str | None) -> tuple[str, str]
         return "Target database (database.url)", f"database care (opsbook db{also}) stays off"
     if section == CHECKS:
         return f"Check {name!r}", "the check stays off"
+    if section == METRICS:
+        return "Metrics (GET /metrics)", "GET /metrics answers 404"
     channel = next((c for c in config.notify.channels if c.name == name), None)
     if section == INBOUND:
         return _describe_inbound(str(getattr(channel, "kind", "")), str(name))

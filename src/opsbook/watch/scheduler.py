@@ -17,6 +17,7 @@ from opsbook.config import Config
 from opsbook.config.models import CheckBase
 from opsbook.store import Store
 from opsbook.watch import service
+from opsbook.watch.lag import LagMeter
 from opsbook.watch.probe import ProbeContext, new_session
 from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import run_one
@@ -52,9 +53,12 @@ class Scheduler:
         clock: Clock,
         rng: random.Random | None = None,
         backlog: int = BACKLOG,
+        lag: LagMeter | None = None,
     ) -> None:
         self.config, self.store, self.clock = config, store, clock
         self.backlog = backlog
+        self.lag = lag or LagMeter()  # what /metrics reads
+        self.rounds = 0  # launches that started at least one check
         rng = rng or random.Random()
         now = clock.now()
         # Jitter spreads the first runs so checks with one interval do not fire together.
@@ -84,10 +88,13 @@ class Scheduler:
             missed = (now - slot.due) // slot.check.interval + 1
             slot.due += slot.check.interval * missed
 
-    async def _run(self, slot: Slot, ctx: ProbeContext) -> None:
+    async def _run(self, slot: Slot, ctx: ProbeContext, round_number: int) -> None:
         try:
             async with self.gate:
-                slot.lags.append((self.clock.now() - slot.due).total_seconds())
+                # Measured once the gate lets it in: a full gate is lateness too.
+                lag = (self.clock.now() - slot.due).total_seconds()
+                slot.lags.append(lag)
+                self.lag.observe(lag, round_number=round_number)
                 result = await run_one(slot.check, ctx)
             self.finished.append(result)  # stored by the next background flush
         except Exception:  # the loop outlives any one check
@@ -102,10 +109,11 @@ class Scheduler:
         started = 0
         for slot in self.due():
             slot.running = True
-            task = asyncio.create_task(self._run(slot, ctx))
+            task = asyncio.create_task(self._run(slot, ctx, self.rounds))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
             started += 1
+        self.rounds += 1 if started else 0
         return started
 
     async def flush(self) -> int:

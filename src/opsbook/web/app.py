@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +15,8 @@ from opsbook import __version__
 from opsbook.bodies import BodyError, BodyLimits, LimitBodies, parse_json, unstorable
 from opsbook.clock import Clock
 from opsbook.config import Config
-from opsbook.config.secrets import Secret
+from opsbook.metrics import api as metrics_api
+from opsbook.metrics.collector import StoreCollector, registry
 from opsbook.notify import api as notify_api
 from opsbook.notify import service as notify
 from opsbook.notify.customers_send import CustomersTask
@@ -25,10 +25,13 @@ from opsbook.oncall.worker import EscalationWorker
 from opsbook.responses import JSONResponse, explain, refused
 from opsbook.status import api as status_api
 from opsbook.status import pages_api as status_pages
+from opsbook.status.autoexport import ExportTask
 from opsbook.status.cache import PublicCache
 from opsbook.store import Store
 from opsbook.watch import alertmanager, service
+from opsbook.watch.lag import LagMeter
 from opsbook.watch.scheduler import Scheduler
+from opsbook.web.auth import bearer_matches
 
 log = logging.getLogger("opsbook.web")
 AM = "an Alertmanager webhook"
@@ -44,16 +47,20 @@ def create_app(
 ) -> FastAPI:
     """The served app: health, the Alertmanager receiver, acknowledgements from PagerDuty
     and Slack, the public status page and API (no login) and (with `schedule`) the check
-    scheduler, the notification outbox worker, the escalation worker and the customer
-    email rounds running for the app's lifetime."""
+    scheduler, the notification outbox worker, the escalation worker, the customer
+    email rounds and the status page's static export running for the app's lifetime;
+    /metrics for a Prometheus holding `serve.metrics_token`."""
     stop = asyncio.Event()
     notify.attach(store, config)  # incidents opened here (alerts) queue their pages
+    cache = public or PublicCache(store, config, clock=clock)
+    lag = LagMeter()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         tasks = []
         if schedule and config.checks:
-            tasks.append(asyncio.create_task(Scheduler(config, store, clock=clock).run(stop)))
+            scheduler = Scheduler(config, store, clock=clock, lag=lag)
+            tasks.append(asyncio.create_task(scheduler.run(stop)))
         if schedule and config.notify.channels:
             tasks.append(asyncio.create_task(OutboxWorker(config, store, clock=clock).run(stop)))
         if schedule and config.notify.customers.channel:
@@ -61,6 +68,10 @@ def create_app(
         if schedule and config.notify.channels and config.escalation.policies:
             escalation = EscalationWorker(config, store, clock=clock)
             tasks.append(asyncio.create_task(escalation.run(stop)))
+        if schedule and config.status.export_dir:
+            target = config.resolve_path(config.status.export_dir)
+            exporter = ExportTask(config, store, cache, clock=clock, target=target)
+            tasks.append(asyncio.create_task(exporter.run(stop)))
         yield
         stop.set()
         for task in tasks:
@@ -76,10 +87,13 @@ def create_app(
     # serve.max_json_depth answers 400, before any route reads them.
     limits = BodyLimits(config.serve.max_body, config.serve.max_json_depth)
     app.add_middleware(LimitBodies, limits=limits)
-    cache = public or PublicCache(store, config, clock=clock)
     app.include_router(status_api.router(cache))
     app.include_router(status_pages.router(cache, config))
     app.include_router(notify_api.router(config, store, clock=clock))
+    collector = StoreCollector(
+        config, store, clock=clock, lag=lag, page_builds=lambda: cache.builds
+    )
+    app.include_router(metrics_api.router(config, registry(collector)))
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -108,15 +122,6 @@ def create_app(
         return JSONResponse(result)
 
     return app
-
-
-def bearer_matches(header: str, token: Secret | None) -> bool:
-    """An Authorization header carrying the token. The scheme is case-insensitive (RFC 9110
-    11.1: `bearer` and `BEARER` are Bearer); the token is compared in constant time."""
-    scheme, _, credentials = header.partition(" ")
-    if token is None or scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(credentials.lstrip(" ").encode(), token.reveal().encode())
 
 
 def _alertmanager_payload(body: bytes) -> alertmanager.AmPayload:

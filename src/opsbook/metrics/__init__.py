@@ -1,0 +1,1 @@
+"""opsbook's own figures for Prometheus: GET /metrics in `opsbook serve`."""
