@@ -1,6 +1,6 @@
 """backups: the catalog of backups of the target database
 
-Revision ID: 0014
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-06
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 from opsbook.store.types import UTCDateTime
 
-revision = "0014"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
