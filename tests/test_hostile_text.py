@@ -364,6 +364,7 @@ def test_every_printing_command_shows_hostile_text_as_text(
     _oncall(sweep)
     _maintenance(sweep)
     _sandbox(sweep, sandbox)
+    _backups_and_deploys(sweep)
     assert not (tmp_path / "pwned").exists()
     assert printing_commands() - sweep.ran - set(NOT_RUN_HERE) == set()
 
@@ -553,6 +554,21 @@ def _sandbox(sweep: Sweep, sandbox: RunningSandbox) -> None:
     run("sandbox", "fault", ARG, *where, code=2)
     run("sandbox", "schema", "--database-url", sandbox.database_url, shows=())
     run("sandbox", "seed", "--database-url", sandbox.database_url, "--attempts", "5", shows=())
+    run("sandbox", "deploy", "--commit", ARG, *where, code=2, shows=())
+    run("sandbox", "deploy", "--commit", "deadbeef", *where, shows=())
+
+
+def _backups_and_deploys(sweep: Sweep) -> None:
+    """The target database holds the planted hostile tables: a backup names them as data."""
+    run = sweep.run
+    run("backup", "create", "--label", ARG, code=2, shows=())
+    run("backup", "create", "--label", PUBLIC, shows=())
+    run("backup", "list", shows=())
+    [backup] = sweep.json("backup", "list")
+    assert backup["label"] == PUBLIC
+    run("backup", "prune", shows=())
+    run("deploy", "verify", "--commit", ARG, code=2, shows=())
+    run("deploy", "list", shows=())
 
 
 # --- serve's log ----------------------------------------------------------------------------
