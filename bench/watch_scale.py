@@ -39,9 +39,10 @@ http {{
     access_log off;
     client_body_temp_path {root}/body;
     keepalive_requests 1000000;
+    {http}
     server {{
         listen 127.0.0.1:{port};
-        location / {{ return {status} '{{"status":"{word}"}}'; }}
+        {server}
     }}
 }}
 """
@@ -54,11 +55,18 @@ def free_port() -> int:
 
 
 def start_nginx(root: Path, status: int) -> tuple[subprocess.Popen[bytes], int]:
+    """nginx answering every path with `status` and a tiny JSON body (a check's target)."""
+    word = "ok" if status == 200 else "error"
+    return run_nginx(root, server=f'location / {{ return {status} \'{{"status":"{word}"}}\'; }}')
+
+
+def run_nginx(root: Path, *, server: str, http: str = "") -> tuple[subprocess.Popen[bytes], int]:
+    """One nginx worker on a free port of 127.0.0.1, its files in `root`; `server` and `http`
+    are directives for its one server block and its http block."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     port = free_port()
-    word = "ok" if status == 200 else "error"
     (root / "nginx.conf").write_text(
-        NGINX_CONF.format(root=root, port=port, status=status, word=word)
+        NGINX_CONF.format(root=root, port=port, server=server, http=http)
     )
     process = subprocess.Popen([binary, "-c", str(root / "nginx.conf"), "-p", str(root)])
     deadline = time.monotonic() + 10

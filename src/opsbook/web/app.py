@@ -26,6 +26,7 @@ from opsbook.responses import JSONResponse, explain, refused
 from opsbook.status import api as status_api
 from opsbook.status import pages_api as status_pages
 from opsbook.status.cache import PublicCache
+from opsbook.status.fastpath import PublicFastPath
 from opsbook.store import Store
 from opsbook.watch import alertmanager, service
 from opsbook.watch.scheduler import Scheduler
@@ -77,6 +78,8 @@ def create_app(
     limits = BodyLimits(config.serve.max_body, config.serve.max_json_depth)
     app.add_middleware(LimitBodies, limits=limits)
     cache = public or PublicCache(store, config, clock=clock)
+    # Added last, so outermost: a surge's GETs of cached public documents skip routing.
+    app.add_middleware(PublicFastPath, cache=cache)
     app.include_router(status_api.router(cache))
     app.include_router(status_pages.router(cache, config))
     app.include_router(notify_api.router(config, store, clock=clock))
