@@ -96,6 +96,13 @@ class PublicCache:
         built = self._built
         return built if built is not None and self.fresh() else None
 
+    def recent(self, grace: float) -> Built | None:
+        """The view last checked less than `recheck` + `grace` seconds ago, even if it is due
+        for a check: what a surge is answered while one request checks (see fastpath)."""
+        built = self._built
+        fresh_enough = self.monotonic() - self._checked_at < self.recheck + grace
+        return built if built is not None and fresh_enough else None
+
     def rendered(
         self, built: Built, key: str, make: Callable[[], Document | None]
     ) -> Document | None:
