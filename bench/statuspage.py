@@ -71,6 +71,7 @@ class Run:
     errors: int
     started: float  # wall clock (what nginx logs)
     ended: float
+    cpu: float | None  # serve's CPU time over the run, as a share of one core
 
 
 def write_config(root: Path, store_url: str, checks: int, interval: int, port: int) -> Path:
@@ -197,7 +198,7 @@ def opsbook(config: Path, *args: str) -> list[str]:
 
 
 @contextmanager
-def serving(config: Path, log: Path) -> Iterator[str]:
+def serving(config: Path, log: Path) -> Iterator[tuple[str, int]]:
     """`opsbook serve` as a subprocess, until the block ends (SIGTERM, as systemd stops it)."""
     port = free_port()
     with log.open("wb") as out:
@@ -216,7 +217,7 @@ def serving(config: Path, log: Path) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"serve did not start:\n{log.read_text()[-2000:]}")
             time.sleep(0.1)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -256,11 +257,21 @@ def wrk(url: str, *, seconds: int, connections: int, threads: int) -> dict[str, 
     return {"rps": float(rps.group(1)), **found, "errors": failed}
 
 
-def surge(endpoint: str, server: str, url: str, args: argparse.Namespace) -> Run:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def surge(
+    endpoint: str, server: str, url: str, args: argparse.Namespace, pid: int | None = None
+) -> Run:
     answer = httpx.get(url, timeout=30)  # the first request may build the view
     answer.raise_for_status()
-    started = time.time()
+    started, cpu = time.time(), cpu_seconds(pid) if pid else 0.0
     figures = wrk(url, seconds=args.seconds, connections=args.connections, threads=args.threads)
+    ended = time.time()
+    share = (cpu_seconds(pid) - cpu) / (ended - started) if pid else None
     return Run(
         endpoint,
         server,
@@ -269,7 +280,8 @@ def surge(endpoint: str, server: str, url: str, args: argparse.Namespace) -> Run
         figures["p99_ms"],
         int(figures["errors"]),
         started,
-        time.time(),
+        ended,
+        share,
     )
 
 
@@ -306,7 +318,10 @@ def report(runs: list[Run], lagged: list[tuple[float, float]], idle: tuple[float
     def lag_in(start: float, end: float) -> float:
         return p99([lag for due, lag in lagged if start <= due < end])
 
-    print(f"{'endpoint':<22} {'server':<14} {'rps':>8} {'p50':>8} {'p99':>8} {'lag p99':>8}  goal")
+    print(
+        f"{'endpoint':<22} {'server':<14} {'rps':>8} {'p50':>8} {'p99':>8} {'lag p99':>8}"
+        f" {'CPU':>5}  goal"
+    )
     for run in runs:
         lag = lag_in(run.started, run.ended)
         if run.server.startswith("opsbook"):
@@ -314,13 +329,17 @@ def report(runs: list[Run], lagged: list[tuple[float, float]], idle: tuple[float
             verdict = "met" if met else "MISSED"
         else:
             verdict = "(reference)"
+        cpu = f"{run.cpu:.0%}" if run.cpu is not None else "-"
         if run.errors:
             verdict += f", {run.errors} failed requests"
         print(
             f"{run.endpoint:<22} {run.server:<14} {run.rps:>8,.0f} {run.p50_ms:>6.2f}ms"
-            f" {run.p99_ms:>6.2f}ms {lag * 1000:>6.0f}ms  {verdict}"
+            f" {run.p99_ms:>6.2f}ms {lag * 1000:>6.0f}ms {cpu:>5}  {verdict}"
         )
-    print(f"scheduling lag p99 before the surge: {lag_in(*idle) * 1000:.0f} ms")
+    print(
+        f"scheduling lag p99 before the surge: {lag_in(*idle) * 1000:.0f} ms;"
+        " CPU: serve's, as a share of one core"
+    )
     print(
         f"goals: >= {GOAL_RPS:,} rps and p99 < {GOAL_P99_MS:g} ms for both opsbook endpoints,"
         f" scheduling lag p99 < {GOAL_LAG_S:g} s during their surge"
@@ -356,7 +375,7 @@ def main() -> None:
         subprocess.run(opsbook(config, "status", "export", str(site)), check=True)
         static_server = STATIC_SERVER.format(site=site)
         static = stack.enter_context(nginx(root / "static", server=static_server))
-        url = stack.enter_context(serving(config, root / "serve.log"))
+        url, pid = stack.enter_context(serving(config, root / "serve.log"))
         idle_from = time.time()
         time.sleep(args.interval * 1.5)  # every check runs once before the surge
         idle = (idle_from + args.interval, time.time())
@@ -366,8 +385,8 @@ def main() -> None:
             f" /status {len(page) / 1000:.0f} KB, load average {os.getloadavg()[0]:.2f}"
         )
         runs = [
-            surge("/status", "opsbook serve", f"{url}/status", args),
-            surge("/api/v2/summary.json", "opsbook serve", f"{url}/api/v2/summary.json", args),
+            surge("/status", "opsbook serve", f"{url}/status", args, pid),
+            surge("/api/v2/summary.json", "opsbook serve", f"{url}/api/v2/summary.json", args, pid),
         ]
         time.sleep(args.interval)  # the runs due during the surge reach the log
         static_url = f"http://127.0.0.1:{static}"
