@@ -46,7 +46,7 @@ from opsbook.incidents import service as incidents
 from opsbook.postgres.cluster import TempCluster
 from opsbook.store import Store, open_store
 from opsbook.watch.models import CheckHistory
-from watch_scale import free_port, run_nginx
+from watch_scale import free_port, http_checks, run_nginx
 
 COMPONENTS = ["Web app", "Database", "Authentication", "Voice calls", "Email"]
 CHECKS_PER_COMPONENT = 2
@@ -79,16 +79,7 @@ def write_config(root: Path, store_url: str, checks: int, interval: int, port: i
     data = {
         "store": {"url": store_url},
         "watch": {"concurrency": 200, "jitter": 1.0},
-        "checks": [
-            {
-                "name": f"c{i}",
-                "kind": "http",
-                "url": f"http://127.0.0.1:{port}/c/{i}",
-                "interval": f"{interval}s",
-                "timeout": "5s",
-            }
-            for i in range(checks)
-        ],
+        "checks": http_checks(checks, interval, port),
         "status": {
             "name": "Voice AI Training Status",
             "url": "https://status.voiceaitraining.com",
@@ -147,16 +138,18 @@ def seed(store: Store, now: dt.datetime, rng: random.Random) -> None:
             (25, "monitoring", "The rollback is out; logins recover, calls still fail."),
             (35, None, "Voice calls recover slowly as the queue drains."),
         ]:
-            clock = FrozenClock(now - dt.timedelta(minutes=40 - minutes))
-            incidents.update(
-                session,
-                incident_id=opened.id,
-                actor="bench",
-                clock=clock,
-                status=status,
-                message=message,
-                public=True,
+            public_update(
+                session, opened.id, now - dt.timedelta(minutes=40 - minutes), status, message
             )
+
+
+def public_update(
+    session: Session, incident: int, at: dt.datetime, status: str | None, message: str
+) -> None:
+    incidents.update(
+        session, incident_id=incident, actor="bench", clock=FrozenClock(at), status=status,
+        message=message, public=True,
+    )  # fmt: skip
 
 
 def past(session: Session, at: dt.datetime, *, component: str, n: int) -> None:
@@ -171,16 +164,8 @@ def past(session: Session, at: dt.datetime, *, component: str, n: int) -> None:
         public=True,
         message=f"Some customers see errors on {component}; we are looking into it.",
     )
-    clock = FrozenClock(at + dt.timedelta(minutes=20))
-    incidents.update(
-        session,
-        incident_id=opened.id,
-        actor="bench",
-        clock=clock,
-        status="identified",
-        message="The cause is known and a fix is being deployed.",
-        public=True,
-    )
+    fix = "The cause is known and a fix is being deployed."
+    public_update(session, opened.id, at + dt.timedelta(minutes=20), "identified", fix)
     clock = FrozenClock(at + dt.timedelta(minutes=50))
     incidents.resolve(
         session,

@@ -22,6 +22,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import Config
@@ -92,21 +93,26 @@ async def drive(scheduler: Scheduler, seconds: float) -> tuple[int, int]:
     return seen[0]
 
 
+def http_checks(count: int, interval: int, port: int) -> list[dict[str, Any]]:
+    """`count` http checks named c0, c1, ... of the nginx on `port`, each at its own path."""
+    return [
+        {
+            "name": f"c{i}",
+            "kind": "http",
+            "url": f"http://127.0.0.1:{port}/c/{i}",
+            "interval": f"{interval}s",
+            "timeout": "5s",
+        }
+        for i in range(count)
+    ]
+
+
 def measure(checks: int, interval: int, cycles: int, store_url: str, port: int) -> None:
     config = Config.model_validate(
         {
             "store": {"url": store_url},
             "watch": {"concurrency": 200, "jitter": 1.0},
-            "checks": [
-                {
-                    "name": f"c{i}",
-                    "kind": "http",
-                    "url": f"http://127.0.0.1:{port}/c/{i}",
-                    "interval": f"{interval}s",
-                    "timeout": "5s",
-                }
-                for i in range(checks)
-            ],
+            "checks": http_checks(checks, interval, port),
         }
     )
     store = open_store(config.store.url.reveal())

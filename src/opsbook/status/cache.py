@@ -96,12 +96,14 @@ class PublicCache:
         built = self._built
         return built if built is not None and self.fresh() else None
 
-    def recent(self, grace: float) -> Built | None:
-        """The view last checked less than `recheck` + `grace` seconds ago, even if it is due
-        for a check: what a surge is answered while one request checks (see fastpath)."""
+    def checking(self, grace: float) -> Built | None:
+        """While a request is asking the store, the view it is checking, if that was last
+        checked less than `recheck` + `grace` seconds ago: what the surge meanwhile is
+        answered (see fastpath), rather than each request queueing on the lock."""
         built = self._built
-        fresh_enough = self.monotonic() - self._checked_at < self.recheck + grace
-        return built if built is not None and fresh_enough else None
+        if built is None or not self._lock.locked():
+            return None
+        return built if self.monotonic() - self._checked_at < self.recheck + grace else None
 
     def rendered(
         self, built: Built, key: str, make: Callable[[], Document | None]

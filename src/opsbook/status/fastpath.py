@@ -9,18 +9,16 @@ the routes give (`answer`: one function for both), when the answer needs neither
 nor rendering; everything else (a page not rendered yet, a query string, a request with a
 body, another path) goes on to the app and its routes unchanged.
 
-Once a second the cache is due to ask the store whether anything changed. Were every
-request arriving meanwhile sent to the routes, fifty connections would queue fifty threads
-on the cache's lock, once a second, and the p99 latency would show it. Instead the fast
-path starts one check in a thread and answers the bytes it holds until the check is done,
-for at most GRACE seconds more: past that (a store that does not answer) requests go to
-the routes, which wait for the store as before.
+Once a second the cache is due to ask the store whether anything changed: the request
+that finds it due goes to the routes, which ask in a thread. Were the requests arriving
+meanwhile sent there too, fifty connections would queue fifty threads on the cache's
+lock, once a second, and the p99 latency would show it; they are answered the bytes being
+checked instead, for at most GRACE seconds (past that, a store that does not answer, they
+wait for it in the routes as before).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +37,6 @@ CACHE_CONTROL = "public, max-age=5"
 PAGES = {"/status": "index", "/status/history.atom": "feed", "/status/status.css": "css"}
 API = {f"/api/v2/{path}": path for path in DOCUMENTS}
 GRACE = 5.0  # seconds past `recheck` a view is answered while the store is being asked
-log = logging.getLogger("opsbook.web")
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,6 @@ class PublicFastPath:
     def __init__(self, app: ASGIApp, cache: PublicCache) -> None:
         self.app = app
         self.cache = cache
-        self._checking: asyncio.Task[Built] | None = None
         self._encoded: dict[tuple[Any, ...], list[tuple[bytes, bytes]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,10 +87,9 @@ class PublicFastPath:
             return None
         built = self.cache.snapshot()  # O(1): the store is asked at most once per recheck
         if built is None:
-            built = self.cache.recent(GRACE)
+            built = self.cache.checking(GRACE)
             if built is None:
                 return None
-            self._check()
         document = _document(built, path)
         if document is None:
             return None
@@ -116,17 +111,6 @@ class PublicFastPath:
                 raw.append((b"content-length", str(len(found.body)).encode()))
             self._encoded[key] = raw
         return raw
-
-    def _check(self) -> None:
-        """Ask the store whether the view changed, in a thread, one check at a time."""
-        if self._checking is None or self._checking.done():
-            self._checking = asyncio.create_task(asyncio.to_thread(self.cache.current))
-            self._checking.add_done_callback(_failed)
-
-
-def _failed(task: asyncio.Task[Built]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("the status page could not be checked", exc_info=task.exception())
 
 
 def _document(built: Built, path: str) -> Document | None:
