@@ -22,6 +22,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import Config
@@ -39,9 +40,10 @@ http {{
     access_log off;
     client_body_temp_path {root}/body;
     keepalive_requests 1000000;
+    {http}
     server {{
         listen 127.0.0.1:{port};
-        location / {{ return {status} '{{"status":"{word}"}}'; }}
+        {server}
     }}
 }}
 """
@@ -54,11 +56,18 @@ def free_port() -> int:
 
 
 def start_nginx(root: Path, status: int) -> tuple[subprocess.Popen[bytes], int]:
+    """nginx answering every path with `status` and a tiny JSON body (a check's target)."""
+    word = "ok" if status == 200 else "error"
+    return run_nginx(root, server=f'location / {{ return {status} \'{{"status":"{word}"}}\'; }}')
+
+
+def run_nginx(root: Path, *, server: str, http: str = "") -> tuple[subprocess.Popen[bytes], int]:
+    """One nginx worker on a free port of 127.0.0.1, its files in `root`; `server` and `http`
+    are directives for its one server block and its http block."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     port = free_port()
-    word = "ok" if status == 200 else "error"
     (root / "nginx.conf").write_text(
-        NGINX_CONF.format(root=root, port=port, status=status, word=word)
+        NGINX_CONF.format(root=root, port=port, server=server, http=http)
     )
     process = subprocess.Popen([binary, "-c", str(root / "nginx.conf"), "-p", str(root)])
     deadline = time.monotonic() + 10
@@ -84,21 +93,26 @@ async def drive(scheduler: Scheduler, seconds: float) -> tuple[int, int]:
     return seen[0]
 
 
+def http_checks(count: int, interval: int, port: int) -> list[dict[str, Any]]:
+    """`count` http checks named c0, c1, ... of the nginx on `port`, each at its own path."""
+    return [
+        {
+            "name": f"c{i}",
+            "kind": "http",
+            "url": f"http://127.0.0.1:{port}/c/{i}",
+            "interval": f"{interval}s",
+            "timeout": "5s",
+        }
+        for i in range(count)
+    ]
+
+
 def measure(checks: int, interval: int, cycles: int, store_url: str, port: int) -> None:
     config = Config.model_validate(
         {
             "store": {"url": store_url},
             "watch": {"concurrency": 200, "jitter": 1.0},
-            "checks": [
-                {
-                    "name": f"c{i}",
-                    "kind": "http",
-                    "url": f"http://127.0.0.1:{port}/c/{i}",
-                    "interval": f"{interval}s",
-                    "timeout": "5s",
-                }
-                for i in range(checks)
-            ],
+            "checks": http_checks(checks, interval, port),
         }
     )
     store = open_store(config.store.url.reveal())

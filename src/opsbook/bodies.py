@@ -156,8 +156,8 @@ class LimitBodies:
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or not has_body(scope):
+            await self.app(scope, receive, send)  # nothing to read or refuse
             return
         try:
             messages = await self._read(scope, receive)
@@ -198,6 +198,15 @@ class LimitBodies:
         body = b"".join(chunks)
         check_depth(body, self.limits.max_depth)
         return [{"type": "http.request", "body": body, "more_body": False}]
+
+
+def has_body(scope: Scope) -> bool:
+    """Whether an HTTP request carries a body: only Content-Length or Transfer-Encoding say
+    so (RFC 9112 6.3), so a GET without them is passed on unread."""
+    return any(
+        name == b"transfer-encoding" or (name == b"content-length" and value != b"0")
+        for name, value in scope["headers"]
+    )
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -23,7 +23,7 @@ from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.incidents.models import IncidentEvent
 from opsbook.status import maintenance, public, statuspage
-from opsbook.status.site import Document
+from opsbook.status.site import JSON, Document
 from opsbook.status.view import PublicView
 from opsbook.store import Store
 from opsbook.watch.models import CheckState
@@ -55,7 +55,7 @@ def probe(session: Session, checks: list[str]) -> Probe:
 class Built:
     view: PublicView
     probe: Probe
-    bodies: dict[str, bytes]
+    documents: dict[str, Document]  # the Statuspage v2 documents, by path under /api/v2/
     expires: dt.datetime | None  # the next maintenance window edge
     pages: int = 1  # how many incident history pages there are
     # The HTML pages and the feed rendered from this view, by site path, filled as asked.
@@ -95,21 +95,19 @@ class PublicCache:
         """Whether the cached bytes may be answered without asking the store."""
         return self._built is not None and self.monotonic() - self._checked_at < self.recheck
 
-    def body(self, path: str) -> bytes | None:
-        """The document at /api/v2/`path` (None: no such document), current to `recheck`.
-        Blocking: the web app calls it off the event loop unless `fresh()`."""
-        if path not in statuspage.DOCUMENTS:
-            return None
-        return self.current().bodies[path]
-
-    def cached(self, path: str) -> bytes | None:
-        built = self._built
-        return built.bodies.get(path) if built is not None else None
-
     def snapshot(self) -> Built | None:
         """The current view when it may be answered without asking the store."""
         built = self._built
         return built if built is not None and self.fresh() else None
+
+    def checking(self, grace: float) -> Built | None:
+        """While a request is asking the store, the view it is checking, if that was last
+        checked less than `recheck` + `grace` seconds ago: what the surge meanwhile is
+        answered (see fastpath), rather than each request queueing on the lock."""
+        built = self._built
+        if built is None or not self._lock.locked():
+            return None
+        return built if self.monotonic() - self._checked_at < self.recheck + grace else None
 
     def rendered(
         self, built: Built, key: str, make: Callable[[], Document | None]
@@ -142,10 +140,10 @@ class PublicCache:
 
     def _build(self, session: Session, seen: Probe, now: dt.datetime) -> Built:
         view = public.build(session, config=self.config, now=now)
-        bodies = statuspage.encoded(view)
+        documents = {path: Document(body, JSON) for path, body in statuspage.encoded(view).items()}
         self.builds += 1
         pages = public.history_pages(session, view=view)
-        return Built(view, seen, bodies, _next_edge(view, now), pages)
+        return Built(view, seen, documents, _next_edge(view, now), pages)
 
 
 def _expired(built: Built, now: dt.datetime) -> bool:

@@ -3,7 +3,8 @@ a door over `site` and `cache.PublicCache`.
 
 In a surge every request of one view answers the same rendered bytes from the memo, on the
 event loop; rendering, and reading the store for history the view does not hold, run in a
-thread. An ETag per document lets a refreshing browser get 304 for nothing.
+thread. An ETag per document lets a refreshing browser get 304 for nothing. Once rendered,
+the page, the feed and the stylesheet are answered by `fastpath` before these routes.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from fastapi.responses import Response
 from opsbook.config import Config
 from opsbook.status import site
 from opsbook.status.cache import Built, PublicCache
+from opsbook.status.fastpath import answer as answered
+from opsbook.status.fastpath import response
 from opsbook.status.pages import Served
 from opsbook.status.site import Document
 
-# Short: a customer refreshing during an outage sees the next update within seconds, and
-# the page's own cache already bounds what a surge costs.
-CACHE_CONTROL = "public, max-age=5"
 LINKS = Served()
 
 
@@ -41,10 +41,8 @@ def router(cache: PublicCache, config: Config) -> APIRouter:
             document = await asyncio.to_thread(cache.rendered, built, key, lambda: make(built))
         if document is None:
             return _not_found()
-        headers = {"Cache-Control": CACHE_CONTROL, "ETag": document.etag}
-        if request.headers.get("if-none-match") == document.etag:
-            return Response(status_code=304, headers=headers)
-        return Response(document.body, media_type=document.media, headers=headers)
+        tag = request.headers.get("if-none-match")
+        return response(answered(document, api=False, if_none_match=tag))
 
     @routes.get("/status", include_in_schema=False)
     async def index(request: Request) -> Response:

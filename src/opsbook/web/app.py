@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from pydantic import ValidationError
+from starlette.types import Receive, Scope, Send
 
 from opsbook import __version__
 from opsbook.bodies import BodyError, BodyLimits, LimitBodies, parse_json, unstorable
@@ -27,6 +28,7 @@ from opsbook.status import api as status_api
 from opsbook.status import pages_api as status_pages
 from opsbook.status.autoexport import ExportTask
 from opsbook.status.cache import PublicCache
+from opsbook.status.fastpath import PublicFastPath
 from opsbook.store import Store
 from opsbook.watch import alertmanager, service
 from opsbook.watch.lag import LagMeter
@@ -77,7 +79,8 @@ def create_app(
         for task in tasks:
             await task
 
-    app = FastAPI(
+    app = PublicFirst(
+        cache,
         title="opsbook",
         version=__version__,
         lifespan=lifespan,
@@ -122,6 +125,19 @@ def create_app(
         return JSONResponse(result)
 
     return app
+
+
+class PublicFirst(FastAPI):
+    """The app with `PublicFastPath` in front of all of FastAPI: in a surge, a GET of a cached
+    public document costs a dictionary lookup, not FastAPI's per-request telemetry check,
+    error and body-limit layers, routing and dependency solving (bench/statuspage.py)."""
+
+    def __init__(self, cache: PublicCache, **options: Any) -> None:
+        super().__init__(**options)
+        self._fast = PublicFastPath(super().__call__, cache)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._fast(scope, receive, send)
 
 
 def _alertmanager_payload(body: bytes) -> alertmanager.AmPayload:
