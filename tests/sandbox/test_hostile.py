@@ -107,12 +107,20 @@ HEADER_TEXT = [v for v in TEXT.values() if "\x00" not in v and len(v) < 10_000]
 HEADER_TEXT += ["x" * 5000, "\xe9\xff"]
 
 
+def refusals(value: str) -> set[int]:
+    """401 from the app; a header holding a control character may be refused earlier, as
+    RFC 9110 allows, by the HTTP parser itself (httptools answers 400): refused either way."""
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+        return {400, 401}
+    return {401}
+
+
 def test_hostile_tokens_are_401(sandbox: RunningSandbox) -> None:
     with httpx.Client() as client:
         for token in HEADER_TEXT:
             headers = {b"Authorization": f"Bearer {token}".encode("latin-1")}
             response = client.delete(f"{sandbox.url}/_sandbox/faults", headers=headers)
-            assert response.status_code == 401, token[:10]
+            assert response.status_code in refusals(token), token[:10]
 
 
 # --- attempts ---------------------------------------------------------------------------
@@ -223,5 +231,5 @@ def test_hostile_signature_headers_are_401(sandbox: RunningSandbox) -> None:
                 response = client.post(
                     f"{sandbox.url}/api/webhooks/{provider}", content=b"{}", headers=headers
                 )
-                assert response.status_code == 401, (provider, value[:20], response.text)
+                assert response.status_code in refusals(value), (provider, value[:20])
     assert _events(sandbox.database_url) == []
