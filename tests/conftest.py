@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -122,14 +123,46 @@ def sandbox(sandbox_db: str, clock: FrozenClock) -> Iterator[RunningSandbox]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def sqlite_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store migrated once: building the schema through every migration costs about a
+    second, copying the file a millisecond (test_store checks the migrations themselves)."""
+    path = tmp_path_factory.mktemp("store-template") / "opsbook.db"
+    open_store(f"sqlite:///{path}").close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_store_template(pg_cluster: TempCluster) -> str:
+    """The PostgreSQL twin of sqlite_store_template, cloned with CREATE DATABASE TEMPLATE."""
+    name = "store_template"
+    open_store(pg_cluster.create_database(name)).close()
+    return name
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A state-store URL; every store test runs once on each backend."""
+    """A state-store URL, already at the newest schema; every store test runs once on
+    each backend."""
     if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_store_template")
+        shutil.copyfile(template, tmp_path / "opsbook.db")
         yield f"sqlite:///{tmp_path / 'opsbook.db'}"
         return
     cluster: TempCluster = request.getfixturevalue("pg_cluster")
     name = _database_name("store")
+    yield cluster.create_database(name, template=request.getfixturevalue("pg_store_template"))
+    cluster.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty store, for the tests of the migrations themselves."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'opsbook.db'}"
+        return
+    cluster: TempCluster = request.getfixturevalue("pg_cluster")
+    name = _database_name("fresh")
     yield cluster.create_database(name)
     cluster.drop_database(name)
 

@@ -245,8 +245,8 @@ def _migrate(engine: sa.Engine, revision: str, *, down: bool = False) -> None:
         connection.commit()
 
 
-def test_rows_written_before_the_chain_are_sealed_in_id_order(store_url: str) -> None:
-    engine = make_engine(store_url)
+def test_rows_written_before_the_chain_are_sealed_in_id_order(fresh_store_url: str) -> None:
+    engine = make_engine(fresh_store_url)
     store = Store(engine)
     try:
         _migrate(engine, "0006")

@@ -13,19 +13,19 @@ from opsbook.store.migrate import head_revision
 runner = CliRunner()
 
 
-def test_store_upgrade_then_status(config_file: Path) -> None:
-    first = runner.invoke(app, ["--config", str(config_file), "store", "upgrade"])
+def test_store_upgrade_then_status(fresh_config_file: Path) -> None:
+    first = runner.invoke(app, ["--config", str(fresh_config_file), "store", "upgrade"])
     assert first.exit_code == 0, first.output
     assert f"migrated empty -> {head_revision()}" in first.output
-    again = runner.invoke(app, ["--config", str(config_file), "store", "upgrade"])
+    again = runner.invoke(app, ["--config", str(fresh_config_file), "store", "upgrade"])
     assert f"already at revision {head_revision()}" in again.output
-    status = runner.invoke(app, ["--config", str(config_file), "store", "status", "--json"])
+    status = runner.invoke(app, ["--config", str(fresh_config_file), "store", "status", "--json"])
     data = json.loads(status.output)
     assert (data["revision"], data["pending"]) == (head_revision(), False)
 
 
-def test_status_shows_pending_before_first_use(config_file: Path) -> None:
-    result = runner.invoke(app, ["--config", str(config_file), "store", "status", "--json"])
+def test_status_shows_pending_before_first_use(fresh_config_file: Path) -> None:
+    result = runner.invoke(app, ["--config", str(fresh_config_file), "store", "status", "--json"])
     assert json.loads(result.output)["pending"] is True
 
 

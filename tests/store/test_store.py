@@ -129,13 +129,13 @@ def test_concurrent_writers_lose_nothing(store: Store) -> None:
     assert targets == {f"{w}:{n}" for w in range(4) for n in range(25)}
 
 
-def test_processes_opening_at_once_migrate_once(store_url: str) -> None:
+def test_processes_opening_at_once_migrate_once(fresh_store_url: str) -> None:
     errors: list[BaseException] = []
     stores: list[Store] = []
 
     def open_one() -> None:
         try:
-            stores.append(open_store(store_url))
+            stores.append(open_store(fresh_store_url))
         except BaseException as exc:
             errors.append(exc)
 

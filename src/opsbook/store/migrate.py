@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +29,10 @@ def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
     return cfg
 
 
+@functools.cache
 def head_revision() -> str:
+    """The newest migration. Reading the scripts costs ~0.1 s, and every command opens
+    the store; they do not change while a process runs, so once per process is enough."""
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
