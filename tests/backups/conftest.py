@@ -1,19 +1,18 @@
 """A config pointing at a real database and a backups folder, the CLI run in-process with
-the test's clock, and a restore done the way item 3/4 of issue #15 will do it (zstd files
-back into place, then pg_restore -j), so a test can compare what comes back."""
+the test's clock (and, when a test says so, a person at a terminal), and a restore done by
+the package's own recipe (archive.working_copy, then loading.restore_dump: pg_restore -j)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import zstandard
 from typer.testing import CliRunner, Result
 
+from opsbook.backups import archive, loading
 from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.context import AppContext
@@ -26,9 +25,11 @@ class Backups:
     folder: Path
     clock: FrozenClock
 
-    def run(self, *args: str) -> Result:
+    def run(self, *args: str, typed: str | None = None) -> Result:
+        """`opsbook backup ARGS`; with `typed`, at a terminal where that is typed."""
+        context = AppContext(clock=self.clock, interactive=typed is not None)
         return CliRunner(env={"COLUMNS": "200"}).invoke(
-            app, ["--config", str(self.config), "backup", *args], obj=AppContext(clock=self.clock)
+            app, ["--config", str(self.config), "backup", *args], obj=context, input=typed
         )
 
     def json(self, *args: str, code: int = 0) -> Any:
@@ -57,16 +58,9 @@ def backups(
 
 def restore(cluster: TempCluster, backup: Path, name: str) -> str:
     """A new database `name` holding what the backup folder holds."""
-    dump = backup / "dump"
-    for packed in dump.glob("*.zst"):
-        with packed.open("rb") as src, packed.with_suffix("").open("wb") as dst:
-            zstandard.ZstdDecompressor().copy_stream(src, dst)
+    manifest = archive.load_manifest(backup)
+    tool = archive.pg_restore(str(find_bindir()), manifest["pg_dump_version"])
     url = cluster.create_database(name)
-    done = subprocess.run(
-        [str(find_bindir() / "pg_restore"), "-j", "2", "-d", url, str(dump)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    with archive.working_copy(backup, backup.parent) as dump:
+        loading.restore_dump(tool, dump, url, jobs=2)
     return url
