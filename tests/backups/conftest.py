@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -64,3 +65,46 @@ def restore(cluster: TempCluster, backup: Path, name: str) -> str:
     with archive.working_copy(backup, backup.parent) as dump:
         loading.restore_dump(tool, dump, url, jobs=2)
     return url
+
+
+RICH_SCHEMA = """
+create type mood as enum ('calm', 'busy', 'on fire');
+create sequence ticket_numbers start 1000;
+create table orgs (id serial primary key, name text not null unique, meta jsonb not null);
+create table calls (
+    id bigserial primary key,
+    org_id int not null references orgs (id) on delete cascade,
+    ticket int not null default nextval('ticket_numbers'),
+    tags text[] not null default '{}',
+    mood mood not null,
+    transcript text,
+    touched_at timestamptz
+);
+create function touch() returns trigger language plpgsql as $$
+begin new.touched_at := '2026-03-02 09:30:00+00'; return new; end $$;
+create trigger calls_touch before insert or update on calls
+    for each row execute function touch();
+create materialized view calls_per_org as
+    select org_id, count(*) as calls from calls group by org_id;
+insert into orgs (name, meta) values
+    ('acme', '{"plan": "pro", "seats": [1, 2, 3]}'),
+    ('globex', '{"plan": "free", "nested": {"a": {"b": null}}}');
+insert into calls (org_id, tags, mood, transcript)
+    select 1 + g % 2, array['t' || g, 'x'], (array['calm', 'busy', 'on fire'])[1 + g % 3]::mood,
+           'call ' || g
+    from generate_series(1, 40) g;
+-- One row far past the TOAST threshold (2 kB), compressed and stored out of line.
+insert into calls (org_id, mood, transcript)
+    select 1, 'calm', string_agg(md5(g::text), '') from generate_series(1, 20000) g;
+refresh materialized view calls_per_org;
+"""
+
+
+@pytest.fixture
+def rich_db(pg_url: str) -> str:
+    """A small database with what a restore has to bring back: jsonb, arrays, an enum, a
+    sequence, a function and its trigger, a foreign key, a materialized view, a large
+    TOASTed row."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(RICH_SCHEMA.encode())
+    return pg_url
