@@ -131,12 +131,18 @@ def _plan(
 ) -> restoring.RestorePlan:
     if (backup is None) == (from_sql is None):
         fail("name a backup id or --from-sql FILE (one of them); nothing was changed")
-    configured = context.config().database.url
+    config = context.config()
+    configured = config.database.url
     production = configured.reveal() if configured is not None else None
+    bindir = config.backups.bindir
     try:
         if from_sql is not None:
             return restoring.plan_sql_restore(
-                sql_file=from_sql, target_url=target, production_url=production, clean=clean
+                sql_file=from_sql,
+                target_url=target,
+                production_url=production,
+                clean=clean,
+                bindir=bindir,
             )
         return restoring.plan_restore(
             store=context.store(),
@@ -145,6 +151,7 @@ def _plan(
             production_url=production,
             clean=clean,
             jobs=jobs,
+            bindir=bindir,
         )
     except BackupError as exc:
         fail(f"{exc}; nothing was changed")

@@ -65,6 +65,7 @@ class RestorePlan:
     production: bool
     clean: bool
     jobs: int
+    tool: pgdump.PgTool  # pg_restore for a backup, psql for a file
 
     @property
     def rows(self) -> int:
@@ -89,6 +90,7 @@ def plan_restore(
     production_url: str | None,
     clean: bool,
     jobs: int,
+    bindir: str | None,
 ) -> RestorePlan:
     """What restoring backup `backup_id` into `target_url` would do; reads only.
     BackupError (nothing run) for a bad target, no such backup or an unreadable one."""
@@ -97,11 +99,17 @@ def plan_restore(
     folder = Path(row.path)
     manifest = archive.load_manifest(folder, sha256=row.manifest_sha256)
     source = Source(row.id, row.database, row.started_at, folder, row.pg_dump_version, manifest)
-    return _plan(source, target, production_url, clean, jobs)
+    tool = archive.pg_restore(bindir, row.pg_dump_version or "0")
+    return _plan(source, target, production_url, clean, jobs, lambda _major: tool)
 
 
 def plan_sql_restore(
-    *, sql_file: Path, target_url: str, production_url: str | None, clean: bool
+    *,
+    sql_file: Path,
+    target_url: str,
+    production_url: str | None,
+    clean: bool,
+    bindir: str | None,
 ) -> RestorePlan:
     """What running the plain SQL file `sql_file` into `target_url` would do; reads only."""
     target = targets.parse(target_url)
@@ -111,11 +119,17 @@ def plan_sql_restore(
         )
     if not sql_file.is_file():
         raise BackupError(f"{visible(sql_file)}: no such file")
-    return _plan(Source(None, None, None, sql_file.resolve()), target, production_url, False, 1)
+    source = Source(None, None, None, sql_file.resolve())
+    return _plan(source, target, production_url, False, 1, lambda major: _psql(bindir, major))
 
 
 def _plan(
-    source: Source, target: targets.Target, production_url: str | None, clean: bool, jobs: int
+    source: Source,
+    target: targets.Target,
+    production_url: str | None,
+    clean: bool,
+    jobs: int,
+    tool: Callable[[int], pgdump.PgTool],
 ) -> RestorePlan:
     if not 1 <= jobs <= MAX_JOBS:
         raise BackupError(f"jobs {jobs}: 1 to {MAX_JOBS}")
@@ -123,7 +137,7 @@ def _plan(
         targets.parse(production_url, what="database.url").identity == target.identity
     )
     major, occupied = _inspect(target)
-    return RestorePlan(source, target, major, occupied, production, clean, jobs)
+    return RestorePlan(source, target, major, occupied, production, clean, jobs, tool(major))
 
 
 def _inspect(target: targets.Target) -> tuple[int, list[str]]:
@@ -158,11 +172,6 @@ def restore(
     """Restore as `plan` says, audited as `backup.restore`; BackupFailed with the
     program's words when it stops part-way (what it wrote stays in the target)."""
     source = plan.source
-    tool = (
-        archive.pg_restore(settings.bindir, source.pg_dump_version or "0")
-        if source.manifest is not None
-        else _psql(settings.bindir, plan.server_major)
-    )
     details = {
         "backup": source.backup,
         "file": None if source.manifest is not None else str(source.path),
@@ -179,7 +188,7 @@ def restore(
         secrets=[plan.target.url],
         clock=clock,
     ) as audit:
-        done = _restore(plan, tool, settings, work_root, progress)
+        done = _restore(plan, settings, work_root, progress)
         audit.details["rows"] = sum(c.rows for c in done.counted)
         audit.details["differences"] = [d.text() for d in done.differences[:50]]
         audit.outcome = "ok" if done.ok else "differs"
@@ -197,7 +206,6 @@ def _psql(bindir: str | None, server_major: int) -> pgdump.PgTool:
 
 def _restore(
     plan: RestorePlan,
-    tool: pgdump.PgTool,
     settings: BackupsConfig,
     work_root: Path,
     progress: Callable[[Progress], None],
@@ -205,7 +213,7 @@ def _restore(
     source, url = plan.source, plan.target.url
     lock_wait_ms = int(settings.lock_wait.total_seconds() * 1000)
     if source.manifest is None:
-        loading.run_sql_file(tool, source.path, url)
+        loading.run_sql_file(plan.tool, source.path, url)
         return Restored(_count_all(url, lock_wait_ms))
     tables = source.tables
     state = Progress("restoring", len(tables))
@@ -215,7 +223,7 @@ def _restore(
         progress(state)
 
     with archive.working_copy(source.path, work_root) as dump:
-        loading.restore_dump(tool, dump, url, jobs=plan.jobs, clean=plan.clean, tick=tick)
+        loading.restore_dump(plan.tool, dump, url, jobs=plan.jobs, clean=plan.clean, tick=tick)
 
     def compared(done: int) -> None:
         state.phase, state.tables_done = "comparing", done
