@@ -28,9 +28,13 @@ class Backups:
 
     def run(self, *args: str, typed: str | None = None) -> Result:
         """`opsbook backup ARGS`; with `typed`, at a terminal where that is typed."""
+        return self.opsbook("backup", *args, typed=typed)
+
+    def opsbook(self, *args: str, typed: str | None = None) -> Result:
+        """`opsbook ARGS` on this config and clock."""
         context = AppContext(clock=self.clock, interactive=typed is not None)
         return CliRunner(env={"COLUMNS": "200"}).invoke(
-            app, ["--config", str(self.config), "backup", *args], obj=context, input=typed
+            app, ["--config", str(self.config), *args], obj=context, input=typed
         )
 
     def json(self, *args: str, code: int = 0) -> Any:

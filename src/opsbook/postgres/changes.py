@@ -453,7 +453,8 @@ def apply_migrations(
             with audited(
                 store, action="db.migrate", target=migration.label, actor=actor, clock=clock
             ) as record:
-                record.details["backup"] = plan.backup
+                if plan.backup is not None:  # the backup this change could go back to
+                    record.details["backup"] = plan.backup
                 record.details["statements"] = migrations.apply_one(conn, migration)
         except MigrationFailed as exc:
             exc.applied = done
