@@ -208,6 +208,18 @@ def test_from_sql_refusals(backups: Backups, empty_target: str, tmp_path: Path) 
     assert _tables(empty_target) == []
 
 
+def test_a_failing_sql_file_stops_at_its_first_error_and_says_where(
+    backups: Backups, empty_target: str, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken dump.sql"
+    broken.write_text("create table first (id int);\ninsert into nowhere values (1);\n")
+    result = backups.run("restore", "--from-sql", str(broken), "--target", empty_target, "--yes")
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.stderr.split())
+    assert "psql exited with 3" in message and 'relation "nowhere" does not exist' in message
+    assert "what went in before it stays in the target" in message
+
+
 def test_hostile_targets_are_refused_before_anything_runs(
     backups: Backups, rich_db: str, pg_cluster: TempCluster
 ) -> None:

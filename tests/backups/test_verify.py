@@ -116,6 +116,8 @@ def test_deep_verify_restores_into_a_scratch_database_and_drops_it(
     assert verified["scratch"].startswith(f"opsbook_verify_{created['id']}_")
     assert _row(backups, created["id"]).verified_deep
     assert _scratch_left(rich_db) == []
+    [listed] = backups.json("list")
+    assert listed["verified_deep"] and "(deep)" in backups.run("list").stdout
 
 
 def test_a_flipped_byte_is_named_and_unverifies(backups: Backups, rich_db: str) -> None:

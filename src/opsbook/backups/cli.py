@@ -104,7 +104,7 @@ def list_(
             ("took", lambda b: "" if b.seconds is None else human_seconds(b.seconds)),
             ("tables", lambda b: "" if b.tables is None else str(b.tables)),
             ("rows", lambda b: "" if b.rows is None else f"{b.rows:,}"),
-            ("verified", lambda b: "no" if b.verified_at is None else _ago(b.verified_at)),
+            ("verified", _verified),
             ("label", lambda b: b.label or ""),
         ],
         as_json=as_json,
@@ -112,8 +112,10 @@ def list_(
     )
 
 
-def _ago(when: dt.datetime) -> str:
-    return f"{when:%Y-%m-%d %H:%M}"
+def _verified(backup: service.Listed) -> str:
+    if backup.verified_at is None:
+        return "no"
+    return f"{backup.verified_at:%Y-%m-%d %H:%M}" + (" (deep)" if backup.verified_deep else "")
 
 
 def _age(seconds: float) -> str:

@@ -10,7 +10,6 @@ dropped under a pg_restore still writing into it.
 from __future__ import annotations
 
 import secrets
-import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,22 +58,16 @@ def run_sql_file(tool: pgdump.PgTool, file: Path, url: str) -> None:
     dbname, env = pgdump.connection(url)
     argv = [str(tool.path), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(file), dbname]
     try:
-        done = subprocess.run(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-            check=False,
-        )
+        running = pgdump.Running(argv, env, 1, program="psql")
     except OSError as exc:
         raise BackupFailed(f"psql did not start: {exc.strerror or exc}") from None
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()][-3:]
-        said = _masked("; ".join(lines) or "no message", url)
-        raise BackupFailed(f"psql exited with {done.returncode}: {said}")
+    try:
+        code = running.wait(lambda: None)
+    except BaseException:
+        running.stop()
+        raise
+    if code != 0:
+        raise BackupFailed(f"psql exited with {code}: {_masked(running.error(), url)}")
 
 
 def _masked(text: str, url: str) -> str:

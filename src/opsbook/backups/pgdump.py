@@ -146,15 +146,15 @@ _PR_SET_PDEATHSIG = 1
 
 
 class Running:
-    """pg_dump (or pg_restore) running: counts the table files it has finished, keeps its
-    last lines of output for an error message."""
+    """pg_dump (or pg_restore, psql) running: counts the table files it has finished,
+    keeps its last lines of output for an error message."""
 
     def __init__(
         self, argv: Sequence[str], env: dict[str, str], jobs: int, *, program: str = "pg_dump"
     ) -> None:
         self.finished = 0
         self.tail: deque[str] = deque(maxlen=20)
-        self._program = f"{program}: "
+        self._prefix = f"{program}:"  # psql says `psql:FILE:LINE: ERROR: ...`
         # pg_restore's one job says `processing data for table "public.t"` per table.
         self._pattern = _FINISHED if jobs > 1 else (_STARTED if program == "pg_dump" else _DATA)
         self._process = subprocess.Popen(
@@ -175,7 +175,7 @@ class Running:
         for line in self._process.stderr:
             if self._pattern.search(line):
                 self.finished += 1
-            elif self._program in line and not line.startswith(f"{self._program}reading"):
+            elif line.startswith(self._prefix) and not line.startswith(f"{self._prefix} reading"):
                 self.tail.append(line.rstrip("\n"))
 
     def wait(self, tick: Callable[[], None], every: float = 0.2) -> int:

@@ -47,6 +47,7 @@ class Listed:
     rows: int | None
     checksums: bool
     verified_at: dt.datetime | None
+    verified_deep: bool  # by a restore into a scratch database
     path: str
 
 
@@ -78,6 +79,7 @@ def _listed(row: Backup, now: dt.datetime) -> Listed:
         rows=row.rows,
         checksums=row.checksums,
         verified_at=row.verified_at,
+        verified_deep=bool(row.verified_deep),
         path=row.path,
     )
 

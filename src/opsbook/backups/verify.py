@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opsbook.backups import archive, compare, loading
+from opsbook.backups import archive, compare, loading, pgdump
 from opsbook.backups.archive import Difference
 from opsbook.backups.create import Progress
 from opsbook.backups.errors import BackupError, BackupFailed
@@ -107,7 +107,7 @@ def _shallow(
     verified: Verified,
     folder: Path,
     manifest_sha256: str | None,
-    tool: Any,
+    tool: pgdump.PgTool,
     progress: Callable[[Progress], None],
 ) -> dict[str, Any] | None:
     """The manifest, files and table of contents; the manifest when it could be read."""
@@ -144,7 +144,7 @@ def _deep(
     verified: Verified,
     folder: Path,
     manifest: dict[str, Any],
-    tool: Any,
+    tool: pgdump.PgTool,
     server_url: str,
     settings: BackupsConfig,
     work_root: Path,
