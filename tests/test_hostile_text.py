@@ -567,6 +567,15 @@ def _backups_and_deploys(sweep: Sweep) -> None:
     [backup] = sweep.json("backup", "list")
     assert backup["label"] == PUBLIC
     run("backup", "prune", shows=())
+    run("backup", "verify", ARG, code=2, shows=())
+    run("backup", "verify", str(backup["id"]), shows=())
+    database = load_config(sweep.config).database.url
+    assert database is not None
+    # The planted tables are in the target: the plan names them, escaped, and refuses.
+    run("backup", "restore", str(backup["id"]), "--target", database.reveal(), code=1, shows=())
+    run("backup", "restore", str(backup["id"]), "--target", ARG, code=2, shows=())
+    elsewhere = "postgresql://x@127.0.0.1:1/x"
+    run("backup", "restore", "--from-sql", ARG, "--target", elsewhere, code=2, shows=())
     run("deploy", "verify", "--commit", ARG, code=2, shows=())
     run("deploy", "list", shows=())
 

@@ -111,6 +111,9 @@ ARGS: dict[str, list[str]] = {
     "backup create": ["--label", 'nightly "[/x]" $(id)', "--checksums"],
     "backup list": [],
     "backup prune": ["--keep-days", "0", "--keep-min", "0"],
+    "backup verify": ["1"],
+    # The configured database: not empty, so the plan is printed and refused.
+    "backup restore": ["1", "--target", "{db}"],
 }
 # The commands that must print a document here (the others may refuse their arguments).
 MUST_PRINT = {
@@ -139,6 +142,8 @@ MUST_PRINT = {
     "backup create",
     "backup list",
     "backup prune",
+    "backup verify",
+    "backup restore",
     "deploy list",
 }
 
@@ -219,7 +224,7 @@ def test_every_json_output_is_strict_json(
     runner = CliRunner()
     printed = set()
     for command in json_commands():
-        args = [a.format(tmp=tmp_path, dead=free_port()) for a in ARGS[command]]
+        args = [a.format(tmp=tmp_path, dead=free_port(), db=sandbox_db) for a in ARGS[command]]
         result = runner.invoke(
             app, ["--config", str(config_path), *command.split(), *args, "--json"], input="n\n"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -23,8 +24,15 @@ class AppContext:
     config_option: Path | None = None
     database_url_option: str | None = None
     clock: Clock = SYSTEM_CLOCK
+    # Whether a person is at a terminal to answer a question; None: stdin says. Tests set
+    # it to drive a real prompt through CliRunner's input, as they inject the clock.
+    interactive: bool | None = None
     _config: Config | None = field(default=None, repr=False)
     _store: Store | None = field(default=None, repr=False)
+
+    def at_terminal(self) -> bool:
+        """Whether a question can be asked and answered here."""
+        return sys.stdin.isatty() if self.interactive is None else self.interactive
 
     def config_path(self) -> Path | None:
         return find_config(self.config_option)

@@ -1,19 +1,19 @@
 """A config pointing at a real database and a backups folder, the CLI run in-process with
-the test's clock, and a restore done the way item 3/4 of issue #15 will do it (zstd files
-back into place, then pg_restore -j), so a test can compare what comes back."""
+the test's clock (and, when a test says so, a person at a terminal), and a restore done by
+the package's own recipe (archive.working_copy, then loading.restore_dump: pg_restore -j)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
-import zstandard
 from typer.testing import CliRunner, Result
 
+from opsbook.backups import archive, loading
 from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.context import AppContext
@@ -26,9 +26,15 @@ class Backups:
     folder: Path
     clock: FrozenClock
 
-    def run(self, *args: str) -> Result:
+    def run(self, *args: str, typed: str | None = None) -> Result:
+        """`opsbook backup ARGS`; with `typed`, at a terminal where that is typed."""
+        return self.opsbook("backup", *args, typed=typed)
+
+    def opsbook(self, *args: str, typed: str | None = None) -> Result:
+        """`opsbook ARGS` on this config and clock."""
+        context = AppContext(clock=self.clock, interactive=typed is not None)
         return CliRunner(env={"COLUMNS": "200"}).invoke(
-            app, ["--config", str(self.config), "backup", *args], obj=AppContext(clock=self.clock)
+            app, ["--config", str(self.config), *args], obj=context, input=typed
         )
 
     def json(self, *args: str, code: int = 0) -> Any:
@@ -57,16 +63,52 @@ def backups(
 
 def restore(cluster: TempCluster, backup: Path, name: str) -> str:
     """A new database `name` holding what the backup folder holds."""
-    dump = backup / "dump"
-    for packed in dump.glob("*.zst"):
-        with packed.open("rb") as src, packed.with_suffix("").open("wb") as dst:
-            zstandard.ZstdDecompressor().copy_stream(src, dst)
+    manifest = archive.load_manifest(backup)
+    tool = archive.pg_restore(str(find_bindir()), manifest["pg_dump_version"])
     url = cluster.create_database(name)
-    done = subprocess.run(
-        [str(find_bindir() / "pg_restore"), "-j", "2", "-d", url, str(dump)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    with archive.working_copy(backup, backup.parent) as dump:
+        loading.restore_dump(tool, dump, url, jobs=2)
     return url
+
+
+RICH_SCHEMA = """
+create type mood as enum ('calm', 'busy', 'on fire');
+create sequence ticket_numbers start 1000;
+create table orgs (id serial primary key, name text not null unique, meta jsonb not null);
+create table calls (
+    id bigserial primary key,
+    org_id int not null references orgs (id) on delete cascade,
+    ticket int not null default nextval('ticket_numbers'),
+    tags text[] not null default '{}',
+    mood mood not null,
+    transcript text,
+    touched_at timestamptz
+);
+create function touch() returns trigger language plpgsql as $$
+begin new.touched_at := '2026-03-02 09:30:00+00'; return new; end $$;
+create trigger calls_touch before insert or update on calls
+    for each row execute function touch();
+create materialized view calls_per_org as
+    select org_id, count(*) as calls from calls group by org_id;
+insert into orgs (name, meta) values
+    ('acme', '{"plan": "pro", "seats": [1, 2, 3]}'),
+    ('globex', '{"plan": "free", "nested": {"a": {"b": null}}}');
+insert into calls (org_id, tags, mood, transcript)
+    select 1 + g % 2, array['t' || g, 'x'], (array['calm', 'busy', 'on fire'])[1 + g % 3]::mood,
+           'call ' || g
+    from generate_series(1, 40) g;
+-- One row far past the TOAST threshold (2 kB), compressed and stored out of line.
+insert into calls (org_id, mood, transcript)
+    select 1, 'calm', string_agg(md5(g::text), '') from generate_series(1, 20000) g;
+refresh materialized view calls_per_org;
+"""
+
+
+@pytest.fixture
+def rich_db(pg_url: str) -> str:
+    """A small database with what a restore has to bring back: jsonb, arrays, an enum, a
+    sequence, a function and its trigger, a foreign key, a materialized view, a large
+    TOASTed row."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(RICH_SCHEMA.encode())
+    return pg_url

@@ -1,6 +1,6 @@
-"""The `backup` check kind reads the catalog: down with no backup, ok while the newest
-complete one is fresh, degraded once it is older than max_age; the voiceaitraining
-profile watches it."""
+"""The `backup` check kind reads the catalog: down while no backup is verified (saying
+how many wait), ok while the newest verified one is fresh, degraded once it is older than
+max_age; the voiceaitraining profile watches it."""
 
 from __future__ import annotations
 
@@ -24,23 +24,32 @@ def _check(backups: Backups, extra: str = "") -> CheckResult:
     return result
 
 
-def test_down_without_a_backup_ok_when_fresh_degraded_when_old(backups: Backups) -> None:
+def test_down_until_verified_ok_when_fresh_degraded_when_old(backups: Backups) -> None:
     text = backups.config.read_text()
     assert backups.json("list") == []  # the store exists, the catalog is empty
     none = _check(backups)
-    assert (none.state, none.summary) == ("down", "no complete backup: opsbook backup create")
+    assert none.state == "down" and none.summary.startswith("no verified backup (none at all)")
 
     backups.config.write_text(text)
     created = backups.json("create")
+    backups.json("create")
+    unverified = _check(backups)
+    assert unverified.state == "down"
+    assert unverified.summary.startswith("no verified backup (2 unverified): opsbook backup verify")
+
+    backups.config.write_text(text)
+    backups.json("verify", str(created["id"]))
     backups.clock.advance(dt.timedelta(hours=25))
     fresh = _check(backups)
-    assert fresh.state == "ok" and f"({created['id']}) is 1d1h old" in fresh.summary
+    assert fresh.state == "ok", fresh.summary
+    assert fresh.summary == f"newest verified backup ({created['id']}) is 1d1h old"
     assert fresh.metrics["backup_age_seconds"] == 25 * 3600
 
     backups.config.write_text(text)
-    backups.clock.advance(dt.timedelta(hours=2))
+    backups.clock.advance(dt.timedelta(hours=5))
     stale = _check(backups)
-    assert stale.state == "degraded" and "over 1d2h" in stale.summary
+    assert stale.state == "degraded"
+    assert stale.summary == f"newest verified backup ({created['id']}) is 1d6h old, over 1d2h"
 
     backups.config.write_text(text)
     assert _check(backups, "  max_age: 2d\n").state == "ok"  # backups.max_age

@@ -177,7 +177,7 @@ def test_nothing_pending_needs_no_backup_through_both_doors(doors: Doors, tmp_pa
     typed = doors.db.run("migrations", "apply", "--dir", str(folder), "--yes")
     assert typed.exit_code == 2 and "pass --no-backup" in typed.output
     step = doors.step("db.migrate", {"dir": str(folder)}, code=1)
-    assert step["error"].endswith("take one yourself and run with no_backup: true")
+    assert step["error"].endswith("opsbook backup verify ID, or run with no_backup: true")
     assert doors.audit("db.migrate") == []
 
 

@@ -325,9 +325,12 @@ def test_migrations_refuse_without_a_backup_only_when_some_are_pending(
     with service.connect(pg_url) as conn:
         with pytest.raises(service.BackupRequired) as refused:
             service.plan_migrations(conn=conn, directory=folder)
-        assert str(refused.value).endswith("take one yourself and say so")
+        assert str(refused.value) == (
+            "no verified backup in the last 24 h: opsbook backup create &&"
+            " opsbook backup verify ID, or go ahead without one"
+        )
         assert refused.value.text({"without_backup": "pass --no-backup"}).endswith(
-            "take one yourself and pass --no-backup"
+            "opsbook backup verify ID, or pass --no-backup"
         )
         plan = service.plan_migrations(conn=conn, directory=folder, without_backup=True)
         done = service.apply_migrations(conn=conn, plan=plan, **_who(audit, clock))

@@ -370,7 +370,7 @@ def test_db_migrate_runbook_applies_pending_files(ops: Ops) -> None:
     (folder / "20260101000000_add_notes.sql").write_text("create table notes (id int);\n")
     refused = ops.json("runbook", "run", "db-migrate", "--yes", "--param", f"dir={folder}", code=1)
     push = next(s for s in refused["steps"] if s["id"] == "push")
-    assert "back up the database first" in push["error"]
+    assert "no verified backup in the last 24 h" in push["error"]
     run = ops.json(
         "runbook",
         "run",

@@ -1,17 +1,16 @@
-"""`opsbook backup create|list|prune`: thin doors over backups.create and backups.service."""
+"""`opsbook backup create|list|prune`: thin doors over backups.create and backups.service;
+`verify` and `restore` are in cli_restore."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
+from opsbook.backups import cli_restore, service
 from opsbook.backups import create as creating
-from opsbook.backups import service
+from opsbook.backups.cli_shared import JSON, progress_bar
 from opsbook.backups.errors import BackupError, BackupFailed
 from opsbook.config.durations import format_duration
 from opsbook.console import Exit, console, err, fail, literal, print_json, print_rows, visible
@@ -20,8 +19,10 @@ from opsbook.guard import guarded
 from opsbook.postgres.diagnostics import human_bytes, human_seconds
 from opsbook.store.audit import default_actor
 
-app = typer.Typer(help="Backups of the target database: create, list, prune.", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Print as JSON.")
+app = typer.Typer(
+    help="Backups of the target database: create, list, verify, restore, prune.",
+    no_args_is_help=True,
+)
 
 
 @app.command("create")
@@ -43,7 +44,7 @@ def create(
     if not as_json:
         err.print(literal(f"takes {creating.LOCKS}"))
     try:
-        with _progress(show=not as_json and console.is_terminal) as progress:
+        with progress_bar(show=not as_json and console.is_terminal) as progress:
             created = creating.create_backup(
                 store=context.store(),
                 url=url,
@@ -71,31 +72,6 @@ def create(
             f"{human_seconds(seconds)}; {backup.path}"
         )
     )
-
-
-@contextmanager
-def _progress(*, show: bool) -> Iterator[Callable[[creating.Progress], None]]:
-    """A bar of tables done and bytes written, on a terminal only."""
-    if not show:
-        yield lambda _: None
-        return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} tables, {task.fields[size]}"),
-        console=err,
-        transient=True,
-    ) as bar:
-        task: TaskID | None = None
-
-        def update(step: creating.Progress) -> None:
-            nonlocal task
-            size = human_bytes(step.bytes)
-            if task is None:
-                task = bar.add_task(step.phase, total=step.tables, size=size)
-            bar.update(task, description=step.phase, completed=step.tables_done, size=size)
-
-        yield update
 
 
 def _row(context: AppContext, backup_id: int) -> dict[str, Any]:
@@ -128,7 +104,7 @@ def list_(
             ("took", lambda b: "" if b.seconds is None else human_seconds(b.seconds)),
             ("tables", lambda b: "" if b.tables is None else str(b.tables)),
             ("rows", lambda b: "" if b.rows is None else f"{b.rows:,}"),
-            ("verified", lambda b: "no" if b.verified_at is None else _ago(b.verified_at)),
+            ("verified", _verified),
             ("label", lambda b: b.label or ""),
         ],
         as_json=as_json,
@@ -136,8 +112,10 @@ def list_(
     )
 
 
-def _ago(when: dt.datetime) -> str:
-    return f"{when:%Y-%m-%d %H:%M}"
+def _verified(backup: service.Listed) -> str:
+    if backup.verified_at is None:
+        return "no"
+    return f"{backup.verified_at:%Y-%m-%d %H:%M}" + (" (deep)" if backup.verified_deep else "")
 
 
 def _age(seconds: float) -> str:
@@ -209,3 +187,7 @@ def _named(doomed: service.Doomed) -> str:
     backup = doomed.backup
     label = f" ({visible(backup.label)})" if backup.label else ""
     return f"backup {backup.id}{label}"
+
+
+app.command("verify")(cli_restore.verify)
+app.command("restore")(cli_restore.restore)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opsbook.backups import files, pgdump
+from opsbook.backups import files, pgdump, targets
 from opsbook.backups.errors import BackupError, BackupFailed
 from opsbook.backups.models import Backup
 from opsbook.backups.snapshot import CHECKSUM_METHOD, SETTINGS, Counted, Snapshot, Table
@@ -44,10 +44,11 @@ MAX_LABEL = 200
 class Progress:
     """What the backup has done so far, handed to the caller's `progress` as it moves."""
 
-    phase: str  # "dumping", "compressing", "hashing"
-    tables: int
+    phase: str  # "dumping", "compressing", "hashing", "restoring", "comparing"
+    tables: int  # how many there are to do: tables, or `unit`
     tables_done: int = 0
     bytes: int = 0
+    unit: str = "tables"
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def create_backup(
 def _catalogue(
     store: Store,
     snapshot: Snapshot,
-    dump: pgdump.PgDump,
+    dump: pgdump.PgTool,
     settings: BackupsConfig,
     root: Path,
     label: str | None,
@@ -144,6 +145,7 @@ def _catalogue(
             state="running",
             label=label,
             database=snapshot.database,
+            source=targets.of_connection(snapshot.conn),
             path="",
             started_at=started,
             server_version=snapshot.server_version,
@@ -164,7 +166,7 @@ def _make(
     store: Store,
     row: Backup,
     snapshot: Snapshot,
-    dump: pgdump.PgDump,
+    dump: pgdump.PgTool,
     tables: list[Table],
     settings: BackupsConfig,
     url: str,
@@ -201,7 +203,7 @@ def _make(
 
 def _dump(
     snapshot: Snapshot,
-    dump: pgdump.PgDump,
+    dump: pgdump.PgTool,
     tables: list[Table],
     settings: BackupsConfig,
     url: str,
@@ -277,7 +279,7 @@ def _compress(
 def _manifest(
     row: Backup,
     snapshot: Snapshot,
-    dump: pgdump.PgDump,
+    dump: pgdump.PgTool,
     settings: BackupsConfig,
     counted: list[Counted],
     stored: list[files.StoredFile],

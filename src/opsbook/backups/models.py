@@ -3,7 +3,10 @@
 A row is written `running` before pg_dump starts and becomes `complete` only after the
 manifest is on disk and the `.partial` folder has been renamed; a failure marks it
 `failed`. A process killed mid-dump leaves its row `running` with its pid and host, so a
-later prune can tell it was abandoned. `verified_at` is set by `backup verify`.
+later prune can tell it was abandoned. `verified_at` is set by `backup verify` when
+everything matched (`verified_deep`: by a restore into a scratch database), and cleared
+when a verify finds a difference. `source` is the database's place (`host:port/dbname`,
+targets.identity), which the migrations gate compares with its own target.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class Backup(Base):
     checksums: Mapped[bool] = mapped_column(Boolean, default=False)
     manifest_sha256: Mapped[str | None] = mapped_column(String(64))
     verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    verified_deep: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
     host: Mapped[str] = mapped_column(String(255))

@@ -1,10 +1,11 @@
-"""Which pg_dump to run, and running it: an argument list, the password in the
-environment, its progress read from its own `--verbose` lines.
+"""Which pg_dump (or pg_restore, psql) to run, and running it: an argument list, the
+password in the environment, its progress read from its own `--verbose` lines.
 
 pg_dump refuses a server newer than itself ("aborting because of server version
 mismatch"), and an older pg_dump cannot know a newer server's catalogs; a newer pg_dump
 dumps an older server fine. So the newest pg_dump found is taken, and it must be at
-least the server's major version.
+least the server's major version. pg_restore likewise refuses an archive written by a
+newer pg_dump ("unsupported version in file header"): it must be at least the dump's.
 """
 
 from __future__ import annotations
@@ -30,29 +31,32 @@ _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 # file is done; with one job, "dumping contents of table" starts each.
 _FINISHED = re.compile(r"finished item \d+ TABLE DATA ")
 _STARTED = re.compile(r"dumping contents of table ")
+_DATA = re.compile(r"processing data for table ")
 
 
 @dataclass(frozen=True)
-class PgDump:
+class PgTool:
+    """One of PostgreSQL's client programs (pg_dump, pg_restore, psql) and its version."""
+
     path: Path
     version: str  # "15.18"
     major: int
 
 
-def candidates(bindir: str | None) -> list[Path]:
-    """Where pg_dump may be: the configured folder only, when set; else every
+def candidates(bindir: str | None, program: str = "pg_dump") -> list[Path]:
+    """Where `program` may be: the configured folder only, when set; else every
     /usr/lib/postgresql/N/bin, then PATH."""
     if bindir:
-        return [Path(bindir) / "pg_dump"]
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))
-    on_path = shutil.which("pg_dump")
+        return [Path(bindir) / program]
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"))
+    on_path = shutil.which(program)
     if on_path:
         found.append(Path(on_path))
     return found
 
 
-def version_of(path: Path) -> PgDump | None:
-    """The pg_dump at `path` and its version; None when it is missing or does not run."""
+def version_of(path: Path) -> PgTool | None:
+    """The program at `path` and its version; None when it is missing or does not run."""
     try:
         done = subprocess.run(
             [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False
@@ -63,27 +67,47 @@ def version_of(path: Path) -> PgDump | None:
     if done.returncode != 0 or match is None:
         return None
     major = int(match.group(1))
-    return PgDump(path, f"{major}.{match.group(2) or 0}", major)
+    return PgTool(path, f"{major}.{match.group(2) or 0}", major)
 
 
-def choose(server_major: int, paths: Iterable[Path]) -> PgDump:
-    """The newest pg_dump among `paths`; BackupError naming the version needed and how
-    to install it when none is at least the server's."""
+def choose(
+    needed: int,
+    paths: Iterable[Path],
+    *,
+    program: str = "pg_dump",
+    because: str | None = None,
+) -> PgTool:
+    """The newest `program` among `paths`; BackupError naming the version needed (and
+    `because`, why: by default the server's version) and how to install it when none is
+    at least `needed`."""
     found = [d for d in (version_of(p) for p in dict.fromkeys(paths)) if d is not None]
-    usable = [d for d in found if d.major >= server_major]
+    usable = [d for d in found if d.major >= needed]
     if usable:
         # On a tie, a versioned folder's binary over Debian's /usr/bin wrapper script.
         return max(usable, key=lambda d: (d.major, "postgresql" in d.path.parts))
     seen = ", ".join(f"{d.version} ({d.path})" for d in found) or "none"
+    why = because or f"the server is PostgreSQL {needed}"
     raise BackupError(
-        f"the server is PostgreSQL {server_major}: a pg_dump {server_major} or newer is needed"
-        f" (found: {seen}); install it with `apt install postgresql-client-{server_major}`"
+        f"{why}: a {program} {needed} or newer is needed"
+        f" (found: {seen}); install it with `apt install postgresql-client-{needed}`"
         " (from apt.postgresql.org on Debian 12), or set backups.bindir to its folder"
     )
 
 
+def connection(url: str) -> tuple[str, dict[str, str]]:
+    """A connection string for a client program's command line, without its password,
+    and the environment carrying the password (PGPASSWORD: never on a command line `ps`
+    shows, never in output)."""
+    params = conninfo_to_dict(url)
+    password = params.pop("password", None)
+    env = dict(os.environ)
+    if password is not None:
+        env["PGPASSWORD"] = str(password)
+    return make_conninfo(**{k: str(v) for k, v in params.items()}), env
+
+
 def command(
-    dump: PgDump,
+    dump: PgTool,
     url: str,
     *,
     out: Path,
@@ -92,10 +116,8 @@ def command(
     gzip_level: int | None,
     lock_wait_ms: int,
 ) -> tuple[list[str], dict[str, str]]:
-    """pg_dump's argument list and environment: the connection string given without its
-    password, which goes by PGPASSWORD (never on a command line `ps` shows)."""
-    params = conninfo_to_dict(url)
-    password = params.pop("password", None)
+    """pg_dump's argument list and environment (see `connection`)."""
+    dbname, env = connection(url)
     argv = [
         str(dump.path),
         "--format=directory",
@@ -105,11 +127,8 @@ def command(
         f"--lock-wait-timeout={lock_wait_ms}",
         "--verbose",
         f"--file={out}",
-        f"--dbname={make_conninfo(**{k: str(v) for k, v in params.items()})}",
+        f"--dbname={dbname}",
     ]
-    env = dict(os.environ)
-    if password is not None:
-        env["PGPASSWORD"] = str(password)
     return argv, env
 
 
@@ -127,13 +146,17 @@ _PR_SET_PDEATHSIG = 1
 
 
 class Running:
-    """pg_dump running: counts the table files it has finished, keeps its last lines of
-    output for an error message."""
+    """pg_dump (or pg_restore, psql) running: counts the table files it has finished,
+    keeps its last lines of output for an error message."""
 
-    def __init__(self, argv: Sequence[str], env: dict[str, str], jobs: int) -> None:
+    def __init__(
+        self, argv: Sequence[str], env: dict[str, str], jobs: int, *, program: str = "pg_dump"
+    ) -> None:
         self.finished = 0
         self.tail: deque[str] = deque(maxlen=20)
-        self._pattern = _FINISHED if jobs > 1 else _STARTED
+        self._prefix = f"{program}:"  # psql says `psql:FILE:LINE: ERROR: ...`
+        # pg_restore's one job says `processing data for table "public.t"` per table.
+        self._pattern = _FINISHED if jobs > 1 else (_STARTED if program == "pg_dump" else _DATA)
         self._process = subprocess.Popen(
             list(argv),
             env=env,
@@ -152,11 +175,11 @@ class Running:
         for line in self._process.stderr:
             if self._pattern.search(line):
                 self.finished += 1
-            elif "pg_dump: " in line and not line.startswith("pg_dump: reading"):
+            elif line.startswith(self._prefix) and not line.startswith(f"{self._prefix} reading"):
                 self.tail.append(line.rstrip("\n"))
 
     def wait(self, tick: Callable[[], None], every: float = 0.2) -> int:
-        """Wait for pg_dump to end, calling `tick` every `every` seconds; its exit code."""
+        """Wait for the program to end, calling `tick` every `every` seconds; its exit code."""
         while True:
             try:
                 code = self._process.wait(timeout=every)
@@ -172,6 +195,6 @@ class Running:
             self._process.wait()
 
     def error(self) -> str:
-        """The lines pg_dump wrote that say what went wrong."""
+        """The lines the program wrote that say what went wrong."""
         wrong = [line for line in self.tail if "error" in line.lower() or "fatal" in line]
         return "; ".join(wrong[-3:] or list(self.tail)[-3:]) or "no message"

@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opsbook.backups.models import Backup
@@ -47,6 +47,7 @@ class Listed:
     rows: int | None
     checksums: bool
     verified_at: dt.datetime | None
+    verified_deep: bool  # by a restore into a scratch database
     path: str
 
 
@@ -78,6 +79,7 @@ def _listed(row: Backup, now: dt.datetime) -> Listed:
         rows=row.rows,
         checksums=row.checksums,
         verified_at=row.verified_at,
+        verified_deep=bool(row.verified_deep),
         path=row.path,
     )
 
@@ -98,11 +100,36 @@ def list_backups(*, session: Session, clock: Clock, unfinished: bool = False) ->
     return [_listed(row, now) for row in session.scalars(query)]
 
 
-def newest_complete(*, session: Session) -> Backup | None:
-    """The newest complete backup (what the `backup` check judges)."""
+def newest_complete(*, session: Session, verified: bool = False) -> Backup | None:
+    """The newest complete backup; with `verified`, the newest one `backup verify` passed
+    (what the `backup` check judges: an unverified backup is not yet known to restore)."""
+    query = select(Backup).where(Backup.state == "complete")
+    if verified:
+        query = query.where(Backup.verified_at.is_not(None))
+    query = query.order_by(Backup.started_at.desc(), Backup.id.desc()).limit(1)
+    return session.scalars(query).first()
+
+
+def count_unverified(*, session: Session) -> int:
+    """Complete backups no verify has passed."""
+    query = select(func.count()).where(Backup.state == "complete", Backup.verified_at.is_(None))
+    return int(session.scalar(query) or 0)
+
+
+def fresh_verified_backup(
+    *, session: Session, database: str, now: dt.datetime, within: dt.timedelta
+) -> Backup | None:
+    """The newest complete backup of `database` (its place, targets.identity) that a
+    verify passed and that was taken within `within` of `now`: what makes it safe to
+    migrate without being told to go ahead regardless."""
     query = (
         select(Backup)
-        .where(Backup.state == "complete")
+        .where(
+            Backup.state == "complete",
+            Backup.source == database,
+            Backup.verified_at.is_not(None),
+            Backup.started_at >= now - within,
+        )
         .order_by(Backup.started_at.desc(), Backup.id.desc())
         .limit(1)
     )

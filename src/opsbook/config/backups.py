@@ -31,8 +31,11 @@ class BackupsConfig(Model):
     compression: Literal["zstd", "gzip", "none"] = "zstd"
     # zstd 1..19, gzip 1..9; default 1 for both (see above).
     level: int | None = Field(default=None, ge=1, le=19)
-    # The `backup` check: warn once the newest complete backup is older than this.
+    # The `backup` check: warn once the newest verified backup is older than this.
     max_age: Interval = dt.timedelta(hours=26)
+    # `db migrations apply` goes ahead without --no-backup when a verified backup of the
+    # same database was taken this recently.
+    fresh_for: Interval = dt.timedelta(hours=24)
     # How long pg_dump and the counting session wait for a table's ACCESS SHARE lock
     # before giving up (a DDL statement queued ahead would otherwise make the app's
     # queries queue behind the backup).

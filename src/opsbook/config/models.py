@@ -241,8 +241,8 @@ class PostgresCheck(CheckBase):
 
 
 class BackupCheck(CheckBase):
-    """The newest complete backup's age: degraded past `max_age` (default backups.max_age),
-    down when there is none."""
+    """The newest verified backup's age: degraded past `max_age` (default backups.max_age),
+    down when none is verified."""
 
     kind: Literal["backup"]
     max_age: Interval | None = None

@@ -265,11 +265,14 @@ class MigrateInputs(TargetInputs):
 def _migrate(context: ActionContext, inputs: MigrateInputs) -> dict[str, Any]:
     directory = context.config.resolve_path(inputs.dir)
     with _target(context, inputs) as conn:
+        catalog = service.BackupCatalog(
+            context.store, context.clock.now(), context.config.backups.fresh_for
+        )
         plan = service.plan_migrations(
-            conn=conn, directory=directory, without_backup=inputs.no_backup
+            conn=conn, directory=directory, without_backup=inputs.no_backup, catalog=catalog
         )
         done = service.apply_migrations(conn=conn, plan=plan, **_who(context))
-    return {"applied": done.applied, "count": len(done.applied)}
+    return {"applied": done.applied, "count": len(done.applied), "backup": plan.backup}
 
 
 def register(registry: Registry) -> None:

@@ -16,7 +16,10 @@ from typing import Any, TypedDict
 
 import psycopg
 
+from opsbook.backups import service as backups
+from opsbook.backups import targets
 from opsbook.clock import Clock
+from opsbook.config.durations import format_duration
 from opsbook.incidents import service as incidents
 from opsbook.postgres import archive, archive_run, migrations, remediation, rights, views
 from opsbook.postgres.archive import ArchiveError
@@ -48,7 +51,8 @@ class UnknownIncident(PostgresError):
 
 
 class BackupRequired(PostgresError):
-    """Migrations are pending and nobody said a backup was taken."""
+    """Migrations are pending, no fresh verified backup of the database is in the catalog,
+    and nobody said to go ahead without one."""
 
 
 # --- ending sessions -------------------------------------------------------------------------
@@ -370,9 +374,21 @@ def refresh_views(
 
 @dataclass(frozen=True)
 class MigrationPlan:
-    """The migrations that would be applied, in version order."""
+    """The migrations that would be applied, in version order, and the verified backup
+    of this database that makes it safe to (None: none was needed, or told to go ahead)."""
 
     pending: list[migrations.MigrationFile]
+    backup: int | None = None
+
+
+@dataclass(frozen=True)
+class BackupCatalog:
+    """Where a migration looks for a fresh verified backup: opsbook's store, the time now,
+    and how recent a backup must be (backups.fresh_for)."""
+
+    store: Store
+    now: dt.datetime
+    fresh_for: dt.timedelta
 
 
 @dataclass(frozen=True)
@@ -383,19 +399,46 @@ class MigrationsApplied:
 
 
 def plan_migrations(
-    *, conn: Connection, directory: Path, without_backup: bool = False
+    *,
+    conn: Connection,
+    directory: Path,
+    without_backup: bool = False,
+    catalog: BackupCatalog | None = None,
 ) -> MigrationPlan:
     """The pending migrations in version order. With any pending, refused unless the
-    caller goes ahead without a verified backup: the runbook says to back up first, and
-    opsbook's own verified backups have not landed yet."""
+    catalog holds a verified backup of this database taken within `fresh_for`, or the
+    caller goes ahead without one: the runbook says to back up first."""
     pending = migrations.status(conn, directory).pending
-    if pending and not without_backup:
+    if not pending or without_backup:
+        return MigrationPlan(pending)
+    backup = _fresh_backup(conn, catalog)
+    if backup is None:
+        within = catalog.fresh_for if catalog else dt.timedelta(hours=24)
         raise BackupRequired(
-            "the runbook says: back up the database first. opsbook takes verified backups"
-            " once its backup capability lands; until then take one yourself and ",
-            Named("without_backup", "say so"),
+            f"no verified backup in the last {_hours(within)}: opsbook backup create &&"
+            " opsbook backup verify ID, or ",
+            Named("without_backup", "go ahead without one"),
         )
-    return MigrationPlan(pending)
+    return MigrationPlan(pending, backup)
+
+
+def _fresh_backup(conn: Connection, catalog: BackupCatalog | None) -> int | None:
+    if catalog is None:
+        return None
+    with catalog.store.reading() as session:
+        found = backups.fresh_verified_backup(
+            session=session,
+            database=targets.of_connection(conn),
+            now=catalog.now,
+            within=catalog.fresh_for,
+        )
+        return found.id if found else None
+
+
+def _hours(span: dt.timedelta) -> str:
+    """`24 h` as the runbook's reader says it; other spans as durations are written."""
+    hours, rest = divmod(int(span.total_seconds()), 3600)
+    return f"{hours} h" if not rest else format_duration(span)
 
 
 def apply_migrations(
@@ -410,6 +453,8 @@ def apply_migrations(
             with audited(
                 store, action="db.migrate", target=migration.label, actor=actor, clock=clock
             ) as record:
+                if plan.backup is not None:  # the backup this change could go back to
+                    record.details["backup"] = plan.backup
                 record.details["statements"] = migrations.apply_one(conn, migration)
         except MigrationFailed as exc:
             exc.applied = done

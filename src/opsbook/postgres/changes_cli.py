@@ -326,7 +326,9 @@ def migrations_apply(
     ctx: typer.Context,
     directory: Path = DIR,
     no_backup: bool = typer.Option(
-        False, "--no-backup", help="Apply without a verified backup first."
+        False,
+        "--no-backup",
+        help="Apply without a verified backup (else one of the last backups.fresh_for).",
     ),
     yes: bool = typer.Option(False, "--yes", help="Apply without asking."),
     as_json: bool = JSON,
@@ -337,7 +339,12 @@ def migrations_apply(
     """
     context = app_context(ctx)
     with target(ctx, writes=True) as conn:
-        plan = service.plan_migrations(conn=conn, directory=directory, without_backup=no_backup)
+        catalog = service.BackupCatalog(
+            context.store(), context.clock.now(), context.config().backups.fresh_for
+        )
+        plan = service.plan_migrations(
+            conn=conn, directory=directory, without_backup=no_backup, catalog=catalog
+        )
         try:
             outcome = guarded(
                 plan,
@@ -358,6 +365,8 @@ def migrations_apply(
 def _show_migrations(plan: service.MigrationPlan) -> None:
     if not plan.pending:
         console.print("no pending migrations")
+    elif plan.backup is not None:
+        console.print(f"verified backup {plan.backup} is fresh: restore it if this goes wrong")
     for migration in plan.pending:
         console.print(f"would apply {safe(migration.label)}")
 

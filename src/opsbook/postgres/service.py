@@ -27,6 +27,7 @@ from opsbook.postgres.archive import ArchiveError
 from opsbook.postgres.changes import (
     ArchivalPlan,
     Archived,
+    BackupCatalog,
     BackupRequired,
     Ended,
     MigrationPlan,
@@ -65,6 +66,7 @@ __all__ = [
     "ArchivalPlan",
     "ArchiveError",
     "Archived",
+    "BackupCatalog",
     "BackupRequired",
     "Connection",
     "Ended",

@@ -1,0 +1,188 @@
+"""Reading a backup back: its manifest, its files against their sha256, pg_dump's table of
+contents, and a working copy pg_restore can read.
+
+A backup's folder is never written to here. The zstd files are decompressed into a
+working copy (a temporary folder beside the backups, where there is room for them) and
+pg_restore reads that; `toc.dat` is read in place (`pg_restore --list` needs nothing else).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import zstandard
+
+from opsbook.backups import files, pgdump
+from opsbook.backups.errors import BackupError
+from opsbook.console import visible
+
+MAX_MANIFEST = 256 * 1024 * 1024
+_REQUIRED = ("format", "version", "database", "pg_dump_version", "files", "tables")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One thing in a backup that is not what its manifest or catalog row says."""
+
+    kind: str  # "manifest", "file", "archive", "table"
+    name: str
+    expected: str
+    found: str
+
+    def text(self) -> str:
+        return f"{self.kind} {self.name}: expected {self.expected}, found {self.found}"
+
+
+class ManifestUnreadable(BackupError):
+    """The manifest is missing, cut short or not one opsbook wrote."""
+
+    def __init__(self, difference: Difference) -> None:
+        super().__init__(difference.text())
+        self.difference = difference
+
+
+def load_manifest(folder: Path, *, sha256: str | None = None) -> dict[str, Any]:
+    """The manifest of the backup in `folder`, checked against the catalog's sha256 when
+    given; ManifestUnreadable naming the file and what is wrong with it."""
+    path = folder / files.MANIFEST
+
+    def unreadable(expected: str, found: str) -> ManifestUnreadable:
+        return ManifestUnreadable(Difference("manifest", str(path), expected, found))
+
+    try:
+        if path.stat().st_size > MAX_MANIFEST:
+            raise unreadable("a manifest", f"{path.stat().st_size:,} bytes")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise unreadable("the backup's manifest", exc.strerror or type(exc).__name__) from None
+    if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
+        found = f"sha256 {hashlib.sha256(raw).hexdigest()} ({len(raw):,} bytes)"
+        raise unreadable(f"sha256 {sha256} (recorded in the catalog)", found)
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise unreadable("valid JSON", f"{visible(str(exc)[:200])}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "opsbook-backup":
+        raise unreadable("an opsbook-backup manifest", "another document")
+    missing = [key for key in _REQUIRED if key not in manifest]
+    if missing:
+        raise unreadable("the keys " + ", ".join(_REQUIRED), "no " + ", ".join(missing))
+    if not _all_shaped(manifest["files"], FILE_KEYS) or not _all_shaped(
+        manifest["tables"], TABLE_KEYS
+    ):
+        raise unreadable("files and tables as lists of objects", "something else")
+    return manifest
+
+
+FILE_KEYS = {"path": str, "bytes": int, "sha256": str}
+TABLE_KEYS = {"schema": str, "name": str, "rows": int}
+
+
+def _all_shaped(items: object, keys: dict[str, type]) -> bool:
+    return isinstance(items, list) and all(
+        isinstance(item, dict) and all(isinstance(item.get(k), t) for k, t in keys.items())
+        for item in items
+    )
+
+
+def stored_path(folder: Path, relative: object) -> Path:
+    """A file the manifest names, inside `folder`: a manifest edited to say `../x` or an
+    absolute path must not make a verify read (or a restore copy) another place."""
+    if not isinstance(relative, str):
+        raise BackupError(f"the manifest names a file as {visible(repr(relative)[:80])}")
+    parts = PurePosixPath(relative).parts
+    if not parts or relative.startswith("/") or ".." in parts or "\x00" in relative:
+        raise BackupError(f"the manifest names a file outside the backup: {visible(relative)!r}")
+    return folder.joinpath(*parts)
+
+
+def check_files(
+    folder: Path, manifest: dict[str, Any], done: Callable[[], None] = lambda: None
+) -> list[Difference]:
+    """Each file the manifest lists, hashed again; what is missing or differs, named."""
+    differences = []
+    for entry in manifest["files"]:
+        path = stored_path(folder, entry.get("path"))
+        shown = entry["path"]
+        try:
+            found = files.sha256(path)
+        except FileNotFoundError:
+            differences.append(Difference("file", shown, f"sha256 {entry['sha256']}", "no file"))
+            continue
+        if found != entry["sha256"]:
+            size = path.stat().st_size
+            differences.append(
+                Difference(
+                    "file",
+                    shown,
+                    f"sha256 {entry['sha256']} ({entry['bytes']:,} bytes)",
+                    f"sha256 {found} ({size:,} bytes)",
+                )
+            )
+        done()
+    return differences
+
+
+def table_of_contents(tool: pgdump.PgTool, folder: Path) -> list[str]:
+    """`pg_restore --list` of the dump: one line per archive entry; BackupError with
+    pg_restore's own words when it cannot read it."""
+    done = subprocess.run(
+        [str(tool.path), "--list", str(folder / files.DUMP)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise BackupError("; ".join(lines[-3:]) or f"pg_restore exited with {done.returncode}")
+    return [line for line in done.stdout.splitlines() if line and not line.startswith(";")]
+
+
+def data_entries(toc: list[str]) -> int:
+    """How many tables' rows the archive holds."""
+    return sum(1 for line in toc if " TABLE DATA " in line)
+
+
+def pg_restore(bindir: str | None, dumped: str) -> pgdump.PgTool:
+    """A pg_restore that can read a dump pg_dump `dumped` ("15.8") wrote: at least its
+    major version."""
+    major = int(dumped.split(".")[0]) if dumped.split(".")[0].isdigit() else 0
+    return pgdump.choose(
+        major,
+        pgdump.candidates(bindir, "pg_restore"),
+        program="pg_restore",
+        because=f"the backup was written by pg_dump {visible(dumped)}",
+    )
+
+
+@contextmanager
+def working_copy(folder: Path, work_root: Path) -> Iterator[Path]:
+    """The backup's dump folder with every `.zst` file decompressed, in a temporary folder
+    under `work_root`, removed afterwards whatever happens. The backup is only read."""
+    work_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".restore-", dir=work_root))
+    try:
+        target = work / files.DUMP
+        target.mkdir()
+        for path in sorted((folder / files.DUMP).iterdir()):
+            if path.suffix == ".zst":
+                with path.open("rb") as src, (target / path.stem).open("wb") as dst:
+                    zstandard.ZstdDecompressor().copy_stream(
+                        src, dst, read_size=files.CHUNK, write_size=files.CHUNK
+                    )
+            elif path.is_file():
+                shutil.copyfile(path, target / path.name)
+        yield target
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

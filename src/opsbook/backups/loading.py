@@ -1,0 +1,101 @@
+"""Putting rows into a database: pg_restore of a dump folder, psql of a plain `.sql` file,
+and scratch databases that are always dropped.
+
+Both programs get argument lists, never shell text, and the connection string without
+its password (which goes by PGPASSWORD, see pgdump.connection). A Ctrl-C or any failure
+kills the program before the caller's clean-up runs, so a scratch database is never
+dropped under a pg_restore still writing into it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from opsbook.backups import pgdump
+from opsbook.backups.errors import BackupError, BackupFailed
+from opsbook.config.secrets import mask_text, passwords_in
+from opsbook.postgres import queries
+
+
+def restore_dump(
+    tool: pgdump.PgTool,
+    dump: Path,
+    url: str,
+    *,
+    jobs: int,
+    clean: bool = False,
+    keep_owners: bool = True,
+    tick: Callable[[int], None] = lambda _: None,
+) -> None:
+    """pg_restore -j `jobs` of the dump folder into `url`, stopping at the first error;
+    `tick` hears how many tables' rows are in so far. BackupFailed with its words."""
+    dbname, env = pgdump.connection(url)
+    argv = [str(tool.path), f"--jobs={jobs}", "--exit-on-error", "--verbose"]
+    argv += ["--clean", "--if-exists"] if clean else []
+    argv += [] if keep_owners else ["--no-owner", "--no-privileges"]
+    argv += [f"--dbname={dbname}", str(dump)]
+    running = pgdump.Running(argv, env, jobs, program="pg_restore")
+    try:
+        code = running.wait(lambda: tick(running.finished))
+    except BaseException:
+        running.stop()
+        raise
+    if code != 0:
+        raise BackupFailed(f"pg_restore exited with {code}: {_masked(running.error(), url)}")
+    tick(running.finished)
+
+
+def run_sql_file(tool: pgdump.PgTool, file: Path, url: str) -> None:
+    """psql -X -v ON_ERROR_STOP=1 -f FILE into `url` (the seed's `psql $DATABASE_URL <
+    backup.sql`, stopping at the first error instead of going on past it)."""
+    dbname, env = pgdump.connection(url)
+    argv = [str(tool.path), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(file), dbname]
+    try:
+        running = pgdump.Running(argv, env, 1, program="psql")
+    except OSError as exc:
+        raise BackupFailed(f"psql did not start: {exc.strerror or exc}") from None
+    try:
+        code = running.wait(lambda: None)
+    except BaseException:
+        running.stop()
+        raise
+    if code != 0:
+        raise BackupFailed(f"psql exited with {code}: {_masked(running.error(), url)}")
+
+
+def _masked(text: str, url: str) -> str:
+    return mask_text(text, [url, *passwords_in(url)])
+
+
+def scratch_name(backup_id: int, token: Callable[[], str] = lambda: secrets.token_hex(4)) -> str:
+    """`opsbook_verify_<id>_<random>`: never a database someone else made."""
+    return f"opsbook_verify_{backup_id}_{token()}"
+
+
+@contextmanager
+def scratch_database(server_url: str, name: str) -> Iterator[str]:
+    """A new database `name` on the server of `server_url`, dropped afterwards whatever
+    happens (failure, Ctrl-C); yields its connection string."""
+    try:
+        with queries.connect(server_url) as conn:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackupError(
+            f"cannot create the scratch database {name}: {_masked(first, server_url)}"
+        ) from None
+    try:
+        yield make_conninfo(server_url, dbname=name)
+    finally:
+        with queries.connect(server_url) as conn:
+            # WITH (FORCE) (PostgreSQL 13+): a session left behind cannot keep it alive.
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )

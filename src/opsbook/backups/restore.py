@@ -1,0 +1,242 @@
+"""`backup restore`: a backup (or the seed's plain `.sql` file) into a target database.
+
+The plan is worked out first and reads only: which backup (its database and time) or
+file, the target (password masked), the tables and rows to come, whether the target will
+be cleaned, what it holds now, and whether it is the configured production database.
+The doors decide from the plan what needs `--clean --yes` and what needs the database's
+name typed; `restore` then acts on the plan it is given.
+
+A backup restores from a decompressed working copy (archive.working_copy) with
+`pg_restore -j`; with `clean`, pg_restore drops each object of the dump before making it
+again (`--clean --if-exists`): what the target holds that the dump does not is left as
+it is. A plain file goes through psql, which cannot clean: the target must be empty.
+Afterwards the rows are counted, and for a backup compared with its manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from opsbook.backups import archive, compare, loading, pgdump, targets
+from opsbook.backups.archive import Difference
+from opsbook.backups.create import Progress
+from opsbook.backups.errors import BackupError
+from opsbook.backups.snapshot import Counted, Snapshot
+from opsbook.backups.verify import complete_backup
+from opsbook.clock import Clock
+from opsbook.config.backups import BackupsConfig
+from opsbook.config.secrets import mask_text, passwords_in
+from opsbook.console import visible
+from opsbook.postgres import queries
+from opsbook.store import Store
+from opsbook.store.audit import audited
+
+MAX_JOBS = 64
+
+
+@dataclass(frozen=True)
+class Source:
+    """What is restored: a backup of the catalog, or a plain SQL file."""
+
+    backup: int | None
+    database: str | None
+    taken_at: dt.datetime | None
+    path: Path
+    pg_dump_version: str | None = None
+    manifest: dict[str, Any] | None = None
+
+    @property
+    def tables(self) -> list[dict[str, Any]]:
+        return list(self.manifest["tables"]) if self.manifest else []
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    source: Source
+    target: targets.Target
+    server_major: int
+    occupied: list[str]  # what the target holds now (at most 101 named)
+    production: bool
+    clean: bool
+    jobs: int
+    tool: pgdump.PgTool  # pg_restore for a backup, psql for a file
+
+    @property
+    def rows(self) -> int:
+        return sum(t["rows"] for t in self.source.tables)
+
+
+@dataclass
+class Restored:
+    counted: list[Counted] = field(default_factory=list)
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def plan_restore(
+    *,
+    store: Store,
+    backup_id: int,
+    target_url: str,
+    production_url: str | None,
+    clean: bool,
+    jobs: int,
+    bindir: str | None,
+) -> RestorePlan:
+    """What restoring backup `backup_id` into `target_url` would do; reads only.
+    BackupError (nothing run) for a bad target, no such backup or an unreadable one."""
+    target = targets.parse(target_url)
+    row = complete_backup(store, backup_id)
+    folder = Path(row.path)
+    manifest = archive.load_manifest(folder, sha256=row.manifest_sha256)
+    source = Source(row.id, row.database, row.started_at, folder, row.pg_dump_version, manifest)
+    tool = archive.pg_restore(bindir, row.pg_dump_version or "0")
+    return _plan(source, target, production_url, clean, jobs, lambda _major: tool)
+
+
+def plan_sql_restore(
+    *,
+    sql_file: Path,
+    target_url: str,
+    production_url: str | None,
+    clean: bool,
+    bindir: str | None,
+) -> RestorePlan:
+    """What running the plain SQL file `sql_file` into `target_url` would do; reads only."""
+    target = targets.parse(target_url)
+    if clean:
+        raise BackupError(
+            "a plain SQL file cannot clean the target: restore it into an empty database"
+        )
+    if not sql_file.is_file():
+        raise BackupError(f"{visible(sql_file)}: no such file")
+    source = Source(None, None, None, sql_file.resolve())
+    return _plan(source, target, production_url, False, 1, lambda major: _psql(bindir, major))
+
+
+def _plan(
+    source: Source,
+    target: targets.Target,
+    production_url: str | None,
+    clean: bool,
+    jobs: int,
+    tool: Callable[[int], pgdump.PgTool],
+) -> RestorePlan:
+    if not 1 <= jobs <= MAX_JOBS:
+        raise BackupError(f"jobs {jobs}: 1 to {MAX_JOBS}")
+    production = production_url is not None and (
+        targets.parse(production_url, what="database.url").identity == target.identity
+    )
+    major, occupied = _inspect(target)
+    return RestorePlan(source, target, major, occupied, production, clean, jobs, tool(major))
+
+
+def _inspect(target: targets.Target) -> tuple[int, list[str]]:
+    """The target's server major version and what it holds now."""
+    try:
+        with queries.connect(target.url) as conn:
+            major = int(conn.info.server_version) // 10000
+            found = queries.rows(conn, "restore_target_contents")
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        said = mask_text(first, [target.url, *passwords_in(target.url)])
+        raise BackupError(f"cannot connect to the target {target.shown}: {said}") from None
+    names = [
+        f"schema {r['schema']}"
+        if r["kind"] == "schema"
+        else compare.qualified(r["schema"], r["name"])
+        for r in found
+    ]
+    return major, names
+
+
+def restore(
+    *,
+    store: Store,
+    plan: RestorePlan,
+    settings: BackupsConfig,
+    work_root: Path,
+    actor: str,
+    clock: Clock,
+    progress: Callable[[Progress], None] = lambda _: None,
+) -> Restored:
+    """Restore as `plan` says, audited as `backup.restore`; BackupFailed with the
+    program's words when it stops part-way (what it wrote stays in the target)."""
+    source = plan.source
+    details = {
+        "backup": source.backup,
+        "file": None if source.manifest is not None else str(source.path),
+        "target": plan.target.shown,
+        "clean": plan.clean,
+        "production": plan.production,
+    }
+    with audited(
+        store,
+        action="backup.restore",
+        target=plan.target.identity,
+        actor=actor,
+        details=details,
+        secrets=[plan.target.url],
+        clock=clock,
+    ) as audit:
+        done = _restore(plan, settings, work_root, progress)
+        audit.details["rows"] = sum(c.rows for c in done.counted)
+        audit.details["differences"] = [d.text() for d in done.differences[:50]]
+        audit.outcome = "ok" if done.ok else "differs"
+    return done
+
+
+def _psql(bindir: str | None, server_major: int) -> pgdump.PgTool:
+    return pgdump.choose(
+        server_major,
+        pgdump.candidates(bindir, "psql"),
+        program="psql",
+        because=f"the target is PostgreSQL {server_major}",
+    )
+
+
+def _restore(
+    plan: RestorePlan,
+    settings: BackupsConfig,
+    work_root: Path,
+    progress: Callable[[Progress], None],
+) -> Restored:
+    source, url = plan.source, plan.target.url
+    lock_wait_ms = int(settings.lock_wait.total_seconds() * 1000)
+    if source.manifest is None:
+        loading.run_sql_file(plan.tool, source.path, url)
+        return Restored(_count_all(url, lock_wait_ms))
+    tables = source.tables
+    state = Progress("restoring", len(tables))
+
+    def tick(done: int) -> None:
+        state.phase, state.tables_done = "restoring", min(done, len(tables))
+        progress(state)
+
+    with archive.working_copy(source.path, work_root) as dump:
+        loading.restore_dump(plan.tool, dump, url, jobs=plan.jobs, clean=plan.clean, tick=tick)
+
+    def compared(done: int) -> None:
+        state.phase, state.tables_done = "comparing", done
+        progress(state)
+
+    found = compare.compare(url, tables, lock_wait_ms=lock_wait_ms, done=compared)
+    return Restored(found.counted, found.differences)
+
+
+def _count_all(url: str, lock_wait_ms: int) -> list[Counted]:
+    """Each table's rows after a plain SQL restore (there is no manifest to compare)."""
+    snapshot = Snapshot(url, lock_wait_ms=lock_wait_ms)
+    try:
+        return snapshot.count(snapshot.tables(), checksums=False, max_rows=0)
+    finally:
+        snapshot.close()
