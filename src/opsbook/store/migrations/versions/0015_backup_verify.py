@@ -1,6 +1,6 @@
 """backups: whether a verify restored the backup, and the database's place
 
-Revision ID: 0018
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-07
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-07
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
