@@ -235,7 +235,7 @@ def history(
 def _how(entry: views.HistoryEntry) -> str:
     if not entry.late:
         return entry.trigger
-    missed = f", {entry.missed} earlier slot(s) folded in" if entry.missed else ""
+    missed = f" (+{entry.missed} missed)" if entry.missed else ""
     return f"{entry.trigger}, late{missed}"
 
 

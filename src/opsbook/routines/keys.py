@@ -85,11 +85,8 @@ def record_rotation(
 
 def key_states(session: Session, config: Config, *, clock: Clock) -> list[KeyState]:
     """Every configured key, the due ones first (never rotated before the longest ago)."""
-    last = dict(
-        session.execute(
-            select(KeyRotation.key, func.max(KeyRotation.rotated_on)).group_by(KeyRotation.key)
-        ).tuples()
-    )
+    newest = select(KeyRotation.key, func.max(KeyRotation.rotated_on)).group_by(KeyRotation.key)
+    last = {key: day for key, day in session.execute(newest)}
     current = today(config, clock)
     states = []
     for key, policy in config.maintenance.keys.items():
