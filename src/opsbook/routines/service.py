@@ -9,6 +9,7 @@ tick; the second finds the row and moves on.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import socket
@@ -54,6 +55,18 @@ class Started:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Claim:
+    """The slot a process means to run, and how it came due."""
+
+    routine: str
+    slot_at: dt.datetime
+    trigger: str  # schedule, manual
+    late: bool
+    missed: int
+    actor: str
+
+
 def configured(config: Config, name: str) -> Routine:
     routines = config.maintenance.routines
     if name not in routines:
@@ -77,18 +90,8 @@ def tick(store: Store, config: Config, registry: Registry, *, clock: Clock) -> l
         if due is None:
             continue
         late = now - due.slot.at > config.maintenance.late_after
-        result = _claim_and_run(
-            store,
-            config,
-            registry,
-            name=name,
-            slot_at=due.slot.at,
-            trigger="schedule",
-            late=late,
-            missed=due.missed,
-            clock=clock,
-            actor=SCHEDULER,
-        )
+        claim = Claim(name, due.slot.at, "schedule", late, due.missed, SCHEDULER)
+        result = _claim_and_run(store, config, registry, claim, clock=clock)
         if result is not None:
             started.append(result)
     return started
@@ -107,20 +110,8 @@ def run_now(
 ) -> Started:
     """Run a routine now (`maintenance run`): recorded as a scheduled run is, its slot now."""
     configured(config, name)
-    result = _claim_and_run(
-        store,
-        config,
-        registry,
-        name=name,
-        slot_at=clock.now(),
-        trigger="manual",
-        late=False,
-        missed=0,
-        clock=clock,
-        actor=actor,
-        yes=yes,
-        reporter=reporter,
-    )
+    claim = Claim(name, clock.now(), "manual", False, 0, actor)
+    result = _claim_and_run(store, config, registry, claim, clock=clock, yes=yes, reporter=reporter)
     if result is None:
         raise RoutineError(f"routine {name} already ran for this instant; nothing was run")
     return result
@@ -151,27 +142,12 @@ def _insert_ignoring_conflict(
     return inserted
 
 
-def _claim(
-    store: Store,
-    *,
-    name: str,
-    slot_at: dt.datetime,
-    trigger: str,
-    late: bool,
-    missed: int,
-    clock: Clock,
-    actor: str,
-) -> int | None:
+def _claim(store: Store, claim: Claim, *, clock: Clock) -> int | None:
     """Take the slot in one short transaction; None when another process has it."""
     values = {
-        "routine": name,
-        "slot_at": slot_at,
-        "trigger": trigger,
-        "late": late,
-        "missed": missed,
+        **dataclasses.asdict(claim),
         "claimed_at": clock.now(),
         "claimed_by": f"{socket.gethostname()}:{os.getpid()}",
-        "actor": actor,
     }
     with store.session() as session:
         claimed = _insert_ignoring_conflict(session, RoutineRun, values, ["routine", "slot_at"])
@@ -182,45 +158,40 @@ def _claim_and_run(
     store: Store,
     config: Config,
     registry: Registry,
+    claim: Claim,
     *,
-    name: str,
-    slot_at: dt.datetime,
-    trigger: str,
-    late: bool,
-    missed: int,
     clock: Clock,
-    actor: str,
     yes: bool = False,
     reporter: Callable[[int], Reporter] | None = None,
 ) -> Started | None:
-    claim_id = _claim(
-        store,
-        name=name,
-        slot_at=slot_at,
-        trigger=trigger,
-        late=late,
-        missed=missed,
-        clock=clock,
-        actor=actor,
-    )
+    claim_id = _claim(store, claim, clock=clock)
     if claim_id is None:
         return None
-    details = {"slot": slot_at.isoformat(), "trigger": trigger, "late": late, "missed": missed}
+    details = {
+        "slot": claim.slot_at.isoformat(),
+        "trigger": claim.trigger,
+        "late": claim.late,
+        "missed": claim.missed,
+    }
     with audited(
         store,
         action="maintenance.run",
-        target=f"routine {name}",
-        actor=actor,
+        target=f"routine {claim.routine}",
+        actor=claim.actor,
         details=details,
         clock=clock,
     ) as handle:
-        engine = Engine(store=store, config=config, registry=registry, clock=clock, actor=actor)
+        engine = Engine(
+            store=store, config=config, registry=registry, clock=clock, actor=claim.actor
+        )
         run_id, outcome, error = _run_runbook(
-            engine, config, claim_id, name, Interaction(yes=yes), reporter
+            engine, config, claim_id, claim.routine, Interaction(yes=yes), reporter
         )
         handle.details.update(run=run_id, outcome=outcome)
         handle.outcome = "ok" if outcome in ("succeeded", "waiting") else outcome
-    return Started(claim_id, name, slot_at, late, missed, run_id, outcome, error)
+    return Started(
+        claim_id, claim.routine, claim.slot_at, claim.late, claim.missed, run_id, outcome, error
+    )
 
 
 def _run_runbook(
