@@ -3,6 +3,7 @@ open checklist until a person marks it done, history, key reminders and audits."
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import sys
@@ -13,7 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from opsbook.clock import FrozenClock
+from opsbook.registry import default_registry
 from opsbook.routines.models import RoutineRun
+from opsbook.routines.worker import RoutineWorker
 from opsbook.store.audit import entries
 from tests.routines.conftest import Setup, make_setup
 
@@ -204,3 +207,25 @@ def test_monthly_audit_commands_and_keys_are_kept_as_findings(
     assert echoed["finding"] is None
     assert echoed["output"] == " ".join(hostile) + "\n"  # arguments, never shell text
     assert missing["finding"].startswith("cannot start")
+
+
+def test_the_serve_worker_runs_a_due_slot_and_stops_when_told(weekly: Setup) -> None:
+    weekly.clock.set(utc(2026, 3, 22, 12))
+    weekly.tick()
+    weekly.clock.set(utc(2026, 3, 23, 8))
+
+    def claimed() -> int:
+        with weekly.store.reading() as session:
+            return len(session.scalars(select(RoutineRun)).all())
+
+    async def serve_once() -> None:
+        stop = asyncio.Event()
+        worker = RoutineWorker(weekly.config, weekly.store, default_registry(), clock=weekly.clock)
+        task = asyncio.create_task(worker.run(stop))
+        while not claimed():  # the round runs in a thread; the test's loop stays free
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(asyncio.wait_for(serve_once(), 60))  # fails instead of hanging
+    assert claimed() == 1
