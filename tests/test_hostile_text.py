@@ -186,6 +186,13 @@ def _config(root: Path, database_url: str, slack_url: str) -> Path:
                 }
             ]
         },
+        # Routine names are plain words; what the runbook and the audit commands print is
+        # data (arguments, never shell text).
+        "maintenance": {
+            "routines": {"hostile": {"runbook": "hostile-routine", "schedule": "daily 09:00"}},
+            "audit_commands": [["sh", "-c", 'printf "%s" "$1"; exit 1', "audit", ARG]],
+            "keys": {"stripe": {}},
+        },
     }
     path = root / "opsbook.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=False))
@@ -363,6 +370,7 @@ def test_every_printing_command_shows_hostile_text_as_text(
     _own_state(sweep, tmp_path)
     _oncall(sweep)
     _maintenance(sweep)
+    _routines(sweep)
     _sandbox(sweep, sandbox)
     _backups_and_deploys(sweep)
     assert not (tmp_path / "pwned").exists()
@@ -506,6 +514,36 @@ def _oncall(sweep: Sweep) -> None:
     run("oncall", "escalation")
     assert sweep.json("oncall", "escalation")["policies"][0]["name"] == ARG
     assert sweep.json("oncall", "now")[0]["on_call"]["name"] == ARG
+
+
+def _routines(sweep: Sweep) -> None:
+    book = {
+        "name": "hostile-routine",
+        "title": HOSTILE,
+        "steps": [
+            {
+                "id": "audit",
+                "title": HOSTILE,
+                "uses": "maintenance.dependency_audit",
+                "on_fail": "continue",
+            },
+            {"id": "by_hand", "title": HOSTILE, "manual": HOSTILE},
+        ],
+    }
+    books = sweep.config.parent / "books"
+    (books / "hostile-routine.yaml").write_text(yaml.safe_dump(book, allow_unicode=False))
+    run = sweep.run
+    run("maintenance", "run", "hostile", shows=())
+    run("maintenance", "routines", shows=("hostile-routine",))
+    run("maintenance", "due", shows=SHOWN)  # the manual step's words, as text
+    run("maintenance", "history", shows=(MARK, "[b]bold[/b]"))  # the audit's output, as text
+    said = sweep.json("maintenance", "due")["checklists"][0]["steps"][0]["instruction"]
+    assert said.startswith(MARK) and said.endswith("$(touch pwned)")
+    run("maintenance", "run", ARG, code=2, shows=(MARK,))
+    run("maintenance", "history", ARG, code=2, shows=(MARK,))
+    run("maintenance", "rotated", ARG, code=2, shows=(MARK,))
+    run("maintenance", "rotated", "stripe", "--on", ARG, code=2, shows=())
+    run("maintenance", "rotated", "stripe", shows=())
 
 
 def _maintenance(sweep: Sweep) -> None:

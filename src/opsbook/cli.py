@@ -20,6 +20,7 @@ from opsbook.notify import cli as notify_cli
 from opsbook.notify import customers_cli
 from opsbook.oncall import cli as oncall_cli
 from opsbook.postgres import cli as postgres_cli
+from opsbook.routines import cli as routines_cli
 from opsbook.runbooks import cli as runbooks_cli
 from opsbook.sandbox import cli as sandbox_cli
 from opsbook.status import cli as maintenance_cli
@@ -101,6 +102,15 @@ app.add_typer(oncall_cli.app, name="oncall")
 app.add_typer(store_cli.app, name="store")
 app.add_typer(store_cli.audit_app, name="audit")
 app.add_typer(sandbox_cli.app, name="sandbox")
+# Routine maintenance (routines/) beside the status page's maintenance windows (status/).
+for _name, _command in (
+    ("routines", routines_cli.routines),
+    ("due", routines_cli.due),
+    ("run", routines_cli.run),
+    ("rotated", routines_cli.rotated),
+    ("history", routines_cli.history),
+):
+    maintenance_cli.app.command(_name)(_command)
 app.add_typer(maintenance_cli.app, name="maintenance")
 app.add_typer(notify_cli.app, name="notify")
 app.add_typer(backups_cli.app, name="backup")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from opsbook.incidents import actions as incident_actions
 from opsbook.notify import actions as notify_actions
 from opsbook.postgres import actions as postgres_actions
+from opsbook.routines import actions as routine_actions
 from opsbook.runbooks import step_actions
 from opsbook.runbooks.actions import Registry
 
@@ -20,4 +21,5 @@ def default_registry() -> Registry:
     postgres_actions.register(registry)
     incident_actions.register(registry)
     notify_actions.register(registry)
+    routine_actions.register(registry)
     return registry

@@ -156,6 +156,19 @@ CONFIG_DURATIONS: dict[str, tuple[str, str, str | None]] = {
             ("window", "at least 1s"),
         )
     },
+    **{
+        f"maintenance.{name}": (f"maintenance:\n  {name}: {V}\n", f"maintenance.{name}", least)
+        for name, least in (
+            ("tick", "at least 1s"),
+            ("late_after", "at least 1s"),
+            ("audit_timeout", "at least 1ms"),
+        )
+    },
+    "maintenance.keys.*.every": (
+        f"maintenance:\n  keys:\n    stripe: {{every: {V}}}\n",
+        "maintenance.keys.stripe.every",
+        "at least 1d",
+    ),
     "escalation.policies[].levels[].delay": (
         "escalation:\n  policies:\n    - name: p\n"
         f"      levels: [{{targets: [{{person: x}}], delay: {V}}}]\n",

@@ -163,6 +163,7 @@ def test_migrations_build_exactly_the_models_tables(store: Store) -> None:
     import opsbook.incidents.models
     import opsbook.notify.models
     import opsbook.oncall.models
+    import opsbook.routines.models
     import opsbook.runbooks.records
     import opsbook.status.models
     import opsbook.watch.models  # noqa: F401  (registers the tables on Base.metadata)

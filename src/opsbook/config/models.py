@@ -40,6 +40,7 @@ from opsbook.config.durations import Duration, Interval, Timeout, at_least, form
 from opsbook.config.escalation import EscalationConfig
 from opsbook.config.notify import NotifyConfig
 from opsbook.config.oncall import OncallConfig
+from opsbook.config.routines import MaintenanceConfig
 from opsbook.config.secrets import Secret, SecretUrl, UnsetSecret
 from opsbook.config.status import StatusConfig
 
@@ -481,6 +482,7 @@ class Config(Model):
     runbooks: RunbooksConfig = RunbooksConfig()
     backups: BackupsConfig = BackupsConfig()
     deploy: DeployConfig = DeployConfig()
+    maintenance: MaintenanceConfig = MaintenanceConfig()
     # Where to find each `${VAR}`'s value (`opsbook init` writes them to .env.example). A
     # variable named here that is unset leaves its channel or check off, as a secret does.
     env: dict[EnvName, Annotated[str, StringConstraints(max_length=2000)]] = {}

@@ -36,7 +36,8 @@ Description = Annotated[
 ]
 
 
-def _zone(name: str) -> str:
+def iana_zone(name: str) -> str:
+    """A time zone name tzdata knows (as typed: case matters), or ValueError naming it."""
     if name not in known_zones():
         hint = did_you_mean(name, sorted(known_zones()))
         raise ValueError(f"{shown(name)} is not an IANA time zone{hint or ' (like Europe/Berlin)'}")
@@ -68,7 +69,7 @@ class PublicComponent(_Model):
 class StatusConfig(_Model):
     name: PublicText = "Status"
     url: Annotated[str | None, AfterValidator(_public_url)] = None
-    time_zone: Annotated[str, AfterValidator(_zone)] = "UTC"
+    time_zone: Annotated[str, AfterValidator(iana_zone)] = "UTC"
     # How many incidents incidents.json lists (Statuspage lists the 50 most recent).
     history: int = Field(default=50, ge=1, le=1000)
     components: list[PublicComponent] = Field(default=[], max_length=500)

@@ -27,7 +27,11 @@ from opsbook.status import maintenance
 from opsbook.status.models import Maintenance
 from opsbook.store.audit import default_actor
 
-app = typer.Typer(help="Scheduled maintenance shown on the status page.", no_args_is_help=True)
+app = typer.Typer(
+    help="Maintenance windows shown on the status page (schedule, list, start, complete, "
+    "cancel), and routine maintenance run on a schedule (routines, due, run, rotated, history).",
+    no_args_is_help=True,
+)
 JSON = typer.Option(False, "--json", help="Print as JSON.")
 
 

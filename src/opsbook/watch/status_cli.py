@@ -14,6 +14,7 @@ from opsbook.console import Table, console, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import relative
+from opsbook.routines.views import Checklist, open_checklists
 from opsbook.status import maintenance
 from opsbook.watch import history, service
 from opsbook.watch.history_cli import percent
@@ -89,6 +90,7 @@ def status(
         day = history.uptime(session, context.config().watch.downsample, since=now - DAY, now=now)
         open_incidents = incidents.list_incidents(session, open_only=True)
         under = maintenance.in_progress(session, now=now)
+        checklists = open_checklists(session)
         quiet = [
             {"id": m.id, "title": m.title, "components": list(m.components), "until": m.ends_at}
             for m in under
@@ -124,6 +126,10 @@ def status(
                 ],
                 "incidents": rows,
                 "maintenance": quiet,
+                "maintenance_due": [
+                    {"routine": c.routine, "run_id": c.run_id, "steps": len(c.steps)}
+                    for c in checklists
+                ],
                 "checks": [
                     {
                         "name": c.name,
@@ -146,6 +152,7 @@ def status(
         console.print(f"  #{row['id']} {row['severity']} {row['status']}: {safe(row['title'])}")
     for line in said:
         console.print(line)
+    _say_due(checklists)
     if not checks:
         console.print("no check has run yet (start: opsbook serve)")
         return
@@ -172,6 +179,20 @@ def status(
     console.print(table)
     if healthy > OK_SHOWN and not everything:
         console.print(f"... and {healthy - OK_SHOWN:,} more checks ok (opsbook status --all)")
+
+
+def _say_due(checklists: list[Checklist]) -> None:
+    """Routine maintenance waiting for a person: one line until it is done."""
+    if not checklists:
+        return
+    each = ", ".join(
+        f"{c.routine} ({len(c.steps)} step{'s' if len(c.steps) != 1 else ''})" for c in checklists
+    )
+    count = len(checklists)
+    console.print(
+        f"[bold yellow]{count} maintenance check{'s' if count != 1 else ''} due[/]: {safe(each)},"
+        " see opsbook maintenance due"
+    )
 
 
 def _state_cell(check: CheckState) -> Text | str:

@@ -23,7 +23,9 @@ from opsbook.notify import service as notify
 from opsbook.notify.customers_send import CustomersTask
 from opsbook.notify.worker import OutboxWorker
 from opsbook.oncall.worker import EscalationWorker
+from opsbook.registry import default_registry
 from opsbook.responses import JSONResponse, explain, refused
+from opsbook.routines.worker import RoutineWorker
 from opsbook.status import api as status_api
 from opsbook.status import pages_api as status_pages
 from opsbook.status.autoexport import ExportTask
@@ -50,8 +52,8 @@ def create_app(
     """The served app: health, the Alertmanager receiver, acknowledgements from PagerDuty
     and Slack, the public status page and API (no login) and (with `schedule`) the check
     scheduler, the notification outbox worker, the escalation worker, the customer
-    email rounds and the status page's static export running for the app's lifetime;
-    /metrics for a Prometheus holding `serve.metrics_token`."""
+    email rounds, the maintenance routines and the status page's static export running for
+    the app's lifetime; /metrics for a Prometheus holding `serve.metrics_token`."""
     stop = asyncio.Event()
     notify.attach(store, config)  # incidents opened here (alerts) queue their pages
     cache = public or PublicCache(store, config, clock=clock)
@@ -74,6 +76,9 @@ def create_app(
             target = config.resolve_path(config.status.export_dir)
             exporter = ExportTask(config, store, cache, clock=clock, target=target)
             tasks.append(asyncio.create_task(exporter.run(stop)))
+        if schedule and config.maintenance.routines:
+            routines = RoutineWorker(config, store, default_registry(), clock=clock)
+            tasks.append(asyncio.create_task(routines.run(stop)))
         yield
         stop.set()
         for task in tasks:

@@ -15,6 +15,7 @@ from opsbook.bounds import MAX_PORT
 from opsbook.console import VisibleFormatter, console, fail, safe
 from opsbook.context import app_context
 from opsbook.notify import mail_templates
+from opsbook.routines.cli import refuse_bad_routines
 from opsbook.serving import BackgroundServer
 from opsbook.web.app import create_app
 
@@ -35,6 +36,7 @@ def serve(
     broken = mail_templates.problems(config)
     if broken:
         fail("customer email templates:\n" + "\n".join(broken))
+    refuse_bad_routines(config)
     _log_to_stderr()
     app = create_app(config, context.store(person=False), clock=context.clock)
     bind_host, bind_port = host or config.serve.host, port or config.serve.port

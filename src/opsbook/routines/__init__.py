@@ -1,0 +1,1 @@
+"""Routine maintenance: runbooks run on a schedule by `opsbook serve`."""
