@@ -1,7 +1,7 @@
 """maintenance routines: first sight of each routine, claimed slots, key rotations
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-08
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from opsbook.store.types import UTCDateTime
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
