@@ -74,7 +74,7 @@ SmokePaths = list[Annotated[SmokePath, BeforeValidator(_smoke_path)]]
 
 
 class Limits(Model):
-    """A warn and a crit threshold, read by watch.rules.level_of; crit fails the deploy."""
+    """A warn and a crit threshold, read by watch.levels.level_of; crit fails the deploy."""
 
     warn: Threshold | None = None
     crit: Threshold
