@@ -3,6 +3,7 @@ only (the provider is asked to list, never to act). rollback.py acts on the plan
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -103,8 +104,9 @@ async def plan_rollback(
         except ProviderError as exc:
             raise RollbackFailed(str(exc)) from None
     current = _current(listed, served)
-    target = _target(provider.name, listed, current, to, config)
+    target = _target(provider.name, listed, current, to, config, served)
     verified = _commit_of(target, given)
+    target = dataclasses.replace(target, commit=verified)  # what `{commit}` stands for
     if to is None and served is not None and same_commit(served, verified):
         raise RollbackFailed(f"the app already serves {verified[:12]}: nothing to roll back")
     return RollbackPlan(
@@ -113,13 +115,12 @@ async def plan_rollback(
 
 
 def _current(listed: list[Candidate], served: str | None) -> Candidate | None:
-    """The listed deployment serving now: the newest of the commit the app reports, else
-    the newest listed."""
-    if served is not None:
-        found = next((c for c in listed if c.commit and same_commit(c.commit, served)), None)
-        if found is not None:
-            return found
-    return listed[0] if listed else None
+    """The listed deployment serving now: the newest of the commit the app reports; when
+    the app reports none, the newest listed; when it reports one nobody listed (a deploy
+    not yet verified), none."""
+    if served is None:
+        return listed[0] if listed else None
+    return next((c for c in listed if c.commit and same_commit(c.commit, served)), None)
 
 
 def _target(
@@ -128,6 +129,7 @@ def _target(
     current: Candidate | None,
     to: str | None,
     config: Config,
+    served: str | None = None,
 ) -> Candidate:
     if to is not None:
         bare = to.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
@@ -141,12 +143,9 @@ def _target(
             f"no READY production deployment {shown(to)} in Vercel project {project}"
             f" ({len(listed)} listed)"
         )
-    after = listed[listed.index(current) + 1 :] if current in listed else listed[1:]
-    earlier = [
-        c
-        for c in after
-        if not (current and c.commit and current.commit and same_commit(c.commit, current.commit))
-    ]
+    after = listed[listed.index(current) + 1 :] if current in listed else listed
+    now = current.commit if current and current.commit else served
+    earlier = [c for c in after if not (now and c.commit and same_commit(c.commit, now))]
     if not earlier:
         where = "deploy records" if provider == "command" else "READY production deployments"
         raise RollbackFailed(f"nothing earlier to roll back to ({len(listed)} {where})")

@@ -108,12 +108,14 @@ async def roll_back(
         audit.outcome = "ok" if verdict == "passed" else "failed"
         audit.details["deploy"] = row_id
     result = RollbackResult(row_id, plan, verdict, failed, stages, started, ended)
+    # Not tied to the incident: an incident's messages go out in order, and this post
+    # would wait behind its unsent updates; the incident hears of it on its timeline.
     result.posted = await announce.post_async(
         store,
         config,
         text=rollback_announcement(result),
         key=f"rollback-{row_id}",
-        incident_id=plan.incident_id,
+        incident_id=None,
         actor=actor,
         clock=clock,
     )
