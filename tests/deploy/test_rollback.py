@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,13 +20,6 @@ from tests.notify.fakes import FakeSlack
 HEALTHLESS = "1111111111aaaaaaaaaa2222222222bbbbbbbbbb"
 ERRORING = "3333333333cccccccccc4444444444dddddddddd"
 TOKEN = "sandbox-vercel-token"
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack()
-    yield fake
-    fake.stop()
 
 
 def configure(desk: Desk, slack: FakeSlack, deploy: str) -> None:
@@ -49,7 +41,8 @@ def vercel_yaml(desk: Desk, token: str = TOKEN, api_url: str | None = None) -> s
 
 
 def command_yaml(argv: list[str], timeout: str = "30s") -> str:
-    return f"deploy:\n  provider: command\n  command: {{argv: {json.dumps(argv)}, timeout: {timeout}}}\n"
+    command = f"{{argv: {json.dumps(argv)}, timeout: {timeout}}}"
+    return f"deploy:\n  provider: command\n  command: {command}\n"
 
 
 def served(desk: Desk) -> str:
@@ -208,3 +201,24 @@ def test_the_command_provider_goes_back_to_the_last_verified_commit(
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "argv.json").read_text()) == [NEW, NEW]
     assert served(desk) == NEW
+
+
+def test_the_deploy_rollback_runbook_rolls_back_through_the_action(
+    desk: Desk, slack: FakeSlack
+) -> None:
+    configure(desk, slack, vercel_yaml(desk))
+    desk.deploy(NEW)
+    assert desk.opsbook("deploy", "verify", "--commit", NEW, "--watch", "0").exit_code == 0
+    desk.deploy(HEALTHLESS, broken="health")
+
+    result = desk.opsbook(
+        "runbook", "run", "deploy-rollback", "--param", "reason=health 500", "--yes"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert served(desk) == NEW
+    [rollback, *_] = desk.listed()
+    assert (rollback["commit"], rollback["verdict"]) == (NEW, "passed")
+    assert any(
+        p.startswith("Rolled back to previous deployment due to health 500") for p in posts(slack)
+    )

@@ -38,7 +38,9 @@ class Vercel:
         try:
             body = answer.json()
         except ValueError:
-            raise ProviderError("Vercel's deployment list is not JSON") from None
+            raise ProviderError(
+                "Vercel's deployment list is not JSON within bounds (256 KiB, 64 levels deep)"
+            ) from None
         listed = body.get("deployments") if isinstance(body, dict) else None
         if not isinstance(listed, list):
             raise ProviderError("Vercel's answer holds no `deployments` list")
