@@ -616,6 +616,10 @@ def _backups_and_deploys(sweep: Sweep) -> None:
     run("backup", "restore", "--from-sql", ARG, "--target", elsewhere, code=2, shows=())
     run("deploy", "verify", "--commit", ARG, code=2, shows=())
     run("deploy", "list", shows=())
+    # No provider configured: refused in one line naming the key; ARG is refused as a
+    # reason before that (control characters), and never echoed raw.
+    run("deploy", "rollback", "--reason", ARG, code=2, shows=())
+    run("deploy", "rollback", "--to", ARG, "--reason", "[/x]", code=2, shows=())
 
 
 # --- serve's log ----------------------------------------------------------------------------

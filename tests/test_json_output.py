@@ -89,6 +89,7 @@ ARGS: dict[str, list[str]] = {
     "sandbox deploy": ["--commit", "abcd", "--url", "http://127.0.0.1:{dead}"],
     "deploy verify": ["--commit", "abcd", "--url", "http://127.0.0.1:{dead}"],
     "deploy list": [],
+    "deploy rollback": ["--reason", 'Zoë "[/x]"'],
     "oncall now": [],
     "oncall schedule": ["--weeks", "1"],
     "oncall override": ["--who", 'Zoë "[/x]" \x1b[31m', "--to", "+1h"],

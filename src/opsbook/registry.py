@@ -16,10 +16,15 @@ from opsbook.runbooks.actions import Registry
 
 def default_registry() -> Registry:
     """Every domain's actions. Domains register here as their capabilities land."""
+    # Imported here: deploy's stages judge with watch.rules, whose alerts route to
+    # runbooks through runbooks.suggest, which asks this registry for its actions.
+    from opsbook.deploy import actions as deploy_actions
+
     registry = Registry()
     step_actions.register(registry)
     postgres_actions.register(registry)
     incident_actions.register(registry)
     notify_actions.register(registry)
     routine_actions.register(registry)
+    deploy_actions.register(registry)
     return registry

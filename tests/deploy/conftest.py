@@ -19,6 +19,7 @@ from opsbook.deploy import service
 from opsbook.sandbox.client import deploy_call
 from opsbook.store import open_store
 from tests.conftest import RunningSandbox
+from tests.notify.fakes import FakeSlack
 
 NEW = "9b1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d"
 
@@ -64,3 +65,11 @@ def desk(tmp_path: Path, sandbox: RunningSandbox) -> Iterator[Desk]:
     store_url = f"sqlite:///{tmp_path / 'opsbook.db'}"
     config = write_config(tmp_path / "opsbook.yaml", store_url, sandbox.url)
     yield Desk(sandbox, config, store_url)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """A Slack incoming webhook on 127.0.0.1: what #deploys received."""
+    fake = FakeSlack()
+    yield fake
+    fake.stop()

@@ -25,7 +25,8 @@ def test_a_good_deploy_passes_every_stage_and_is_recorded(desk: Desk) -> None:
         ["ok", "watch"],
     ]
     assert "/dashboard 200" in result.output
-    assert "verified" in lines[-1]
+    assert "verified" in lines[-2]
+    assert lines[-1].startswith("#deploys: no channel named or showing")  # said, not hidden
     [record] = desk.listed()
     assert record["commit"] == NEW[:12]
     assert (record["env"], record["verdict"], record["failed_stage"]) == (

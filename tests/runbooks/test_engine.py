@@ -292,9 +292,9 @@ def test_an_invalid_runbook_is_refused_with_its_location(ops: Ops) -> None:
 
 def test_a_notice_to_a_channel_not_configured_is_refused_before_any_step(ops: Ops) -> None:
     for dry in ([], ["--dry-run"]):
-        result = ops.run("runbook", "run", "deploy-rollback", "--param", "reason=x", *dry)
+        result = ops.run("runbook", "run", "deploy", "--param", "commit=4f2c9e1", *dry)
         assert result.exit_code == 2, result.output
-        assert "step notify_team: no channel named or showing 'slack-deploys'" in result.output
+        assert "step announce: no channel named or showing 'slack-deploys'" in result.output
     assert ops.json("runbook", "runs") == []
 
 

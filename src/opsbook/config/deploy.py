@@ -25,6 +25,7 @@ from pydantic import (
 from opsbook.config.base import HttpStatus, Model, Threshold
 from opsbook.config.durations import Duration, Interval, format_duration
 from opsbook.config.errors import shown
+from opsbook.config.rollback import RollbackSettings
 
 Environment = Literal["production", "staging"]
 ENVIRONMENTS: tuple[Environment, ...] = ("production", "staging")
@@ -73,7 +74,7 @@ SmokePaths = list[Annotated[SmokePath, BeforeValidator(_smoke_path)]]
 
 
 class Limits(Model):
-    """A warn and a crit threshold, read by watch.rules.level_of; crit fails the deploy."""
+    """A warn and a crit threshold, read by watch.levels.level_of; crit fails the deploy."""
 
     warn: Threshold | None = None
     crit: Threshold
@@ -84,7 +85,7 @@ class Limits(Model):
 LONGEST = dt.timedelta(days=1)
 
 
-class DeployConfig(Model):
+class DeployConfig(RollbackSettings):
     # The seed: "Deployment takes ~3 minutes"; "Monitor errors (15 minutes)".
     wait: Duration = dt.timedelta(minutes=5)
     watch: Duration = dt.timedelta(minutes=15)

@@ -1,4 +1,5 @@
-"""`opsbook deploy verify|list`: thin doors over deploy/service.py."""
+"""`opsbook deploy verify|list|rollback`: thin doors over deploy/service.py and
+deploy/rollback.py."""
 
 from __future__ import annotations
 
@@ -12,10 +13,21 @@ from rich.live import Live
 from rich.text import Text
 
 from opsbook.clock import sleeper
-from opsbook.console import Exit, console, duration_option, fail, literal, print_json, print_rows
+from opsbook.console import (
+    Exit,
+    console,
+    duration_option,
+    err,
+    fail,
+    literal,
+    print_json,
+    print_rows,
+)
 from opsbook.context import AppContext, app_context
-from opsbook.deploy import service
+from opsbook.deploy import announce, rollback, service
+from opsbook.deploy import plan as planning
 from opsbook.deploy.stages import Stage, Target
+from opsbook.guard import guarded
 from opsbook.store import Store
 from opsbook.store.audit import default_actor
 
@@ -72,6 +84,7 @@ def _verdict(result: service.Verification) -> dict[str, Any]:
         "stages": [service.stage_dict(s) for s in result.stages],
         "started_at": result.started_at,
         "ended_at": result.ended_at,
+        "posted": result.posted.as_dict() if result.posted else None,
     }
 
 
@@ -83,6 +96,9 @@ def verify(
     url: str | None = typer.Option(None, "--url", help="The app (default: app.url)."),
     watch: str | None = typer.Option(None, "--watch", help="Watch errors this long (15m; 0)."),
     wait: str | None = typer.Option(None, "--wait", help="Wait this long for the version (5m)."),
+    auto_rollback: bool = typer.Option(
+        False, "--auto-rollback", help="On failure, roll back to the previous deployment."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Verify a deploy: version, health, smoke test, then watch errors; exit 1 if it fails.
@@ -106,15 +122,50 @@ def verify(
         result = _run(target, store=store, context=context, as_json=as_json)
     except service.AppUnreachable as exc:
         fail(f"{exc}; nothing was recorded", Exit.FOUND)
+    rolled = None
+    if result.verdict != "passed" and auto_rollback:
+        rolled = _auto_rollback(result, store=store, context=context, as_json=as_json)
     if as_json:
-        print_json(_verdict(result))
+        back = _rollback_dict(rolled) if rolled else None
+        print_json({**_verdict(result), "rollback": back} if auto_rollback else _verdict(result))
     elif result.verdict == "passed":
         console.print(literal(f"deploy #{result.id}: {result.commit[:12]} verified", "green"))
+        _say_posted(result.posted)
     else:
         said = f"deploy #{result.id}: {result.commit[:12]} failed at {result.failed_stage}"
         console.print(literal(said, "bold red"))
+        _say_posted(result.posted)
+        if rolled is not None:
+            _say_rollback(rolled)
     if result.verdict != "passed":
         raise typer.Exit(Exit.FOUND)
+
+
+def _auto_rollback(
+    result: service.Verification, *, store: Store, context: AppContext, as_json: bool
+) -> rollback.RollbackResult:
+    if not as_json:
+        console.print(literal("rolling back (--auto-rollback)", "bold"))
+    try:
+        return asyncio.run(
+            rollback.roll_back_failed(
+                store=store,
+                config=context.config(),
+                verification=result,
+                actor=default_actor(),
+                clock=context.clock,
+                sleep=sleeper(context.clock),
+                progress=None if as_json else _Plain(),
+            )
+        )
+    except (service.DeployInputError, planning.RollbackFailed) as exc:
+        said = f"deploy #{result.id} failed at {result.failed_stage}; no rollback: {exc}"
+        fail(said, Exit.FOUND)
+
+
+def _say_posted(posted: announce.Posted | None) -> None:
+    if posted is not None:
+        console.print(literal(f"{posted.channel}: {posted.words}", "dim"))
 
 
 def _span(option: str, text: str | None, default: dt.timedelta) -> dt.timedelta:
@@ -178,3 +229,143 @@ def list_(
         as_json=as_json,
         empty="no deploys recorded",
     )
+
+
+@app.command("rollback")
+def rollback_(
+    ctx: typer.Context,
+    to: str | None = typer.Option(
+        None, "--to", help="The deployment (id or URL); default: the previous."
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why, for #deploys and the timeline."),
+    env: str = typer.Option("production", "--env", help="production or staging."),
+    commit: str | None = typer.Option(
+        None, "--commit", help="The commit --to serves, if the provider cannot say."
+    ),
+    incident: int | None = typer.Option(
+        None, "--incident", help="Note it on this incident (default: the open one)."
+    ),
+    watch: str | None = typer.Option(
+        None, "--watch", help="Watch errors after, this long (15m; 0)."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Roll back without asking."),
+    as_json: bool = JSON,
+) -> None:
+    """Put the previous deployment back through deploy.provider, then verify it (a dry run
+    without --yes).
+
+    Example: opsbook deploy rollback --reason "checkout errors after 4f2c9e1" --yes
+    """
+    context = app_context(ctx)
+    config, store = context.config(), context.store()
+    try:
+        span = service.check_span("--watch", _span("--watch", watch, config.deploy.watch))
+        plan = asyncio.run(
+            planning.plan_rollback(
+                store=store,
+                config=config,
+                env=service.check_env(env),
+                to=to,
+                commit=commit,
+                reason=reason,
+                incident_id=incident,
+                clock=context.clock,
+            )
+        )
+    except service.DeployInputError as exc:
+        fail(f"{exc}; nothing was changed")
+    except planning.RollbackFailed as exc:
+        fail(f"{exc}; nothing was changed", Exit.FOUND)
+
+    def act(chosen: planning.RollbackPlan) -> rollback.RollbackResult:
+        try:
+            return asyncio.run(
+                rollback.roll_back(
+                    store=store,
+                    config=config,
+                    plan=chosen,
+                    actor=default_actor(),
+                    clock=context.clock,
+                    sleep=sleeper(context.clock),
+                    watch=span,
+                    progress=None if as_json else _Plain(),
+                )
+            )
+        except planning.RollbackFailed as exc:
+            fail(str(exc), Exit.FOUND)
+
+    outcome = guarded(
+        plan,
+        show=None if as_json else _show_plan,
+        dry_run=as_json and not yes,
+        yes=yes,
+        to=f"roll {plan.env} back to {plan.target.label}",
+        act=act,
+    )
+    done = outcome.result
+    if as_json:
+        print_json(
+            {
+                "dry_run": not outcome.acted,
+                "plan": _plan_dict(plan),
+                "rollback": _rollback_dict(done) if done else None,
+            }
+        )
+    elif done is not None:
+        _say_rollback(done)
+    if done is not None and done.verdict != "passed":
+        raise typer.Exit(Exit.FOUND)
+
+
+def _show_plan(plan: planning.RollbackPlan) -> None:
+    now = plan.current.label if plan.current else "unknown"
+    served = (plan.served or "unknown")[:12]
+    console.print(literal(f"{plan.env} serves {served} ({now})"))
+    console.print(
+        literal(f"roll back to {plan.commit[:12]} ({plan.target.label}) via {plan.provider}")
+    )
+    console.print(literal(f"why: {plan.reason}"))
+    if plan.incident_id is not None:
+        console.print(literal(f"noted on incident #{plan.incident_id}"))
+    else:
+        err.print(literal(f"no incident noted: {plan.incident_note}", "dim"))
+
+
+def _plan_dict(plan: planning.RollbackPlan) -> dict[str, Any]:
+    return {
+        "env": plan.env,
+        "provider": plan.provider,
+        "url": plan.url,
+        "served": plan.served,
+        "current": vars(plan.current) if plan.current else None,
+        "target": vars(plan.target),
+        "commit": plan.commit,
+        "reason": plan.reason,
+        "incident": plan.incident_id,
+    }
+
+
+def _rollback_dict(done: rollback.RollbackResult) -> dict[str, Any]:
+    return {
+        "id": done.id,
+        "verdict": done.verdict,
+        "failed_stage": done.failed_stage,
+        "stages": [service.stage_dict(s) for s in done.stages],
+        "commit": done.plan.commit,
+        "deployment": vars(done.plan.target),
+        "incident": done.plan.incident_id,
+        "posted": done.posted.as_dict() if done.posted else None,
+        "started_at": done.started_at,
+        "ended_at": done.ended_at,
+    }
+
+
+def _say_rollback(done: rollback.RollbackResult) -> None:
+    head = f"rollback #{done.id}: {done.plan.env} to {done.plan.commit[:12]}"
+    if done.verdict == "passed":
+        console.print(literal(f"{head} serves and is verified", "green"))
+    else:
+        console.print(literal(f"{head} failed at {done.failed_stage}: {done.saw}", "bold red"))
+    _say_posted(done.posted)
+    if done.plan.incident_id is not None:
+        console.print(literal(f"noted on incident #{done.plan.incident_id}", "dim"))

@@ -18,7 +18,10 @@ from opsbook.store.types import UTCDateTime
 
 class Deploy(Base):
     __tablename__ = "deploys"
-    __table_args__ = (Index("ix_deploys_env_verdict_ended_at", "env", "verdict", "ended_at"),)
+    __table_args__ = (
+        Index("ix_deploys_env_verdict_ended_at", "env", "verdict", "ended_at"),
+        Index("ux_deploys_running", "running", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(20), default="verify")
@@ -26,9 +29,15 @@ class Deploy(Base):
     env: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(Text)
-    verdict: Mapped[str] = mapped_column(String(20))  # passed, failed
+    verdict: Mapped[str] = mapped_column(String(20))  # passed, failed; rolling back
     failed_stage: Mapped[str | None] = mapped_column(String(20))
     # [{"name", "outcome", "started_at", "ended_at", "saw", "details"}] in the order run.
     stages: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # A rollback: the env while it runs (unique: one at a time; NULL once finished, and
+    # NULLs never collide), the provider's deployment put back, why, and from which commit.
+    running: Mapped[str | None] = mapped_column(String(20))
+    deployment: Mapped[str | None] = mapped_column(Text)
+    from_commit: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)

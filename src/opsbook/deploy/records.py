@@ -26,3 +26,15 @@ def newest(session: Session, *, env: str | None = None, limit: int = 100) -> Seq
     if env is not None:
         query = query.where(Deploy.env == env)
     return session.scalars(query).all()
+
+
+def good_commits(session: Session, *, env: str, limit: int = 100) -> list[str]:
+    """Commits that passed verification in `env`, newest first, each once: what the
+    command provider may roll back to."""
+    found = session.scalars(
+        select(Deploy.commit)
+        .where(Deploy.env == env, Deploy.verdict == "passed")
+        .order_by(Deploy.ended_at.desc(), Deploy.id.desc())
+        .limit(limit * 10)
+    ).all()
+    return list(dict.fromkeys(found))[:limit]

@@ -1,6 +1,7 @@
 """Deploy operations: verify a deploy stage by stage and record it; list the records.
 
-The CLI (deploy/cli.py) is a thin door over these; a runbook action will be another."""
+The CLI (deploy/cli.py) and the runbook actions (deploy/actions.py) are thin doors over
+these; rollback.py puts a previous deployment back and verifies it with `run_stages`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from opsbook.clock import Clock, Sleep
 from opsbook.config import Config
 from opsbook.config.deploy import ENVIRONMENTS, LONGEST
 from opsbook.config.durations import format_duration
-from opsbook.deploy import records
+from opsbook.deploy import announce, records
 from opsbook.deploy.models import Deploy
 from opsbook.deploy.stages import (
     STAGE_RUNNERS,
@@ -55,6 +56,7 @@ class Verification:
     stages: list[Stage]
     started_at: dt.datetime
     ended_at: dt.datetime
+    posted: announce.Posted | None = None
 
 
 def check_commit(commit: str) -> str:
@@ -102,20 +104,17 @@ class Progress:
         """A stage ended, passed or not."""
 
 
-async def verify(
+async def run_stages(
     *,
-    store: Store,
     config: Config,
     target: Target,
-    actor: str,
     clock: Clock,
     sleep: Sleep,
     progress: Progress | None = None,
-) -> Verification:
-    """Run the stages in order until one fails, then record the deploy; a deploy the app
-    never answered for (AppUnreachable) is not recorded."""
+) -> list[Stage]:
+    """The stages in order until one fails; AppUnreachable when the app never answered.
+    Verify records what they saw as a deploy, a rollback as its own record."""
     shown_to = progress or Progress()
-    started = clock.now()
     stages: list[Stage] = []
     async with new_session(limit=4) as session:
         kit = Kit(
@@ -136,8 +135,35 @@ async def verify(
             shown_to.finished(stage)
             if not stage.passed:
                 break
+    return stages
+
+
+async def verify(
+    *,
+    store: Store,
+    config: Config,
+    target: Target,
+    actor: str,
+    clock: Clock,
+    sleep: Sleep,
+    progress: Progress | None = None,
+) -> Verification:
+    """Run the stages, record the deploy and post it to #deploys; a deploy the app never
+    answered for (AppUnreachable) is not recorded."""
+    started = clock.now()
+    stages = await run_stages(
+        config=config, target=target, clock=clock, sleep=sleep, progress=progress
+    )
     result = _record(store, target=target, actor=actor, stages=stages, started=started, clock=clock)
-    post_to_deploys(config, result)
+    result.posted = await announce.post_async(
+        store,
+        config,
+        text=announcement(result),
+        key=f"deploy-{result.id}",
+        incident_id=None,
+        actor=actor,
+        clock=clock,
+    )
     return result
 
 
@@ -194,14 +220,6 @@ def announcement(result: Verification) -> str:
         return f"Deployed {result.commit[:12]} to {result.env}: verified ({result.url})"
     stage = next(s for s in result.stages if not s.passed)
     return f"Deploy of {result.commit[:12]} to {result.env} failed at {stage.name}: {stage.saw}"
-
-
-# Where the post to #deploys goes (issue 16). Runbook notify steps are moving onto the
-# notify outbox; once they have, this queues `announcement(result)` to the channel the
-# config names for deploys, in the same way. Until then it posts nothing.
-def post_to_deploys(config: Config, result: Verification) -> None:
-    """The #deploys post for a finished verify: not sent yet (see the note above)."""
-    del config, result
 
 
 @dataclass

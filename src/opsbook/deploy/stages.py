@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 from opsbook.clock import Sleep
 from opsbook.config.deploy import DeployConfig, SmokePath
 from opsbook.config.models import AppConfig, HttpCheck, HttpExpect, VersionCheck
-from opsbook.watch import rules
+from opsbook.watch import levels
 from opsbook.watch.checks import http, version
 from opsbook.watch.checks.fetch import Answer, Unreachable, request, short
 from opsbook.watch.probe import ProbeContext
@@ -180,10 +180,10 @@ class Samples:
 def judge(samples: Samples, settings: DeployConfig) -> tuple[bool, str]:
     """Crossed or not, in words: the error rate (the seed's "% of 5xx responses") and the
     p95 response time, against the critical thresholds."""
-    rate = rules.aggregate("avg", samples.errors)
-    p95 = rules.aggregate("p95", samples.latencies)
-    crossed = rules.level_of(settings.error_rate, rate) == "crit" or (
-        rules.level_of(settings.p95, p95) == "crit"
+    rate = levels.aggregate("avg", samples.errors)
+    p95 = levels.aggregate("p95", samples.latencies)
+    crossed = levels.level_of(settings.error_rate, rate) == "crit" or (
+        levels.level_of(settings.p95, p95) == "crit"
     )
     said = f"error rate {rate or 0:.2%}" + (f", p95 {p95 * 1000:.0f} ms" if p95 is not None else "")
     limits = f"(fails above {settings.error_rate.crit:.0%} or {settings.p95.crit:g}s)"

@@ -20,7 +20,7 @@ from opsbook.bodies import BodyError, LimitBodies, parse_json, read_json, shown,
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.jsonout import dumps
 from opsbook.responses import JSONResponse
-from opsbook.sandbox import deploys, pages, providers, signatures
+from opsbook.sandbox import deploys, pages, providers, signatures, vercel
 from opsbook.sandbox.deploys import Deployment
 from opsbook.sandbox.faults import (
     FAULTS,
@@ -62,6 +62,8 @@ def create_app(
     )
     app.state.faults = faults
     app.state.deployment = deployment
+    app.state.vercel = fake_vercel = vercel.FakeVercel(deployment, clock)
+    vercel.mount(app, fake_vercel, faults, settings.vercel_token)
     app.add_middleware(LimitBodies)  # the default limits: 8 MiB, JSON 64 deep
 
     @contextmanager
@@ -74,7 +76,7 @@ def create_app(
     @app.middleware("http")
     async def inject_faults(request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
-        if path.startswith(("/_sandbox", "/_providers")):  # not the app itself
+        if path.startswith(("/_sandbox", "/_providers", vercel.PREFIX)):  # not the app itself
             return await call_next(request)
         latency = faults.get("latency")
         if latency:
@@ -335,8 +337,11 @@ def create_app(
         except (BodyError, FaultValueError) as exc:
             return JSONResponse({"error": f"deploy: {exc}"}, status_code=422)
         done = deployment.deploy(commit, broken)
+        made = fake_vercel.add(commit, broken)  # and a deployment the fake Vercel lists
         at = done.at.isoformat()
-        return JSONResponse({"commit": done.commit, "broken": done.broken, "at": at})
+        return JSONResponse(
+            {"commit": done.commit, "broken": done.broken, "at": at, "vercel": made.document()}
+        )
 
     @app.delete("/_sandbox/faults")
     async def clear_faults(request: Request) -> JSONResponse:

@@ -93,6 +93,16 @@ def commit_of(value: Any) -> str:
     return value.strip()
 
 
+def _status_of(allowed: Sequence[int]) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        text = str(value).strip()
+        if isinstance(value, bool) or text not in {str(a) for a in allowed}:
+            raise FaultValueError(f"{shown(value)} is not one of {', '.join(map(str, allowed))}")
+        return int(text)
+
+    return parse
+
+
 def _one_or_more(choices: Sequence[str]) -> Callable[[Any], list[str]]:
     """A parser for "clerk,stripe" or ["clerk", "stripe"] that names what it does not know."""
 
@@ -147,6 +157,20 @@ FAULTS: dict[str, FaultSpec] = {
         FaultSpec(
             "signed-out",
             "signed-in pages redirect (307) to /sign-in, as when sessions are lost",
+            _flag,
+            True,
+            "on",
+        ),
+        FaultSpec(
+            "vercel-refuses",
+            "the fake Vercel API refuses every token with this status (401 or 403)",
+            _status_of((401, 403)),
+            403,
+            "401",
+        ),
+        FaultSpec(
+            "vercel-stuck",
+            "the fake Vercel API accepts a promote and never serves it",
             _flag,
             True,
             "on",

@@ -16,6 +16,7 @@ class SandboxSettings:
     clerk_webhook_secret: str = "whsec_c2FuZGJveC1jbGVyay1zaWduaW5nLXNlY3JldC0wMDAw"
     stripe_webhook_secret: str = "whsec_sandbox_stripe_signing_secret"
     vapi_secret: str = "sandbox-vapi-server-secret"
+    vercel_token: str = "sandbox-vercel-token"  # the fake Vercel API's (sandbox/vercel.py)
 
     def secrets(self) -> list[str]:
         return [
@@ -23,4 +24,5 @@ class SandboxSettings:
             self.clerk_webhook_secret,
             self.stripe_webhook_secret,
             self.vapi_secret,
+            self.vercel_token,
         ]

@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from typing import Literal, Protocol
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from opsbook.config import Config
-from opsbook.watch.alerts import Level, Signal
+from opsbook.watch.alerts import Signal
+
+# Re-exported: alert rules and their tests read them here.
+from opsbook.watch.levels import aggregate as aggregate
+from opsbook.watch.levels import level_of as level_of
 from opsbook.watch.models import Sample
 from opsbook.watch.result import CheckResult
 
@@ -46,58 +49,6 @@ def prune_samples(session: Session, *, before: dt.datetime) -> int:
 
 
 # --- windows and thresholds ------------------------------------------------------------------
-
-
-def aggregate(kind: str, values: Sequence[tuple[dt.datetime, float]]) -> float | None:
-    """One number for a window of (time, value) samples in time order; None when empty
-    (and for a rate over a single instant)."""
-    if not values:
-        return None
-    numbers = [v for _, v in values]
-    if kind == "avg":
-        return sum(numbers) / len(numbers)
-    if kind == "max":
-        return max(numbers)
-    if kind == "min":
-        return min(numbers)
-    if kind == "last":
-        return numbers[-1]
-    if kind == "p95":
-        ordered = sorted(numbers)
-        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
-    if kind == "rate":
-        (t0, v0), (t1, v1) = values[0], values[-1]
-        seconds = (t1 - t0).total_seconds()
-        return (v1 - v0) / seconds if seconds > 0 else None
-    raise ValueError(f"unknown aggregation {kind!r}")
-
-
-class Thresholds(Protocol):
-    """What `level_of` reads: an alert rule's thresholds, or a check's."""
-
-    @property
-    def warn(self) -> float | None: ...
-    @property
-    def crit(self) -> float | None: ...
-    @property
-    def direction(self) -> Literal["above", "below"]: ...
-
-
-def level_of(rule: Thresholds, value: float | None) -> Level | None:
-    """crit past the crit threshold, else warn past the warn one (in the rule's direction)."""
-    if value is None:
-        return None
-
-    def beyond(limit: float | None) -> bool:
-        if limit is None:
-            return False
-        return value > limit if rule.direction == "above" else value < limit
-
-    if beyond(rule.crit):
-        return "crit"
-    if beyond(rule.warn):
-        return "warn"
-    return None
 
 
 def _show(value: float) -> str:

@@ -18,9 +18,9 @@ import aiohttp
 from opsbook.config.models import PrometheusCheck
 from opsbook.watch.checks.fetch import Unreachable, request, short
 from opsbook.watch.checks.promql import BadAnswer, Series, aggregate, series_of, shown
+from opsbook.watch.levels import level_of
 from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult, State
-from opsbook.watch.rules import level_of
 
 # How bad a series is: a measured outage outranks a value that could not be judged.
 _RANK: dict[State, int] = {"ok": 0, "degraded": 1, "error": 2, "down": 3}

@@ -1,0 +1,157 @@
+"""`deploy.verify` and `deploy.rollback` for runbooks: adapters over deploy/service.py
+and deploy/rollback.py, the same functions `opsbook deploy verify|rollback` call. The
+engine asks before the rollback step acts (destructive); the step fails, with what it
+saw, when the deploy fails verification or the rollback does not take."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from opsbook.clock import sleeper
+from opsbook.config import Duration
+from opsbook.deploy import plan as planning
+from opsbook.deploy import rollback, service
+from opsbook.deploy.stages import Target
+from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
+
+
+class VerifyInputs(ActionInputs):
+    commit: str
+    env: str = "production"
+    url: str | None = None
+    wait: Duration | None = None
+    watch: Duration | None = None
+    auto_rollback: bool = False
+
+
+class RollbackInputs(ActionInputs):
+    reason: str
+    to: str | None = None
+    commit: str | None = None
+    env: str = "production"
+    watch: Duration | None = None
+
+
+def _verify(context: ActionContext, inputs: VerifyInputs) -> dict[str, Any]:
+    config = context.config
+    try:
+        target = Target(
+            commit=service.check_commit(inputs.commit),
+            env=service.check_env(inputs.env),
+            url=service.target_url(config, env=inputs.env, url=inputs.url),
+            wait=service.check_span("wait", inputs.wait or config.deploy.wait),
+            watch=service.check_span("watch", _or(inputs.watch, config.deploy.watch)),
+        )
+        result = asyncio.run(service.verify(target=target, actor=context.actor, **_who(context)))
+    except (service.DeployInputError, service.AppUnreachable) as exc:
+        raise ActionFailed(str(exc)) from None
+    output: dict[str, Any] = {
+        "deploy": result.id,
+        "verdict": result.verdict,
+        "failed_stage": result.failed_stage,
+        "stages": [service.stage_dict(s) for s in result.stages],
+        "posted": result.posted.as_dict() if result.posted else None,
+    }
+    if result.verdict == "passed":
+        return output
+    if inputs.auto_rollback:
+        output["rollback"] = _rolled(
+            lambda: rollback.roll_back_failed(
+                verification=result, actor=context.actor, **_who(context)
+            ),
+        )
+    failed = next(s for s in result.stages if not s.passed)
+    raise ActionFailed(f"deploy failed at {failed.name}: {failed.saw}", output)
+
+
+def _rollback(context: ActionContext, inputs: RollbackInputs) -> dict[str, Any]:
+    config = context.config
+
+    async def both() -> rollback.RollbackResult:
+        plan = await planning.plan_rollback(
+            store=context.store,
+            config=config,
+            env=service.check_env(inputs.env),
+            to=inputs.to or None,  # a runbook's empty parameter: the previous one
+            commit=inputs.commit or None,
+            reason=inputs.reason,
+            incident_id=context.incident_id,
+            clock=context.clock,
+        )
+        return await rollback.roll_back(
+            plan=plan,
+            actor=context.actor,
+            watch=service.check_span("watch", _or(inputs.watch, config.deploy.watch)),
+            **_who(context),
+        )
+
+    output = _rolled(both)
+    if output["verdict"] != "passed":
+        raise ActionFailed(f"rollback failed at {output['failed_stage']}: {output['saw']}", output)
+    return output
+
+
+def _rolled(run: Callable[[], Awaitable[rollback.RollbackResult]]) -> dict[str, Any]:
+    try:
+        done: rollback.RollbackResult = asyncio.run(_awaited(run))
+    except (service.DeployInputError, planning.RollbackFailed) as exc:
+        raise ActionFailed(str(exc)) from None
+    return {
+        "deploy": done.id,
+        "verdict": done.verdict,
+        "failed_stage": done.failed_stage,
+        "saw": done.saw,
+        "deployment": done.plan.target.id,
+        "commit": done.plan.commit,
+        "from_commit": done.plan.served,
+        "posted": done.posted.as_dict() if done.posted else None,
+    }
+
+
+async def _awaited(
+    run: Callable[[], Awaitable[rollback.RollbackResult]],
+) -> rollback.RollbackResult:
+    return await run()
+
+
+def _or(given: dt.timedelta | None, default: dt.timedelta) -> dt.timedelta:
+    return default if given is None else given
+
+
+def _who(context: ActionContext) -> dict[str, Any]:
+    return {
+        "store": context.store,
+        "config": context.config,
+        "clock": context.clock,
+        "sleep": sleeper(context.clock),
+    }
+
+
+def register(registry: Registry) -> None:
+    registry.register(
+        Action(
+            "deploy.verify",
+            "Verify a deploy: version, health, smoke, watch; record it and post to #deploys.",
+            VerifyInputs,
+            _verify,
+            lambda i: (
+                f"verify the deploy of {i.commit} to {i.env}"
+                + (", rolling back if it fails" if i.auto_rollback else "")
+            ),
+            writes=lambda i: bool(i.auto_rollback),
+        )
+    )
+    registry.register(
+        Action(
+            "deploy.rollback",
+            "Put the previous deployment back through deploy.provider, then verify it.",
+            RollbackInputs,
+            _rollback,
+            lambda i: f"roll {i.env} back to {i.to or 'the previous deployment'}: {i.reason}",
+            destructive=True,
+            writes=lambda _i: True,
+        )
+    )
