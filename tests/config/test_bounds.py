@@ -86,6 +86,7 @@ CONFIG_DURATIONS: dict[str, tuple[str, str, str | None]] = {
     },
     "watch.retention": (f"watch:\n  retention: {V}\n", "watch.retention", "at least 1m"),
     "backups.max_age": (f"backups:\n  max_age: {V}\n", "backups.max_age", "at least 1s"),
+    "backups.fresh_for": (f"backups:\n  fresh_for: {V}\n", "backups.fresh_for", "at least 1s"),
     "backups.lock_wait": (f"backups:\n  lock_wait: {V}\n", "backups.lock_wait", "at least 1ms"),
     "checks[].max_age": (
         f"checks:\n  - {{name: b, kind: backup, max_age: {V}}}\n",
@@ -163,6 +164,23 @@ CONFIG_DURATIONS: dict[str, tuple[str, str, str | None]] = {
             ("late_after", "at least 1s"),
             ("audit_timeout", "at least 1ms"),
         )
+    },
+    "deploy.lock_for": (f"deploy:\n  lock_for: {V}\n", "deploy.lock_for", "at least 1s"),
+    **{
+        f"deploy.vercel.{name}": (
+            f"deploy:\n  vercel: {{token: t, project: p, {name}: {V}}}\n",
+            f"deploy.vercel.{name}",
+            least,
+        )
+        for name, least in (("timeout", "at least 1ms"), ("wait", "at least 1s"))
+    },
+    **{
+        f"deploy.command.{name}": (
+            f"deploy:\n  command: {{argv: [x, '{{deployment}}'], {name}: {V}}}\n",
+            f"deploy.command.{name}",
+            least,
+        )
+        for name, least in (("timeout", "at least 1ms"), ("wait", "at least 1s"))
     },
     "maintenance.keys.*.every": (
         f"maintenance:\n  keys:\n    stripe: {{every: {V}}}\n",
@@ -364,6 +382,9 @@ ACTION_DURATIONS: dict[str, str | None] = {
     "db.archive:pause": None,
     "db.slow_queries:min_duration": None,
     "db.terminate_idle:older_than": None,
+    "deploy.verify:wait": None,
+    "deploy.verify:watch": None,
+    "deploy.rollback:watch": None,
 }
 
 
