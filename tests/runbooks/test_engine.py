@@ -46,7 +46,7 @@ def test_a_passing_run_records_every_step(ops: Ops) -> None:
     assert run["steps"][0]["output"]["status"] == 200
     assert run["steps"][3]["output"]["stdout"].startswith("active=")
     assert run["steps"][2]["error"] == (
-        "skipped: when steps.active.output.rows[0].active > params.limit is false"
+        "when steps.active.output.rows[0].active > params.limit is false"
     )
     assert run["actor"] == "alice"
     listed = ops.json("runbook", "runs")
@@ -194,8 +194,7 @@ def test_a_run_for_an_incident_writes_each_step_to_its_timeline(ops: Ops) -> Non
         "started runbook checks: Health and database checks",
         "[checks] health succeeded",
         "[checks] active succeeded",
-        "[checks] leak skipped: skipped: when steps.active.output.rows[0].active > params.limit"
-        " is false",
+        "[checks] leak skipped: when steps.active.output.rows[0].active > params.limit is false",
         "[checks] echo succeeded",
         "runbook checks: succeeded",
     ]

@@ -249,7 +249,7 @@ class Engine:
                     "skipped",
                     {},
                     {},
-                    f"skipped: when {step.when} is false",
+                    f"when {step.when} is false",
                     started=None,
                 )
         if step.manual is not None:

@@ -50,5 +50,5 @@ class ConsoleReporter:
         if record.status == "waiting":
             instruction = record.inputs.get("instruction", "")
             self.out.print(literal(f"    to do: {instruction}", newlines=True))
-        elif record.error and record.status != "skipped":
+        elif record.error:  # a skip's reason too: "when ... is false"
             self.out.print(literal(f"    {record.error}", newlines=True))
