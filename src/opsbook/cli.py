@@ -30,7 +30,6 @@ from opsbook.watch import cli as watch_cli
 from opsbook.watch import history_cli, status_cli
 from opsbook.web import serve as web_serve
 
-
 ROOT_OPTIONS = ("--config", "-c")
 
 

@@ -249,7 +249,9 @@ def test_an_unset_metrics_token_turns_metrics_off_and_config_check_says_so(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "opsbook.yaml").write_text(METRICS)
     token = "m; rm -rf / $(reboot) [/x]\"'"
-    checked = runner.invoke(app, ["config", "check", "--show"], env={"OPSBOOK_METRICS_TOKEN": token})
+    checked = runner.invoke(
+        app, ["config", "check", "--show"], env={"OPSBOOK_METRICS_TOKEN": token}
+    )
     assert checked.exit_code == 0, checked.output
     assert "Metrics (GET /metrics)" not in checked.output
     assert token not in checked.output and "metrics_token: '***'" in checked.output

@@ -174,10 +174,10 @@ def fault(
         fail(f"the sandbox answered {status}: {data.get('error', data)}", Exit.FOUND)
     if as_json:
         print_json(data)
-    elif name is None and not clear:
-        _print_faults(data["faults"])
     elif clear:
         console.print("all faults off")
+    elif name is None:
+        _print_faults(data["faults"])
     else:
         console.print(_switched(name, data["value"]))
 
