@@ -174,3 +174,57 @@ def test_error_messages_are_text_not_markup(tmp_path, monkeypatch) -> None:
     result = runner.invoke(app, ["runbook", "show", "[/]"])
     assert result.exit_code == 2, result.output
     assert "'[/]'" in result.output
+
+
+# --- no config, no false all-clear (issue #17, items 2 and 6) ----------------------------------
+
+NO_CONFIG = (
+    "error: no opsbook.yaml here or in $OPSBOOK_CONFIG: pass --config FILE (before the"
+    " command) or run opsbook init"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status"],
+        ["incident", "list"],
+        ["incident", "show", "1"],
+        ["history"],
+        ["audit", "verify"],
+        ["runbook", "runs"],
+        ["oncall", "now"],
+    ],
+)
+def test_a_state_command_without_a_config_exits_2_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPSBOOK_CONFIG", raising=False)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert " ".join(result.output.split()) == NO_CONFIG
+    assert list(tmp_path.iterdir()) == []  # no opsbook.db
+
+
+def test_init_and_help_need_no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPSBOOK_CONFIG", raising=False)
+    assert runner.invoke(app, ["status", "--help"]).exit_code == 0
+    assert list(tmp_path.iterdir()) == []
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    assert (tmp_path / "opsbook.yaml").is_file()
+    assert runner.invoke(app, ["status"]).exit_code == 0  # found here now
+
+
+@pytest.mark.parametrize("option", ["--config", "-c"])
+def test_config_after_the_command_says_where_it_goes(tmp_path: Path, option: str) -> None:
+    config = tmp_path / "opsbook.yaml"
+    config.write_text("store:\n  url: sqlite:///opsbook.db\n")
+    result = runner.invoke(app, ["status", option, str(config)])
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "put --config before the command: opsbook --config FILE status" in said
+    result = runner.invoke(app, ["incident", "list", option, str(config)])
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "put --config before the command: opsbook --config FILE incident list" in said

@@ -494,7 +494,7 @@ def _own_state(sweep: Sweep, tmp_path: Path) -> None:
     run("audit", "verify", shows=())
     run("store", "status", shows=())
     run("store", "upgrade", shows=())
-    run("config", "check", shows=(MARK, "\\e[2J"))  # YAML writes ESC as \e
+    run("config", "check", "--show", shows=(MARK, "\\e[2J"))  # YAML writes ESC as \e
     where = tmp_path / "init [bold]x\x1b[2J\u202e"
     run("init", "--dir", str(where), shows=("init [bold]x\\x1b[2J",))
     run("init", "--profile", ARG, code=2)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from typer._click.exceptions import NoSuchOption  # typer vendors click; not re-exported
 from typer.core import TyperGroup
 
 from opsbook import __version__
@@ -30,14 +31,25 @@ from opsbook.watch import cli as watch_cli
 from opsbook.watch import history_cli, status_cli
 from opsbook.web import serve as web_serve
 
+ROOT_OPTIONS = ("--config", "-c")
+
 
 class _Opsbook(TyperGroup):
     """Every command runs inside this: a store that is unreachable, read-only or full
-    is reported once here (AppContext.store_failed), not as a page of SQLAlchemy."""
+    is reported once here (AppContext.store_failed), not as a page of SQLAlchemy; and
+    `--config` given after the command is told where it goes."""
 
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
         try:
             return super().invoke(ctx)
+        except NoSuchOption as error:
+            if error.option_name not in ROOT_OPTIONS or error.ctx is None:
+                raise
+            # `opsbook status --config F`: the option belongs to `opsbook` itself.
+            where = error.ctx.command_path.removeprefix(ctx.command_path).strip()
+            error.message = f"put --config before the command: opsbook --config FILE {where}"
+            error.possibilities = None
+            raise
         except Exception as error:
             if not is_store_failure(error):
                 raise

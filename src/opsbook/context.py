@@ -44,12 +44,8 @@ class AppContext:
         path = self.config_path()
         if path is None:
             if required:
-                err.print(
-                    "[bold red]error:[/] no opsbook.yaml here: pass --config FILE, set "
-                    "OPSBOOK_CONFIG, or run `opsbook init` to write one"
-                )
-                raise typer.Exit(Exit.BAD_INPUT)
-            self._config = Config()
+                _no_config()
+            self._config = Config()  # what needs no state (runbook list) runs on defaults
             return self._config
         try:
             self._config = load_config(path)
@@ -87,6 +83,10 @@ class AppContext:
         """The state store. A person's command (every one but `serve`) goes before the
         server's bulk work and says so when it has to wait for the store."""
         if self._store is None:
+            # With no config the store would be the default ./opsbook.db, made empty on the
+            # spot: "0 incidents open" from a store nobody uses is a false all-clear.
+            if self.config_path() is None:
+                _no_config()
             config = self.config()
             try:
                 self._store = open_store(
@@ -117,6 +117,14 @@ class AppContext:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+def _no_config() -> NoReturn:
+    err.print(
+        "[bold red]error:[/] no opsbook.yaml here or in $OPSBOOK_CONFIG: pass --config FILE"
+        " (before the command) or run opsbook init"
+    )
+    raise typer.Exit(Exit.BAD_INPUT)
 
 
 def _say_waiting() -> None:

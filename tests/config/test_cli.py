@@ -108,7 +108,7 @@ def test_config_check_masks_every_secret(workdir: Path, monkeypatch: pytest.Monk
     runner.invoke(app, ["init", "--profile", "voiceaitraining"])
     for name, value in SEED_VARS.items():
         monkeypatch.setenv(name, value)
-    for args in (["config", "check"], ["config", "check", "--json"]):
+    for args in (["config", "check", "--show"], ["config", "check", "--json"]):
         output = runner.invoke(app, args).output
         for secret in SEED_SECRETS:
             assert secret not in output
@@ -185,7 +185,7 @@ def test_first_run_checks_with_secrets_off_then_with_them_from_env_file(workdir:
     assert sentences[1 : len(FIRST_RUN_BLOCK)] == FIRST_RUN_BLOCK[1:]
     # Where to find each value, from the profile's env: map, under its feature.
     assert "      PAGERDUTY_ROUTING_KEY: PagerDuty > Services >" in first.output
-    assert first.output.rstrip().splitlines()[-1].startswith("ok ")
+    assert first.output.startswith("ok ")  # the verdict first
     unset = json.loads(runner.invoke(app, ["config", "check", "--json"]).output)["unset_secrets"]
     assert [(f["section"], f["name"], f["variables"]) for f in unset] == [
         ("database", None, ["DATABASE_URL"]),
@@ -291,3 +291,18 @@ def test_hostile_descriptions_and_defaults_stay_text(workdir: Path) -> None:
     assert parse_env_text(default.removeprefix("# "), file="x") == {
         "NAME": "$(rm -rf /) 'a' \"b\" \\"
     }
+
+
+def test_config_check_says_its_verdict_first_and_the_yaml_only_with_show(workdir: Path) -> None:
+    (workdir / "opsbook.yaml").write_text(
+        "project: '[/x]\\e[31m'\nchecks:\n  - {name: api, kind: http, url: 'http://127.0.0.1:9/'}\n"
+    )
+    short = runner.invoke(app, ["config", "check"])
+    assert short.exit_code == 0, short.output
+    assert short.output.startswith("ok ") and ": 1 checks, 0 alert rules" in short.output
+    assert "project:" not in short.output
+    assert "opsbook config check --show" in short.output
+    shown = runner.invoke(app, ["config", "check", "--show"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("ok ")
+    assert "project: '[/x]\\e[31m'" in shown.output and "\x1b" not in shown.output

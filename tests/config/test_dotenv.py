@@ -170,7 +170,7 @@ def test_env_file_secrets_are_never_printed(project: Path) -> None:
         "DATABASE_URL=postgresql://app:env-file-db-pass@db.internal/app\n"
         "MY_API_TOKEN=env-file-token-123\n"
     )
-    text = runner.invoke(app, ["config", "check"])
+    text = runner.invoke(app, ["config", "check", "--show"])
     as_json = runner.invoke(app, ["config", "check", "--json"])
     for result in (text, as_json):
         assert result.exit_code == 0, result.output

@@ -217,7 +217,7 @@ def test_an_unset_inbound_secret_turns_off_two_way_acknowledge_not_the_channel(
     ]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "opsbook.yaml").write_text(TWO_WAY)
-    checked = runner.invoke(app, ["config", "check"], env={"PD_WEBHOOK_SECRET": "p" * 40})
+    checked = runner.invoke(app, ["config", "check", "--show"], env={"PD_WEBHOOK_SECRET": "p" * 40})
     assert checked.exit_code == 0, checked.output
     said = " ".join(checked.output.split())
     assert "Slack buttons of 'chat'" in said and "PagerDuty webhooks" not in said
@@ -249,9 +249,11 @@ def test_an_unset_metrics_token_turns_metrics_off_and_config_check_says_so(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "opsbook.yaml").write_text(METRICS)
     token = "m; rm -rf / $(reboot) [/x]\"'"
-    checked = runner.invoke(app, ["config", "check"], env={"OPSBOOK_METRICS_TOKEN": token})
+    checked = runner.invoke(
+        app, ["config", "check", "--show"], env={"OPSBOOK_METRICS_TOKEN": token}
+    )
     assert checked.exit_code == 0, checked.output
     assert "Metrics (GET /metrics)" not in checked.output
     assert token not in checked.output and "metrics_token: '***'" in checked.output
-    off = runner.invoke(app, ["config", "check"], env={"OPSBOOK_METRICS_TOKEN": ""})
+    off = runner.invoke(app, ["config", "check", "--show"], env={"OPSBOOK_METRICS_TOKEN": ""})
     assert off.exit_code == 0 and "Metrics (GET /metrics)" in " ".join(off.output.split())

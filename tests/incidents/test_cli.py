@@ -209,7 +209,7 @@ def test_severities_table(term: Terminal) -> None:
     [
         (["incident", "open", "--sev", "P5", "--title", "x"], "unknown severity 'P5'"),
         (["incident", "open", "--sev", "P1", "--title", " "], "the title must not be empty"),
-        (["incident", "show", "99"], "no incident #99"),
+        (["incident", "show", "99"], "no incident #99: opsbook incident list"),
         (["incident", "show", "abc"], "'abc' is not an incident id"),
         (["incident", "update", "1", "--status", "fixed"], "'fixed' is not a status"),
         (["incident", "update", "1", "--status", "open"], "cannot move to open"),

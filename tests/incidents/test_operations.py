@@ -255,6 +255,42 @@ def test_a_refusal_names_inputs_in_the_words_of_each_door(desk: Desk) -> None:
     assert refusal.worded(lambda name: f"--{name}") == "give --status, --message, or both"
 
 
+def test_a_relapse_moves_only_a_monitoring_incident_back_and_is_owned_again(desk: Desk) -> None:
+    number = desk.open("P0")
+    with desk.session() as session:
+        assert (
+            service.relapse(
+                session, incident_id=number, reason="relapse: x", actor="watch", clock=desk.clock
+            )
+            is None
+        )  # open: nothing to send back
+        service.acknowledge(session, incident_id=number, actor="alice", clock=desk.clock)
+        service.update(
+            session,
+            incident_id=number,
+            actor="alice",
+            clock=desk.clock,
+            status="monitoring",
+            message="fix deployed",
+        )
+    desk.later(minutes=4)
+    with desk.session() as session:
+        moved = service.relapse(
+            session,
+            incident_id=number,
+            reason="relapse: check:health firing again while monitoring",
+            actor="watch",
+            clock=desk.clock,
+        )
+        assert moved is not None and moved.data["relapse"] is True
+        assert service.get(session, incident_id=number).status == "investigating"
+    with desk.session() as session:
+        owned = service.acknowledge(session, incident_id=number, actor="bob", clock=desk.clock)
+        assert owned is not None and owned.kind == "acknowledged"
+    with pytest.raises(service.IllegalMove, match="already investigating"), desk.session() as s:
+        service.acknowledge(s, incident_id=number, actor="carol", clock=desk.clock)
+
+
 def test_every_exported_operation_is_called_directly_here() -> None:
     """A function added to the service's front door is added to this file too."""
     exported = {name for name in service.__all__ if inspect.isfunction(getattr(service, name))}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from fastapi.testclient import TestClient
 
 from opsbook.config.models import IncidentPolicy
 from opsbook.incidents import service as incidents
+from opsbook.watch import service as watch
+from opsbook.watch.result import CheckResult
 from opsbook.web.app import create_app
 from tests.conftest import wait_for
 from tests.notify.fakes import FakePagerDuty, FakeSlack, FakeSmtp
@@ -197,6 +200,51 @@ def test_a_raise_from_p2_to_p0_starts_escalation_and_a_raise_after_ack_asks_no_n
     pages.act("change_severity", incident_id=owned, severity="P0", reason="all", actor="Alice")
     pages.later(minutes=10)
     assert [line.split(" (")[0] for line in pages.lines(owned)] == ["paged Alice"]
+
+
+def test_a_relapse_while_monitoring_pages_again_until_it_is_acknowledged(
+    pages: Pages, pagerduty: FakePagerDuty
+) -> None:
+    """health fails, Alice owns it and puts the fix in monitoring; health fails again: the
+    incident is investigating, paged from level 1 as a new P0, until someone owns it."""
+    desk = pages.desk
+    down = CheckResult(
+        "health",
+        "http",
+        "down",
+        "GET /api/health: 500",
+        desk.clock.now(),
+        component="app",
+        severity="P0",
+    )
+    ok = replace(down, state="ok", summary="GET /api/health: 200")
+    watch.process_results(desk.store, desk.config, [down], clock=desk.clock)
+    incident = 1
+    pages.round()
+    pages.act("acknowledge", incident_id=incident, actor="Alice")
+    pages.act("update", incident_id=incident, actor="Alice", status="monitoring", message="fix")
+    desk.later(minutes=5)
+    watch.process_results(
+        desk.store, desk.config, [replace(ok, at=desk.clock.now())], clock=desk.clock
+    )
+    desk.later(minutes=4)
+    watch.process_results(
+        desk.store, desk.config, [replace(down, at=desk.clock.now())], clock=desk.clock
+    )
+    assert pages.round() == 1
+    paged = [line.split(" (")[0] for line in pages.lines(incident)]
+    assert paged == ["paged Alice", "paged Alice"]
+    # As a new fire: PagerDuty is triggered again.
+    assert pagerduty.actions()[-1] == ("trigger", f"shop-incident-{incident}")
+    pages.later(minutes=5)
+    assert [line.split(" (")[0] for line in pages.lines(incident)][-1] == "paged DevOps Lead"
+    pages.act("acknowledge", incident_id=incident, actor="Alice")
+    for _ in range(3):
+        pages.later(minutes=5)
+    paged = [line.split(" (")[0] for line in pages.lines(incident) if line.startswith("paged")]
+    assert paged == ["paged Alice", "paged Alice", "paged DevOps Lead"]  # owned: no more
+    with desk.store.reading() as session:
+        assert incidents.get(session, incident_id=incident).status == "investigating"
 
 
 def test_ten_pages_within_a_minute_reach_a_person_as_one_page_and_one_digest(

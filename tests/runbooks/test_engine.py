@@ -7,6 +7,13 @@ import json
 import psycopg
 import pytest
 
+from opsbook.clock import FrozenClock
+from opsbook.config import Config
+from opsbook.incidents import service as incidents
+from opsbook.registry import default_registry
+from opsbook.runbooks.engine import Engine, Interaction
+from opsbook.runbooks.model import Runbook
+from opsbook.store import Store
 from tests.runbooks.conftest import Ops
 
 CHECKS = """\
@@ -46,7 +53,7 @@ def test_a_passing_run_records_every_step(ops: Ops) -> None:
     assert run["steps"][0]["output"]["status"] == 200
     assert run["steps"][3]["output"]["stdout"].startswith("active=")
     assert run["steps"][2]["error"] == (
-        "skipped: when steps.active.output.rows[0].active > params.limit is false"
+        "when steps.active.output.rows[0].active > params.limit is false"
     )
     assert run["actor"] == "alice"
     listed = ops.json("runbook", "runs")
@@ -178,9 +185,10 @@ def test_manual_steps_wait_and_are_listed_then_marked_done(ops: Ops) -> None:
     assert run["status"] == "waiting"
     done = ops.json("runbook", "resume", str(run["id"]), "--done", "look")
     assert [(s["id"], s["status"]) for s in done["steps"]] == [
-        ("look", "succeeded"),
+        ("look", "confirmed"),  # a person's word: "confirmed by alice", never "succeeded"
         ("health", "succeeded"),
     ]
+    assert done["steps"][0]["output"] == {"confirmed_by": "alice"}
     assert done["steps"][1]["attempts"] == 1
 
 
@@ -194,8 +202,7 @@ def test_a_run_for_an_incident_writes_each_step_to_its_timeline(ops: Ops) -> Non
         "started runbook checks: Health and database checks",
         "[checks] health succeeded",
         "[checks] active succeeded",
-        "[checks] leak skipped: skipped: when steps.active.output.rows[0].active > params.limit"
-        " is false",
+        "[checks] leak skipped: when steps.active.output.rows[0].active > params.limit is false",
         "[checks] echo succeeded",
         "runbook checks: succeeded",
     ]
@@ -203,7 +210,10 @@ def test_a_run_for_an_incident_writes_each_step_to_its_timeline(ops: Ops) -> Non
 
 def test_incident_actions_from_a_runbook(ops: Ops) -> None:
     opened = ops.json("incident", "open", "--sev", "P0", "--title", "Site down")
-    run = ops.json("runbook", "run", "p0-outage", "--incident", str(opened["id"]))
+    unasked = ops.run("runbook", "run", "p0-outage", "--incident", str(opened["id"]), "--json")
+    assert json.loads(unasked.stdout)["status"] == "refused"  # the public update asks first
+    assert not [e for e in ops.json("incident", "show", "1")["timeline"] if e["public"]]
+    run = ops.json("runbook", "run", "p0-outage", "--incident", str(opened["id"]), "--yes")
     assert run["status"] == "waiting"
     shown = ops.json("incident", "show", str(opened["id"]))
     assert shown["status"] == "investigating"
@@ -408,3 +418,86 @@ def test_resuming_a_run_whose_step_failed_keeps_it_failed(ops: Ops) -> None:
     resumed = ops.run("runbook", "resume", str(run["id"]), "--json")
     assert resumed.exit_code == 1, resumed.output
     assert json.loads(resumed.stdout)["status"] == "failed"
+
+
+# --- a runbook run late never moves an incident back (issue #17, item 3) -----------------------
+
+
+def test_p0_outage_on_an_incident_in_monitoring_moves_nothing_back_and_says_why(
+    ops: Ops,
+) -> None:
+    """The fix is in monitoring and health answers 200: the runbook neither acknowledges
+    again nor posts "We're aware of an issue..." nor moves it to investigating; the symptom
+    check fails saying the symptom is absent."""
+    ops.json("incident", "open", "--sev", "P0", "--title", "Site down [/x]\x1b[31m")
+    ops.json("incident", "ack", "1")
+    ops.json("incident", "update", "1", "--status", "monitoring", "--message", "fix deployed")
+    result = ops.run("runbook", "run", "p0-outage", "--incident", "1", "--json")
+    steps = {s["id"]: s for s in json.loads(result.stdout)["steps"]}
+    assert (steps["acknowledge"]["status"], steps["acknowledge"]["error"]) == (
+        "skipped",
+        "incident 1 is already monitoring",
+    )
+    assert steps["health"]["status"] == "failed"
+    assert steps["health"]["error"].startswith("symptom not present: health answers 200")
+    assert (steps["status_page"]["status"], steps["status_page"]["error"]) == (
+        "skipped",
+        "incident 1 is already monitoring",
+    )
+    shown = ops.json("incident", "show", "1")
+    assert shown["status"] == "monitoring"
+    assert not any(e["public"] for e in shown["timeline"] if e["kind"] != "opened")
+    assert not any("We're aware" in e["text"] for e in shown["timeline"])
+    said = " ".join(ops.run("incident", "show", "1").output.split())
+    assert "[p0-outage] status_page skipped: incident 1 is already monitoring" in said
+    assert "skipped: skipped" not in said
+
+
+def test_a_step_that_moves_the_incident_asks_first(ops: Ops) -> None:
+    """On an incident not yet that far along, the public update is asked for, never
+    posted unasked; with --yes it is posted."""
+    (ops.books / "say.yaml").write_text(
+        "name: say\ntitle: Say\nsteps:\n"
+        "  - id: public\n    title: Tell customers\n    uses: incident.update\n"
+        '    with: {status: investigating, public: true, message: "We\'re aware"}\n'
+    )
+    ops.json("incident", "open", "--sev", "P1", "--title", "Login fails")
+    refused = json.loads(ops.run("runbook", "run", "say", "--incident", "1", "--json").stdout)
+    assert [s["status"] for s in refused["steps"]] == ["refused"]
+    assert ops.json("incident", "show", "1")["status"] == "open"
+    done = ops.json("runbook", "run", "say", "--incident", "1", "--yes")
+    assert [s["status"] for s in done["steps"]] == ["succeeded"]
+    assert ops.json("incident", "show", "1")["status"] == "investigating"
+
+
+def test_a_manual_step_is_confirmed_or_skipped_by_a_person_never_succeeded(
+    store: Store, clock: FrozenClock
+) -> None:
+    """y, s (not applicable) and n at the prompt: the record and the timeline say who
+    confirmed or skipped what; n leaves the step waiting."""
+    book = Runbook.model_validate(
+        {
+            "name": "hands",
+            "title": "Hands",
+            "steps": [
+                {"id": "status", "title": "Check Vercel status", "manual": "look"},
+                {"id": "rollback", "title": "If deployment caused issue, roll back", "manual": "x"},
+                {"id": "tell", "title": "Tell the team", "manual": "post in #incidents"},
+            ],
+        }
+    )
+    with store.session() as session:
+        incident = incidents.open_incident(
+            session, title="Site down", severity="P0", actor="alice", clock=clock
+        ).id
+    engine = Engine(store, Config(), default_registry(), clock, actor="bob [/x]")
+    answers = iter(["y", "s", "n"])
+    run_id = engine.start(book, source="hands.yaml", params={}, incident_id=incident)
+    interaction = Interaction(interactive=True, choose=lambda _q: next(answers))
+    assert engine.execute(run_id, book, interaction, {}) == "waiting"
+    with store.reading() as session:
+        texts = [e.text for e in incidents.timeline(session, incident_id=incident)]
+    assert "[hands] status confirmed by bob [/x]" in texts
+    assert "[hands] rollback skipped by bob [/x]" in texts
+    assert any(t.startswith("[hands] tell waiting") for t in texts)
+    assert not any("succeeded" in t for t in texts if t.startswith("[hands]"))

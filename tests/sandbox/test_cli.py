@@ -25,14 +25,20 @@ def fault(sandbox: RunningSandbox, *args: str) -> tuple[int, str]:
 
 
 def test_switch_a_fault_on_and_off(sandbox: RunningSandbox) -> None:
-    assert fault(sandbox, "health-500") == (0, "health-500: True\n")
+    said = "health-500 on: GET /api/health answers 500; watch: opsbook status\n"
+    assert fault(sandbox, "health-500") == (0, said)
     assert httpx.get(f"{sandbox.url}/api/health").status_code == 500
-    assert fault(sandbox, "health-500", "--off") == (0, "health-500: off\n")
+    assert fault(sandbox, "health-500", "--off") == (0, "health-500 off; watch: opsbook status\n")
     assert httpx.get(f"{sandbox.url}/api/health").status_code == 200
 
 
 def test_fault_with_a_value_and_the_listing(sandbox: RunningSandbox) -> None:
-    assert fault(sandbox, "wrong-version", "cafef00d")[0] == 0
+    code, said = fault(sandbox, "wrong-version", "cafef00d")
+    assert (code, " ".join(said.split())) == (
+        0,
+        "wrong-version on (cafef00d): GET /api/version reports another commit; watch: opsbook"
+        " status",
+    )
     code, output = fault(sandbox, "--json")
     assert code == 0
     assert json.loads(output)["faults"] == {"wrong-version": "cafef00d"}

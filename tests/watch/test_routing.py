@@ -9,6 +9,7 @@ import os
 import sqlite3
 import textwrap
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from opsbook.clock import FrozenClock
 from opsbook.config import Config, load_config
 from opsbook.context import AppContext
 from opsbook.incidents import service as incidents
+from opsbook.incidents.clocks import next_due
 from opsbook.incidents.models import Incident, IncidentEvent
 from opsbook.store import Store, open_store
 from opsbook.watch import alertmanager, alerts, rules, service
@@ -563,3 +565,136 @@ def test_serve_detaches_an_alertmanager_alert_without_waiting_for_its_next_notif
     assert alert.incident_id == 2
     _, opened = _incident(store, 2)
     assert opened[1].data["follows"] == 1
+
+
+# --- a relapse while monitoring (issue #17, item 1) ---------------------------------------------
+
+
+def _health(clock: FrozenClock, state: State) -> CheckResult:
+    summary = f"GET /api/health: {state}"
+    return CheckResult(
+        "health", "http", state, summary, clock.now(), component="app", severity="P0"
+    )
+
+
+def _monitoring_after_a_fix(store: Store, config: Config, clock: FrozenClock) -> None:
+    """health fails (incident #1), is acknowledged, fixed, passes, and is put in monitoring."""
+    _monitoring_after_a_fix_of(store, config, clock, _health(clock, "down"))
+
+
+def _monitoring_after_a_fix_of(
+    store: Store, config: Config, clock: FrozenClock, down: CheckResult
+) -> None:
+    service.process_results(store, config, [down], clock=clock)
+    with store.session() as session:
+        incidents.acknowledge(session, incident_id=1, actor="alice", clock=clock)
+        incidents.update(
+            session, incident_id=1, actor="alice", clock=clock, status="monitoring", message="fix"
+        )
+    clock.advance(dt.timedelta(minutes=1))
+    ok = replace(down, state="ok", summary="ok", at=clock.now())
+    service.process_results(store, config, [ok], clock=clock)
+
+
+def test_an_alert_firing_while_monitoring_sends_the_incident_back_to_investigating(
+    store: Store, clock: FrozenClock
+) -> None:
+    config = Config.model_validate(
+        {"checks": [{"name": "health", "kind": "http", "url": "http://x/"}]}
+    )
+    _monitoring_after_a_fix(store, config, clock)
+    clock.advance(dt.timedelta(minutes=9))
+    service.process_results(store, config, [_health(clock, "down")], clock=clock)
+    incident, events = _incident(store, 1)
+    assert incident.status == "investigating"
+    [relapse] = [e for e in events if e.data.get("relapse")]
+    assert relapse.kind == "status"
+    assert relapse.text == "relapse: check:health firing again while monitoring"
+    assert (relapse.data["from"], relapse.data["to"]) == ("monitoring", "investigating")
+    # The next step follows the new state: someone acknowledges the relapse within 5 min.
+    clocks = incidents.clocks_for(incident, events, config=config, now=clock.now())
+    step = next_due(clocks)
+    assert step is not None and step.name == "ack"
+    assert step.due_at == clock.now() + dt.timedelta(minutes=5)
+    with store.session() as session:
+        incidents.acknowledge(session, incident_id=1, actor="bob", clock=clock)
+        # Back in monitoring: the resolve guard counts from this entry, not the first.
+        clock.advance(dt.timedelta(minutes=2))
+        incidents.update(
+            session, incident_id=1, actor="bob", clock=clock, status="monitoring", message="again"
+        )
+    clock.advance(dt.timedelta(minutes=10))
+    with store.session() as session:
+        try:
+            incidents.resolve(
+                session, incident_id=1, actor="bob", clock=clock, policy=config.incidents
+            )
+        except incidents.IllegalMove as refused:
+            assert "monitoring for 10 min of the 15 min" in str(refused)
+        else:
+            raise AssertionError("resolved before 15 minutes of monitoring")
+
+
+def test_a_relapse_is_taken_once_when_two_processes_see_the_same_firing(
+    store: Store, store_url: str, clock: FrozenClock
+) -> None:
+    """Two routers (two serve processes) route a firing onto one monitoring incident: the
+    row lock lets the first move it; the second finds it investigating and only attaches."""
+    config = Config.model_validate(
+        {"checks": [{"name": "health", "kind": "http", "url": "http://x/"}]}
+    )
+    _monitoring_after_a_fix(store, config, clock)
+    clock.advance(dt.timedelta(minutes=3))
+    signal = rules.signal_from_check(_health(clock, "down"), failing=True)
+    stores = [open_store(store_url) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def serve(one: Store) -> None:
+        try:
+            with one.session() as session:
+                alerts.apply_many(session, [signal], config=config, clock=clock)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=serve, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for one in stores:
+        one.close()
+    assert errors == []
+    _, events = _incident(store, 1)
+    assert sum(bool(e.data.get("relapse")) for e in events) == 1
+
+
+def test_the_timeline_says_alert_once_and_shows_a_hostile_relapse_as_text(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    """`incident show` lines: "alert: check:... firing", not "alert: alert check:...";
+    a check named like markup and an escape sequence is printed as typed, never obeyed."""
+    name = "h[/x][bold]\x1b[31m$(rm -rf)"
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(f"store: {{url: 'sqlite:///{tmp_path / 'opsbook.db'}'}}\n")
+    config = Config.model_validate({"checks": [{"name": name, "kind": "http", "url": "http://x/"}]})
+    store = open_store(f"sqlite:///{tmp_path / 'opsbook.db'}")
+    try:
+        down = CheckResult(name, "http", "down", "refused", clock.now(), component="app")
+        _monitoring_after_a_fix_of(store, config, clock, down)
+        clock.advance(dt.timedelta(minutes=2))
+        service.process_results(store, config, [replace(down, at=clock.now())], clock=clock)
+    finally:
+        store.close()
+    shown = CliRunner().invoke(
+        app, ["--config", str(path), "incident", "show", "1"], obj=AppContext(clock=clock)
+    )
+    assert shown.exit_code == 0, shown.output
+    lines = [" ".join(line.split()) for line in shown.output.splitlines()]
+    visible = "check:h[/x][bold]\\x1b[31m$(rm -rf)"
+    assert any(f"alert: {visible} firing (crit): refused" in line for line in lines), lines
+    assert not any("alert: alert" in line for line in lines)
+    assert any(
+        f"monitoring -> investigating: relapse: {visible} firing again while monitoring" in line
+        for line in lines
+    ), lines
+    assert "\x1b" not in shown.output

@@ -29,11 +29,14 @@ def check(
         "--json",
         help="Print the resolved config as JSON, with `unset_secrets`: what stays off.",
     ),
+    show: bool = typer.Option(
+        False, "--show", help="Also print the resolved config (secrets masked) as YAML."
+    ),
 ) -> None:
-    """Validate opsbook.yaml (with .env beside it) and print it resolved, secrets masked,
-    then the features that stay off until their secrets are set.
+    """Validate opsbook.yaml (with .env beside it): the verdict first, then the features
+    that stay off until their secrets are set; the resolved config with --show.
 
-    Example: opsbook --config prod.yaml config check
+    Example: opsbook --config prod.yaml config check --show
     """
     context = app_context(ctx)
     config = context.config(required=True)
@@ -48,13 +51,17 @@ def check(
     if as_json:
         print_json(resolved | {"unset_secrets": [feature.as_dict() for feature in off]})
         return
-    console.print(literal(yaml.safe_dump(resolved, sort_keys=False, width=100), newlines=True))
-    if off:
-        _print_off(config, off)
+    # The verdict is what a person runs this for: first, not after ~400 lines of YAML.
     console.print(
         f"[green]ok[/] {safe(config.source)}: {len(config.checks)} checks, "
         f"{len(config.alerts.rules)} alert rules, {len(config.notify.channels)} channels"
     )
+    if off:
+        _print_off(config, off)
+    if show:
+        console.print(literal(yaml.safe_dump(resolved, sort_keys=False, width=100), newlines=True))
+    else:
+        console.print("the resolved config, secrets masked: opsbook config check --show")
 
 
 def _print_off(config: Config, off: list[OffFeature]) -> None:

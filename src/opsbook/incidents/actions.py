@@ -3,7 +3,9 @@
 Each is a thin door over the service function of the same name, as the command line is:
 pydantic checks the step's inputs, the incident is the run's unless the step names one,
 the operation runs in one transaction, and a refusal fails the step in a runbook's words
-(`force: true`, `incident.resolve`) with nothing changed.
+(`force: true`, `incident.resolve`) with nothing changed. A step that moves the incident
+or speaks publicly asks a person first, and is skipped, saying why, when the incident is
+already further along than the step would take it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from opsbook.bounds import Id
-from opsbook.incidents import service
+from opsbook.incidents import relapse, service
+from opsbook.incidents.lifecycle import ORDER, Status
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 
 _Inputs = TypeVar("_Inputs", bound=ActionInputs)
@@ -159,6 +162,53 @@ def _resolve(context: ActionContext, inputs: ResolveInputs, session: Session) ->
     return {"incident_id": incident_id, "status": "resolved"}
 
 
+# --- before a step acts: ask, or skip when the incident is further along ----------------
+
+
+def _status_now(context: ActionContext, given: int | None) -> tuple[int, Status] | None:
+    incident_id = given if given is not None else context.incident_id
+    if incident_id is None:
+        return None  # the step itself says "no incident"
+    try:
+        with context.store.reading() as session:
+            return incident_id, Status(service.get(session, incident_id=incident_id).status)
+    except service.IncidentNotFound:
+        return None  # the step itself says so
+
+
+def _stale_ack(context: ActionContext, inputs: AckInputs) -> str | None:
+    """An acknowledge step on an incident someone already took: nothing to do, said so."""
+    found = _status_now(context, inputs.incident_id)
+    if found is None or found[1] is Status.OPEN:
+        return None
+    incident_id, status = found
+    with context.store.reading() as session:
+        if relapse.awaits_acknowledgement(service.timeline(session, incident_id=incident_id)):
+            return None
+    return f"incident {incident_id} is already {status.value}"
+
+
+def _stale_update(context: ActionContext, inputs: UpdateInputs) -> str | None:
+    """A status the incident has passed (a runbook's "investigating" on one in monitoring),
+    or a public word on one resolved: acting would move it back or mislead customers."""
+    found = _status_now(context, inputs.incident_id)
+    if found is None or (inputs.status is None and not inputs.public):
+        return None
+    incident_id, status = found
+    try:
+        target = service.parse_status(inputs.status) if inputs.status else None
+    except service.IncidentError:
+        return None  # the step itself refuses it, in its words
+    passed = target is not None and ORDER.index(status) > ORDER.index(target)
+    if passed or status is Status.RESOLVED:
+        return f"incident {incident_id} is already {status.value}"
+    return None
+
+
+def _update_asks(inputs: UpdateInputs) -> bool:
+    return inputs.status is not None or inputs.public
+
+
 def register(registry: Registry) -> None:
     """Add the incident actions to a runbook's registry."""
     for action in (
@@ -168,6 +218,7 @@ def register(registry: Registry) -> None:
             AckInputs,
             _door(_acknowledge),
             lambda i: f"acknowledge: {i.message or ''}".strip(),
+            stale=_stale_ack,
         ),
         Action(
             "incident.open",
@@ -175,6 +226,7 @@ def register(registry: Registry) -> None:
             OpenInputs,
             _door(_open),
             lambda i: f"open {i.severity} incident: {i.title}",
+            asks=lambda i: i.public,
         ),
         Action(
             "incident.update",
@@ -182,6 +234,8 @@ def register(registry: Registry) -> None:
             UpdateInputs,
             _door(_update),
             lambda i: f"incident update: {i.status or ''} {i.message or ''}".strip(),
+            asks=_update_asks,
+            stale=_stale_update,
         ),
         Action(
             "incident.note",
@@ -196,6 +250,7 @@ def register(registry: Registry) -> None:
             ResolveInputs,
             _door(_resolve),
             lambda i: "resolve the incident" + (" (force)" if i.force else ""),
+            asks=lambda _i: True,
         ),
     ):
         registry.register(action)

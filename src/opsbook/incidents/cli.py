@@ -21,6 +21,7 @@ from opsbook.incidents.queries import IncidentDetail
 from opsbook.incidents.views import (
     clock_line,
     describe_event,
+    event_text,
     fold_grouped,
     incident_json,
     local,
@@ -96,7 +97,7 @@ def _print(found: IncidentDetail, *, now: dt.datetime, timezone: str, everything
             )
             continue
         public = " [cyan](public)[/]" if event.public else ""
-        text = f": {safe(event.text)}" if event.text else ""
+        text = f": {safe(event_text(event))}" if event.text else ""
         console.print(
             f"  {local(event.at, timezone)}  {safe(event.actor)}  {safe(describe_event(event))}"
             f"{public}{text}"

@@ -14,6 +14,7 @@ from opsbook.config import Config
 from opsbook.console import fail
 from opsbook.context import AppContext, app_context
 from opsbook.incidents import service
+from opsbook.incidents.errors import NoIncident
 
 JSON = typer.Option(False, "--json", help="Print as JSON.")
 
@@ -34,6 +35,8 @@ def session(ctx: typer.Context) -> Iterator[tuple[AppContext, Config, Session]]:
     try:
         with context.store().session() as opened:
             yield context, config, opened
+    except NoIncident as exc:
+        fail(f"{exc}: opsbook incident list")
     except service.IncidentError as exc:
         fail(exc.worded(cli_word))
 

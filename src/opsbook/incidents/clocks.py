@@ -16,6 +16,7 @@ from typing import Literal
 from opsbook.config.models import IncidentPolicy, SeverityLevel
 from opsbook.incidents.lifecycle import Status
 from opsbook.incidents.models import Incident, IncidentEvent
+from opsbook.incidents.relapse import ACKNOWLEDGED, is_relapse
 
 ClockState = Literal["due", "overdue", "met", "late"]
 ACTIVE: tuple[ClockState, ...] = ("due", "overdue")
@@ -53,6 +54,17 @@ class Facts:
     monitoring_since: dt.datetime | None
     resolved_at: dt.datetime | None
     postmortem_published_at: dt.datetime | None
+    relapsed_at: dt.datetime | None = None
+
+    @property
+    def ack_from(self) -> dt.datetime:
+        """A relapse must be owned again, as a new fire is (relapse.py)."""
+        return max(self.severity_since, self.relapsed_at or self.severity_since)
+
+    @property
+    def unmitigated_since(self) -> dt.datetime:
+        """A fix that did not hold mitigated nothing: the escalate clock runs again."""
+        return self.relapsed_at or self.opened_at
 
     @classmethod
     def from_timeline(cls, incident: Incident, events: Sequence[IncidentEvent]) -> Facts:
@@ -68,6 +80,7 @@ class Facts:
                 "monitoring_since",
                 "resolved_at",
                 "postmortem_published_at",
+                "relapsed_at",
             ),
         )
         severity_since, last_update = opened, opened
@@ -79,8 +92,10 @@ class Facts:
                 last_update = event.at
                 if event.public:
                     facts["last_public_update_at"] = event.at
-            if moved_to and facts["acknowledged_at"] is None:
+            if (moved_to or event.kind == ACKNOWLEDGED) and facts["acknowledged_at"] is None:
                 facts["acknowledged_at"] = event.at
+            if is_relapse(event):
+                facts.update(relapsed_at=event.at, acknowledged_at=None, mitigated_at=None)
             if facts["responded_at"] is None and (
                 event.kind in ("update", "note") or moved_to in _RESPONSE_MOVES
             ):
@@ -129,7 +144,7 @@ def compute_clocks(
     resolved = f.status is Status.RESOLVED
     clocks: list[SlaClock] = []
     if level.action in ("page", "alert"):
-        due = f.severity_since + policy.ack_within
+        due = f.ack_from + policy.ack_within
         label = "Acknowledge" + (" (response: immediate)" if not level.response_sla else "")
         clocks.append(
             _clock(
@@ -187,7 +202,7 @@ def compute_clocks(
             _clock(
                 "escalate",
                 f"Mitigate or escalate (within {_human(policy.escalate_after)})",
-                f.opened_at + policy.escalate_after,
+                f.unmitigated_since + policy.escalate_after,
                 met,
                 now,
                 "escalate: no mitigation yet (Slack #incidents, the escalation contacts)",

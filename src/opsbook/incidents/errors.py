@@ -45,6 +45,10 @@ class IncidentNotFound(IncidentError):
     """No incident (or no action item of it) has that number."""
 
 
+class NoIncident(IncidentNotFound):
+    """No incident has that number: a door says where the numbers are listed."""
+
+
 class IllegalMove(IncidentError):
     """The lifecycle does not allow this move from where the incident stands."""
 

@@ -17,7 +17,7 @@ from opsbook.incidents.errors import IncidentError, required
 from opsbook.incidents.items import list_actions
 from opsbook.incidents.models import ActionItem, Incident, IncidentEvent
 from opsbook.incidents.records import get, log_event, timeline
-from opsbook.incidents.views import describe_event
+from opsbook.incidents.views import describe_event, event_text
 
 POSTMORTEM_FIELDS = ("impact", "root_cause", "resolution")
 PostmortemState = Literal["none", "due", "drafted", "published"]
@@ -249,6 +249,6 @@ def render(
     lines += ["", "---", "", "Full timeline:", ""]
     for event in events:
         public = " (public)" if event.public else ""
-        text = f": {event.text}" if event.text else ""
+        text = f": {event_text(event)}" if event.text else ""
         lines.append(f"- {when(event.at)} {event.actor} {describe_event(event)}{public}{text}")
     return "\n".join(lines) + "\n"

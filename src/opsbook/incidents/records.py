@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from opsbook.clock import Clock
 from opsbook.config.secrets import mask_text, mask_value
 from opsbook.incidents import hooks
-from opsbook.incidents.errors import IncidentNotFound
+from opsbook.incidents.errors import NoIncident
 from opsbook.incidents.models import Incident, IncidentEvent
 
 
 def get(session: Session, *, incident_id: int, lock: bool = False) -> Incident:
-    """The incident, or IncidentNotFound.
+    """The incident, or NoIncident (an IncidentNotFound).
 
     Every change passes `lock=True` (SELECT ... FOR UPDATE on PostgreSQL; SQLite's
     writer lock is taken at BEGIN), so two responders acting at once serialise: the
@@ -27,7 +27,7 @@ def get(session: Session, *, incident_id: int, lock: bool = False) -> Incident:
         query = query.with_for_update()
     incident = session.scalars(query).first()
     if incident is None:
-        raise IncidentNotFound(f"no incident #{incident_id}")
+        raise NoIncident(f"no incident #{incident_id}")
     return incident
 
 

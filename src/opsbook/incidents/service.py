@@ -21,6 +21,7 @@ from opsbook.clock import Clock
 from opsbook.config.models import IncidentPolicy
 from opsbook.config.secrets import mask_text
 from opsbook.incidents import monitoring
+from opsbook.incidents import relapse as relapses
 from opsbook.incidents.errors import (
     UPDATE_STATUSES,
     IllegalMove,
@@ -59,6 +60,7 @@ from opsbook.incidents.queries import (
     summaries,
 )
 from opsbook.incidents.records import get, log_event, timeline, timelines
+from opsbook.incidents.relapse import relapse
 
 __all__ = [
     "DEFAULT_ACTION_ITEM",
@@ -90,6 +92,7 @@ __all__ = [
     "parse_severity",
     "parse_status",
     "postmortem_state",
+    "relapse",
     "report",
     "resolve",
     "set_postmortem_fields",
@@ -190,7 +193,8 @@ def acknowledge(
     only_if_open: bool = False,
     data: dict[str, Any] | None = None,
 ) -> IncidentEvent | None:
-    """Acknowledge an open incident (the runbook asks for it within 5 minutes).
+    """Acknowledge an open incident (the runbook asks for it within 5 minutes), or own a
+    relapse (relapse.py) again.
 
     One already past open is refused, so a second responder learns someone took it; with
     `only_if_open` it is left as it is and None comes back, so a runbook's acknowledge step
@@ -199,6 +203,11 @@ def acknowledge(
     timeline event (where a remote acknowledge came from)."""
     incident = get(session, incident_id=incident_id, lock=True)
     if incident.status != Status.OPEN.value:
+        owned = relapses.acknowledge(
+            session, incident_id=incident_id, actor=actor, clock=clock, message=message, data=data
+        )
+        if owned is not None:
+            return owned
         if only_if_open:
             return None
         raise IllegalMove(f"incident #{incident.id} is already {incident.status}")

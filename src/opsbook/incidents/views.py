@@ -130,6 +130,16 @@ def describe_event(event: IncidentEvent) -> str:
     return event.kind
 
 
+def event_text(event: IncidentEvent) -> str:
+    """The event's text as a timeline line shows it after `describe_event`: an alert's
+    text begins "alert check:health firing", which after the label "alert:" says it twice."""
+    label = describe_event(event)
+    text = event.text
+    if text.startswith(label + " ") or text.startswith(label + ":"):
+        return text[len(label) :].lstrip(": ")
+    return text
+
+
 GROUPED_SHOWN = 5
 
 

@@ -122,7 +122,7 @@ def _seen(session: Session, incident_id: int, request: RemoteAction) -> bool:
     return any(
         event.data.get("via") == request.source and event.data.get("delivery") == request.delivery
         for event in incidents.timeline(session, incident_id=incident_id)
-        if event.kind in ("status", "note") and event.data
+        if event.kind in ("status", "note", "acknowledged") and event.data
     )
 
 
@@ -133,16 +133,17 @@ def _data(request: RemoteAction) -> dict[str, Any]:
 def _acknowledge(
     session: Session, incident_id: int, status: Status, request: RemoteAction, clock: Clock
 ) -> RemoteOutcome:
-    if status is not Status.OPEN:
-        return RemoteOutcome("unchanged", incident_id, f"incident #{incident_id} is {status}")
-    incidents.acknowledge(
+    done = incidents.acknowledge(
         session,
         incident_id=incident_id,
         actor=request.actor,
         clock=clock,
         message=f"Acknowledged in {SOURCES[request.source]}",
+        only_if_open=True,  # or a relapse awaiting its owner
         data=_data(request),
     )
+    if done is None:
+        return RemoteOutcome("unchanged", incident_id, f"incident #{incident_id} is {status}")
     _audit(session, incident_id, request, "ok", clock)
     return RemoteOutcome("acknowledged", incident_id, f"acknowledged incident #{incident_id}")
 

@@ -6,7 +6,8 @@ else the seed's default for the severity's action: `page` and `alert` go to ever
 PagerDuty and Slack channel, `ticket` to every webhook and email channel, `backlog` to
 none (recorded only). A channel that was sent a trigger stays engaged until it is sent
 the resolve, so acknowledging, updating and resolving reach it even after a severity
-change moved the route; a raise (or a reopen) triggers the channels the new route adds."""
+change moved the route; a raise (or a reopen) triggers the channels the new route adds, a
+relapse (incidents/relapse.py) triggers every routed channel again."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from opsbook.config import Config
 from opsbook.config.notify import Channel
+from opsbook.incidents.relapse import ACKNOWLEDGED
 from opsbook.notify.models import Notification
 
 DEFAULT_KINDS: dict[str, tuple[str, ...]] = {
@@ -68,10 +70,14 @@ def plan_for(kind: str, data: dict[str, Any]) -> EventPlan | None:
         return EventPlan("update", True, (f"severity {data.get('from')} -> {data.get('to')}",))
     if kind == "update":
         return EventPlan("update", triggers=False)
+    if kind == ACKNOWLEDGED:  # a relapse owned again
+        return EventPlan("acknowledge", False, ("relapse acknowledged",))
     if kind != "status":
         return None
     before, after = data.get("from"), data.get("to")
     changes = (f"status {before} -> {after}",)
+    if data.get("relapse"):  # the fix did not hold: every routed channel, as a new fire
+        return EventPlan("trigger", True, (*changes, "relapse"))
     if after == "acknowledged":
         return EventPlan("acknowledge", False, changes)
     if after == "resolved":

@@ -11,6 +11,8 @@ The rules, after PagerDuty's and GoAlert's escalation policies and the seed's cl
   covered while it is still open (a P2 raised to P0 pages: it is the same emergency as
   one opened at P0). Level 1 is due at once; each later level after the previous
   level's delay; after the last level the whole policy again, `repeat` times.
+- A relapse (an alert firing while monitoring, incidents/relapse.py) starts a run as a
+  new fire does; owning it again (`acknowledged`) or any later status move ends it.
 - Acknowledging (any move off `open`) ends the run; so do resolving and a lowering out
   of the covered severities. A raise after acknowledgement does not ask for a new
   acknowledgement: someone already owns the incident, and the raise reaches every
@@ -36,6 +38,7 @@ from opsbook.config.escalation import EscalationConfig, Policy, Target
 from opsbook.config.models import Config
 from opsbook.incidents.clocks import Facts, SlaClock, compute_clocks
 from opsbook.incidents.models import Incident, IncidentEvent
+from opsbook.incidents.relapse import ACKNOWLEDGED, is_relapse
 
 EVENT_KIND = "paging"
 StepKind = Literal["page", "renotify", "remind"]
@@ -76,8 +79,9 @@ def done_steps(events: Sequence[IncidentEvent]) -> set[str]:
 def run_start(
     incident: Incident, events: Sequence[IncidentEvent], escalation: EscalationConfig
 ) -> IncidentEvent | None:
-    """The event that started the current run: the opening or a raise into a covered
-    severity while open; None when no run is going (acknowledged, resolved, lowered)."""
+    """The event that started the current run: the opening, a raise into a covered
+    severity while open, or a relapse; None when no run is going (acknowledged, resolved,
+    lowered)."""
     start: IncidentEvent | None = None
     severity, status = None, "open"
     for event in events:
@@ -94,8 +98,10 @@ def run_start(
                 start = event
         elif event.kind == "status":
             status = str(data.get("to"))
-            moved_open = status == "open" and _covers(escalation, severity, incident)
-            start = event if moved_open else None
+            paged = status == "open" or is_relapse(event)
+            start = event if paged and _covers(escalation, severity, incident) else None
+        elif event.kind == ACKNOWLEDGED:
+            start = None
     return start
 
 

@@ -77,6 +77,13 @@ class Action:
     # Checks the inputs against the config before a run or dry-run (ValueError: why not),
     # so a step that cannot work is refused before any step acts.
     check: Callable[[Config, Any], None] | None = None
+    # Whether these inputs move an incident or speak to customers: a person says yes
+    # first (or --yes), as for a destructive action.
+    asks: Callable[[Any], bool] = _reads_only
+    # Why the step should not act at all, read just before it would: a runbook run late
+    # must not move an incident that is further along back ("incident 1 is already
+    # monitoring"). None: act.
+    stale: Callable[[ActionContext, Any], str | None] | None = None
 
 
 class Registry:

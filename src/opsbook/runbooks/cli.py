@@ -53,7 +53,18 @@ def _interaction(yes: bool, done: list[str]) -> Interaction:
         interactive=interactive,
         ask=lambda q: typer.confirm(visible(q, newlines=True), default=False),
         done=set(done),
+        choose=_choose,
     )
+
+
+def _choose(question: str) -> str:
+    """A manual step's answer at a terminal: y, n or s (not applicable); asks again on
+    anything else, since a slip must not count as done."""
+    while True:
+        said = str(typer.prompt(visible(question, newlines=True), default="n", show_default=False))
+        answer = said.strip().lower()[:1]
+        if answer in ("y", "n", "s"):
+            return answer
 
 
 @app.command("run")

@@ -34,7 +34,7 @@ from opsbook.runbooks.scope import app_variables, unmet_expectation
 from opsbook.store import Store
 from opsbook.store.audit import audited
 
-DONE = ("succeeded", "skipped")
+DONE = ("succeeded", "skipped", "confirmed")
 IN_FLIGHT = ("running", "interrupted")
 
 
@@ -54,12 +54,15 @@ class SilentReporter:
 
 @dataclass
 class Interaction:
-    """How the engine asks a human: `yes` pre-approves confirms; `done` marks manual steps."""
+    """How the engine asks a human: `yes` pre-approves confirms; `done` marks manual steps.
+    `choose` answers a manual step: y (done), n (not yet: the run waits) or s (not
+    applicable: skipped)."""
 
     yes: bool = False
     interactive: bool = False
     ask: Callable[[str], bool] = lambda _question: False
     done: set[str] = field(default_factory=set)
+    choose: Callable[[str], str] = lambda _question: "n"
 
 
 @dataclass
@@ -249,7 +252,7 @@ class Engine:
                     "skipped",
                     {},
                     {},
-                    f"skipped: when {step.when} is false",
+                    f"when {step.when} is false",
                     started=None,
                 )
         if step.manual is not None:
@@ -259,7 +262,11 @@ class Engine:
         except (expressions.ExpressionError, ValueError) as exc:
             return self._save(run_id, position, step, "failed", {}, {}, str(exc), started=None)
         shown = inputs.model_dump(mode="json", by_alias=True)
-        needs_confirm = step.confirm or action.destructive
+        actx = self._action_context(run_id, position, step, incident_id)
+        stale = action.stale(actx, inputs) if action.stale is not None else None
+        if stale is not None:
+            return self._save(run_id, position, step, "skipped", shown, {}, stale, started=None)
+        needs_confirm = step.confirm or action.destructive or action.asks(inputs)
         if needs_confirm and not interaction.yes:
             question = f"{step.title}: {action.describe(inputs)}\nProceed?"
             if not (interaction.interactive and interaction.ask(question)):
@@ -277,19 +284,6 @@ class Engine:
         self.reporter.step_started(position, step, attempt, in_flight)
         started = self.clock.now()
         ticks = time.monotonic()
-        actx = ActionContext(
-            config=self.config,
-            store=self.store,
-            clock=self.clock,
-            actor=self.actor,
-            timeout=step.timeout.total_seconds(),
-            incident_id=incident_id,
-            secrets=self.masker.values,
-            run_label=f"run {run_id}",
-            run_id=run_id,
-            step_id=step.id,
-            on_process=lambda pid: self._note_process(run_id, position, pid),
-        )
         # A writing or confirmed step is audited before it acts (a step killed mid-way
         # shows as started with no end) and again with its outcome.
         audit = (
@@ -322,6 +316,23 @@ class Engine:
         status = "failed" if error else "succeeded"
         return self._save(run_id, position, step, status, shown, output, error, started=started)
 
+    def _action_context(
+        self, run_id: int, position: int, step: Step, incident_id: int | None
+    ) -> ActionContext:
+        return ActionContext(
+            config=self.config,
+            store=self.store,
+            clock=self.clock,
+            actor=self.actor,
+            timeout=step.timeout.total_seconds(),
+            incident_id=incident_id,
+            secrets=self.masker.values,
+            run_label=f"run {run_id}",
+            run_id=run_id,
+            step_id=step.id,
+            on_process=lambda pid: self._note_process(run_id, position, pid),
+        )
+
     def _manual(
         self,
         run_id: int,
@@ -334,16 +345,22 @@ class Engine:
             text = str(expressions.render(step.manual, context))
         except expressions.ExpressionError:
             text = str(step.manual)
-        if step.id in interaction.done or (
-            interaction.interactive and interaction.ask(_manual_question(step, text))
-        ):
+        # A person's word is recorded as theirs: "confirmed by alice" or "skipped by alice"
+        # (not applicable here), never "succeeded", which opsbook cannot know.
+        answer = "y" if step.id in interaction.done else "n"
+        if answer == "n" and interaction.interactive:
+            answer = interaction.choose(_manual_question(step, text))
+        if answer in ("y", "s"):
+            status, by = (
+                ("confirmed", "confirmed_by") if answer == "y" else ("skipped", "skipped_by")
+            )
             return self._save(
                 run_id,
                 position,
                 step,
-                "succeeded",
+                status,
                 {"instruction": text},
-                {"confirmed_by": self.actor},
+                {by: self.actor},
                 None,
                 started=self.clock.now(),
             )
@@ -391,6 +408,8 @@ class Engine:
             run = session.get(RunRecord, run_id)
             assert run is not None
             detail = f": {record.error}" if record.error else ""
+            if person := output.get("confirmed_by") or output.get("skipped_by"):
+                detail = f" by {person}"
             if not detail and isinstance(output.get("delivery"), str):
                 detail = f": {output['delivery']}"  # a notice: delivered, or queued
             self._timeline(
@@ -476,4 +495,4 @@ class Engine:
 
 
 def _manual_question(step: Step, text: str | None = None) -> str:
-    return f"{step.title}\n  {text or step.manual}\nDone?"
+    return f"{step.title}\n  {text or step.manual}\nDone? y = done, n = not yet, s = not applicable"

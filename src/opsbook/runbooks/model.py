@@ -55,6 +55,9 @@ class Step(Model):
     # How it runs.
     when: str | None = None
     expect: str | list[str] | None = None
+    # What a failed expectation means, in the runbook's words (a template over `output`):
+    # "symptom not present: health answers {{ output.status }}".
+    unmet: str | None = None
     confirm: bool = False
     on_fail: Literal["stop", "continue"] = "stop"
     timeout: Timeout = dt.timedelta(minutes=5)

@@ -47,7 +47,7 @@ def plan(
             does=masker.text(_describe(step, context, registry)),
             when=step.when,
             expect=step.expectations,
-            confirm=step.confirm or _destructive(step, registry),
+            confirm=step.confirm or _asks(step, context, registry),
             on_fail=step.on_fail,
             note=step.note,
         )
@@ -55,8 +55,17 @@ def plan(
     ]
 
 
-def _destructive(step: Step, registry: Registry) -> bool:
-    return step.uses is not None and step.uses in registry and registry.get(step.uses).destructive
+def _asks(step: Step, context: dict[str, Any], registry: Registry) -> bool:
+    """Whether the step will ask a person first: a destructive action, or one whose inputs
+    move an incident or speak publicly (an `incident.update` with a status)."""
+    if step.uses is None or step.uses not in registry:
+        return False
+    action = registry.get(step.uses)
+    try:
+        _, inputs = prepare(step, context, registry)
+    except (expressions.ExpressionError, ValueError):
+        return action.destructive
+    return action.destructive or action.asks(inputs)
 
 
 def _render(value: Any, context: dict[str, Any]) -> Any:

@@ -8,6 +8,7 @@ from opsbook.runbooks.records import StepRecord
 
 _MARK = {
     "succeeded": "[green]ok[/]",
+    "confirmed": "[green]confirmed[/]",
     "failed": "[bold red]FAILED[/]",
     "skipped": "[dim]skipped[/]",
     "waiting": "[yellow]waiting for a person[/]",
@@ -45,10 +46,13 @@ class ConsoleReporter:
             # A notice says where it stands: "ok" for one only queued would be a lie.
             color = "green" if delivery == "delivered" else "yellow"
             mark = f"[{color}]{safe(delivery)}[/]"
+        person = record.output.get("confirmed_by") or record.output.get("skipped_by")
+        if isinstance(person, str):  # a manual step: a person's word, recorded as theirs
+            mark += f" by {safe(person)}"
         suffix = f" ({', '.join(details)})" if details else ""
         self.out.print(f"[{position + 1}/{self.total}] {safe(step.title)}: {mark}{suffix}")
         if record.status == "waiting":
             instruction = record.inputs.get("instruction", "")
             self.out.print(literal(f"    to do: {instruction}", newlines=True))
-        elif record.error and record.status != "skipped":
+        elif record.error:  # a skip's reason too: "when ... is false"
             self.out.print(literal(f"    {record.error}", newlines=True))

@@ -42,8 +42,20 @@ def unmet_expectation(step: Step, context: dict[str, Any], output: dict[str, Any
             values = _values(check, scope)
         except expressions.ExpressionError as exc:
             return f"expect {check}: could not be evaluated ({exc})"
-        return f"expected {check}" + (f", but {values}" if values else "")
+        failure = f"expected {check}" + (f", but {values}" if values else "")
+        return _in_words(step, scope, failure)
     return None
+
+
+def _in_words(step: Step, scope: dict[str, Any], failure: str) -> str:
+    """The step's own words for the failure (`unmet`), then the expression as evidence."""
+    if step.unmet is None:
+        return failure
+    try:
+        said = str(expressions.render(step.unmet, scope))
+    except expressions.ExpressionError:
+        said = step.unmet
+    return f"{said} ({failure})"
 
 
 def _values(check: str, scope: dict[str, Any]) -> str:

@@ -174,13 +174,12 @@ def fault(
         fail(f"the sandbox answered {status}: {data.get('error', data)}", Exit.FOUND)
     if as_json:
         print_json(data)
-    elif name is None and not clear:
-        _print_faults(data["faults"])
     elif clear:
         console.print("all faults off")
+    elif name is None:
+        _print_faults(data["faults"])
     else:
-        shown = "off" if data["value"] is None else data["value"]
-        console.print(f"{name}: {safe(shown)}")
+        console.print(_switched(name, data["value"]))
 
 
 @app.command("deploy")
@@ -215,6 +214,15 @@ def deploy(
     bake = format_duration(BAKE)
     after = {"health": "; health fails", "errors": f"; pages start failing after {bake}"}
     console.print(f"sandbox serves {safe(commit)}{after.get(broken or '', '')}")
+
+
+def _switched(name: str, value: object) -> str:
+    """What the switch did, in words: `health-500 on: GET /api/health answers 500`, and
+    where to see opsbook notice it."""
+    if value is None:
+        return f"{name} off; watch: opsbook status"
+    given = "" if value is True else f" ({safe(value)})"
+    return f"{name} on{given}: {safe(FAULTS[name].help)}; watch: opsbook status"
 
 
 def _print_faults(active: dict[str, object]) -> None:

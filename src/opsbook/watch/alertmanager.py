@@ -20,7 +20,7 @@ from opsbook.config import Config
 from opsbook.config.secrets import mask_text
 from opsbook.incidents import service as incidents
 from opsbook.store import Store
-from opsbook.watch import alerts, exclusive, routing
+from opsbook.watch import alerts, exclusive, routing, timeline
 
 # Rule, component and runbook names are String(200) columns in the store.
 NAME_LIMIT = 200
@@ -127,7 +127,7 @@ def _note_truncated(
                 session,
                 incident=incident,
                 kind=TRUNCATED,
-                actor=routing.ACTOR,
+                actor=timeline.ACTOR,
                 clock=clock,
                 text=text,
                 data=data,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
 from opsbook.config import Config
-from opsbook.watch import exclusive, routing
+from opsbook.watch import exclusive, routing, timeline
 from opsbook.watch.models import Alert
 
 Level = Literal["warn", "crit"]
@@ -197,7 +197,7 @@ def detach(session: Session, alert: Alert, *, clock: Clock) -> None:
         f"alert {alert.rule} still fired when this incident was resolved: detached from it"
         " (if it keeps firing, it opens a new incident)"
     )
-    routing.note(session, alert, text, clock=clock)
+    timeline.note(session, alert, text, clock=clock)
 
 
 def _out_of_maintenance(alert: Alert, signal: Signal) -> bool:
@@ -254,5 +254,5 @@ def _step(
         log.info("RESOLVED %s: %s", alert.rule, signal.summary)
         if alert.incident_id:
             text = f"alert {alert.rule} resolved: {signal.summary}"
-            routing.note(session, alert, text, clock=clock)
+            timeline.note(session, alert, text, clock=clock)
     return alert, False

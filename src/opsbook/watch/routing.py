@@ -8,6 +8,8 @@ urgent (the clocks of the new severity start then). Else, during an alert storm
 joins the newest of them, raising it likewise, like PagerDuty's time-based grouping; else
 it opens an incident of its own, linking the resolved incident its predecessor outlived
 (`alerts.detach`). A warning that opens no incident (a degraded check) is only logged.
+An alert that may open an incident, joining one in monitoring, is a relapse: the incident
+goes back to investigating and is paged again (incidents/relapse.py).
 
 `Router.route` is the entry point, inside the alert transaction; it returns what it did
 as a `Routed`, the data paging will act on. It only writes: ranking runbooks for an
@@ -19,10 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,8 +35,8 @@ from opsbook.incidents.models import Incident
 from opsbook.runbooks.suggest import first_pick, suggest_for
 from opsbook.store import Store
 from opsbook.watch.models import Alert
+from opsbook.watch.timeline import ACTOR, alert_event, suggested
 
-ACTOR = "opsbook-watch"
 log = logging.getLogger("opsbook.watch")
 
 Action = Literal["opened", "attached", "grouped", "none"]
@@ -59,6 +60,7 @@ class Routed:
     storm's, or none (a warning that opens no incident). `severity` is the incident's once
     routed; `raised_from` its severity before, when this alert raised it. `suggest` is set
     when the alert opened an incident and named no runbook: one is ranked after the commit.
+    `relapsed`: the incident was monitoring, and this alert sent it back to investigating.
     """
 
     alert_id: int
@@ -69,6 +71,7 @@ class Routed:
     severity: str | None = None
     raised_from: str | None = None
     suggest: RunbookQuery | None = None
+    relapsed: bool = False
 
 
 class Router:
@@ -91,11 +94,16 @@ class Router:
         if incident is not None:
             attached = text + " (attached to this open incident)"
             alert_event(self.session, incident, alert, attached, self.clock)
-            # Only an alert that may open an incident may raise one: a degraded check's
-            # warning joins, and leaves the severity to what is down.
+            # Only an alert that may open an incident may raise one or relapse it: a
+            # degraded check's warning joins, and leaves the severity to what is down.
+            if not opens_incident:
+                return self._routed(alert, "attached", incident)
+            relapsed = self._relapse(incident, alert, "firing again")
             why = f"attached alert {alert.rule} is {severity}"
-            raised_from = self._raise(incident, severity, why) if opens_incident else None
-            return self._routed(alert, "attached", incident, raised_from=raised_from)
+            raised_from = self._raise(incident, severity, why)
+            return self._routed(
+                alert, "attached", incident, raised_from=raised_from, relapsed=relapsed
+            )
         if not opens_incident:
             log.info("FIRING %s (%s, no incident): %s", alert.rule, alert.level, alert.summary)
             return Routed(alert_id=alert.id, rule=alert.rule, level=alert.level, action="none")
@@ -111,9 +119,10 @@ class Router:
         incident = incidents.get(self.session, incident_id=alert.incident_id)
         text = f"alert {alert.rule} is now critical: {alert.summary}"
         alert_event(self.session, incident, alert, text, self.clock)
+        relapsed = self._relapse(incident, alert, "now critical")
         why = f"alert {alert.rule} is now critical ({severity})"
         raised_from = self._raise(incident, severity, why)
-        return self._routed(alert, "attached", incident, raised_from=raised_from)
+        return self._routed(alert, "attached", incident, raised_from=raised_from, relapsed=relapsed)
 
     def open_ids(self) -> set[int]:
         """The ids of the incidents open now (as this batch sees them)."""
@@ -219,9 +228,26 @@ class Router:
             f"{format_duration(grouping.window)} are still open)"
         )
         alert_event(self.session, incident, alert, text + why, self.clock, grouped=True)
+        relapsed = self._relapse(incident, alert, "firing")
         why = f"grouped alert {alert.rule} is {severity}"
         raised_from = self._raise(incident, severity, why)
-        return self._routed(alert, "grouped", incident, raised_from=raised_from)
+        return self._routed(alert, "grouped", incident, raised_from=raised_from, relapsed=relapsed)
+
+    def _relapse(self, incident: Incident, alert: Alert, how: str) -> bool:
+        """An alert firing on a monitoring incident says the fix did not hold: back to
+        investigating, paged again as a new fire (incidents/relapse.py)."""
+        if incident.status != "monitoring":
+            return False
+        reason = f"relapse: {alert.rule} {how} while monitoring"
+        moved = incidents.relapse(
+            self.session,
+            incident_id=incident.id,
+            reason=reason,
+            actor=ACTOR,
+            clock=self.clock,
+            data={"alert": alert.id, "rule": alert.rule},
+        )
+        return moved is not None
 
     def _raise(self, incident: Incident, severity: str, reason: str) -> str | None:
         """Raise the incident to this alert's severity when it is more urgent (P0 < P1);
@@ -248,12 +274,14 @@ class Router:
         *,
         raised_from: str | None = None,
         suggest: RunbookQuery | None = None,
+        relapsed: bool = False,
     ) -> Routed:
         alert.incident_id = incident.id
         if alert.group_key is not None:
             self._groups[alert.group_key] = incident
         how = {"opened": "opened", "attached": "attached to", "grouped": "grouped into"}[action]
         raised = f" (raised from {raised_from})" if raised_from else ""
+        raised += " (relapse: back to investigating)" if relapsed else ""
         # One line per transition on serve's output: what a responder tails at 3 a.m.
         log.info(
             "FIRING %s (%s) -> %s incident #%s %s%s: %s",
@@ -274,6 +302,7 @@ class Router:
             severity=incident.severity,
             raised_from=raised_from,
             suggest=suggest,
+            relapsed=relapsed,
         )
 
 
@@ -329,61 +358,3 @@ def suggest_runbooks(
         log.exception("recording suggested runbooks for incidents %s failed", sorted(picks))
         return 0
     return len(picks)
-
-
-# --- the incident's timeline -----------------------------------------------------------------
-
-
-def note(session: Session, alert: Alert, text: str, *, clock: Clock) -> None:
-    """Later news of a routed alert (critical now, resolved) on its incident's timeline."""
-    assert alert.incident_id is not None
-    incident = incidents.get(session, incident_id=alert.incident_id)
-    alert_event(session, incident, alert, text, clock)
-
-
-def alert_event(
-    session: Session,
-    incident: Incident,
-    alert: Alert,
-    text: str,
-    clock: Clock,
-    *,
-    grouped: bool = False,
-    follows: int | None = None,
-    followed_by: int | None = None,
-) -> None:
-    """An alert's line on an incident's timeline. Not flushed one by one: a storm writes
-    thousands, and they go out together with the transaction."""
-    data: dict[str, Any] = {"alert": alert.id, "rule": alert.rule}
-    if grouped:
-        data["grouped"] = True
-    if follows is not None:
-        data["follows"] = follows
-    if followed_by is not None:
-        data["followed_by"] = followed_by
-    incidents.log_event(
-        session,
-        incident=incident,
-        kind="alert",
-        actor=ACTOR,
-        clock=clock,
-        text=text,
-        data=data,
-        flush=False,
-    )
-
-
-def suggested(session: Session, incident: Incident, runbook: str, clock: Clock) -> None:
-    """The runbook to run, on the incident's timeline as a command a responder can paste.
-    The name may be a sender's (an Alertmanager `runbook` annotation): quoted as one shell
-    word, so pasting it runs opsbook and nothing else."""
-    command = f"opsbook runbook run {shlex.quote(runbook)}"
-    incidents.log_event(
-        session,
-        incident=incident,
-        kind="runbook.suggested",
-        actor=ACTOR,
-        clock=clock,
-        text=f"suggested runbook: {command} --incident {incident.id}",
-        data={"runbook": runbook},
-    )
