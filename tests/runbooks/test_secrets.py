@@ -115,7 +115,7 @@ def test_a_planted_secret_never_leaves_opsbook(leaky: Ops) -> None:
         f"note={inline}",
     ]
     outputs = {
-        "config check": ops.run("config", "check"),
+        "config check": ops.run("config", "check", "--show"),
         "config check --json": ops.run("config", "check", "--json"),
         "store status": ops.run("store", "status"),
         "store status --json": ops.run("store", "status", "--json"),
@@ -157,7 +157,7 @@ def test_a_secret_parameter_is_asked_for_again_on_resume(leaky: Ops) -> None:
     assert "--param token=..." in refused.output
     resumed = ops.run("runbook", "resume", str(first["id"]), "--done", "confirm", *given, "--json")
     steps = {s["id"]: s["status"] for s in json.loads(resumed.stdout)["steps"]}
-    assert steps["confirm"] == "succeeded"
+    assert steps["confirm"] == "confirmed"
     _assert_clean(resumed.output, "resume")
     _assert_clean(_store_dump(ops), "the store after resume")
 
@@ -195,7 +195,7 @@ def test_config_check_masks_keyword_and_query_passwords(ops: Ops, tmp_path: Path
         f"store:\n  url: postgresql://opsbook@127.0.0.1:1/x?password={QUERY_PASSWORD}\n"
         f"database:\n  url: host=127.0.0.1 user=app password={INLINE_PASSWORD} dbname=x\n"
     )
-    for args in (("config", "check"), ("config", "check", "--json")):
+    for args in (("config", "check", "--show"), ("config", "check", "--json")):
         result = ops.run(*args)
         assert result.exit_code == 0, result.output
         _assert_clean(result.output, " ".join(args))
@@ -221,7 +221,7 @@ def test_secrets_never_reach_check_results_incidents_or_config_check(
         f"    command: [sh, -c, 'echo https://hooks.test/{WEBHOOK_SECRET} $OPSBOOK_TEST_TOKEN']\n"
     )
     outputs = {
-        "config check": ops.run("config", "check"),
+        "config check": ops.run("config", "check", "--show"),
         "config check --json": ops.run("config", "check", "--json"),
         "check --json": ops.run("check", "--json"),
         "incident open": ops.run(
