@@ -54,7 +54,8 @@ def run(
     ctx: typer.Context,
     database_url: str | None = typer.Option(None, "--database-url", help=_DB_HELP),
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(DEFAULT_PORT, "--port", min=1, max=MAX_PORT),
+    # PORT as twelve-factor apps read it: `opsbook drill --app-cmd` tells the app so.
+    port: int = typer.Option(DEFAULT_PORT, "--port", min=1, max=MAX_PORT, envvar="PORT"),
     commit: str = typer.Option(SandboxSettings.commit, "--commit", help="What /api/version says."),
     admin_token: str = typer.Option(
         SandboxSettings.admin_token,
