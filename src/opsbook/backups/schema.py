@@ -19,6 +19,7 @@ wrote meanwhile).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +75,7 @@ class SchemaDifference:
     what: str  # "missing in restore", "type integer vs bigint"
 
     def text(self) -> str:
-        return f"{self.kind} {self.name}: {self.what}"
+        return f"{self.kind} {visible(self.name)}: {self.what}"
 
 
 def describe(conn: psycopg.Connection[Any]) -> Description:
@@ -99,7 +100,7 @@ def diff(
     restored: Description,
     *,
     values: bool = True,
-    sequences_after: dict[str, int | None] | None = None,
+    sequences_after: Mapping[str, int | None] | None = None,
 ) -> list[SchemaDifference]:
     """What differs between the source's schema and the restored one, each named. With
     `values` False sequence values are not compared; with `sequences_after`, a restored
