@@ -94,6 +94,8 @@ def run_drill(
         check_target(ask.target_url, production)
     elif ask.source_url is None:
         raise BackupError("no database to restore into: set database.url or pass a target")
+    if ask.backup_id is not None:
+        complete_backup(store, ask.backup_id)  # refused before anything is recorded
     report_dir = creating.writable_root(report_dir, what="the report folder")
     secrets = [u for u in (ask.source_url, ask.target_url) if u]
     with audited(
