@@ -52,6 +52,7 @@ def drill(
     """Back up, restore, compare rows, checksums and schema, start the app: the DR drill.
 
     Exit 1 when anything differs (each difference named, an action item opened).
+
     Example: opsbook drill --app-cmd "opsbook sandbox run"
     """
     if ctx.invoked_subcommand is not None:
