@@ -117,11 +117,11 @@ def _app_run(
 
 def _show(done: records.Drill) -> None:
     for stage in done.stages:
-        took = human_seconds(stage.seconds)
+        took = _seconds(stage.seconds)
         console.print(literal(f"{stage.name:8} {stage.outcome:8} {took:>8}  {stage.saw}"))
     for problem in done.problems:
         err.print(literal(problem))
-    rto = f"RTO {human_seconds(done.rto_seconds)}" if done.rto_seconds is not None else "no RTO"
+    rto = f"RTO {_seconds(done.rto_seconds)}" if done.rto_seconds is not None else "no RTO"
     items = f"; action items on incident #{done.incident}" if done.incident else ""
     console.print(
         literal(
@@ -129,6 +129,11 @@ def _show(done: records.Drill) -> None:
             f" {len(done.problems)} problem(s){items}; report {done.reports.get('markdown')}"
         )
     )
+
+
+def _seconds(seconds: float) -> str:
+    """A tenth of a second matters for a small database's RTO; minutes for a large one."""
+    return f"{seconds:.1f}s" if seconds < 60 else human_seconds(seconds)
 
 
 @app.command("list")
@@ -147,7 +152,7 @@ def list_(ctx: typer.Context, as_json: bool = JSON) -> None:
             ("when", lambda d: f"{d.started_at:%Y-%m-%d %H:%M}"),
             ("backup", lambda d: f"{d.backup}" + ("" if d.took_backup else " (existing)")),
             ("into", lambda d: visible(d.target)),
-            ("RTO", lambda d: "" if d.rto_seconds is None else human_seconds(d.rto_seconds)),
+            ("RTO", lambda d: "" if d.rto_seconds is None else _seconds(d.rto_seconds)),
             ("verdict", lambda d: d.verdict),
             ("problems", lambda d: str(d.problems)),
             ("incident", lambda d: "" if d.incident is None else f"#{d.incident}"),

@@ -25,7 +25,8 @@ from opsbook.store import Store
 
 MAX_ITEMS = 20
 MAX_TITLE = 300
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+# What would make Markdown of outside text: emphasis, code, links, HTML, table cells.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>|~])")
 
 
 @dataclass
