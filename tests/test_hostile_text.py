@@ -614,6 +614,12 @@ def _backups_and_deploys(sweep: Sweep) -> None:
     run("backup", "restore", str(backup["id"]), "--target", ARG, code=2, shows=())
     elsewhere = "postgresql://x@127.0.0.1:1/x"
     run("backup", "restore", "--from-sql", ARG, "--target", elsewhere, code=2, shows=())
+    run("drill", "--backup", ARG, code=2, shows=())
+    run("drill", "--target", ARG, code=2, shows=())
+    # A drill of the planted tables; the app command is words, run by no shell, and fails.
+    run("drill", "--app-cmd", ARG, code=1, shows=(MARK,))
+    [drill] = sweep.json("drill", "list")
+    assert drill["verdict"] == "failed"
     run("deploy", "verify", "--commit", ARG, code=2, shows=())
     run("deploy", "list", shows=())
     # No provider configured: refused in one line naming the key; ARG is refused as a

@@ -119,6 +119,8 @@ ARGS: dict[str, list[str]] = {
     "backup verify": ["1"],
     # The configured database: not empty, so the plan is printed and refused.
     "backup restore": ["1", "--target", "{db}"],
+    "drill": ["--backup", "1"],
+    "drill list": [],
 }
 # The commands that must print a document here (the others may refuse their arguments).
 MUST_PRINT = {
@@ -152,6 +154,8 @@ MUST_PRINT = {
     "backup prune",
     "backup verify",
     "backup restore",
+    "drill",
+    "drill list",
     "deploy list",
 }
 

@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from opsbook import __version__
 from opsbook.backups import cli as backups_cli
+from opsbook.backups import cli_drill as drill_cli
 from opsbook.bounds import MAX_ATTEMPTS, MAX_PORT
 from opsbook.config import cli as config_cli
 from opsbook.context import AppContext, app_context
@@ -126,6 +127,7 @@ for _name, _command in (
 app.add_typer(maintenance_cli.app, name="maintenance")
 app.add_typer(notify_cli.app, name="notify")
 app.add_typer(backups_cli.app, name="backup")
+app.add_typer(drill_cli.app, name="drill")
 app.add_typer(deploy_cli.app, name="deploy")
 
 

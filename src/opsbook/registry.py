@@ -6,6 +6,7 @@ module, above all of them, assembles the registry, so imports keep pointing one 
 
 from __future__ import annotations
 
+from opsbook.backups import actions as backup_actions
 from opsbook.incidents import actions as incident_actions
 from opsbook.notify import actions as notify_actions
 from opsbook.postgres import actions as postgres_actions
@@ -27,4 +28,5 @@ def default_registry() -> Registry:
     notify_actions.register(registry)
     routine_actions.register(registry)
     deploy_actions.register(registry)
+    backup_actions.register(registry)
     return registry

@@ -32,8 +32,9 @@ def verify(
 ) -> None:
     """Check a backup's files, manifest and table of contents; --deep restores it too.
 
-    Exit 1 when anything differs, naming the file or table. Example:
-    opsbook backup verify 12 --deep
+    Exit 1 when anything differs, naming the file or table.
+
+    Example: opsbook backup verify 12 --deep
     """
     context = app_context(ctx)
     number = backup_id(backup)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from opsbook.backups import files, pgdump, targets
+from opsbook.backups import schema as catalog
 from opsbook.backups.errors import BackupError, BackupFailed
 from opsbook.backups.models import Backup
 from opsbook.backups.snapshot import CHECKSUM_METHOD, SETTINGS, Counted, Snapshot, Table
@@ -68,14 +69,15 @@ def check_label(label: str | None) -> str | None:
     return label
 
 
-def writable_root(root: Path) -> Path:
-    """The backups folder, created if needed and proven writable, as an absolute path."""
+def writable_root(root: Path, *, what: str = "backups.dir") -> Path:
+    """The backups folder (or `what`), created if needed and proven writable, as an
+    absolute path."""
     try:
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=root):
             pass
     except OSError as exc:
-        raise BackupError(f"backups.dir {root} cannot be written: {exc.strerror or exc}") from None
+        raise BackupError(f"{what} {root} cannot be written: {exc.strerror or exc}") from None
     return root.resolve()
 
 
@@ -90,10 +92,12 @@ def create_backup(
     actor: str,
     clock: Clock,
     progress: Callable[[Progress], None] = lambda _: None,
+    with_schema: bool = False,
 ) -> Created:
     """Back up the database at `url` into a new folder under `root`; BackupError (nothing
     changed) when it cannot start, BackupFailed (row `failed`, files removed) when it
-    stopped part-way."""
+    stopped part-way. `with_schema` records the schema as the snapshot sees it, and each
+    sequence's value before and after the dump, in the manifest (what a drill compares)."""
     label = check_label(label)
     root = writable_root(root)
     lock_wait_ms = int(settings.lock_wait.total_seconds() * 1000)
@@ -101,6 +105,7 @@ def create_backup(
     try:
         dump = pgdump.choose(snapshot.server_major, pgdump.candidates(settings.bindir))
         tables = snapshot.tables()
+        described = catalog.describe(snapshot.conn) if with_schema else None
         started = clock.now()
         with audited(
             store,
@@ -117,7 +122,17 @@ def create_backup(
             audit.details["backup"] = row.id
             try:
                 created = _make(
-                    store, row, snapshot, dump, tables, settings, url, checksums, clock, progress
+                    store,
+                    row,
+                    snapshot,
+                    dump,
+                    tables,
+                    settings,
+                    url,
+                    checksums,
+                    clock,
+                    progress,
+                    described,
                 )
             except BaseException as exc:
                 _failed(store, row, exc)
@@ -173,6 +188,7 @@ def _make(
     checksums: bool,
     clock: Clock,
     progress: Callable[[Progress], None],
+    described: catalog.Description | None,
 ) -> Created:
     final = Path(row.path)
     partial = final.with_name(final.name + ".partial")
@@ -187,6 +203,10 @@ def _make(
     stored = files.stored_files(partial, raw_sizes, "zstd" if raw_sizes else None)
     ended = clock.now()
     manifest = _manifest(row, snapshot, dump, settings, counted, stored, ended, checksums)
+    if described is not None:
+        # pg_dump has ended: its sequence values were read between these two readings.
+        after = catalog.sequence_values(snapshot.conn)
+        manifest["schema"] = {"description": described, "sequences_after": after}
     digest = files.write_manifest(partial, manifest)
     partial.rename(final)
     files.fsync_dir(final.parent)

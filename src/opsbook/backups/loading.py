@@ -74,9 +74,15 @@ def _masked(text: str, url: str) -> str:
     return mask_text(text, [url, *passwords_in(url)])
 
 
-def scratch_name(backup_id: int, token: Callable[[], str] = lambda: secrets.token_hex(4)) -> str:
-    """`opsbook_verify_<id>_<random>`: never a database someone else made."""
-    return f"opsbook_verify_{backup_id}_{token()}"
+def scratch_name(
+    backup_id: int,
+    token: Callable[[], str] = lambda: secrets.token_hex(4),
+    *,
+    purpose: str = "verify",
+) -> str:
+    """`opsbook_verify_<id>_<random>` (or `opsbook_drill_...`): never a database someone
+    else made."""
+    return f"opsbook_{purpose}_{backup_id}_{token()}"
 
 
 @contextmanager

@@ -12,8 +12,9 @@ targets.identity), which the migrations gate compares with its own target.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsbook.store.models import Base
@@ -46,3 +47,27 @@ class Backup(Base):
     pid: Mapped[int] = mapped_column(Integer)
     host: Mapped[str] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Drill(Base):
+    """One `opsbook drill`: which backup went where, how long each stage took, the RTO it
+    measured, and what it found (the reports on disk say the same at more length)."""
+
+    __tablename__ = "drills"
+    __table_args__ = (Index("ix_drills_started_at", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    backup_id: Mapped[int] = mapped_column(Integer)
+    took_backup: Mapped[bool] = mapped_column(Boolean)  # or used an existing one
+    source: Mapped[str | None] = mapped_column(Text)  # targets.identity
+    target: Mapped[str] = mapped_column(Text)  # the scratch database's name or --target, masked
+    verdict: Mapped[str] = mapped_column(String(20))  # passed, failed
+    rto_seconds: Mapped[float | None] = mapped_column(Float)
+    # [{"name", "outcome", "seconds", "saw"}] in the order run.
+    stages: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    problems: Mapped[list[str]] = mapped_column(JSON, default=list)
+    report: Mapped[str] = mapped_column(Text)  # the Markdown report's path
+    incident_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(200))

@@ -133,14 +133,19 @@ def _plan(
 ) -> RestorePlan:
     if not 1 <= jobs <= MAX_JOBS:
         raise BackupError(f"jobs {jobs}: 1 to {MAX_JOBS}")
-    production = production_url is not None and (
-        targets.parse(production_url, what="database.url").identity == target.identity
-    )
-    major, occupied = _inspect(target)
+    production = is_production(target, production_url)
+    major, occupied = inspect_target(target)
     return RestorePlan(source, target, major, occupied, production, clean, jobs, tool(major))
 
 
-def _inspect(target: targets.Target) -> tuple[int, list[str]]:
+def is_production(target: targets.Target, production_url: str | None) -> bool:
+    """Whether `target` is the configured production database (database.url)."""
+    return production_url is not None and (
+        targets.parse(production_url, what="database.url").identity == target.identity
+    )
+
+
+def inspect_target(target: targets.Target) -> tuple[int, list[str]]:
     """The target's server major version and what it holds now."""
     try:
         with queries.connect(target.url) as conn:

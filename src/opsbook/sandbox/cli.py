@@ -49,12 +49,24 @@ def _database_url(ctx: typer.Context, given: str | None) -> str:
     fail("no database: pass --database-url, set DATABASE_URL, or set database.url")
 
 
+def _env_port() -> int:
+    """PORT, as twelve-factor apps read it (`opsbook drill --app-cmd` sets it)."""
+    given = os.environ.get("PORT")
+    if given is None:
+        return DEFAULT_PORT
+    if given.isascii() and given.isdigit() and len(given) <= 5 and 1 <= int(given) <= MAX_PORT:
+        return int(given)
+    fail(f"PORT {given[:20]!r}: a number from 1 to {MAX_PORT}")
+
+
 @app.command("run")
 def run(
     ctx: typer.Context,
     database_url: str | None = typer.Option(None, "--database-url", help=_DB_HELP),
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(DEFAULT_PORT, "--port", min=1, max=MAX_PORT),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=MAX_PORT, help=f"Default: $PORT, else {DEFAULT_PORT}."
+    ),
     commit: str = typer.Option(SandboxSettings.commit, "--commit", help="What /api/version says."),
     admin_token: str = typer.Option(
         SandboxSettings.admin_token,
@@ -68,6 +80,7 @@ def run(
     Example: opsbook sandbox run --database-url postgresql://postgres@127.0.0.1:5432/sandbox
     """
     url = _database_url(ctx, database_url)
+    port = port or _env_port()
     applied = apply_schema(url)
     if applied:
         console.print(f"applied sandbox migrations: {', '.join(applied)}")
