@@ -114,6 +114,9 @@ ARGS: dict[str, list[str]] = {
     "backup verify": ["1"],
     # The configured database: not empty, so the plan is printed and refused.
     "backup restore": ["1", "--target", "{db}"],
+    "backup files": ["{tmp}/migrations"],
+    # Backup 2 is the files backup just made: a dry run prints its plan.
+    "backup restore-files": ["2", "{tmp}/restored"],
 }
 # The commands that must print a document here (the others may refuse their arguments).
 MUST_PRINT = {
@@ -144,6 +147,8 @@ MUST_PRINT = {
     "backup prune",
     "backup verify",
     "backup restore",
+    "backup files",
+    "backup restore-files",
     "deploy list",
 }
 

@@ -120,7 +120,7 @@ def create_backup(
                     store, row, snapshot, dump, tables, settings, url, checksums, clock, progress
                 )
             except BaseException as exc:
-                _failed(store, row, exc)
+                mark_failed(store, row, exc)
                 raise
             audit.details.update(size_bytes=row.size_bytes, path=row.path, rows=row.rows)
             return created
@@ -308,7 +308,7 @@ def _manifest(
     }
 
 
-def _failed(store: Store, row: Backup, exc: BaseException) -> None:
+def mark_failed(store: Store, row: Backup, exc: BaseException) -> None:
     """The row says `failed` and why; the half-written folder goes."""
     final = Path(row.path)
     for folder in (final.with_name(final.name + ".partial"), final):
