@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from opsbook.backups import files
+from opsbook.backups import files, files_backup
+from opsbook.backups.create import Progress
 from opsbook.backups.models import Backup
 from opsbook.clock import FrozenClock
 from opsbook.store import open_store
@@ -349,3 +350,27 @@ def test_sigkill_mid_copy_leaves_nothing_complete_and_the_next_run_completes(
     with store.reading() as session:
         states = session.scalars(select(Backup.state)).all()
     assert states == ["complete"]
+
+
+def test_a_file_deleted_while_the_backup_runs_is_skipped_with_a_warning(
+    backups: Backups, recordings: Path, clock: FrozenClock
+) -> None:
+    doomed = recordings / "org-2" / "call-2.mp3"
+    warned: list[str] = []
+
+    def progress(_step: Progress) -> None:
+        doomed.unlink(missing_ok=True)  # the app deletes a recording mid-backup
+
+    done = files_backup.backup_files(
+        store=open_store(f"sqlite:///{backups.folder.parent / 'opsbook.db'}"),
+        source=recordings,
+        root=backups.folder,
+        label=None,
+        actor="alice",
+        clock=clock,
+        warn=warned.append,
+        progress=progress,
+    )
+    assert warned == ["skipped 'org-2/call-2.mp3': it went while the backup ran"]
+    assert done.files == 15 and done.skipped == warned
+    assert backups.json("verify", str(done.backup))["files"] == 15

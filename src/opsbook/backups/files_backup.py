@@ -151,7 +151,7 @@ def backup_files(
         audit.details["backup"] = row.id
         done = FilesBackedUp(row.id, key, row.path, previous_id, skipped=skipped)
         try:
-            _copy(done, source, root, found, previous, progress)
+            _copy(done, source, root, found, previous, skip, progress)
             _finish(store, row, root, done, clock)
         except BaseException as exc:
             mark_failed(store, row, exc)
@@ -214,6 +214,7 @@ def _copy(
     root: Path,
     found: list[Found],
     previous: dict[bytes, Entry],
+    skip: Callable[[str], None],
     progress: Callable[[Progress], None],
 ) -> None:
     """Each file into the store unless unchanged, its entry in `done` (in name order)."""
@@ -230,7 +231,11 @@ def _copy(
             sha = before.sha256
             size = before.bytes
         else:
-            sha, size, stored = _put(root, os.path.join(base, item.name), item)
+            put = _put(root, os.path.join(base, item.name), item)
+            if put is None:  # deleted by the app since the scan: not in this backup
+                skip(f"skipped {_shown(item.name)}: it went while the backup ran")
+                continue
+            sha, size, stored = put
             done.bytes_read += size
             done.bytes_copied += size if stored else 0
             if before is None:
@@ -242,13 +247,16 @@ def _copy(
         state.tables_done += 1
         state.bytes = done.bytes
         progress(state)
-    done.files = len(found)
+    done.files = len(done.entries)
 
 
-def _put(root: Path, path: bytes, item: Found) -> tuple[str, int, bool]:
-    """One file into the store; opened without following a link put there since the scan."""
+def _put(root: Path, path: bytes, item: Found) -> tuple[str, int, bool] | None:
+    """One file into the store (None: it is gone); opened without following a link put
+    there since the scan."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
     except OSError as exc:
         raise BackupFailed(f"{_shown(item.name)} cannot be read: {exc.strerror or exc}") from None
     with os.fdopen(descriptor, "rb") as source:

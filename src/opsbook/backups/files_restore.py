@@ -139,7 +139,11 @@ def restore_files(
     ) as audit:
         plan.dest.mkdir(parents=True, exist_ok=True)
         for entry in plan.entries:
-            difference = _restore_one(plan, entry)
+            try:
+                difference = _restore_one(plan, entry)
+            except OSError as exc:
+                why = exc.strerror or type(exc).__name__
+                raise BackupFailed(f"{visible(entry.shown)!r} cannot be written: {why}") from None
             if difference is None:
                 done.files += 1
                 done.bytes += entry.bytes
