@@ -187,9 +187,7 @@ def _make(
     stored = files.stored_files(partial, raw_sizes, "zstd" if raw_sizes else None)
     ended = clock.now()
     manifest = _manifest(row, snapshot, dump, settings, counted, stored, ended, checksums)
-    digest = files.write_manifest(partial, manifest)
-    partial.rename(final)
-    files.fsync_dir(final.parent)
+    digest = files.seal(partial, final, manifest)
     with store.session() as session:
         done = session.get(Backup, row.id)
         assert done is not None

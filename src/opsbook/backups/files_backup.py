@@ -277,9 +277,7 @@ def _finish(store: Store, row: Backup, root: Path, done: FilesBackedUp, clock: C
     partial = final.with_name(final.name + ".partial")
     partial.mkdir(parents=True)
     ended = clock.now()
-    digest = files.write_manifest(partial, _manifest(row, done, ended))
-    partial.rename(final)
-    files.fsync_dir(final.parent)
+    digest = files.seal(partial, final, _manifest(row, done, ended))
     with store.session() as session:
         complete = session.get(Backup, row.id)
         assert complete is not None
