@@ -614,6 +614,7 @@ def _backups_and_deploys(sweep: Sweep) -> None:
     run("backup", "restore", str(backup["id"]), "--target", ARG, code=2, shows=())
     elsewhere = "postgresql://x@127.0.0.1:1/x"
     run("backup", "restore", "--from-sql", ARG, "--target", elsewhere, code=2, shows=())
+    _files_backup(sweep)
     run("drill", "--backup", ARG, code=2, shows=())
     run("drill", "--target", ARG, code=2, shows=())
     # A drill of the planted tables; the app command is words, run by no shell, and fails.
@@ -626,6 +627,25 @@ def _backups_and_deploys(sweep: Sweep) -> None:
     # reason before that (control characters), and never echoed raw.
     run("deploy", "rollback", "--reason", ARG, code=2, shows=())
     run("deploy", "rollback", "--to", ARG, "--reason", "[/x]", code=2, shows=())
+
+
+def _files_backup(sweep: Sweep) -> None:
+    """A file and a link named with the hostile text: backed up, restored identical, and
+    every name on screen escaped (the link is skipped with a warning naming it)."""
+    run = sweep.run
+    source, dest = sweep.config.parent / "recordings", sweep.config.parent / "restored"
+    name = ARG.replace("/", "|")
+    source.mkdir()
+    (source / name).write_bytes(HOSTILE.encode())
+    (source / "[").mkdir()  # the link's path is `[/oops] ...`
+    (source / "[" / f"oops] link {name}").symlink_to("/etc")
+    run("backup", "files", str(source), "--label", PUBLIC, shows=(MARK, "\\x1b[2J"))
+    run("backup", "files", ARG, code=2, shows=(MARK,))
+    made = sweep.json("backup", "list")[0]["id"]
+    run("backup", "verify", str(made), shows=())
+    run("backup", "restore-files", str(made), str(dest), "--yes", shows=())
+    run("backup", "restore-files", ARG, str(dest), code=2, shows=())
+    assert (dest / name).read_bytes() == HOSTILE.encode()
 
 
 # --- serve's log ----------------------------------------------------------------------------

@@ -119,6 +119,9 @@ ARGS: dict[str, list[str]] = {
     "backup verify": ["1"],
     # The configured database: not empty, so the plan is printed and refused.
     "backup restore": ["1", "--target", "{db}"],
+    "backup files": ["{tmp}/migrations"],
+    # Backup 2 is the files backup just made: a dry run prints its plan.
+    "backup restore-files": ["2", "{tmp}/restored"],
     "drill": ["--backup", "1"],
     "drill list": [],
 }
@@ -154,6 +157,8 @@ MUST_PRINT = {
     "backup prune",
     "backup verify",
     "backup restore",
+    "backup files",
+    "backup restore-files",
     "drill",
     "drill list",
     "deploy list",

@@ -26,7 +26,10 @@ from opsbook.backups.errors import BackupError
 from opsbook.console import visible
 
 MAX_MANIFEST = 256 * 1024 * 1024
-_REQUIRED = ("format", "version", "database", "pg_dump_version", "files", "tables")
+_REQUIRED = {
+    "opsbook-backup": ("format", "version", "database", "pg_dump_version", "files", "tables"),
+    "opsbook-files": ("format", "version", "source", "files"),
+}
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,12 @@ class ManifestUnreadable(BackupError):
         self.difference = difference
 
 
-def load_manifest(folder: Path, *, sha256: str | None = None) -> dict[str, Any]:
-    """The manifest of the backup in `folder`, checked against the catalog's sha256 when
-    given; ManifestUnreadable naming the file and what is wrong with it."""
+def load_manifest(
+    folder: Path, *, sha256: str | None = None, kind: str = "opsbook-backup"
+) -> dict[str, Any]:
+    """The manifest of the backup in `folder` (a database backup's, or with `kind`
+    "opsbook-files" a files backup's), checked against the catalog's sha256 when given;
+    ManifestUnreadable naming the file and what is wrong with it."""
     path = folder / files.MANIFEST
 
     def unreadable(expected: str, found: str) -> ManifestUnreadable:
@@ -71,13 +77,14 @@ def load_manifest(folder: Path, *, sha256: str | None = None) -> dict[str, Any]:
         manifest = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise unreadable("valid JSON", f"{visible(str(exc)[:200])}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != "opsbook-backup":
-        raise unreadable("an opsbook-backup manifest", "another document")
-    missing = [key for key in _REQUIRED if key not in manifest]
+    if not isinstance(manifest, dict) or manifest.get("format") != kind:
+        raise unreadable(f"an {kind} manifest", "another document")
+    required = _REQUIRED[kind]
+    missing = [key for key in required if key not in manifest]
     if missing:
-        raise unreadable("the keys " + ", ".join(_REQUIRED), "no " + ", ".join(missing))
+        raise unreadable("the keys " + ", ".join(required), "no " + ", ".join(missing))
     if not _all_shaped(manifest["files"], FILE_KEYS) or not _all_shaped(
-        manifest["tables"], TABLE_KEYS
+        manifest.get("tables", []), TABLE_KEYS
     ):
         raise unreadable("files and tables as lists of objects", "something else")
     return manifest

@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
-from opsbook.backups import cli_restore, service
+from opsbook.backups import cli_files, cli_restore, files_store, service
 from opsbook.backups import create as creating
-from opsbook.backups.cli_shared import JSON, progress_bar
+from opsbook.backups.cli_shared import JSON, progress_bar, work_root
 from opsbook.backups.errors import BackupError, BackupFailed
 from opsbook.config.durations import format_duration
 from opsbook.console import Exit, console, err, fail, literal, print_json, print_rows, visible
@@ -20,7 +20,8 @@ from opsbook.postgres.diagnostics import human_bytes, human_seconds
 from opsbook.store.audit import default_actor
 
 app = typer.Typer(
-    help="Backups of the target database: create, list, verify, restore, prune.",
+    help="Backups of the target database and the app's files: create, files, list, verify,"
+    " restore, restore-files, prune.",
     no_args_is_help=True,
 )
 
@@ -97,6 +98,7 @@ def list_(
         rows,
         [
             ("id", lambda b: str(b.id)),
+            ("kind", lambda b: b.kind),
             ("state", lambda b: b.state),
             ("started", lambda b: f"{b.started_at:%Y-%m-%d %H:%M}"),
             ("age", lambda b: _age(b.age_seconds)),
@@ -104,6 +106,7 @@ def list_(
             ("took", lambda b: "" if b.seconds is None else human_seconds(b.seconds)),
             ("tables", lambda b: "" if b.tables is None else str(b.tables)),
             ("rows", lambda b: "" if b.rows is None else f"{b.rows:,}"),
+            ("files", lambda b: "" if b.files is None else f"{b.files:,}"),
             ("verified", _verified),
             ("label", lambda b: b.label or ""),
         ],
@@ -143,12 +146,16 @@ def prune(
     store = context.store()
     with store.reading() as session:
         plan = service.plan_prune(
-            session=session, clock=context.clock, keep_days=keep_days, keep_min=keep_min
+            session=session,
+            clock=context.clock,
+            keep_days=keep_days,
+            keep_min=keep_min,
+            root=work_root(context),
         )
     outcome = guarded(
         plan,
         show=None if as_json else _show_prune,
-        needed=bool(plan.delete),
+        needed=bool(plan.delete or (plan.sweep and plan.sweep.objects)),
         # --json keeps stdout for the one document: no question there, a dry run instead.
         dry_run=as_json and not yes,
         yes=yes,
@@ -157,17 +164,35 @@ def prune(
             store=store, plan=p, actor=default_actor(), clock=context.clock
         ),
     )
+    pruned = outcome.result
     if as_json:
         print_json(
             {
                 "dry_run": not outcome.acted,
                 "delete": [_doomed(d) for d in plan.delete],
                 "keep": [_doomed(d) for d in plan.keep],
-                "deleted": [d.backup.id for d in outcome.result or []],
+                "deleted": [d.backup.id for d in pruned.deleted] if pruned else [],
+                "objects": _sweep_json(plan.sweep, pruned),
             }
         )
-    elif outcome.acted:
-        console.print(literal(f"deleted {len(outcome.result or [])} backup(s)"))
+    elif pruned:
+        console.print(
+            literal(
+                f"deleted {len(pruned.deleted)} backup(s) and {pruned.objects} files"
+                f" object(s) ({human_bytes(pruned.object_bytes)})"
+            )
+        )
+
+
+def _sweep_json(sweep: files_store.Sweep | None, pruned: service.Pruned | None) -> dict[str, Any]:
+    planned = sweep.objects if sweep else []
+    return {
+        "unreferenced": len(planned),
+        "referenced": sweep.referenced if sweep else 0,
+        "skipped": sweep.skipped if sweep else None,
+        "deleted": pruned.objects if pruned else 0,
+        "deleted_bytes": pruned.object_bytes if pruned else 0,
+    }
 
 
 def _doomed(doomed: service.Doomed) -> dict[str, Any]:
@@ -175,12 +200,22 @@ def _doomed(doomed: service.Doomed) -> dict[str, Any]:
 
 
 def _show_prune(plan: service.PrunePlan) -> None:
-    if not plan.delete:
+    sweep = plan.sweep
+    if not plan.delete and not (sweep and sweep.objects):
         console.print("nothing to delete")
     for doomed in plan.delete:
         console.print(literal(f"delete {_named(doomed)}: {doomed.reason}"))
     for doomed in plan.keep:
         console.print(literal(f"keep   {_named(doomed)}: {doomed.reason}"))
+    if sweep and sweep.skipped:
+        console.print(literal(f"files objects: none deleted, {sweep.skipped}"))
+    elif sweep and sweep.objects:
+        console.print(
+            literal(
+                f"delete {len(sweep.objects)} files object(s) ({human_bytes(sweep.bytes)})"
+                " no kept files backup references"
+            )
+        )
 
 
 def _named(doomed: service.Doomed) -> str:
@@ -191,3 +226,5 @@ def _named(doomed: service.Doomed) -> str:
 
 app.command("verify")(cli_restore.verify)
 app.command("restore")(cli_restore.restore)
+app.command("files")(cli_files.files)
+app.command("restore-files")(cli_files.restore_files)

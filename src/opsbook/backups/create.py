@@ -135,7 +135,7 @@ def create_backup(
                     described,
                 )
             except BaseException as exc:
-                _failed(store, row, exc)
+                mark_failed(store, row, exc)
                 raise
             audit.details.update(size_bytes=row.size_bytes, path=row.path, rows=row.rows)
             return created
@@ -207,9 +207,7 @@ def _make(
         # pg_dump has ended: its sequence values were read between these two readings.
         after = catalog.sequence_values(snapshot.conn)
         manifest["schema"] = {"description": described, "sequences_after": after}
-    digest = files.write_manifest(partial, manifest)
-    partial.rename(final)
-    files.fsync_dir(final.parent)
+    digest = files.seal(partial, final, manifest)
     with store.session() as session:
         done = session.get(Backup, row.id)
         assert done is not None
@@ -328,7 +326,7 @@ def _manifest(
     }
 
 
-def _failed(store: Store, row: Backup, exc: BaseException) -> None:
+def mark_failed(store: Store, row: Backup, exc: BaseException) -> None:
     """The row says `failed` and why; the half-written folder goes."""
     final = Path(row.path)
     for folder in (final.with_name(final.name + ".partial"), final):

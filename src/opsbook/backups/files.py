@@ -111,6 +111,15 @@ def write_manifest(backup: Path, manifest: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def seal(partial: Path, final: Path, manifest: dict[str, Any]) -> str:
+    """The manifest written into `partial`, which then becomes `final` (durably): only a
+    finished backup's folder has its final name. Returns the manifest's sha256."""
+    digest = write_manifest(partial, manifest)
+    partial.rename(final)
+    fsync_dir(final.parent)
+    return digest
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a rename in `folder` durable."""
     descriptor = os.open(folder, os.O_RDONLY)

@@ -3,10 +3,12 @@
 A row is written `running` before pg_dump starts and becomes `complete` only after the
 manifest is on disk and the `.partial` folder has been renamed; a failure marks it
 `failed`. A process killed mid-dump leaves its row `running` with its pid and host, so a
-later prune can tell it was abandoned. `verified_at` is set by `backup verify` when
-everything matched (`verified_deep`: by a restore into a scratch database), and cleared
-when a verify finds a difference. `source` is the database's place (`host:port/dbname`,
-targets.identity), which the migrations gate compares with its own target.
+later prune can tell it was abandoned. `kind` is `database` (a pg_dump of the target) or
+`files` (a folder of the app's files, backups.files_store; `files` counts them).
+`verified_at` is set by `backup verify` when everything matched (`verified_deep`: by a
+restore into a scratch database), and cleared when a verify finds a difference. `source`
+is the database's place (`host:port/dbname`, targets.identity), which the migrations gate
+compares with its own target; for a files backup, its folder.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Backup(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     state: Mapped[str] = mapped_column(String(20))  # running, complete, failed
+    kind: Mapped[str] = mapped_column(String(20), default="database", server_default="database")
     label: Mapped[str | None] = mapped_column(String(200))
     database: Mapped[str] = mapped_column(Text)
     path: Mapped[str] = mapped_column(Text)  # the final folder (absolute)
@@ -38,6 +41,7 @@ class Backup(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     tables: Mapped[int | None] = mapped_column(Integer)
     rows: Mapped[int | None] = mapped_column(BigInteger)
+    files: Mapped[int | None] = mapped_column(Integer)
     checksums: Mapped[bool] = mapped_column(Boolean, default=False)
     manifest_sha256: Mapped[str | None] = mapped_column(String(64))
     verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

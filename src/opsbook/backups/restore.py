@@ -96,6 +96,11 @@ def plan_restore(
     BackupError (nothing run) for a bad target, no such backup or an unreadable one."""
     target = targets.parse(target_url)
     row = complete_backup(store, backup_id)
+    if row.kind != "database":
+        raise BackupError(
+            f"backup {backup_id} is a {row.kind} backup: opsbook backup restore-files"
+            f" {backup_id} DEST"
+        )
     folder = Path(row.path)
     manifest = archive.load_manifest(folder, sha256=row.manifest_sha256)
     source = Source(row.id, row.database, row.started_at, folder, row.pg_dump_version, manifest)
