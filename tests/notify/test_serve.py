@@ -146,16 +146,16 @@ def test_two_serve_processes_on_one_postgresql_store_send_each_message_once(
     store = open_store(pg_url)
     notify.attach(store, config)
     try:
-        for number in range(60):
+        for number in range(20):
             with store.session() as session:
                 incidents.open_incident(
                     session, title=f"outage {number}", severity="P0", actor="t", clock=SYSTEM_CLOCK
                 )
-        wait_for(lambda: len(pagerduty.events) >= 60 and len(slack.messages) >= 60, timeout=60)
+        wait_for(lambda: len(pagerduty.events) >= 20 and len(slack.messages) >= 20, timeout=60)
         wait_for(lambda: _outbox(config_path) == [], timeout=30)
     finally:
         outputs = [_stop(server) for server in servers]
         store.close()
     keys = Counter(key for _, key in pagerduty.actions())
-    assert len(keys) == 60 and set(keys.values()) == {1}, outputs
-    assert len(slack.messages) == len(slack.requests) == 60
+    assert len(keys) == 20 and set(keys.values()) == {1}, outputs
+    assert len(slack.messages) == len(slack.requests) == 20
