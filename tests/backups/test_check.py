@@ -61,3 +61,29 @@ def test_the_voiceaitraining_profile_watches_backups(tmp_path: Path) -> None:
     config = load_config(path, env={})
     [check] = [c for c in config.checks if c.kind == "backup"]
     assert check.name == "backup"
+
+
+def test_the_backup_status_step_judges_as_the_check_does(backups: Backups) -> None:
+    # The weekly routine's "Verify backup completion" step: the same judgement, as a step
+    # that fails (and says why) until a fresh verified backup exists.
+    folder = backups.config.parent / "runbooks"
+    folder.mkdir()
+    (folder / "fresh.yaml").write_text(
+        "name: fresh\ntitle: Verify backup completion\nsteps:\n"
+        "  - id: backups\n    title: Verify backup completion\n    uses: backup.status\n"
+    )
+    backups.config.write_text(backups.config.read_text() + "runbooks:\n  paths: [runbooks]\n")
+    missing = backups.opsbook("runbook", "run", "fresh")
+    assert missing.exit_code == 1, missing.output
+    assert "no verified backup (none at all)" in missing.output
+
+    created = backups.json("create")
+    backups.json("verify", str(created["id"]))
+    backups.clock.advance(dt.timedelta(hours=2))
+    fresh = backups.opsbook("runbook", "run", "fresh")
+    assert fresh.exit_code == 0, fresh.output
+
+    backups.clock.advance(dt.timedelta(hours=30))
+    stale = backups.opsbook("runbook", "run", "fresh")
+    assert stale.exit_code == 1, stale.output
+    assert f"newest verified backup ({created['id']}) is 1d8h old, over 1d2h" in stale.output

@@ -111,7 +111,7 @@ def test_manual_steps_stay_due_until_a_person_marks_them_done(weekly: Setup) -> 
     assert "maintenance check" not in weekly.cli("status").stdout
     [entry] = weekly.cli_json("maintenance", "history")
     assert entry["outcome"] == "succeeded"
-    assert [f["status"] for f in entry["findings"]] == ["succeeded", "succeeded"]
+    assert [f["status"] for f in entry["findings"]] == ["confirmed", "confirmed"]
 
 
 def test_run_now_is_recorded_like_a_scheduled_run_and_audited(weekly: Setup) -> None:

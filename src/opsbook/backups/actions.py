@@ -1,6 +1,7 @@
-"""The runbook action `backup.drill`: a thin adapter over backups.drill.run_drill, the
-same operation `opsbook drill` runs. A drill that finds a problem fails the step (its
-output holds the drill's report), so the runbook stops where a person must look."""
+"""The runbook actions `backup.drill`, a thin adapter over backups.drill.run_drill (the
+operation `opsbook drill` runs), and `backup.status`, over backups.freshness.judge (what
+the `backup` check judges). A drill that finds a problem, or a backup that is stale or
+missing, fails the step (its output holds the details), so the runbook shows it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from typing import Any
 
 from pydantic import Field
 
-from opsbook.backups import app_check, records
+from opsbook.backups import app_check, freshness, records
 from opsbook.backups import drill as drilling
 from opsbook.backups.errors import BackupError
 from opsbook.bounds import Id
-from opsbook.config import Config
+from opsbook.config import Config, Duration, format_duration
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 
 
@@ -81,7 +82,38 @@ def _describe(inputs: DrillInputs) -> str:
     return f"DR drill: restore {backup} into {into}, compare rows, checksums and schema{app}"
 
 
+class StatusInputs(ActionInputs):
+    # Default: backups.max_age, the `backup` check's threshold (26h).
+    max_age: Duration | None = None
+
+
+def _status(context: ActionContext, inputs: StatusInputs) -> dict[str, Any]:
+    with context.store.reading() as session:
+        judged = freshness.judge(
+            session=session,
+            now=context.clock.now(),
+            max_age=inputs.max_age or context.config.backups.max_age,
+        )
+    if judged.state != "ok":
+        raise ActionFailed(judged.summary, judged.as_json())
+    return judged.as_json()
+
+
+def _describe_status(inputs: StatusInputs) -> str:
+    limit = format_duration(inputs.max_age) if inputs.max_age else "backups.max_age"
+    return f"the newest verified backup is at most {limit} old"
+
+
 def register(registry: Registry) -> None:
+    registry.register(
+        Action(
+            "backup.status",
+            "Verify backup completion: the newest verified backup and its age.",
+            StatusInputs,
+            _status,
+            _describe_status,
+        )
+    )
     registry.register(
         Action(
             "backup.drill",
