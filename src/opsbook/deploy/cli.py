@@ -12,6 +12,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
+from opsbook.bounds import MAX_ID
 from opsbook.clock import sleeper
 from opsbook.console import (
     Exit,
@@ -243,7 +244,11 @@ def rollback_(
         None, "--commit", help="The commit --to serves, if the provider cannot say."
     ),
     incident: int | None = typer.Option(
-        None, "--incident", help="Note it on this incident (default: the open one)."
+        None,
+        "--incident",
+        min=1,
+        max=MAX_ID,
+        help="Note it on this incident (default: the open one).",
     ),
     watch: str | None = typer.Option(
         None, "--watch", help="Watch errors after, this long (15m; 0)."
