@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import typer
+import typer.main
+import typer.testing
+from typer import _click as click
 
 from opsbook.clock import FrozenClock
 from opsbook.postgres.cluster import TempCluster
@@ -23,6 +27,20 @@ from opsbook.sandbox.seed import seed
 from opsbook.sandbox.settings import SandboxSettings
 from opsbook.serving import BackgroundServer
 from opsbook.store import Store, open_store
+
+# typer's CliRunner turns the Typer app into its click command on every invoke, reading
+# every command's signature again (~0.15 s for opsbook's tree, thousands of invokes per
+# run). The tree is complete once opsbook.cli is imported, so each app is turned once.
+_commands: dict[int, tuple[typer.Typer, click.Command]] = {}
+
+
+def _command_once(app: typer.Typer) -> click.Command:
+    if id(app) not in _commands:
+        _commands[id(app)] = (app, typer.main.get_command(app))  # the app kept: ids stay its
+    return _commands[id(app)][1]
+
+
+typer.testing._get_command = _command_once  # type: ignore[attr-defined,assignment]
 
 # Fixed so that seeded data and signatures are the same on every run.
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
