@@ -374,3 +374,23 @@ def test_a_file_deleted_while_the_backup_runs_is_skipped_with_a_warning(
     assert warned == ["skipped 'org-2/call-2.mp3': it went while the backup ran"]
     assert done.files == 15 and done.skipped == warned
     assert backups.json("verify", str(done.backup))["files"] == 15
+
+
+def test_set_id_bits_are_not_restored_and_an_unwritable_dest_is_one_line(
+    backups: Backups, tmp_path: Path
+) -> None:
+    # Owners are not kept, so a set-user-ID program restored by root would run as root.
+    src = tmp_path / "tools"
+    _write(src / "tool", b"#!/bin/sh\n", 0o6755)
+    _write(src / "shared", b"sticky", 0o1777)
+    created = backups.json("files", str(src))
+    dest = tmp_path / "back"
+    backups.json("restore-files", str(created["backup"]), str(dest), "--yes")
+    assert (dest / "tool").stat().st_mode & 0o7777 == 0o755
+    assert (dest / "shared").stat().st_mode & 0o7777 == 0o1777
+
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"not a folder")
+    refused = backups.run("restore-files", str(created["backup"]), str(blocked / "x"), "--yes")
+    assert refused.exit_code != 0
+    assert "cannot be written" in refused.stderr and "Traceback" not in refused.output

@@ -382,6 +382,7 @@ ACTION_DURATIONS: dict[str, str | None] = {
     "db.archive:pause": None,
     "db.slow_queries:min_duration": None,
     "db.terminate_idle:older_than": None,
+    "backup.status:max_age": None,
     "deploy.verify:wait": None,
     "deploy.verify:watch": None,
     "deploy.rollback:watch": None,

@@ -137,7 +137,11 @@ def restore_files(
         details={"backup": plan.backup, "files": len(plan.entries)},
         clock=clock,
     ) as audit:
-        plan.dest.mkdir(parents=True, exist_ok=True)
+        try:
+            plan.dest.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise BackupFailed(f"{shown_path(plan.dest)} cannot be written: {why}") from None
         for entry in plan.entries:
             try:
                 difference = _restore_one(plan, entry)
@@ -175,7 +179,9 @@ def _restore_one(plan: FilesRestorePlan, entry: Entry) -> Difference | None:
     if found != entry.sha256:
         temporary.unlink()
         return Difference("file", entry.shown, expected, f"sha256 {found} as written")
-    os.chmod(temporary, entry.mode)
+    # Owners are not restored, so neither are set-user-ID and set-group-ID: restored by
+    # root they would turn someone's file into a program that runs as root.
+    os.chmod(temporary, entry.mode & 0o1777)
     os.utime(temporary, ns=(entry.mtime_ns, entry.mtime_ns))
     os.replace(temporary, target)
     return None

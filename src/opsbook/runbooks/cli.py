@@ -57,13 +57,33 @@ def _interaction(yes: bool, done: list[str]) -> Interaction:
     )
 
 
+# Whole words only: "stop" or "sure" must not pass for "s" (skipped) or "y" (done).
+ANSWERS = {
+    "y": "y",
+    "yes": "y",
+    "done": "y",
+    "n": "n",
+    "no": "n",
+    "": "n",
+    "s": "s",
+    "skip": "s",
+    "not applicable": "s",
+    "n/a": "s",
+}
+
+
+def choice(said: str) -> str | None:
+    """y, n or s for what a person typed; None for anything else (asked again)."""
+    return ANSWERS.get(" ".join(said.lower().split()))
+
+
 def _choose(question: str) -> str:
     """A manual step's answer at a terminal: y, n or s (not applicable); asks again on
     anything else, since a slip must not count as done."""
     while True:
         said = str(typer.prompt(visible(question, newlines=True), default="n", show_default=False))
-        answer = said.strip().lower()[:1]
-        if answer in ("y", "n", "s"):
+        answer = choice(said)
+        if answer is not None:
             return answer
 
 
