@@ -315,6 +315,14 @@ def test_a_source_that_is_not_a_folder_changes_nothing(backups: Backups, tmp_pat
 
 
 @pytest.mark.slow
+def _size(path: Path) -> int:
+    """A temporary object's size; 0 once it has been renamed away (or not yet written)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def test_sigkill_mid_copy_leaves_nothing_complete_and_the_next_run_completes(
     backups: Backups, recordings: Path
 ) -> None:
@@ -330,7 +338,7 @@ def test_sigkill_mid_copy_leaves_nothing_complete_and_the_next_run_completes(
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for(lambda: any(p.stat().st_size > 0 for p in objects.glob(".tmp-*")), timeout=60)
+        wait_for(lambda: any(_size(p) > 0 for p in objects.glob(".tmp-*")), timeout=60)
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=10)

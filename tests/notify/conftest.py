@@ -52,18 +52,24 @@ def receiver(clock: FrozenClock) -> Iterator[FakeWebhookReceiver]:
 
 
 def channels_yaml(
-    slack: FakeSlack, pagerduty: FakePagerDuty, receiver: FakeWebhookReceiver | None = None
+    slack: FakeSlack,
+    pagerduty: FakePagerDuty,
+    receiver: FakeWebhookReceiver | None = None,
+    *,
+    timeout: str = "1s",
 ) -> str:
+    """The channels to the fakes; `timeout` short where a test holds a fake's answer,
+    long where a loaded machine must not turn a slow answer into a retry."""
     lines = [
         f"- {{name: pagerduty, kind: pagerduty, routing_key: {ROUTING_KEY},"
-        f' events_url: "{pagerduty.events_url}", timeout: 1s}}',
+        f' events_url: "{pagerduty.events_url}", timeout: {timeout}}}',
         '- {name: slack-incidents, kind: slack, channel: "#incidents",'
-        f' webhook_url: "{slack.webhook_url}", timeout: 1s}}',
+        f' webhook_url: "{slack.webhook_url}", timeout: {timeout}}}',
     ]
     if receiver is not None:
         lines.append(
             f'- {{name: tickets, kind: webhook, url: "{receiver.url}/hook",'
-            f" secret: {HOOK_SECRET}, timeout: 1s}}"
+            f" secret: {HOOK_SECRET}, timeout: {timeout}}}"
         )
     return "".join(f"    {line}\n" for line in lines)
 

@@ -54,7 +54,7 @@ def config_for(
     email = (
         f"    - {{name: email-escalation, kind: email, smtp_host: 127.0.0.1,"
         f" smtp_port: {smtp.port}, security: none, from: ops@example.com,"
-        f" to: [cto@example.com], timeout: 2s}}\n"
+        f" to: [cto@example.com], timeout: 10s}}\n"
     )
     text = (
         "project: shop\n"
@@ -63,7 +63,7 @@ def config_for(
         "  outbox: {backoff: 10s, backoff_max: 5m, max_failures: 3, lease: 1m}\n"
         "  routing: {P0: [pagerduty, slack-incidents, email-escalation],"
         " P1: [pagerduty, slack-incidents]}\n"
-        f"  channels:\n{channels_yaml(slack, pagerduty)}{email}"
+        f"  channels:\n{channels_yaml(slack, pagerduty, timeout='10s')}{email}"
         + PEOPLE.replace("TIMEZONE", timezone).replace("MORE", more_people)
         + textwrap.dedent(policy)
         + textwrap.dedent(extra)
