@@ -1,6 +1,6 @@
 """A config pointing at a real database and a backups folder, the CLI run in-process with
 the test's clock (and, when a test says so, a person at a terminal), and a restore done by
-the package's own recipe (archive.working_copy, then loading.restore_dump: pg_restore -j)."""
+the package's own recipe (streaming.streamed_copy, then loading.restore_dump: pg_restore -j)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
-from opsbook.backups import archive, loading
+from opsbook.backups import archive, loading, streaming
 from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.context import AppContext
@@ -66,8 +66,9 @@ def restore(cluster: TempCluster, backup: Path, name: str) -> str:
     manifest = archive.load_manifest(backup)
     tool = archive.pg_restore(str(find_bindir()), manifest["pg_dump_version"])
     url = cluster.create_database(name)
-    with archive.working_copy(backup, backup.parent) as dump:
-        loading.restore_dump(tool, dump, url, jobs=2)
+    with streaming.streamed_copy(backup, backup.parent) as dump:
+        loading.restore_dump(tool, dump.folder, url, jobs=2)
+        dump.finish()
     return url
 
 

@@ -161,3 +161,32 @@ def test_the_audit_log_and_the_lock_notice(backups: Backups) -> None:
     )
     created = [(a["action"], a["outcome"]) for a in audit if a["action"] == "backup.create"]
     assert created == [("backup.create", "ok"), ("backup.create", "started")]
+
+
+def test_one_job_dumps_table_after_table_and_every_table_comes_back_whole(
+    tmp_path: Path, pg_url: str, pg_cluster: TempCluster, backups: Backups
+) -> None:
+    """With one job there is no "finished item" line: a newer file closes the older ones
+    (compressing.py). Tables of several sizes, each whole after a restore."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for n, rows in enumerate((0, 1, 50_000, 3, 120_000)):
+            table = sql.Identifier(f"t{n}")
+            conn.execute(sql.SQL("create table {} (id int, v text)").format(table))
+            conn.execute(
+                sql.SQL(
+                    "insert into {} select g, repeat(md5(g::text), 8) from generate_series(1, %s) g"
+                ).format(table),
+                (rows,),
+            )
+    config = write_config(tmp_path, pg_url, "  jobs: 1\n")
+    created = Backups(config, backups.folder, backups.clock).json("create", "--checksums")
+    restored = restore(pg_cluster, Path(created["path"]), "one_job_restored")
+    again = Snapshot(restored, lock_wait_ms=1000)
+    try:
+        recount = again.count(again.tables(), checksums=True, max_rows=10**9)
+    finally:
+        again.close()
+    expected = {(t["name"], t["rows"], t["checksum"]) for t in created["manifest"]["tables"]}
+    assert {(c.name, c.rows, c.checksum) for c in recount} == expected
+    assert {(name, rows) for name, rows, _ in expected} >= {("t2", 50_000), ("t4", 120_000)}
+    pg_cluster.drop_database("one_job_restored")

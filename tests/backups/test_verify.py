@@ -53,7 +53,7 @@ def _scratch_left(url: str) -> list[str]:
 def _data_file(folder: Path, holding: bytes) -> Path:
     """The compressed table file whose rows hold `holding`."""
     for path in sorted((folder / files.DUMP).glob("*.dat.zst")):
-        if holding in zstandard.ZstdDecompressor().decompress(path.read_bytes()):
+        if holding in zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes()):
             return path
     raise AssertionError(f"no data file holds {holding!r}")
 
@@ -63,7 +63,7 @@ def _rewrite(
 ) -> None:
     """Change a table file's rows and make every checksum agree with the change: a
     backup written wrong but hashed as written, which only a restore can catch."""
-    raw = change(zstandard.ZstdDecompressor().decompress(path.read_bytes()))
+    raw = change(zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes()))
     path.write_bytes(zstandard.ZstdCompressor(write_content_size=True).compress(raw))
     folder = Path(created["path"])
     manifest = json.loads((folder / files.MANIFEST).read_text())

@@ -135,7 +135,7 @@ def test_unsigned_or_badly_signed_webhooks_are_refused_and_change_nothing(
     with serving(desk) as url:
         for case, signature in _forged(body).items():
             answer = post_pd(url, body, signature)
-            assert answer.status_code == 401, case
+            assert answer.status_code == 403, case
             assert answer.json()["error"] == "bad signature", case
     state = seen(desk, incident_id)
     assert state.status == "open" and len(state.events) == 1

@@ -1,25 +1,19 @@
 """Reading a backup back: its manifest, its files against their sha256, pg_dump's table of
-contents, and a working copy pg_restore can read.
+contents.
 
-A backup's folder is never written to here. The zstd files are decompressed into a
-working copy (a temporary folder beside the backups, where there is room for them) and
-pg_restore reads that; `toc.dat` is read in place (`pg_restore --list` needs nothing else).
+A backup's folder is never written to here; `toc.dat` is read in place (`pg_restore
+--list` needs nothing else). What pg_restore reads to restore is in streaming.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-import zstandard
 
 from opsbook.backups import files, pgdump
 from opsbook.backups.errors import BackupError
@@ -171,25 +165,3 @@ def pg_restore(bindir: str | None, dumped: str) -> pgdump.PgTool:
         program="pg_restore",
         because=f"the backup was written by pg_dump {visible(dumped)}",
     )
-
-
-@contextmanager
-def working_copy(folder: Path, work_root: Path) -> Iterator[Path]:
-    """The backup's dump folder with every `.zst` file decompressed, in a temporary folder
-    under `work_root`, removed afterwards whatever happens. The backup is only read."""
-    work_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".restore-", dir=work_root))
-    try:
-        target = work / files.DUMP
-        target.mkdir()
-        for path in sorted((folder / files.DUMP).iterdir()):
-            if path.suffix == ".zst":
-                with path.open("rb") as src, (target / path.stem).open("wb") as dst:
-                    zstandard.ZstdDecompressor().copy_stream(
-                        src, dst, read_size=files.CHUNK, write_size=files.CHUNK
-                    )
-            elif path.is_file():
-                shutil.copyfile(path, target / path.name)
-        yield target
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

@@ -28,8 +28,8 @@ def backup_id(text: str) -> int:
 
 
 def work_root(context: AppContext) -> Path:
-    """Where a restore's decompressed working copy goes: beside the backups, which were
-    given the room for them."""
+    """Where a restore's folder of pipes goes (streaming.py: nothing large is written
+    there): beside the backups, a folder opsbook may write to."""
     config = context.config()
     return config.resolve_path(config.backups.dir)
 

@@ -20,13 +20,12 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opsbook.backups import files, pgdump, targets
+from opsbook.backups import compressing, files, pgdump, targets
 from opsbook.backups import schema as catalog
 from opsbook.backups.errors import BackupError, BackupFailed
 from opsbook.backups.models import Backup
@@ -194,13 +193,11 @@ def _make(
     partial = final.with_name(final.name + ".partial")
     partial.mkdir()
     out = partial / files.DUMP
-    level = settings.compression_level()
-    counted = _dump(snapshot, dump, tables, settings, url, out, checksums, progress)
-    raw_sizes: dict[str, int] = {}
-    if settings.compression == "zstd" and level is not None:
-        raw_sizes = _compress(out, level, settings.jobs, len(tables), progress)
+    counted, compressed = _dump(snapshot, dump, tables, settings, url, out, checksums, progress)
     progress(Progress("hashing", len(tables), len(tables), files.folder_bytes(partial)))
-    stored = files.stored_files(partial, raw_sizes, "zstd" if raw_sizes else None)
+    stored = files.stored_files(
+        partial, compressed.raw_sizes, "zstd" if compressed.raw_sizes else None, compressed.digests
+    )
     ended = clock.now()
     manifest = _manifest(row, snapshot, dump, settings, counted, stored, ended, checksums)
     if described is not None:
@@ -228,9 +225,10 @@ def _dump(
     out: Path,
     checksums: bool,
     progress: Callable[[Progress], None],
-) -> list[Counted]:
-    """pg_dump of the snapshot while this thread's twin counts the same snapshot's rows;
-    the snapshot stays open until both are done."""
+) -> tuple[list[Counted], compressing.Compressed]:
+    """pg_dump of the snapshot while this thread's twin counts the same snapshot's rows,
+    and its data files compressed as they are written (compressing.py); the snapshot stays
+    open until all are done."""
     argv, env = pgdump.command(
         dump,
         url,
@@ -251,7 +249,20 @@ def _dump(
         except BaseException as exc:
             failure.append(exc)
 
-    running = pgdump.Running(argv, env, settings.jobs)
+    level = settings.compression_level() if settings.compression == "zstd" else None
+    follower = (
+        compressing.Follower(out, level, one_at_a_time=settings.jobs == 1).start()
+        if level is not None
+        else None
+    )
+    try:
+        running = pgdump.Running(
+            argv, env, settings.jobs, item_done=follower.finished if follower else lambda _: None
+        )
+    except BaseException:
+        if follower is not None:
+            follower.abort()
+        raise
     counter = threading.Thread(target=count, daemon=True)
     counter.start()
     state = Progress("dumping", len(tables))
@@ -267,31 +278,30 @@ def _dump(
         code = running.wait(tick)
     except BaseException:
         running.stop()
+        if follower is not None:
+            follower.abort()
         raise
+    compressed = _compressed(follower, ok=code == 0)
     counter.join()
     if failure:
         raise BackupFailed(f"counting the rows failed: {_first_line(failure[0])}")
     if code != 0:
         raise BackupFailed(f"pg_dump exited with {code}: {running.error()}")
     tick()
-    return counted
+    return counted, compressed
 
 
-def _compress(
-    out: Path, level: int, jobs: int, tables: int, progress: Callable[[Progress], None]
-) -> dict[str, int]:
-    state = Progress("compressing", tables, tables, files.folder_bytes(out))
-    lock = threading.Lock()
-    last = [time.monotonic()]
-
-    def done(_raw: int) -> None:
-        with lock:
-            if time.monotonic() - last[0] > 0.2:
-                last[0] = time.monotonic()
-                state.bytes = files.folder_bytes(out)
-                progress(state)
-
-    return files.compress(out, level=level, jobs=jobs, done=done)
+def _compressed(follower: compressing.Follower | None, *, ok: bool) -> compressing.Compressed:
+    """What the follower compressed, the rest done now that pg_dump has ended."""
+    if follower is None:
+        return compressing.Compressed()
+    if not ok:
+        follower.abort()
+        return compressing.Compressed()
+    try:
+        return follower.close()
+    except OSError as exc:
+        raise BackupFailed(f"compressing the dump failed: {_first_line(exc)}") from None
 
 
 def _manifest(

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opsbook.backups import archive, compare, loading, records, targets
+from opsbook.backups import compare, loading, records, streaming, targets
 from opsbook.backups import create as creating
 from opsbook.backups import restore as restoring
 from opsbook.backups import schema as catalog
@@ -222,8 +222,9 @@ def _restore(
 ) -> bool:
     drill.checked.append(f"restore of backup {drill.backup} into {drill.target}")
     try:
-        with archive.working_copy(plan.source.path, root) as dump:
-            loading.restore_dump(plan.tool, dump, url, jobs=plan.jobs, keep_owners=False)
+        with streaming.streamed_copy(plan.source.path, root) as dump:
+            loading.restore_dump(plan.tool, dump.folder, url, jobs=plan.jobs, keep_owners=False)
+            dump.finish()
     except BackupFailed as exc:
         drill.stages.append(Stage("restore", "failed", timer() - began, str(exc)))
         drill.problems.append(f"restore: {exc}")

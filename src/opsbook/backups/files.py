@@ -1,23 +1,20 @@
-"""A backup's files on disk: compressing pg_dump's table files, hashing every file, and
-writing the manifest so that a half-written one can never be taken for a finished one.
+"""A backup's files on disk: hashing every file, and writing the manifest so that a
+half-written one can never be taken for a finished one.
 
 pg_dump's directory format keeps each table's rows in `<dumpId>.dat` (large objects in
 `blob_<oid>.dat`) beside `toc.dat`, the table of contents. With `compression: zstd` each
-data file becomes `<name>.zst` and `toc.dat` still says "uncompressed": a restore
-decompresses the `.zst` files back into place, then runs `pg_restore -j` as usual.
+data file becomes `<name>.zst` as pg_dump writes it (compressing.py) and `toc.dat` still
+says "uncompressed": a restore hands pg_restore each file decompressed under its plain
+name (streaming.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import zstandard
 
 from opsbook.jsonout import dumps
 
@@ -52,27 +49,6 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
-def compress(
-    folder: Path, *, level: int, jobs: int, done: Callable[[int], None] = lambda _: None
-) -> dict[str, int]:
-    """Compress each data file in `folder` with zstd, `jobs` at a time (zstandard releases
-    the GIL); each original is removed once its `.zst` is complete. Returns each new
-    file's name and its size before compression."""
-
-    def one(path: Path) -> tuple[str, int]:
-        raw = path.stat().st_size
-        target = path.with_name(path.name + ".zst")
-        compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
-        with path.open("rb") as src, target.open("wb") as dst:
-            compressor.copy_stream(src, dst, size=raw, read_size=CHUNK, write_size=CHUNK)
-        path.unlink()
-        done(raw)
-        return target.name, raw
-
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return dict(pool.map(one, data_files(folder)))
-
-
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as src:
@@ -81,8 +57,15 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def stored_files(backup: Path, raw_sizes: dict[str, int], codec: str | None) -> list[StoredFile]:
-    """Every file under `backup` but the manifest, with its size and sha256."""
+def stored_files(
+    backup: Path,
+    raw_sizes: dict[str, int],
+    codec: str | None,
+    digests: dict[str, str] | None = None,
+) -> list[StoredFile]:
+    """Every file under `backup` but the manifest, with its size and sha256 (taken from
+    `digests`, by name in the dump folder, for the files hashed as they were written)."""
+    known = digests or {}
     found = []
     for path in sorted(p for p in backup.rglob("*") if p.is_file() and p.name != MANIFEST):
         relative = path.relative_to(backup).as_posix()
@@ -91,7 +74,7 @@ def stored_files(backup: Path, raw_sizes: dict[str, int], codec: str | None) -> 
             StoredFile(
                 relative,
                 path.stat().st_size,
-                sha256(path),
+                (known.get(path.name) if path.parent.name == DUMP else None) or sha256(path),
                 codec if raw is not None else None,
                 raw,
             )

@@ -29,7 +29,7 @@ from opsbook.backups.errors import BackupError
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 # With -j, the leader says "finished item 3456 TABLE DATA public users" as each table
 # file is done; with one job, "dumping contents of table" starts each.
-_FINISHED = re.compile(r"finished item \d+ TABLE DATA ")
+_FINISHED = re.compile(r"finished item (\d+) TABLE DATA ")
 _STARTED = re.compile(r"dumping contents of table ")
 _DATA = re.compile(r"processing data for table ")
 
@@ -150,9 +150,16 @@ class Running:
     keeps its last lines of output for an error message."""
 
     def __init__(
-        self, argv: Sequence[str], env: dict[str, str], jobs: int, *, program: str = "pg_dump"
+        self,
+        argv: Sequence[str],
+        env: dict[str, str],
+        jobs: int,
+        *,
+        program: str = "pg_dump",
+        item_done: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.finished = 0
+        self._item_done = item_done  # hears "3001" as `-j`'s leader finishes item 3001
         self.tail: deque[str] = deque(maxlen=20)
         self._prefix = f"{program}:"  # psql says `psql:FILE:LINE: ERROR: ...`
         # pg_restore's one job says `processing data for table "public.t"` per table.
@@ -173,8 +180,11 @@ class Running:
     def _read(self) -> None:
         assert self._process.stderr is not None
         for line in self._process.stderr:
-            if self._pattern.search(line):
+            found = self._pattern.search(line)
+            if found:
                 self.finished += 1
+                if found.groups():
+                    self._item_done(found.group(1))
             elif line.startswith(self._prefix) and not line.startswith(f"{self._prefix} reading"):
                 self.tail.append(line.rstrip("\n"))
 

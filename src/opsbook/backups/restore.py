@@ -6,7 +6,7 @@ be cleaned, what it holds now, and whether it is the configured production datab
 The doors decide from the plan what needs `--clean --yes` and what needs the database's
 name typed; `restore` then acts on the plan it is given.
 
-A backup restores from a decompressed working copy (archive.working_copy) with
+A backup restores through pipes decompressed as they are read (streaming.py) with
 `pg_restore -j`; with `clean`, pg_restore drops each object of the dump before making it
 again (`--clean --if-exists`): what the target holds that the dump does not is left as
 it is. A plain file goes through psql, which cannot clean: the target must be empty.
@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from opsbook.backups import archive, compare, loading, pgdump, targets
+from opsbook.backups import archive, compare, loading, pgdump, streaming, targets
 from opsbook.backups.archive import Difference
 from opsbook.backups.create import Progress
 from opsbook.backups.errors import BackupError
@@ -232,8 +232,11 @@ def _restore(
         state.phase, state.tables_done = "restoring", min(done, len(tables))
         progress(state)
 
-    with archive.working_copy(source.path, work_root) as dump:
-        loading.restore_dump(plan.tool, dump, url, jobs=plan.jobs, clean=plan.clean, tick=tick)
+    with streaming.streamed_copy(source.path, work_root) as dump:
+        loading.restore_dump(
+            plan.tool, dump.folder, url, jobs=plan.jobs, clean=plan.clean, tick=tick
+        )
+        dump.finish()
 
     def compared(done: int) -> None:
         state.phase, state.tables_done = "comparing", done

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opsbook.backups import archive, compare, files, files_store, loading, pgdump
+from opsbook.backups import archive, compare, files, files_store, loading, pgdump, streaming
 from opsbook.backups.archive import Difference
 from opsbook.backups.create import Progress
 from opsbook.backups.errors import BackupError, BackupFailed
@@ -212,13 +212,14 @@ def _deep(
         progress(comparing)
 
     with (
-        archive.working_copy(folder, work_root) as dump,
+        streaming.streamed_copy(folder, work_root) as dump,
         loading.scratch_database(server_url, verified.scratch) as url,
     ):
         try:
             loading.restore_dump(
-                tool, dump, url, jobs=settings.jobs, keep_owners=False, tick=restored
+                tool, dump.folder, url, jobs=settings.jobs, keep_owners=False, tick=restored
             )
+            dump.finish()
         except BackupFailed as exc:
             verified.differences.append(Difference("archive", "dump", "a clean restore", str(exc)))
             return

@@ -3,8 +3,9 @@
 `inbound.act`.
 
 Each checks the signature over the raw body before reading a field of it. Refusals: 404
-while no secret is configured, 401 for a missing or wrong signature (or a Slack timestamp
-more than 5 minutes off), 400 for a signed body that is not what the sender documents.
+while no secret is configured, a missing or wrong signature 403 from PagerDuty (what its
+webhooks document: no redelivery) and 401 from Slack (or a Slack timestamp more than 5
+minutes off), 400 for a signed body that is not what the sender documents.
 Anything else is answered 200, acted on or not, so neither sender retries what cannot
 change. The store work runs in a thread (a row lock may be waited on); Slack's reply is
 posted after the answer, its transaction long committed: Slack wants its answer within
@@ -63,7 +64,7 @@ def router(config: Config, store: Store, *, clock: Clock) -> APIRouter:
             signer = verify_pagerduty(header, body, signers)
             event = webhooks.pagerduty_event(body)
         except SignatureError as exc:
-            return refused(request, PAGERDUTY, 401, "bad signature", str(exc))
+            return refused(request, PAGERDUTY, 403, "bad signature", str(exc))
         except (ValidationError, BodyError) as exc:
             return refused(request, PAGERDUTY, 400, "not a PagerDuty v3 webhook", explain(exc))
         action = webhooks.pagerduty_action(event, signer.channels)

@@ -1,0 +1,140 @@
+"""A backup's dump folder as pg_restore reads it, decompressed as it is read.
+
+A restore used to decompress every `.zst` file into a working copy first and then start
+pg_restore: the whole database written to disk once more, and the decompression not
+overlapping the loading at all. Here each data file is a named pipe (FIFO) under its
+plain name; pg_restore opens them in its own order (with `-j`, several at once), and a
+feeder decompresses into each pipe as soon as a reader has it open. Nothing large is
+written, and decompression runs beside the loading.
+
+pg_restore's directory format opens a data file with a plain `fopen` and reads it once
+from start to end, which a pipe satisfies. A pipe is opened for writing without blocking
+(`O_NONBLOCK`: ENXIO until a reader is there), so one watcher thread serves any number of
+tables and a pipe pg_restore never opens (a failed restore) holds no thread. A writer
+whose reader went away (pg_restore stopped at an error) gets EPIPE and ends; a file that
+fails to decompress is remembered, and `Streamed.finish` names it afterwards: a pipe cut
+short would otherwise look to pg_restore like a table with fewer rows.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zstandard
+
+from opsbook.backups import files
+from opsbook.backups.errors import BackupFailed
+
+POLL = 0.005  # seconds between looks for a reader on the pipes not yet opened
+
+
+@dataclass
+class Streamed:
+    """The folder pg_restore reads, and what went wrong feeding it."""
+
+    folder: Path
+    failures: list[str] = field(default_factory=list)
+    feeder: _Feeder | None = None
+
+    def finish(self) -> None:
+        """After pg_restore has ended well: wait for the feeders, and BackupFailed naming
+        the files that did not decompress whole (pg_restore saw them end early)."""
+        if self.feeder is not None:
+            self.feeder.stop()
+        if self.failures:
+            raise BackupFailed("cannot decompress " + "; ".join(self.failures[:3]))
+
+
+class _Feeder:
+    """Opens each pipe for writing once pg_restore opens it for reading, and decompresses
+    its file into it on a thread of its own."""
+
+    def __init__(self, pipes: dict[Path, Path], streamed: Streamed) -> None:
+        self._pending = dict(pipes)
+        self._streamed = streamed
+        self._stop = threading.Event()
+        self._writers: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._watcher = threading.Thread(target=self._watch, name="restore-feeder", daemon=True)
+
+    def start(self) -> None:
+        self._watcher.start()
+
+    def stop(self) -> None:
+        """Idempotent: the writers end once pg_restore has closed their pipes."""
+        self._stop.set()
+        if self._watcher.is_alive():
+            self._watcher.join()
+        for writer in self._writers:
+            writer.join()
+
+    def _watch(self) -> None:
+        while self._pending and not self._stop.is_set():
+            for pipe in list(self._pending):
+                fd = _open_if_read(pipe)
+                if fd is not None:
+                    source = self._pending.pop(pipe)
+                    writer = threading.Thread(target=self._write, args=(fd, source), daemon=True)
+                    self._writers.append(writer)
+                    writer.start()
+            time.sleep(POLL)
+
+    def _write(self, fd: int, source: Path) -> None:
+        os.set_blocking(fd, True)
+        try:
+            with source.open("rb") as src, os.fdopen(fd, "wb", buffering=0) as dst:
+                zstandard.ZstdDecompressor().copy_stream(
+                    src, dst, read_size=files.CHUNK, write_size=files.CHUNK
+                )
+        except BrokenPipeError:
+            pass  # pg_restore stopped reading: its own error says why
+        except (OSError, zstandard.ZstdError) as exc:
+            with self._lock:
+                self._streamed.failures.append(f"{source.name}: {exc}")
+
+
+def _open_if_read(pipe: Path) -> int | None:
+    """The pipe's write end once a reader has it open, else None (never blocks)."""
+    try:
+        return os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            return None
+        raise
+
+
+@contextmanager
+def streamed_copy(folder: Path, work_root: Path) -> Iterator[Streamed]:
+    """The backup's dump folder with every `.zst` file a pipe fed as it is read, in a
+    temporary folder under `work_root`, removed afterwards whatever happens. The backup is
+    only read."""
+    work_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".restore-", dir=work_root))
+    streamed = Streamed(work / files.DUMP)
+    try:
+        streamed.folder.mkdir()
+        pipes: dict[Path, Path] = {}
+        for path in sorted((folder / files.DUMP).iterdir()):
+            if path.suffix == ".zst":
+                pipe = streamed.folder / path.stem
+                os.mkfifo(pipe, stat.S_IRUSR | stat.S_IWUSR)
+                pipes[pipe] = path
+            elif path.is_file():
+                shutil.copyfile(path, streamed.folder / path.name)
+        streamed.feeder = _Feeder(pipes, streamed)
+        streamed.feeder.start()
+        yield streamed
+    finally:
+        if streamed.feeder is not None:
+            streamed.feeder.stop()
+        shutil.rmtree(work, ignore_errors=True)

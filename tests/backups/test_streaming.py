@@ -1,0 +1,82 @@
+"""The pipes a restore reads: each `.zst` file decompressed as it is read, other files
+copied; a file that does not decompress whole is named afterwards; pipes nobody opens,
+or a reader that stops early, never hang the clean-up; the backup folder is only read.
+(The restores through real pg_restore are in test_restore, test_verify and test_drill.)"""
+
+from __future__ import annotations
+
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from opsbook.backups import files, streaming
+from opsbook.backups.errors import BackupFailed
+
+
+def _backup(tmp_path: Path, data: dict[str, bytes]) -> Path:
+    folder = tmp_path / "backup"
+    dump = folder / files.DUMP
+    dump.mkdir(parents=True)
+    (dump / "toc.dat").write_bytes(b"table of contents")
+    for name, body in data.items():
+        (dump / f"{name}.zst").write_bytes(zstandard.ZstdCompressor(level=1).compress(body))
+    return folder
+
+
+def _read_all(paths: list[Path]) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+
+    def read(path: Path) -> None:
+        found[path.name] = path.read_bytes()
+
+    readers = [threading.Thread(target=read, args=(p,)) for p in paths]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=30)
+        assert not reader.is_alive()
+    return found
+
+
+def test_pipes_give_each_file_decompressed_and_copy_the_rest(tmp_path: Path) -> None:
+    big = bytes(range(256)) * 20_000  # 5 MB: more than a pipe and a chunk hold
+    folder = _backup(tmp_path, {"3001.dat": big, "3002.dat": b"1\tx\n\\.\n", "3003.dat": b""})
+    before = sorted(p.name for p in (folder / files.DUMP).iterdir())
+    with streaming.streamed_copy(folder, tmp_path / "work") as dump:
+        assert stat.S_ISFIFO((dump.folder / "3001.dat").stat().st_mode)
+        assert (dump.folder / "toc.dat").read_bytes() == b"table of contents"
+        found = _read_all([dump.folder / n for n in ("3001.dat", "3002.dat", "3003.dat")])
+        dump.finish()
+    assert found == {"3001.dat": big, "3002.dat": b"1\tx\n\\.\n", "3003.dat": b""}
+    assert list((tmp_path / "work").iterdir()) == []  # the pipes' folder is gone
+    assert sorted(p.name for p in (folder / files.DUMP).iterdir()) == before
+
+
+def test_a_file_that_does_not_decompress_is_named(tmp_path: Path) -> None:
+    folder = _backup(tmp_path, {"3001.dat": b"row\n" * 100_000})
+    damaged = folder / files.DUMP / "3001.dat.zst"
+    body = damaged.read_bytes()
+    damaged.write_bytes(body[: len(body) // 2] + b"\x00garbage" * 100)
+    with streaming.streamed_copy(folder, tmp_path / "work") as dump:
+        _read_all([dump.folder / "3001.dat"])
+        with pytest.raises(BackupFailed, match=r"cannot decompress 3001\.dat\.zst"):
+            dump.finish()
+
+
+def test_pipes_nobody_opens_and_a_reader_that_stops_early_do_not_hang(tmp_path: Path) -> None:
+    folder = _backup(tmp_path, {"1.dat": b"x" * 5_000_000, "2.dat": b"never read"})
+    with streaming.streamed_copy(folder, tmp_path / "work") as dump:
+        with (dump.folder / "1.dat").open("rb") as reader:
+            assert reader.read(10) == b"x" * 10  # then closes: the writer gets EPIPE
+        dump.finish()  # a reader that stops has its own error to tell; none here
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_an_error_inside_leaves_nothing_behind(tmp_path: Path) -> None:
+    folder = _backup(tmp_path, {"1.dat": b"x" * 1_000})
+    with pytest.raises(RuntimeError), streaming.streamed_copy(folder, tmp_path / "work"):
+        raise RuntimeError("pg_restore failed")
+    assert list((tmp_path / "work").iterdir()) == []
