@@ -25,7 +25,7 @@ from opsbook.console import (
     print_rows,
 )
 from opsbook.context import AppContext, app_context
-from opsbook.deploy import announce, rollback, service
+from opsbook.deploy import announce, cli_check, rollback, service
 from opsbook.deploy import plan as planning
 from opsbook.deploy.stages import Stage, Target
 from opsbook.guard import guarded
@@ -36,6 +36,7 @@ app = typer.Typer(help="Verify deployments and keep their records.", no_args_is_
 JSON = typer.Option(False, "--json", help="Print as JSON.")
 _MARK = {"passed": ("ok", "green"), "failed": ("FAILED", "bold red"), "skipped": ("skip", "dim")}
 _VERDICT = {"passed": "green", "failed": "bold red"}
+app.command("check")(cli_check.check)
 
 
 def _line(stage: Stage) -> Text:
