@@ -115,7 +115,8 @@ async def _ci_status(
     timeout: float,
     clock: Clock,
 ) -> Item:
-    """GitHub's documented combined status, `GET /repos/{owner}/{repo}/commits/{ref}/status`:
+    """FORMATS.md names no CI format, so this reads GitHub's documented combined status,
+    `GET /repos/{owner}/{repo}/commits/{ref}/status`:
     `{"state": "success"|"pending"|"failure"|"error", "sha": ..., "statuses": [...]}`.
     Only success passes; the answer must be about this commit (a URL naming `main` whose
     head has moved on is a status of another commit)."""
