@@ -194,3 +194,37 @@ def test_demo_outage_scenario_opens_the_p0(demos: list[Demo]) -> None:
     state_dir, cluster_dir, server_pid = _leftovers(text)
     assert not state_dir.exists() and not cluster_dir.exists()
     assert not process_alive(server_pid)
+
+
+def test_demo_bad_deploy_scenario_catches_it_and_rolls_back(demos: list[Demo]) -> None:
+    demo = Demo("--once", "--scenario", "bad-deploy")
+    demos.append(demo)
+    code, text = demo.finish(timeout=180)
+    assert code == 0, text
+    good, bad = "9b1d2e3f4a5b", "1111111111aa"
+    assert f"deploy #1: {good} passed verification" in text
+    # The broken deploy passes its version stage, fails at health, and is rolled back
+    # through the sandbox's fake Vercel API to the good one, verified again.
+    caught = text.index(f"deploy #2: {bad} failed at health")
+    assert re.search(
+        r"FAILED health +GET http://127\.0\.0\.1:\d+/api/health: expected status 200, got 500", text
+    )
+    rolled = text.index("rolling back (--auto-rollback) through the fake Vercel API at /_vercel")
+    assert re.search(r"ok promote +Vercel accepted the promote \(202\); serving " + good, text)
+    back = text.index(f"rollback #3: production to {good} (voiceaitraining-9b1d2e3f4-2.vercel.app)")
+    assert caught < rolled < back, text
+    assert "serves and is verified" in text[back:]
+    # #deploys (the demo's fake Slack) got the verdicts and the seed's rollback line.
+    assert f"Slack got: Deployed {good} to production: verified" in text
+    assert f"Slack got: Deploy of {bad} to production failed at health" in text
+    assert f"Slack got: Rolled back to previous deployment due to deploy {bad} failed" in text
+    # The deploy records, newest first: the rollback, the failed deploy, the good one.
+    rows = re.findall(r"│ (\d) +│ production │ ([0-9a-f]{12}) │ (passed|failed) +│ ?(\w*)", text)
+    assert rows == [
+        ("3", good, "passed", ""),
+        ("2", bad, "failed", "health"),
+        ("1", good, "passed", ""),
+    ], text
+    state_dir, cluster_dir, server_pid = _leftovers(text)
+    assert not state_dir.exists() and not cluster_dir.exists()
+    assert not process_alive(server_pid)

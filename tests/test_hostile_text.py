@@ -623,6 +623,8 @@ def _backups_and_deploys(sweep: Sweep) -> None:
     assert drill["verdict"] == "failed"
     run("deploy", "verify", "--commit", ARG, code=2, shows=())
     run("deploy", "list", shows=())
+    run("deploy", "check", "--commit", ARG, code=2, shows=())
+    run("deploy", "check", "--commit", "deadbeef", "--yes-flags", code=1, shows=())
     # No provider configured: refused in one line naming the key; ARG is refused as a
     # reason before that (control characters), and never echoed raw.
     run("deploy", "rollback", "--reason", ARG, code=2, shows=())

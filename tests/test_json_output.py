@@ -89,6 +89,7 @@ ARGS: dict[str, list[str]] = {
     "sandbox deploy": ["--commit", "abcd", "--url", "http://127.0.0.1:{dead}"],
     "deploy verify": ["--commit", "abcd", "--url", "http://127.0.0.1:{dead}"],
     "deploy list": [],
+    "deploy check": ["--commit", "abcd", "--yes-flags"],
     "deploy rollback": ["--reason", 'Zoë "[/x]"'],
     "oncall now": [],
     "oncall schedule": ["--weeks", "1"],
@@ -162,6 +163,7 @@ MUST_PRINT = {
     "drill",
     "drill list",
     "deploy list",
+    "deploy check",
 }
 
 

@@ -144,7 +144,10 @@ def demo(
     ),
     once: bool = typer.Option(False, "--once", help="Set up, run, and stop at once."),
     scenario: str | None = typer.Option(
-        None, "--scenario", help="outage: watch the sandbox, break its health, see the P0 open."
+        None,
+        "--scenario",
+        help="outage: break the sandbox's health, see the P0 open; "
+        "bad-deploy: a bad deploy caught and rolled back.",
     ),
 ) -> None:
     """Run opsbook against a seeded sandbox on this machine; Ctrl-C stops everything.
@@ -153,10 +156,10 @@ def demo(
     """
     from opsbook.demo import run_demo
 
-    if scenario not in (None, "outage"):
+    if scenario not in (None, "outage", "bad-deploy"):
         from opsbook.console import fail
 
-        fail(f"no scenario {scenario!r}; there is: outage")
+        fail(f"no scenario {scenario!r}; there are: outage, bad-deploy")
     run_demo(database_url=database_url, port=port, attempts=attempts, once=once, scenario=scenario)
 
 

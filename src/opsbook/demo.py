@@ -30,6 +30,7 @@ from opsbook.config.notify import Channel, PagerDutyChannel, SlackChannel
 from opsbook.config.profiles import fill_variables, profile_text
 from opsbook.config.secrets import Secret
 from opsbook.console import Table, console, literal, safe
+from opsbook.demo_deploy import bad_deploy
 from opsbook.demo_page import OPERATIONAL, investigating_message, wait_for_line
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import clock_line
@@ -139,6 +140,8 @@ def _run(
     console.print(f"opsbook config    {safe(config.source)}")
     if scenario == "outage":
         _outage(cleanup, config, settings, server.url)
+    elif scenario == "bad-deploy":
+        bad_deploy(cleanup, config, settings, server.url)
     else:
         _status_page(cleanup, config)
         _run_opsbook(config, settings, server.url)

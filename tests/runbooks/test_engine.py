@@ -301,8 +301,24 @@ def test_an_invalid_runbook_is_refused_with_its_location(ops: Ops) -> None:
 
 
 def test_a_notice_to_a_channel_not_configured_is_refused_before_any_step(ops: Ops) -> None:
+    ops.book(
+        "announce",
+        """\
+        name: announce
+        title: Announce
+        parameters:
+          commit: {type: str, required: true}
+        steps:
+          - id: first
+            title: Before
+            manual: "Look first."
+          - id: announce
+            title: Tell #deploys
+            notify: {channel: slack-deploys, message: "Deploying {{ params.commit }}"}
+        """,
+    )
     for dry in ([], ["--dry-run"]):
-        result = ops.run("runbook", "run", "deploy", "--param", "commit=4f2c9e1", *dry)
+        result = ops.run("runbook", "run", "announce", "--param", "commit=4f2c9e1", *dry)
         assert result.exit_code == 2, result.output
         assert "step announce: no channel named or showing 'slack-deploys'" in result.output
     assert ops.json("runbook", "runs") == []

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from opsbook.config.base import HttpStatus, Model, Threshold
+from opsbook.config.checklist import ChecklistSettings
 from opsbook.config.durations import Duration, Interval, format_duration
 from opsbook.config.errors import shown
 from opsbook.config.rollback import RollbackSettings
@@ -99,6 +100,8 @@ class DeployConfig(RollbackSettings):
     error_rate: Limits = Limits(warn=0.01, crit=0.05)
     p95: Limits = Limits(warn=1.0, crit=3.0)
     staging_url: str | None = None
+    # What `opsbook deploy check` runs for the seed's pre-deployment checklist.
+    checklist: ChecklistSettings = ChecklistSettings()
 
     @field_validator("wait", "watch")
     @classmethod

@@ -12,8 +12,8 @@ from typing import Any
 
 from opsbook.clock import sleeper
 from opsbook.config import Duration
+from opsbook.deploy import checklist, rollback, service
 from opsbook.deploy import plan as planning
-from opsbook.deploy import rollback, service
 from opsbook.deploy.stages import Target
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 
@@ -25,6 +25,15 @@ class VerifyInputs(ActionInputs):
     wait: Duration | None = None
     watch: Duration | None = None
     auto_rollback: bool = False
+
+
+class CheckInputs(ActionInputs):
+    commit: str
+    env: str = "production"
+    # Who confirmed the feature flags: a manual step's `confirmed_by` (or `skipped_by`,
+    # "not applicable"); empty or missing, the item fails.
+    flags_confirmed_by: str | None = None
+    database_url: str | None = None
 
 
 class RollbackInputs(ActionInputs):
@@ -65,6 +74,35 @@ def _verify(context: ActionContext, inputs: VerifyInputs) -> dict[str, Any]:
         )
     failed = next(s for s in result.stages if not s.passed)
     raise ActionFailed(f"deploy failed at {failed.name}: {failed.saw}", output)
+
+
+def _check(context: ActionContext, inputs: CheckInputs) -> dict[str, Any]:
+    try:
+        done = asyncio.run(
+            checklist.run_checklist(
+                store=context.store,
+                config=context.config,
+                commit=inputs.commit,
+                env=inputs.env,
+                actor=context.actor,
+                clock=context.clock,
+                flags=checklist.Confirmation(
+                    inputs.flags_confirmed_by or None,
+                    "confirm the feature flags step, or pass flags_confirmed_by",
+                ),
+                database_url=inputs.database_url or checklist.target_database(context.config),
+                secrets=context.secrets,
+                timeout=context.timeout,
+            )
+        )
+    except service.DeployInputError as exc:
+        raise ActionFailed(str(exc)) from None
+    output = done.as_dict()
+    failed = [i for i in done.items if i.failed]
+    if failed:
+        said = "; ".join(f"{i.name}: {i.saw}" for i in failed)
+        raise ActionFailed(f"not ready for {done.env}: {said}", output)
+    return output
 
 
 def _rollback(context: ActionContext, inputs: RollbackInputs) -> dict[str, Any]:
@@ -131,6 +169,16 @@ def _who(context: ActionContext) -> dict[str, Any]:
 
 
 def register(registry: Registry) -> None:
+    registry.register(
+        Action(
+            "deploy.check",
+            "The pre-deployment checklist: tests, staging, migrations, flags; post to #deploys.",
+            CheckInputs,
+            _check,
+            lambda i: f"check {i.commit} is ready for {i.env} and post it to #deploys",
+            writes=lambda _i: True,
+        )
+    )
     registry.register(
         Action(
             "deploy.verify",

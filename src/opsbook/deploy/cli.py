@@ -25,7 +25,7 @@ from opsbook.console import (
     print_rows,
 )
 from opsbook.context import AppContext, app_context
-from opsbook.deploy import announce, rollback, service
+from opsbook.deploy import announce, checklist, cli_check, rollback, service
 from opsbook.deploy import plan as planning
 from opsbook.deploy.stages import Stage, Target
 from opsbook.guard import guarded
@@ -36,6 +36,7 @@ app = typer.Typer(help="Verify deployments and keep their records.", no_args_is_
 JSON = typer.Option(False, "--json", help="Print as JSON.")
 _MARK = {"passed": ("ok", "green"), "failed": ("FAILED", "bold red"), "skipped": ("skip", "dim")}
 _VERDICT = {"passed": "green", "failed": "bold red"}
+app.command("check")(cli_check.check)
 
 
 def _line(stage: Stage) -> Text:
@@ -119,6 +120,7 @@ def verify(
     except service.DeployInputError as exc:
         fail(str(exc))
     store = context.store()
+    _warn_unchecked(store, target)
     try:
         result = _run(target, store=store, context=context, as_json=as_json)
     except service.AppUnreachable as exc:
@@ -140,6 +142,13 @@ def verify(
             _say_rollback(rolled)
     if result.verdict != "passed":
         raise typer.Exit(Exit.FOUND)
+
+
+def _warn_unchecked(store: Store, target: Target) -> None:
+    """A warning, not a refusal: the checklist may have been gone through by hand."""
+    if checklist.passed_check(store=store, commit=target.commit, env=target.env) is None:
+        said = f"warning: no passed deploy check of {target.commit[:12]} for {target.env}"
+        err.print(literal(f"{said} (opsbook deploy check --commit {target.commit})", "yellow"))
 
 
 def _auto_rollback(

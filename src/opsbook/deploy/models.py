@@ -41,3 +41,21 @@ class Deploy(Base):
     deployment: Mapped[str | None] = mapped_column(Text)
     from_commit: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DeployCheck(Base):
+    """One `opsbook deploy check`: the seed's pre-deployment items, each passed, failed,
+    confirmed by a person or skipped, and the verdict over them."""
+
+    __tablename__ = "deploy_checks"
+    __table_args__ = (Index("ix_deploy_checks_env_commit", "env", "commit"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    commit: Mapped[str] = mapped_column(String(64))
+    env: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(20))  # running, passed, failed
+    # [{"name", "title", "outcome", "saw", "by", "details"}] in the seed's order.
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -4,10 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, literal, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from opsbook.deploy.models import Deploy
+from opsbook.deploy.models import Deploy, DeployCheck
+
+
+def same_commit(column: InstrumentedAttribute[str], commit: str) -> ColumnElement[bool]:
+    """A stored commit and `commit` name one commit when either is a prefix of the other
+    (`9b1d2e3` and the full id). Both are hex (checked before they are written), so
+    neither can hold a LIKE wildcard."""
+    return or_(column.startswith(commit), literal(commit).startswith(column))
+
+
+def newest_at(session: Session, *, env: str, commit: str) -> Deploy | None:
+    """The newest deploy record of `commit` in `env`, passed or not."""
+    return session.scalar(
+        select(Deploy)
+        .where(Deploy.env == env, same_commit(Deploy.commit, commit))
+        .order_by(Deploy.ended_at.desc(), Deploy.id.desc())
+        .limit(1)
+    )
+
+
+def passed_check(session: Session, *, env: str, commit: str) -> DeployCheck | None:
+    """The newest pre-deployment checklist of `commit` for `env` that passed, if any."""
+    return session.scalar(
+        select(DeployCheck)
+        .where(
+            DeployCheck.env == env,
+            DeployCheck.verdict == "passed",
+            same_commit(DeployCheck.commit, commit),
+        )
+        .order_by(DeployCheck.id.desc())
+        .limit(1)
+    )
 
 
 def last_verified_commit(session: Session, *, env: str) -> str | None:

@@ -9,51 +9,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-from contextlib import suppress
 from typing import Any
 
-from opsbook.config.secrets import mask_text
+from opsbook.programs import run_argv
 from opsbook.routines.keys import key_states
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
-from opsbook.runbooks.step_actions import BODY_LIMIT
 
 
 class NoInputs(ActionInputs):
     pass
-
-
-def run_argv(argv: list[str], *, timeout: float, secrets: list[str]) -> dict[str, Any]:
-    """One command, its own process group (ended whole on timeout); the tail of its output."""
-    try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return {"argv": argv, "exit_code": None, "finding": f"cannot start: {exc.strerror}"}
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        finding: str | None = f"timed out after {timeout:g}s"
-    else:
-        finding = f"exit {process.returncode}" if process.returncode else None
-    return {
-        "argv": argv,
-        "exit_code": process.returncode,
-        "finding": finding,
-        "output": mask_text(output[-BODY_LIMIT:], secrets),
-    }
 
 
 def _audit(context: ActionContext, _inputs: NoInputs) -> dict[str, Any]:
