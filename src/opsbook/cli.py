@@ -173,19 +173,23 @@ def demo(
     ),
     once: bool = typer.Option(False, "--once", help="Set up, run, and stop at once."),
     scenario: str | None = typer.Option(
-        None, "--scenario", help="outage: watch the sandbox, break its health, see the P0 open."
+        None,
+        "--scenario",
+        help="tour (the default: two scripted incidents, then watching) or outage (break"
+        " the sandbox's health, see the P0 open, the page sent, the status page red).",
     ),
 ) -> None:
-    """Run opsbook against a seeded sandbox on this machine; Ctrl-C stops everything.
+    """Run opsbook against a seeded sandbox on this machine, watching it until Ctrl-C.
 
     Example: opsbook demo --attempts 200000
     """
     from opsbook.demo import run_demo
+    from opsbook.demo.scenarios import SCENARIOS
 
-    if scenario not in (None, "outage"):
+    if scenario is not None and scenario not in SCENARIOS:
         from opsbook.console import fail
 
-        fail(f"no scenario {scenario!r}; there is: outage")
+        fail(f"no scenario {scenario!r}; there is: {', '.join(SCENARIOS)}")
     run_demo(database_url=database_url, port=port, attempts=attempts, once=once, scenario=scenario)
 
 

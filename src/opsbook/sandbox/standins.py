@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import threading
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 
 import dns.exception
@@ -60,7 +61,7 @@ class TlsServer:
             try:
                 conn, _ = self.sock.accept()
             except OSError:
-                return  # closed
+                return  # shut down
             conn.settimeout(5)  # a client that never speaks holds the loop no longer
             try:
                 with self.context.wrap_socket(conn, server_side=True) as tls:
@@ -69,7 +70,7 @@ class TlsServer:
                 pass
 
     def close(self) -> None:
-        self.sock.close()
+        _shut(self.sock, self.thread)
 
 
 class DnsServer:
@@ -81,6 +82,7 @@ class DnsServer:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
+        self.closing = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True, name="dns-standin")
         self.thread.start()
 
@@ -94,7 +96,9 @@ class DnsServer:
             try:
                 data, peer = self.sock.recvfrom(4096)
             except OSError:
-                return  # closed
+                return  # shut down
+            if self.closing.is_set():
+                return
             try:
                 answer = self._answer(dns.message.from_wire(data))
             except (dns.exception.DNSException, IndexError, ValueError):
@@ -117,4 +121,14 @@ class DnsServer:
         return response
 
     def close(self) -> None:
-        self.sock.close()
+        self.closing.set()
+        _shut(self.sock, self.thread)
+
+
+def _shut(sock: socket.socket, thread: threading.Thread) -> None:
+    """Wake the serving thread and close its socket. close() alone does neither on Linux:
+    a thread blocked in accept() or recvfrom() keeps the socket, and the port, open."""
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    thread.join(timeout=5)
+    sock.close()
