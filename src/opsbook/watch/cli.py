@@ -43,7 +43,8 @@ def check(
     names: list[str] = typer.Argument(None, metavar="[NAME]..."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Run checks once (all, or the named ones); exit 1 if any is not ok.
+    """Run checks once (all, or the named ones) and store what they saw, as serve does;
+    exit 1 if any is not ok.
 
     Example: opsbook check health webhook-clerk
     """
