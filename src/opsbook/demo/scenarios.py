@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from opsbook.demo import outage, tour
+from opsbook.demo.outage import play as outage
 from opsbook.demo.stage import Stage
+from opsbook.demo.tour import play as tour
 from opsbook.demo.watching import Watching
 
 
@@ -20,6 +21,6 @@ class Scenario:
 
 DEFAULT = "tour"
 SCENARIOS: dict[str, Scenario] = {
-    "tour": Scenario("probes, two scripted incidents, then watching", tour.play),
-    "outage": Scenario("watch the sandbox, break its health, see the P0 open", outage.play),
+    "tour": Scenario("probes, two scripted incidents, then watching", tour),
+    "outage": Scenario("watch the sandbox, break its health, see the P0 open", outage),
 }
