@@ -217,14 +217,51 @@ def test_init_and_help_need_no_config(tmp_path: Path, monkeypatch: pytest.Monkey
     assert runner.invoke(app, ["status"]).exit_code == 0  # found here now
 
 
-@pytest.mark.parametrize("option", ["--config", "-c"])
-def test_config_after_the_command_says_where_it_goes(tmp_path: Path, option: str) -> None:
+@pytest.mark.parametrize("option", ["--config", "-c", "--config="])
+def test_config_after_the_command_is_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPSBOOK_CONFIG", raising=False)
+    config = tmp_path / "elsewhere" / "opsbook.yaml"
+    config.parent.mkdir()
+    config.write_text("store:\n  url: sqlite:///state.db\n")
+    given = [option + str(config)] if option.endswith("=") else [option, str(config)]
+    for command in (["status"], ["incident", "list"], ["incident", "actions"]):
+        result = runner.invoke(app, [*command, *given])
+        assert result.exit_code == 0, result.output
+    assert "no check has run yet" in runner.invoke(app, ["status", *given]).output
+    assert (config.parent / "state.db").is_file()  # the store the file names, nowhere else
+    assert list(tmp_path.iterdir()) == [config.parent]
+
+
+def test_config_after_the_command_wins_over_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSBOOK_CONFIG", str(tmp_path / "missing.yaml"))
     config = tmp_path / "opsbook.yaml"
-    config.write_text("store:\n  url: sqlite:///opsbook.db\n")
-    result = runner.invoke(app, ["status", option, str(config)])
+    config.write_text("store:\n  url: sqlite:///state.db\n")
+    result = runner.invoke(app, ["incident", "list", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "no incidents" in result.output
+
+
+def test_a_command_with_its_own_c_option_says_where_the_config_goes() -> None:
+    from opsbook.cli import _Opsbook
+
+    tool = typer.Typer(cls=_Opsbook)
+
+    @tool.callback()
+    def root(config: Path | None = typer.Option(None, "--config", "-c")) -> None:
+        """The root."""
+
+    @tool.command("count")
+    def count(times: int = typer.Option(1, "-c", help="How many.")) -> None:
+        """Its own -c."""
+        typer.echo(f"counted {times}")
+
+    assert runner.invoke(tool, ["count", "-c", "3"]).output == "counted 3\n"
+    result = runner.invoke(tool, ["count", "--config", "x.yaml"])
     assert result.exit_code == 2
     said = " ".join(result.output.replace("│", " ").split())
-    assert "put --config before the command: opsbook --config FILE status" in said
-    result = runner.invoke(app, ["incident", "list", option, str(config)])
-    said = " ".join(result.output.replace("│", " ").split())
-    assert "put --config before the command: opsbook --config FILE incident list" in said
+    assert "put --config before the command: opsbook --config FILE count" in said

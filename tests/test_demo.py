@@ -22,10 +22,16 @@ from tests.conftest import process_alive
 pytestmark = pytest.mark.slow
 
 
+# As after `make demo`: opsbook is not on PATH.
+WITHOUT_OPSBOOK = {**os.environ, "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+WITHOUT_OPSBOOK.pop("OPSBOOK_CONFIG", None)
+REPO = Path(__file__).resolve().parent.parent
+
+
 class Demo:
     def __init__(self, *args: str) -> None:
         self.port = free_port()
-        env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+        env = {**WITHOUT_OPSBOOK, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -42,6 +48,7 @@ class Demo:
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
+            cwd=REPO,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
@@ -99,6 +106,25 @@ def demos() -> Iterator[list[Demo]]:
         demo.ensure_stopped()
 
 
+def _hint(text: str, *words: str) -> str:
+    """The printed hint line holding `words`, as a person copies it."""
+    for line in text.splitlines():
+        if all(w in line for w in words) and ".venv/bin/opsbook" in line:
+            return line[line.index(".venv/bin/opsbook") :]
+    raise AssertionError(f"no hint with {words}:\n{text}")
+
+
+def _run_hint(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=REPO,
+        env=WITHOUT_OPSBOOK,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_demo_runs_then_stops_cleanly(stop_signal: signal.Signals, demos: list[Demo]) -> None:
     demo = Demo()
@@ -116,7 +142,10 @@ def test_demo_runs_then_stops_cleanly(stop_signal: signal.Signals, demos: list[D
     assert httpx.get(f"http://127.0.0.1:{demo.port}/api/health").json() == {"status": "ok"}
     page = re.search(r"status page +(http://127\.0\.0\.1:\d+/status)", text)
     assert page, text
-    assert "health-500 fault switch is on" in httpx.get(page.group(1)).text
+    # The drills' public updates, resolved before the watching began: among the page's
+    # recent incidents.
+    recent = page.group(1).removesuffix("/status") + "/api/v2/incidents.json"
+    assert "health-500 fault switch is on" in httpx.get(recent).text
 
     demo.process.send_signal(stop_signal)
     code, text = demo.finish()
@@ -128,13 +157,55 @@ def test_demo_runs_then_stops_cleanly(stop_signal: signal.Signals, demos: list[D
     assert not _port_open(demo.port)
 
 
+def test_make_demo_watches_break_it_watch_it_fix_it(demos: list[Demo]) -> None:
+    """The hints, run as printed with opsbook off PATH: the fault opens an incident, pages
+    the fakes and turns the status page red; status shows the live checks."""
+    demo = Demo()
+    demos.append(demo)
+    text = demo.read_until("Ready.")
+    assert "try, in another terminal in this folder:" in text
+    assert not re.search(r"(?m)^\s+(\w+ it\s+)?opsbook ", text), text  # never bare `opsbook`
+    status = _run_hint(_hint(text, "status"))
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "no check has run yet" not in status.stdout
+    assert re.search(r"│ tls +│ ok +│", status.stdout) and "email-dns" in status.stdout, (
+        status.stdout
+    )
+    summary = re.search(r"status page +(http://127\.0\.0\.1:\d+)/status", text)
+    assert summary, text
+    broke = _run_hint(_hint(text, "break it"))
+    assert broke.returncode == 0, broke.stdout + broke.stderr
+    seen = demo.read_until("PagerDuty got: trigger critical")
+    assert re.search(r"FIRING check:health \(crit\) -> opened incident #3 P0", seen), seen
+    # The public page shows what the checks saw: the web app's component out (health down,
+    # its other checks up: a partial outage), the page no longer all green.
+    page = httpx.get(f"{summary.group(1)}/api/v2/summary.json").json()
+    web_app = next(c for c in page["components"] if c["name"] == "Web app")
+    assert web_app["status"] == "partial_outage", page
+    assert page["status"]["indicator"] != "none", page
+    history = _run_hint(_hint(text, "history"))
+    assert history.returncode == 0 and "health" in history.stdout, history.stdout
+    fixed = _run_hint(_hint(text, "fix it"))
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    demo.read_until("RESOLVED check:health")
+    demo.process.send_signal(signal.SIGINT)
+    code, text = demo.finish()
+    assert code == 0, text
+
+
 def test_demo_once_sets_up_runs_and_exits(demos: list[Demo]) -> None:
     demo = Demo("--once")
     demos.append(demo)
     code, text = demo.finish(timeout=180)
     assert code == 0, text
     state_dir, cluster_dir, server_pid = _leftovers(text)
-    assert "opsbook --config" in text
+    # Nothing is suggested in a folder about to be removed.
+    assert "--config" not in text and "try, in another terminal" not in text
+    assert "--once: done" in text
+    # The demo's config raises no false alarm: every check it watches is ok.
+    checks = re.findall(r"(?m)^  (\S+) +(ok|degraded|down|error) ", text)
+    assert len(checks) == 12 and {state for _, state in checks} == {"ok"}, text
+    assert "left out          the backup check" in text
     assert not state_dir.exists() and not cluster_dir.exists()
     assert not process_alive(server_pid)
 

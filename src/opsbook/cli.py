@@ -3,6 +3,7 @@ cannot be used into one line, whichever command met it."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,38 @@ from opsbook.web import serve as web_serve
 ROOT_OPTIONS = ("--config", "-c")
 
 
+def _config_after(ctx: Any, _param: Any, value: Path | None) -> None:
+    """`opsbook status --config F` means what `opsbook --config F status` means: people
+    type the option where they type every other one."""
+    if value is not None:
+        app_context(ctx).config_option = value
+
+
+def _accept_config_after(command: Any, root_option: Any) -> None:
+    """Give `command` and every command under it the root's --config/-c, hidden and read
+    from the command line only (the root alone reads $OPSBOOK_CONFIG), unless a command
+    already uses either name: that one keeps its own, and `_Opsbook.invoke` says where
+    the root's goes."""
+    taken = {name for param in command.params for name in param.opts}
+    if not taken & set(ROOT_OPTIONS):
+        option = copy.copy(root_option)
+        option.envvar, option.hidden, option.expose_value = None, True, False
+        option.callback = _config_after
+        command.params.append(option)
+    for sub in getattr(command, "commands", {}).values():
+        _accept_config_after(sub, root_option)
+
+
 class _Opsbook(TyperGroup):
     """Every command runs inside this: a store that is unreachable, read-only or full
     is reported once here (AppContext.store_failed), not as a page of SQLAlchemy; and
-    `--config` given after the command is told where it goes."""
+    `--config` is accepted after the command as before it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        [root_option] = [p for p in self.params if ROOT_OPTIONS[0] in p.opts]
+        for command in self.commands.values():
+            _accept_config_after(command, root_option)
 
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
         try:
@@ -146,20 +175,22 @@ def demo(
     scenario: str | None = typer.Option(
         None,
         "--scenario",
-        help="outage: break the sandbox's health, see the P0 open; "
-        "bad-deploy: a bad deploy caught and rolled back.",
+        help="tour (the default: two scripted incidents, then watching), outage (break"
+        " the sandbox's health, see the P0 open, the page sent, the status page red) or"
+        " bad-deploy (a bad deploy caught at health and rolled back).",
     ),
 ) -> None:
-    """Run opsbook against a seeded sandbox on this machine; Ctrl-C stops everything.
+    """Run opsbook against a seeded sandbox on this machine, watching it until Ctrl-C.
 
     Example: opsbook demo --attempts 200000
     """
     from opsbook.demo import run_demo
+    from opsbook.demo.scenarios import SCENARIOS
 
-    if scenario not in (None, "outage", "bad-deploy"):
+    if scenario is not None and scenario not in SCENARIOS:
         from opsbook.console import fail
 
-        fail(f"no scenario {scenario!r}; there are: outage, bad-deploy")
+        fail(f"no scenario {scenario!r}; there is: {', '.join(SCENARIOS)}")
     run_demo(database_url=database_url, port=port, attempts=attempts, once=once, scenario=scenario)
 
 

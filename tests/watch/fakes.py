@@ -1,21 +1,11 @@
 """Local stand-ins for services we cannot reach, speaking their published formats:
-an Atlassian Statuspage v2 page, an Instatus page, a Prometheus query API, a TLS
-server with a certificate of chosen age, and a DNS server with chosen TXT records."""
+an Atlassian Statuspage v2 page, an Instatus page, a Prometheus query API. (The TLS and
+DNS stand-ins are the sandbox's, opsbook.sandbox.standins, which the demo uses too.)"""
 
 from __future__ import annotations
 
-import socket
-import ssl
-import subprocess
-import threading
-from pathlib import Path
 from typing import Any
 
-import dns.message
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
-import dns.rrset
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
@@ -151,93 +141,3 @@ class FakePrometheus:
             return JSONResponse(
                 {"status": "success", "data": {"resultType": "vector", "result": result}}
             )
-
-
-def make_certificate(folder: Path, days: int) -> tuple[Path, Path]:
-    cert, key = folder / f"cert-{days}.pem", folder / f"key-{days}.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            str(days),
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-class TlsServer:
-    """Accepts TLS connections and completes the handshake; enough for an expiry check."""
-
-    def __init__(self, cert: Path, key: Path) -> None:
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(cert, key)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = int(self.sock.getsockname()[1])
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                with self.context.wrap_socket(conn, server_side=True) as tls:
-                    tls.recv(1)
-            except (OSError, ssl.SSLError):
-                pass
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class DnsServer:
-    """A UDP DNS server answering TXT queries from a dict (name -> records)."""
-
-    def __init__(self, records: dict[str, list[str]]) -> None:
-        self.records = {k.rstrip(".") + ".": v for k, v in records.items()}
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = int(self.sock.getsockname()[1])
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            query = dns.message.from_wire(data)
-            response = dns.message.make_response(query)
-            question = query.question[0]
-            name = question.name.to_text()
-            if question.rdtype == dns.rdatatype.TXT and name in self.records:
-                texts = [f'"{t}"' for t in self.records[name]]
-                response.answer.append(
-                    dns.rrset.from_text_list(name, 300, dns.rdataclass.IN, dns.rdatatype.TXT, texts)
-                )
-            elif name not in self.records:
-                response.set_rcode(dns.rcode.NXDOMAIN)
-            self.sock.sendto(response.to_wire(), peer)
-
-    def close(self) -> None:
-        self.sock.close()

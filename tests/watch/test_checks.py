@@ -14,17 +14,15 @@ import pytest
 from opsbook.clock import Clock, FrozenClock, SystemClock
 from opsbook.config import Config
 from opsbook.postgres.cluster import free_port
+from opsbook.sandbox.standins import DnsServer, TlsServer, make_certificate
 from opsbook.serving import BackgroundServer
 from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import run_checks
 from tests.conftest import RunningSandbox, wait_for
 from tests.postgres.conftest import Sessions, as_role
 from tests.watch.fakes import (
-    DnsServer,
     FakePrometheus,
     FakeStatusPages,
-    TlsServer,
-    make_certificate,
     statuspage_component,
     statuspage_incident,
     statuspage_summary,

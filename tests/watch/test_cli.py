@@ -50,3 +50,25 @@ def test_unknown_check_name(tmp_path: Path, sandbox: RunningSandbox) -> None:
     )
     assert result.exit_code == 2
     assert "no check named 'helth' (did you mean 'health'?)" in result.output
+
+
+def test_check_stores_what_it_saw_for_status(tmp_path: Path, sandbox: RunningSandbox) -> None:
+    config = str(_config(tmp_path, sandbox))
+    runner = CliRunner()
+    assert "no check has run yet" in runner.invoke(app, ["--config", config, "status"]).output
+    assert runner.invoke(app, ["--config", config, "check"]).exit_code == 0
+    shown = json.loads(runner.invoke(app, ["--config", config, "status", "--json"]).stdout)
+    assert [(c["name"], c["state"]) for c in shown["checks"]] == [
+        ("health", "ok"),
+        ("webhook-clerk", "ok"),
+    ]
+    assert shown["alerts"] == []
+    # A failure is stored as serve stores one: the check's alert fires.
+    httpx.put(
+        f"{sandbox.url}/_sandbox/faults/health-500", json={"value": True}, headers=sandbox.admin
+    )
+    assert runner.invoke(app, ["--config", config, "check", "health"]).exit_code == 1
+    shown = json.loads(runner.invoke(app, ["--config", config, "status", "--json"]).stdout)
+    states = {c["name"]: c["state"] for c in shown["checks"]}
+    assert states == {"health": "down", "webhook-clerk": "ok"}
+    assert [(a["rule"], a["state"]) for a in shown["alerts"]] == [("check:health", "firing")]

@@ -351,6 +351,7 @@ def test_secrets_never_reach_output_or_logs(
     ):
         config = _config_file(tmp_path, url, query="up", **fields)
         outputs = []
+        caplog.clear()  # each config's own secrets: the others' are text to this one
         for args in (["check", "--json"], ["check"], ["config", "check", "--json"]):
             result = runner.invoke(app, ["--config", str(config), *args])
             outputs.append(result.stdout + result.stderr)

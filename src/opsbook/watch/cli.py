@@ -1,4 +1,5 @@
-"""`opsbook check`: run the configured checks once and say what each saw."""
+"""`opsbook check`: run the configured checks once, say what each saw, and store it as
+serve stores a scheduled run's results (so `opsbook status` shows it next)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import difflib
 import typer
 
 from opsbook.config import Config
-from opsbook.config.models import Check, VersionCheck
+from opsbook.config.models import Check
 from opsbook.console import Exit, Table, console, fail, literal, print_json
 from opsbook.context import app_context
+from opsbook.watch import service
+from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import run_checks
 
 _STYLE = {"ok": "green", "degraded": "yellow", "down": "bold red", "error": "bold magenta"}
@@ -40,32 +43,35 @@ def check(
     names: list[str] = typer.Argument(None, metavar="[NAME]..."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Run checks once (all, or the named ones); exit 1 if any is not ok.
+    """Run checks once (all, or the named ones) and store what they saw, as serve does;
+    exit 1 if any is not ok.
 
     Example: opsbook check health webhook-clerk
     """
     context = app_context(ctx)
     config = context.config(required=True)
     chosen = choose_checks(config, names)
-    # The store only when a version check compares with the last verified deploy: a
-    # plain `opsbook check` leaves no opsbook.db behind.
-    reads_deploys = not config.app.expected_commit and any(
-        isinstance(c, VersionCheck) and not c.expected for c in chosen
-    )
-    store = context.store() if reads_deploys else None
+    store = context.store()
     results = asyncio.run(run_checks(config, chosen, clock=context.clock, store=store))
-    if as_json:
-        print_json([r.as_dict() for r in results])
-    else:
-        table = Table("check", "kind", "state", "what it saw", "ms")
-        for r in results:
-            table.add_row(
-                r.name,
-                r.kind,
-                literal(r.state, _STYLE[r.state]),
-                r.summary,
-                f"{r.latency_ms:.0f}" if r.latency_ms is not None else "",
-            )
-        console.print(table)
+    _print(results, as_json=as_json)
+    # Printed first: a responder sees what the checks saw even when the store then fails.
+    # Stored like serve's results: a failing check's alert moves here as it would there.
+    service.process_results(store, config, results, clock=context.clock)
     if any(not r.ok for r in results):
         raise typer.Exit(Exit.FOUND)
+
+
+def _print(results: list[CheckResult], *, as_json: bool) -> None:
+    if as_json:
+        print_json([r.as_dict() for r in results])
+        return
+    table = Table("check", "kind", "state", "what it saw", "ms")
+    for r in results:
+        table.add_row(
+            r.name,
+            r.kind,
+            literal(r.state, _STYLE[r.state]),
+            r.summary,
+            f"{r.latency_ms:.0f}" if r.latency_ms is not None else "",
+        )
+    console.print(table)

@@ -1,4 +1,4 @@
-"""`opsbook demo --scenario bad-deploy`: a bad deploy caught and rolled back.
+"""`opsbook demo --scenario bad-deploy`: a bad deploy caught and rolled back, then watching.
 
 On the demo's sandbox: a good commit is deployed and verified; then a commit whose health
 endpoint fails is deployed, verify catches it at the health stage and, as
@@ -19,6 +19,8 @@ from opsbook.config.notify import SlackChannel
 from opsbook.config.rollback import VercelSettings
 from opsbook.config.secrets import Secret
 from opsbook.console import Table, console, literal
+from opsbook.demo.stage import Stage as DemoStage
+from opsbook.demo.watching import Watching, start_watching
 from opsbook.deploy import rollback, service
 from opsbook.deploy.stages import Stage, Target
 from opsbook.sandbox.client import deploy_call
@@ -40,6 +42,13 @@ class _Stages(service.Progress):
         style = "green" if stage.outcome == "passed" else "dim" if stage.passed else "bold red"
         word = {"passed": "ok", "skipped": "skip"}.get(stage.outcome, "FAILED")
         console.print(literal(f"  {word:>6} {stage.name:<8} {stage.saw}", style))
+
+
+def play(stage: DemoStage) -> Watching:
+    """Good deploy verified; bad deploy caught at health and rolled back; records shown;
+    then the sandbox watched as in every scenario."""
+    bad_deploy(stage.cleanup, stage.config, stage.settings, stage.app_url)
+    return start_watching(stage)
 
 
 def bad_deploy(cleanup: ExitStack, config: Config, settings: SandboxSettings, url: str) -> None:
