@@ -154,6 +154,32 @@ def _terminate_idle(context: ActionContext, inputs: IdleInputs) -> dict[str, Any
     }
 
 
+def _preview_idle(context: ActionContext, inputs: IdleInputs) -> str:
+    with _target(context, inputs) as conn:
+        plan = service.plan_terminate_idle(
+            conn=conn,
+            older_than=inputs.older_than,
+            in_transaction=inputs.in_transaction,
+            force=inputs.force,
+        )
+        pool = service.pool_use(conn=conn, config=context.config)
+    idle = f"idle{' in transaction' if inputs.in_transaction else ''}"
+    return _would_end(plan, f"{idle} for more than {format_duration(inputs.older_than)}", pool)
+
+
+def _would_end(plan: service.SessionPlan, which: str, pool: service.PoolUse) -> str:
+    """The confirmation's numbers: what ends, what is spared, how full the pool is."""
+    pids = ", ".join(str(s.pid) for s in plan.targets[:20])
+    more = f" and {len(plan.targets) - 20} more" if len(plan.targets) > 20 else ""
+    said = f"{plan.verb} {len(plan.targets)} session(s) {which}"
+    said += f" (pid {pids}{more})" if plan.targets else ""
+    if plan.protected:
+        said += f"; {len(plan.protected)} protected, left alone"
+    if plan.unseen:
+        said += f"; {len(plan.unseen)} of other roles not visible, left alone"
+    return f"{said}. The pool: {pool.said()}"
+
+
 class KillInputs(TargetInputs):
     pids: list[Id]
     cancel: bool = False
@@ -171,6 +197,15 @@ def _kill(context: ActionContext, inputs: KillInputs) -> dict[str, Any]:
     # `missing` stays for runbooks that read it: a missing pid now refuses the step before
     # any session ends, so a step that succeeds has none.
     return {"ended": ended.pids, "missing": [], "protected": _protected(plan)}
+
+
+def _preview_kill(context: ActionContext, inputs: KillInputs) -> str:
+    with _target(context, inputs) as conn:
+        plan = service.plan_kill(
+            conn=conn, pids=inputs.pids, cancel=inputs.cancel, force=inputs.force
+        )
+        pool = service.pool_use(conn=conn, config=context.config)
+    return _would_end(plan, "by pid", pool)
 
 
 def _protected(plan: service.SessionPlan) -> list[dict[str, Any]]:
@@ -310,6 +345,7 @@ def register(registry: Registry) -> None:
                 + (" (including superusers)" if i.force else "")
             ),
             destructive=True,
+            preview=_preview_idle,
         )
     )
     registry.register(
@@ -323,6 +359,7 @@ def register(registry: Registry) -> None:
                 + ", ".join(map(str, i.pids))
             ),
             destructive=True,
+            preview=_preview_kill,
         )
     )
     registry.register(
