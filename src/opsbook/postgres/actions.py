@@ -20,6 +20,7 @@ from opsbook.bounds import Id
 from opsbook.config import Duration, format_duration
 from opsbook.config.durations import Timeout
 from opsbook.postgres import service
+from opsbook.postgres.previews import would_end
 from opsbook.postgres.queries import connect, plain
 from opsbook.runbooks.actions import (
     LITERAL,
@@ -136,12 +137,7 @@ class IdleInputs(TargetInputs):
 
 def _terminate_idle(context: ActionContext, inputs: IdleInputs) -> dict[str, Any]:
     with _target(context, inputs) as conn:
-        plan = service.plan_terminate_idle(
-            conn=conn,
-            older_than=inputs.older_than,
-            in_transaction=inputs.in_transaction,
-            force=inputs.force,
-        )
+        plan = _idle_plan(conn, inputs)
         ended = service.end_sessions(
             conn=conn, plan=plan, incident_id=context.incident_id, **_who(context)
         )
@@ -154,30 +150,21 @@ def _terminate_idle(context: ActionContext, inputs: IdleInputs) -> dict[str, Any
     }
 
 
+def _idle_plan(conn: service.Connection, inputs: IdleInputs) -> service.SessionPlan:
+    return service.plan_terminate_idle(
+        conn=conn,
+        older_than=inputs.older_than,
+        in_transaction=inputs.in_transaction,
+        force=inputs.force,
+    )
+
+
 def _preview_idle(context: ActionContext, inputs: IdleInputs) -> str:
     with _target(context, inputs) as conn:
-        plan = service.plan_terminate_idle(
-            conn=conn,
-            older_than=inputs.older_than,
-            in_transaction=inputs.in_transaction,
-            force=inputs.force,
-        )
+        plan = _idle_plan(conn, inputs)
         pool = service.pool_use(conn=conn, config=context.config)
     idle = f"idle{' in transaction' if inputs.in_transaction else ''}"
-    return _would_end(plan, f"{idle} for more than {format_duration(inputs.older_than)}", pool)
-
-
-def _would_end(plan: service.SessionPlan, which: str, pool: service.PoolUse) -> str:
-    """The confirmation's numbers: what ends, what is spared, how full the pool is."""
-    pids = ", ".join(str(s.pid) for s in plan.targets[:20])
-    more = f" and {len(plan.targets) - 20} more" if len(plan.targets) > 20 else ""
-    said = f"{plan.verb} {len(plan.targets)} session(s) {which}"
-    said += f" (pid {pids}{more})" if plan.targets else ""
-    if plan.protected:
-        said += f"; {len(plan.protected)} protected, left alone"
-    if plan.unseen:
-        said += f"; {len(plan.unseen)} of other roles not visible, left alone"
-    return f"{said}. The pool: {pool.said()}"
+    return would_end(plan, f"{idle} for more than {format_duration(inputs.older_than)}", pool)
 
 
 class KillInputs(TargetInputs):
@@ -197,15 +184,6 @@ def _kill(context: ActionContext, inputs: KillInputs) -> dict[str, Any]:
     # `missing` stays for runbooks that read it: a missing pid now refuses the step before
     # any session ends, so a step that succeeds has none.
     return {"ended": ended.pids, "missing": [], "protected": _protected(plan)}
-
-
-def _preview_kill(context: ActionContext, inputs: KillInputs) -> str:
-    with _target(context, inputs) as conn:
-        plan = service.plan_kill(
-            conn=conn, pids=inputs.pids, cancel=inputs.cancel, force=inputs.force
-        )
-        pool = service.pool_use(conn=conn, config=context.config)
-    return _would_end(plan, "by pid", pool)
 
 
 def _protected(plan: service.SessionPlan) -> list[dict[str, Any]]:
@@ -359,7 +337,6 @@ def register(registry: Registry) -> None:
                 + ", ".join(map(str, i.pids))
             ),
             destructive=True,
-            preview=_preview_kill,
         )
     )
     registry.register(
