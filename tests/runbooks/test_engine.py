@@ -213,8 +213,10 @@ def test_incident_actions_from_a_runbook(ops: Ops) -> None:
     unasked = ops.run("runbook", "run", "p0-outage", "--incident", str(opened["id"]), "--json")
     assert json.loads(unasked.stdout)["status"] == "refused"  # the public update asks first
     assert not [e for e in ops.json("incident", "show", "1")["timeline"] if e["public"]]
-    run = ops.json("runbook", "run", "p0-outage", "--incident", str(opened["id"]), "--yes")
-    assert run["status"] == "waiting"
+    run = ops.json("runbook", "run", "p0-outage", "--incident", str(opened["id"]), "--yes", code=1)
+    # Health answers 200 (the symptom is absent): a failed check is not hidden by the
+    # steps left to a person.
+    assert run["status"] == "failed"
     shown = ops.json("incident", "show", str(opened["id"]))
     assert shown["status"] == "investigating"
     public = [e["text"] for e in shown["timeline"] if e["public"]]
@@ -384,7 +386,8 @@ def test_archive_runbook_moves_old_attempts(ops: Ops) -> None:
 def test_slow_dashboard_measures_then_refreshes_views(ops: Ops) -> None:
     run = ops.json("runbook", "run", "slow-dashboard")
     measure, refresh = run["steps"][0], run["steps"][1]
-    assert measure["status"] == "succeeded" and measure["output"]["status"] == 200
+    assert measure["status"] == "succeeded"
+    assert measure["output"]["pages"][0]["status"] == 200
     assert refresh["output"]["function"] == "refresh_reporting_views"
     audit = ops.json("audit", "list")
     assert audit[0]["action"] == "db.view.refresh" and audit[0]["outcome"] == "ok"
@@ -394,10 +397,11 @@ def test_db_migrate_runbook_applies_pending_files(ops: Ops) -> None:
     folder = ops.root / "supabase" / "migrations"
     folder.mkdir(parents=True)
     (folder / "20260101000000_add_notes.sql").write_text("create table notes (id int);\n")
-    refused = ops.json("runbook", "run", "db-migrate", "--yes", "--param", f"dir={folder}", code=1)
+    paused = ops.json("runbook", "run", "db-migrate", "--yes", "--param", f"dir={folder}")
+    refused = ops.json("runbook", "resume", str(paused["id"]), "--done", "local", "--yes", code=1)
     push = next(s for s in refused["steps"] if s["id"] == "push")
     assert "no verified backup in the last 24 h" in push["error"]
-    run = ops.json(
+    paused = ops.json(
         "runbook",
         "run",
         "db-migrate",
@@ -407,6 +411,7 @@ def test_db_migrate_runbook_applies_pending_files(ops: Ops) -> None:
         "--param",
         "backup_taken=true",
     )
+    run = ops.json("runbook", "resume", str(paused["id"]), "--done", "local", "--yes")
     push = next(s for s in run["steps"] if s["id"] == "push")
     assert push["output"]["applied"] == ["20260101000000_add_notes"]
     verify = next(s for s in run["steps"] if s["id"] == "verify")

@@ -6,20 +6,23 @@ saw, when the deploy fails verification or the rollback does not take."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from opsbook.clock import sleeper
-from opsbook.config import Duration
+from opsbook.config import Config, Duration
+from opsbook.config.deploy import AppPath
 from opsbook.deploy import checklist, rollback, service
 from opsbook.deploy import plan as planning
-from opsbook.deploy.stages import Target
+from opsbook.deploy.stages import Page, Target
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 
 
 class VerifyInputs(ActionInputs):
-    commit: str
+    # Empty: app.expected_commit (what CI sets for the deploy it starts).
+    commit: str = ""
     env: str = "production"
     url: str | None = None
     wait: Duration | None = None
@@ -28,7 +31,7 @@ class VerifyInputs(ActionInputs):
 
 
 class CheckInputs(ActionInputs):
-    commit: str
+    commit: str = ""  # empty: app.expected_commit, as deploy.verify
     env: str = "production"
     # Who confirmed the feature flags: a manual step's `confirmed_by` (or `skipped_by`,
     # "not applicable"); empty or missing, the item fails.
@@ -48,7 +51,7 @@ def _verify(context: ActionContext, inputs: VerifyInputs) -> dict[str, Any]:
     config = context.config
     try:
         target = Target(
-            commit=service.check_commit(inputs.commit),
+            commit=service.check_commit(_commit(config, inputs.commit)),
             env=service.check_env(inputs.env),
             url=service.target_url(config, env=inputs.env, url=inputs.url),
             wait=service.check_span("wait", inputs.wait or config.deploy.wait),
@@ -82,7 +85,7 @@ def _check(context: ActionContext, inputs: CheckInputs) -> dict[str, Any]:
             checklist.run_checklist(
                 store=context.store,
                 config=context.config,
-                commit=inputs.commit,
+                commit=_commit(context.config, inputs.commit),
                 env=inputs.env,
                 actor=context.actor,
                 clock=context.clock,
@@ -103,6 +106,50 @@ def _check(context: ActionContext, inputs: CheckInputs) -> dict[str, Any]:
         said = "; ".join(f"{i.name}: {i.saw}" for i in failed)
         raise ActionFailed(f"not ready for {done.env}: {said}", output)
     return output
+
+
+class SmokeInputs(ActionInputs):
+    # Paths on the app (each as `app.smoke_paths` expects it, else 200); empty: them all.
+    paths: list[AppPath] = []
+
+
+def _smoke(context: ActionContext, inputs: SmokeInputs) -> dict[str, Any]:
+    pages = asyncio.run(
+        service.open_pages(config=context.config, clock=context.clock, paths=inputs.paths)
+    )
+    output: dict[str, Any] = {
+        "pages": [dataclasses.asdict(p) for p in pages],
+        "slowest_ms": max((p.elapsed_ms or 0.0 for p in pages), default=0.0),
+    }
+    problems = [_redirect_said(p) for p in pages if p.problem]
+    if problems:
+        raise ActionFailed("; ".join(problems), output)
+    return output
+
+
+def _redirect_said(page: Page) -> str:
+    """A page that redirected where its path expects a page: what was timed, and why."""
+    assert page.problem is not None
+    if page.status is None or not 300 <= page.status < 400:
+        return page.problem
+    return (
+        f"{page.problem}: the {page.elapsed_ms or 0:.0f} ms timed the redirect, not the page"
+        " (a signed-in page sends a visitor without a session to sign in, and opsbook"
+        " has none)"
+    )
+
+
+def _commit(config: Config, given: str) -> str:
+    """The commit to verify: the one given, else app.expected_commit. Never the last
+    verified deploy's: that is the deploy this one replaces, and verifying the new one
+    against it would fail a good deploy and roll it back."""
+    commit = given or config.app.expected_commit
+    if not commit:
+        raise service.DeployInputError(
+            "no commit to verify: give the commit being deployed (--param commit=SHA)"
+            " or set app.expected_commit"
+        )
+    return commit
 
 
 def _rollback(context: ActionContext, inputs: RollbackInputs) -> dict[str, Any]:
@@ -190,6 +237,15 @@ def register(registry: Registry) -> None:
                 + (", rolling back if it fails" if i.auto_rollback else "")
             ),
             writes=lambda i: bool(i.auto_rollback),
+        )
+    )
+    registry.register(
+        Action(
+            "deploy.smoke",
+            "Open the app's pages as the smoke test does (app.smoke_paths; no redirect followed).",
+            SmokeInputs,
+            _smoke,
+            lambda i: "open " + (", ".join(i.paths) if i.paths else "every app.smoke_paths page"),
         )
     )
     registry.register(

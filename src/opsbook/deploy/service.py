@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from opsbook.bodies import shown
 from opsbook.clock import Clock, Sleep
 from opsbook.config import Config
-from opsbook.config.deploy import ENVIRONMENTS, LONGEST
+from opsbook.config.deploy import ENVIRONMENTS, LONGEST, SmokePath
 from opsbook.config.durations import format_duration
 from opsbook.deploy import announce, records
 from opsbook.deploy.models import Deploy
@@ -23,8 +23,10 @@ from opsbook.deploy.stages import (
     STAGE_RUNNERS,
     FirstContactFailed,
     Kit,
+    Page,
     Stage,
     Target,
+    open_page,
     shorten,
 )
 from opsbook.store import Store
@@ -102,6 +104,21 @@ class Progress:
 
     def finished(self, stage: Stage) -> None:
         """A stage ended, passed or not."""
+
+
+def smoke_of(config: Config, path: str) -> SmokePath:
+    """What `path` must answer: its `app.smoke_paths` entry, else 200 itself."""
+    found = next((s for s in config.app.smoke_paths if s.path == path), None)
+    return found or SmokePath(path=path)
+
+
+async def open_pages(*, config: Config, clock: Clock, paths: list[str]) -> list[Page]:
+    """Open the app's pages as the smoke test does (each against what its path expects,
+    redirects not followed); every `app.smoke_paths` entry when `paths` is empty."""
+    smokes = [smoke_of(config, p) for p in paths] if paths else list(config.app.smoke_paths)
+    async with new_session(limit=4) as session:
+        probe = ProbeContext(session=session, config=config, clock=clock)
+        return [await open_page(probe, config.app.url, smoke) for smoke in smokes]
 
 
 async def run_stages(

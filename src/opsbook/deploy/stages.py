@@ -140,21 +140,40 @@ async def _get(kit: Kit, url: str) -> Answer:
     return await request(kit.probe, "GET", url, timeout=timeout, follow_redirects=False)
 
 
+@dataclass(frozen=True)
+class Page:
+    """One smoke page as opened (redirects not followed): what it answered, how long it
+    took, and what is wrong with it (None when it is what its path expects)."""
+
+    path: str
+    status: int | None
+    elapsed_ms: float | None
+    location: str | None
+    problem: str | None
+
+
+async def open_page(probe: ProbeContext, base_url: str, smoke: SmokePath) -> Page:
+    """Open one smoke page and judge it: the one prober of verify and the runbooks."""
+    url = base_url.rstrip("/") + smoke.path
+    try:
+        answer = await request(
+            probe, "GET", url, timeout=TIMEOUT.total_seconds(), follow_redirects=False
+        )
+    except Unreachable as exc:
+        return Page(smoke.path, None, None, None, f"{smoke.path}: {exc}")
+    problem = smoke_problem(smoke, answer, url)
+    return Page(smoke.path, answer.status, answer.elapsed_ms, answer.location, problem)
+
+
 async def check_smoke(kit: Kit, target: Target) -> Stage:
     """Open each critical path once; a redirect counts only where the path expects it."""
     started = kit.probe.clock.now()
     seen: list[str] = []
     for smoke in kit.app.smoke_paths:
-        url = kit.address(target, smoke.path)
-        try:
-            answer = await _get(kit, url)
-        except Unreachable as exc:
-            problem: str | None = f"{smoke.path}: {exc}"
-        else:
-            problem = smoke_problem(smoke, answer, url)
-        if problem:
-            return Stage("smoke", "failed", started, kit.probe.clock.now(), problem)
-        seen.append(f"{smoke.path} {answer.status}")
+        page = await open_page(kit.probe, target.url, smoke)
+        if page.problem:
+            return Stage("smoke", "failed", started, kit.probe.clock.now(), page.problem)
+        seen.append(f"{smoke.path} {page.status}")
         kit.note("smoke", ", ".join(seen))
     return Stage("smoke", "passed", started, kit.probe.clock.now(), ", ".join(seen) or "no paths")
 

@@ -20,6 +20,7 @@ from opsbook.bounds import Id
 from opsbook.config import Duration, format_duration
 from opsbook.config.durations import Timeout
 from opsbook.postgres import service
+from opsbook.postgres.previews import would_end
 from opsbook.postgres.queries import connect, plain
 from opsbook.runbooks.actions import (
     LITERAL,
@@ -136,12 +137,7 @@ class IdleInputs(TargetInputs):
 
 def _terminate_idle(context: ActionContext, inputs: IdleInputs) -> dict[str, Any]:
     with _target(context, inputs) as conn:
-        plan = service.plan_terminate_idle(
-            conn=conn,
-            older_than=inputs.older_than,
-            in_transaction=inputs.in_transaction,
-            force=inputs.force,
-        )
+        plan = _idle_plan(conn, inputs)
         ended = service.end_sessions(
             conn=conn, plan=plan, incident_id=context.incident_id, **_who(context)
         )
@@ -152,6 +148,23 @@ def _terminate_idle(context: ActionContext, inputs: IdleInputs) -> dict[str, Any
         "protected": _protected(plan),
         "hidden": plan.unseen,
     }
+
+
+def _idle_plan(conn: service.Connection, inputs: IdleInputs) -> service.SessionPlan:
+    return service.plan_terminate_idle(
+        conn=conn,
+        older_than=inputs.older_than,
+        in_transaction=inputs.in_transaction,
+        force=inputs.force,
+    )
+
+
+def _preview_idle(context: ActionContext, inputs: IdleInputs) -> str:
+    with _target(context, inputs) as conn:
+        plan = _idle_plan(conn, inputs)
+        pool = service.pool_use(conn=conn, config=context.config)
+    idle = f"idle{' in transaction' if inputs.in_transaction else ''}"
+    return would_end(plan, f"{idle} for more than {format_duration(inputs.older_than)}", pool)
 
 
 class KillInputs(TargetInputs):
@@ -310,6 +323,7 @@ def register(registry: Registry) -> None:
                 + (" (including superusers)" if i.force else "")
             ),
             destructive=True,
+            preview=_preview_idle,
         )
     )
     registry.register(

@@ -98,6 +98,62 @@ def _level(value: float, warn: float, crit: float) -> State:
     return "crit" if value > crit else "warn" if value > warn else "ok"
 
 
+@dataclass(frozen=True)
+class PoolUse:
+    """Client connections against max_connections (less the superusers' reserve, which
+    clients cannot take), judged against the seed's 70% warning and 90% critical."""
+
+    total: int
+    max_connections: int
+    reserved: int
+    state: State
+    warn: float
+    crit: float
+
+    @property
+    def usable(self) -> int:
+        return self.max_connections - self.reserved
+
+    @property
+    def used(self) -> float:
+        return self.total / self.usable if self.usable > 0 else 1.0
+
+    @property
+    def finding(self) -> Finding:
+        return Finding(
+            "connections",
+            self.state,
+            f"{self.total}/{self.usable} ({self.used:.0%})",
+            f"warn above {self.warn:.0%}, critical above {self.crit:.0%} of max_connections",
+        )
+
+    def said(self) -> str:
+        return (
+            f"{self.total} of {self.usable} connections in use ({self.used:.0%}; "
+            f"max_connections {self.max_connections} less {self.reserved} reserved): "
+            f"{self.state} (warn above {self.warn:.0%}, critical above {self.crit:.0%})"
+        )
+
+
+def pool_use(conn: psycopg.Connection[Any], *, thresholds: Thresholds) -> PoolUse:
+    """How full the connection pool is now."""
+    server = queries.one(conn, "server_info")
+    return _pool(server, queries.one(conn, "connection_states"), thresholds)
+
+
+def _pool(server: dict[str, Any], states: dict[str, Any], thresholds: Thresholds) -> PoolUse:
+    usable = server["max_connections"] - server["reserved_connections"]
+    used = states["total"] / usable if usable > 0 else 1.0
+    return PoolUse(
+        total=states["total"],
+        max_connections=server["max_connections"],
+        reserved=server["reserved_connections"],
+        state=_level(used, thresholds.connections_warn, thresholds.connections_crit),
+        warn=thresholds.connections_warn,
+        crit=thresholds.connections_crit,
+    )
+
+
 def human_seconds(value: float) -> str:
     """`42s`, `3m05s`, `1.5h`: a duration as a responder reads it."""
     if value < 60:
@@ -128,17 +184,7 @@ def status(
     report.replicas = queries.rows(conn, "replication")
     add = report.findings.append
 
-    usable = server["max_connections"] - server["reserved_connections"]
-    used = states["total"] / usable if usable else 1.0
-    add(
-        Finding(
-            "connections",
-            _level(used, thresholds.connections_warn, thresholds.connections_crit),
-            f"{states['total']}/{usable} ({used:.0%})",
-            f"warn above {thresholds.connections_warn:.0%}, critical above "
-            f"{thresholds.connections_crit:.0%} of max_connections",
-        )
-    )
+    add(_pool(server, states, thresholds).finding)
     leaking = states["active"] > LEAK_ACTIVE
     add(
         Finding(

@@ -48,7 +48,7 @@ from opsbook.postgres.changes import (
     refresh_views,
     run_archive,
 )
-from opsbook.postgres.diagnostics import ActiveQuery, StatusReport
+from opsbook.postgres.diagnostics import ActiveQuery, PoolUse, StatusReport
 from opsbook.postgres.errors import PostgresError, Unreachable
 from opsbook.postgres.locks import LockSession, blocking_tree
 from opsbook.postgres.migrations import MigrationError, MigrationFailed
@@ -79,6 +79,7 @@ __all__ = [
     "MigrationPlan",
     "MigrationsApplied",
     "MissingSessions",
+    "PoolUse",
     "PostgresError",
     "Protected",
     "RefreshPlan",
@@ -144,6 +145,11 @@ def status(*, conn: Connection, config: Config) -> StatusReport:
         thresholds=diagnostics.Thresholds.from_config(config),
         disk_quota=config.database.disk_quota,
     )
+
+
+def pool_use(*, conn: Connection, config: Config) -> PoolUse:
+    """How full the connection pool is, against the config's thresholds."""
+    return diagnostics.pool_use(conn, thresholds=diagnostics.Thresholds.from_config(config))
 
 
 def connections(*, conn: Connection, by: Grouping) -> list[dict[str, Any]]:

@@ -84,6 +84,9 @@ class Action:
     # must not move an incident that is further along back ("incident 1 is already
     # monitoring"). None: act.
     stale: Callable[[ActionContext, Any], str | None] | None = None
+    # What the step would do now, in numbers, read just before a person is asked ("ends 4
+    # sessions; 12 of 97 connections in use"): `describe` says it from the inputs only.
+    preview: Callable[[ActionContext, Any], str] | None = None
 
 
 class Registry:

@@ -134,6 +134,11 @@ def run(
             console.print(
                 f"\n{step.position + 1}. {safe(step.title)}"
                 + ("  [yellow](needs confirmation)[/]" if step.confirm else "")
+                + (
+                    "  [yellow](the run pauses here until a person confirms it)[/]"
+                    if step.pauses
+                    else ""
+                )
             )
             if step.when:
                 console.print(literal(f"   only when: {step.when}"))
@@ -151,7 +156,7 @@ def run(
             + (f" for incident #{incident_id}" if incident_id else "")
         )
     outcome = _execute(engine, run_id, runbook, _interaction(yes, []), values)
-    _report(ctx, run_id, outcome, as_json)
+    _report(ctx, run_id, runbook, outcome, as_json)
 
 
 def _execute(
@@ -208,7 +213,7 @@ def resume(
     if not as_json:
         console.print(f"resuming run {run_id}: {runbook.name}")
     outcome = _execute(engine, run_id, runbook, _interaction(yes, done), values)
-    _report(ctx, run_id, outcome, as_json)
+    _report(ctx, run_id, runbook, outcome, as_json)
 
 
 def _run_json(run: RunRecord, steps: list[StepRecord]) -> dict[str, Any]:
@@ -238,7 +243,7 @@ def _run_json(run: RunRecord, steps: list[StepRecord]) -> dict[str, Any]:
     }
 
 
-def _report(ctx: typer.Context, run_id: int, outcome: str, as_json: bool) -> None:
+def _report(ctx: typer.Context, run_id: int, runbook: Runbook, outcome: str, as_json: bool) -> None:
     with app_context(ctx).store().session() as session:
         run = session.get(RunRecord, run_id)
         assert run is not None
@@ -248,23 +253,54 @@ def _report(ctx: typer.Context, run_id: int, outcome: str, as_json: bool) -> Non
             )
         )
         data = _run_json(run, steps)
+    paused = paused_at(runbook, data["steps"])
+    if paused:
+        data["paused_at"] = paused[0]
+        data["to_continue"] = continue_command(run_id, paused)
     if as_json:
         print_json(data)
     else:
         waiting = [s for s in data["steps"] if s["status"] == "waiting"]
         console.print(f"\nrun {run_id} {outcome}")
         if waiting:
-            console.print(
-                "[yellow]still to do by hand[/] (then: opsbook runbook resume "
-                f"{run_id} --done STEP):"
-            )
+            console.print("[yellow]still to do by hand[/]:")
             for step in waiting:
                 instruction = step["inputs"].get("instruction", "")
                 console.print(literal(f"  - {step['id']}: {instruction}", newlines=True))
+        if paused:
+            console.print(
+                literal(
+                    f"paused at {paused[0]}: the steps after it wait for a person to do it."
+                    f"\nWhen it is done, continue with: {data['to_continue']}",
+                    newlines=True,
+                )
+            )
+        elif waiting:
+            console.print(f"when done: opsbook runbook resume {run_id} --done STEP")
         if outcome == "refused":
             console.print(f"re-run the approval with: opsbook runbook resume {run_id} --yes")
     if outcome in ("failed", "refused"):
         raise typer.Exit(Exit.FOUND)
+
+
+def paused_at(runbook: Runbook, steps: list[dict[str, Any]]) -> list[str]:
+    """The gating step a run stopped at, then the manual steps straight after it (a person
+    who has done them all says so in one resume); empty when the run is not paused."""
+    status = {s["id"]: s["status"] for s in steps}
+    for index, step in enumerate(runbook.steps):
+        if step.pauses and status.get(step.id) == "waiting":
+            after = []
+            for later in runbook.steps[index + 1 :]:
+                # A step with a condition may not come at all: not offered as done.
+                if later.manual is None or later.when or status.get(later.id) != "pending":
+                    break
+                after.append(later.id)
+            return [step.id, *after]
+    return []
+
+
+def continue_command(run_id: int, step_ids: list[str]) -> str:
+    return f"opsbook runbook resume {run_id} " + " ".join(f"--done {s}" for s in step_ids)
 
 
 app.command("runs")(cli_browse.runs)

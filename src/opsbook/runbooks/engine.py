@@ -24,13 +24,13 @@ from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.config.secrets import Masker, masking, secrets_of
 from opsbook.incidents import service as incidents
-from opsbook.runbooks.actions import ActionContext, ActionFailed, Registry
+from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, Registry
 from opsbook.runbooks.inputs import prepare
 from opsbook.runbooks.model import Runbook, Step
 from opsbook.runbooks.params import resumed, secret_values, without_secret_defaults
 from opsbook.runbooks.processes import Interrupted, RunError, alive, refuse_if_still_running
 from opsbook.runbooks.records import RunRecord, StepRecord
-from opsbook.runbooks.scope import app_variables, unmet_expectation
+from opsbook.runbooks.scope import app_variables, incident_variables, unmet_expectation
 from opsbook.store import Store
 from opsbook.store.audit import audited
 
@@ -176,18 +176,21 @@ class Engine:
             }
         steps: dict[str, dict[str, Any]] = {}
         outcome = "succeeded"
+        incident = incident_variables(self.store, incident_id)
         for position, step in enumerate(runbook.steps):
             record = records[position]
+            if incident["id"] != incident_id:  # a step opened one
+                incident = incident_variables(self.store, incident_id)
             context = {
                 "params": params,
                 "steps": steps,
-                "incident": {"id": incident_id},
+                "incident": incident,
                 "app": app_variables(self.config),
             }
             if record.status in DONE or (record.status == "failed" and step.on_fail == "continue"):
                 steps[step.id] = {"status": record.status, "output": record.output}
-                if record.status == "failed" and outcome == "succeeded":
-                    outcome = "failed"  # a resume does not turn a failed step into success
+                if record.status == "failed":
+                    outcome = _worst(outcome, "failed")  # a resume does not undo a failure
                 continue
             if (
                 record.status == "waiting"
@@ -195,7 +198,9 @@ class Engine:
                 and not interaction.interactive
             ):
                 steps[step.id] = {"status": "waiting", "output": {}}
-                outcome = "waiting"
+                outcome = _worst(outcome, "waiting")
+                if step.pauses:
+                    break  # still not done: what follows it waits with it
                 continue
             try:
                 result = self._run_step(
@@ -209,12 +214,16 @@ class Engine:
                 outcome = "refused"
                 break
             if result.status == "waiting":
-                outcome = "waiting"
+                outcome = _worst(outcome, "waiting")
+                if step.pauses:
+                    # What follows a manual step may depend on it (verify after the merge,
+                    # apply after the local test): the run pauses until a person says done.
+                    break
             if result.status == "failed" and step.on_fail == "stop":
                 outcome = "failed"
                 break
             if result.status == "failed":
-                outcome = "failed" if outcome == "succeeded" else outcome
+                outcome = _worst(outcome, "failed")
             incident_id = self._incident_after(run_id, incident_id)
         self._finish(run_id, outcome)
         return outcome
@@ -268,7 +277,8 @@ class Engine:
             return self._save(run_id, position, step, "skipped", shown, {}, stale, started=None)
         needs_confirm = step.confirm or action.destructive or action.asks(inputs)
         if needs_confirm and not interaction.yes:
-            question = f"{step.title}: {action.describe(inputs)}\nProceed?"
+            would = _would(action, actx, inputs)
+            question = f"{step.title}: {would}\nProceed?"
             if not (interaction.interactive and interaction.ask(question)):
                 return self._save(
                     run_id,
@@ -276,7 +286,7 @@ class Engine:
                     step,
                     "refused",
                     shown,
-                    {},
+                    {"would": would},
                     "needs confirmation: run again with --yes",
                     started=None,
                 )
@@ -412,6 +422,9 @@ class Engine:
                 detail = f" by {person}"
             if not detail and isinstance(output.get("delivery"), str):
                 detail = f": {output['delivery']}"  # a notice: delivered, or queued
+            posted = output.get("posted")
+            if isinstance(posted, dict) and isinstance(posted.get("delivery"), str):
+                detail += f"; post to {posted.get('channel')}: {posted['delivery']}"
             self._timeline(
                 session,
                 run,
@@ -492,6 +505,25 @@ class Engine:
             text=self.masker.text(text),
             data=data or {"run": run.id},
         )
+
+
+def _would(action: Action, context: ActionContext, inputs: Any) -> str:
+    """What a person is asked to approve: the action's look at the target now when it has
+    one, else what the inputs say."""
+    if action.preview is None:
+        return action.describe(inputs)
+    try:
+        return action.preview(context, inputs)
+    except ActionFailed as exc:
+        return f"{action.describe(inputs)} (could not look first: {exc})"
+
+
+_RANK = ("succeeded", "waiting", "failed", "refused")
+
+
+def _worst(outcome: str, new: str) -> str:
+    """A run that failed a step and waits for a person still failed: exit 1 says so."""
+    return max(outcome, new, key=_RANK.index)
 
 
 def _manual_question(step: Step, text: str | None = None) -> str:

@@ -51,6 +51,9 @@ class Step(Model):
     http: HttpRequest | None = None
     run: str | None = None
     manual: str | None = None
+    # A manual step gates the steps after it: the run pauses there until a person says it
+    # is done (`resume --done`). `blocking: false` makes it a reminder the run goes past.
+    blocking: bool = True
     notify: Notify | None = None
     # How it runs.
     when: str | None = None
@@ -76,7 +79,14 @@ class Step(Model):
             raise PydanticCustomError("step_kind", "'with' goes with 'uses'")
         if (self.sql_params or self.writes) and self.sql is None:
             raise PydanticCustomError("step_kind", "'sql_params' and 'writes' go with 'sql'")
+        if not self.blocking and self.manual is None:
+            raise PydanticCustomError("step_kind", "'blocking' goes with 'manual'")
         return self
+
+    @property
+    def pauses(self) -> bool:
+        """Whether a run stops here until a person confirms the step."""
+        return self.manual is not None and self.blocking
 
     @property
     def kind(self) -> str:

@@ -11,7 +11,7 @@ from opsbook.config.secrets import Masker
 from opsbook.runbooks.actions import Registry
 from opsbook.runbooks.inputs import prepare
 from opsbook.runbooks.model import Runbook, Step
-from opsbook.runbooks.scope import app_variables
+from opsbook.runbooks.scope import app_variables, incident_variables
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class PlannedStep:
     when: str | None
     expect: list[str]
     confirm: bool
+    # A manual step that gates what follows: the run pauses here until a person confirms.
+    pauses: bool
     on_fail: str
     note: str | None
 
@@ -37,7 +39,12 @@ def plan(
     masker: Masker,
 ) -> list[PlannedStep]:
     """What each step would do, with every secret (config values, secret parameters) masked."""
-    context = {"params": params, "steps": {}, "incident": {"id": None}, "app": app}
+    context = {
+        "params": params,
+        "steps": {},
+        "incident": incident_variables(None, None),
+        "app": app,
+    }
     return [
         PlannedStep(
             position=i,
@@ -48,6 +55,7 @@ def plan(
             when=step.when,
             expect=step.expectations,
             confirm=step.confirm or _asks(step, context, registry),
+            pauses=step.pauses,
             on_fail=step.on_fail,
             note=step.note,
         )
@@ -107,7 +115,7 @@ def refusals(
     context = {
         "params": params,
         "steps": {},
-        "incident": {"id": None},
+        "incident": incident_variables(None, None),
         "app": app_variables(config),
     }
     found = []

@@ -51,6 +51,14 @@ class ConsoleReporter:
             mark += f" by {safe(person)}"
         suffix = f" ({', '.join(details)})" if details else ""
         self.out.print(f"[{position + 1}/{self.total}] {safe(step.title)}: {mark}{suffix}")
+        posted = record.output.get("posted")
+        if isinstance(posted, dict) and isinstance(posted.get("delivery"), str):
+            # A deploy's post to #deploys: "ok" is the deploy's; the post says its own.
+            self.out.print(
+                literal(f"    post to {posted.get('channel')}: {posted['delivery']}", newlines=True)
+            )
+        if record.status == "refused" and isinstance(record.output.get("would"), str):
+            self.out.print(literal(f"    would: {record.output['would']}", newlines=True))
         if record.status == "waiting":
             instruction = record.inputs.get("instruction", "")
             self.out.print(literal(f"    to do: {instruction}", newlines=True))

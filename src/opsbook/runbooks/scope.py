@@ -8,7 +8,9 @@ from typing import Any
 
 from opsbook import expressions
 from opsbook.config import Config
+from opsbook.incidents import service as incidents
 from opsbook.runbooks.model import Step
+from opsbook.store import Store
 
 _PATHS = re.compile(r"\b(?:output|steps|params)(?:\.[A-Za-z_]\w*|\[\d+\]|\['[^']*'\])+")
 
@@ -24,6 +26,21 @@ def app_variables(config: Config) -> dict[str, Any]:
         "expected_commit": app.expected_commit or "",
         "smoke_paths": [smoke.path for smoke in app.smoke_paths],
     }
+
+
+def incident_variables(store: Store | None, incident_id: int | None) -> dict[str, Any]:
+    """What runbooks may read of the run's incident: what people reported ("symptoms"),
+    so a step can come when the symptoms point at it. Empty values without an incident."""
+    if store is None or incident_id is None:
+        return {"id": incident_id, "title": "", "symptoms": [], "component": ""}
+    with store.reading() as session:
+        incident = incidents.get(session, incident_id=incident_id)
+        return {
+            "id": incident.id,
+            "title": incident.title,
+            "symptoms": list(incident.symptoms or []),
+            "component": incident.component or "",
+        }
 
 
 def unmet_expectation(step: Step, context: dict[str, Any], output: dict[str, Any]) -> str | None:
