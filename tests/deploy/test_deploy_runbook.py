@@ -128,9 +128,9 @@ def test_the_deploy_runbook_without_any_commit_says_what_to_give(
     steps = done(*CHECKLIST, "merge", "monitor")
     result = desk.opsbook("runbook", "resume", str(first["id"]), *steps, "--yes", "--json")
     assert result.exit_code == 1, result.output
-    steps = {s["id"]: s for s in json.loads(result.stdout)["steps"]}
-    assert steps["verify"]["status"] == "pending"  # the checklist stopped the run first
-    assert steps["checklist"]["error"] == (
+    found = {s["id"]: s for s in json.loads(result.stdout)["steps"]}
+    assert found["verify"]["status"] == "pending"  # the checklist stopped the run first
+    assert found["checklist"]["error"] == (
         "no commit to verify: give the commit being deployed (--param commit=SHA)"
         " or set app.expected_commit"
     )
