@@ -150,7 +150,13 @@ class Running:
     keeps its last lines of output for an error message."""
 
     def __init__(
-        self, argv: Sequence[str], env: dict[str, str], jobs: int, *, program: str = "pg_dump"
+        self,
+        argv: Sequence[str],
+        env: dict[str, str],
+        jobs: int,
+        *,
+        program: str = "pg_dump",
+        stdin: int = subprocess.DEVNULL,
     ) -> None:
         self.finished = 0
         self.tail: deque[str] = deque(maxlen=20)
@@ -160,7 +166,7 @@ class Running:
         self._process = subprocess.Popen(
             list(argv),
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

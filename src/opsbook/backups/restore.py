@@ -9,7 +9,9 @@ name typed; `restore` then acts on the plan it is given.
 A backup restores from a decompressed working copy (archive.working_copy) with
 `pg_restore -j`; with `clean`, pg_restore drops each object of the dump before making it
 again (`--clean --if-exists`): what the target holds that the dump does not is left as
-it is. A plain file goes through psql, which cannot clean: the target must be empty.
+it is. A plain file goes through psql, which cannot clean: the target must be empty; psql
+runs it restricted, so a meta-command in it (`\\!`, `\\connect`) is refused, never run
+(sqlfile).
 Afterwards the rows are counted, and for a backup compared with its manifest.
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from opsbook.backups import archive, compare, loading, pgdump, targets
+from opsbook.backups import archive, compare, loading, pgdump, sqlfile, targets
 from opsbook.backups.archive import Difference
 from opsbook.backups.create import Progress
 from opsbook.backups.errors import BackupError
@@ -206,11 +208,15 @@ def restore(
 
 
 def _psql(bindir: str | None, server_major: int) -> pgdump.PgTool:
-    return pgdump.choose(
-        server_major,
-        pgdump.candidates(bindir, "psql"),
-        program="psql",
-        because=f"the target is PostgreSQL {server_major}",
+    """The psql for the target, refused before anything runs when it cannot be kept from
+    running the file's meta-commands (sqlfile)."""
+    return sqlfile.check_psql(
+        pgdump.choose(
+            server_major,
+            pgdump.candidates(bindir, "psql"),
+            program="psql",
+            because=f"the target is PostgreSQL {server_major}",
+        )
     )
 
 

@@ -1,0 +1,115 @@
+"""`backup restore --from-sql`: a .sql file is data. psql runs it restricted, so a
+meta-command anywhere in it (a shell, another database, an output file, a client-side
+copy to a program, one in the middle of a line) is refused at its line and never runs;
+a real pg_dump plain file, whose COPY data holds backslashes, tabs and `\\N`, and which
+pg_dump 15.14+ wraps in its own `\\restrict`, still restores."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from opsbook.backups import pgdump, sqlfile
+from opsbook.backups.errors import BackupError
+from opsbook.postgres.cluster import TempCluster, find_bindir
+from tests.backups.conftest import Backups
+
+PWNED = Path("/tmp/opsbook-sql-pwned")
+
+
+@pytest.fixture
+def empty_target(pg_cluster: TempCluster, request: pytest.FixtureRequest) -> str:
+    name = f"sqlfile_{abs(hash(request.node.name)) % 10**8}"
+    url = pg_cluster.create_database(name)
+    request.addfinalizer(lambda: pg_cluster.drop_database(name))
+    return url
+
+
+def _tables(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "select relname from pg_class where relnamespace = 'public'::regnamespace"
+            " and relkind = 'r' order by 1"
+        )
+        return [row[0] for row in found]
+
+
+SQL = "create table t (id int);\ninsert into t values (1);\n"
+HOSTILE = {
+    "shell": f"{SQL}\\! touch {PWNED}\n",
+    "connect": SQL + "\\connect postgres\ncreate table in_postgres (id int);\n",
+    "output file": f"{SQL}\\o {PWNED}\nselect 1;\n",
+    "copy to program": f"{SQL}\\copy t to program 'touch {PWNED}'\n",
+    "mid-line": f"{SQL}select 1 \\! touch {PWNED}\n",
+    "setenv": SQL + "\\setenv PGPASSWORD x\n",
+    "a guessed unrestrict": f"{SQL}\\unrestrict abc\n\\! touch {PWNED}\n",
+    "a restrict of its own, not first": f"{SQL}\\restrict k1\n\\! touch {PWNED}\n",
+    "pg_dump's restrict pair, then a command": (
+        f"\\restrict k1\n{SQL}\\unrestrict k1\n\\! touch {PWNED}\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_meta_command_in_the_file_is_refused_at_its_line_and_never_runs(
+    backups: Backups, empty_target: str, tmp_path: Path, name: str
+) -> None:
+    PWNED.unlink(missing_ok=True)
+    file = tmp_path / "hostile $(id) [x] ;rm.sql"
+    body = HOSTILE[name]
+    file.write_text(body)
+    line = next(n for n, text in enumerate(body.splitlines(), 1) if "\\" in text)
+    if name == "pg_dump's restrict pair, then a command":
+        line = 4  # pg_dump's closing line is only blanked when no command follows it
+    result = backups.run("restore", "--from-sql", str(file), "--target", empty_target, "--yes")
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.stderr.split())
+    assert f"{file.name}:{line}: a psql meta-command" in message, message
+    assert "refused, a .sql file is data" in message
+    assert not PWNED.exists()
+    assert "in_postgres" not in _tables(empty_target.rsplit("/", 1)[0] + "/postgres")
+
+
+def test_a_real_plain_dump_with_backslashes_in_its_copy_data_restores(
+    backups: Backups, pg_url: str, empty_target: str, tmp_path: Path
+) -> None:
+    values = ["back\\slash", "tab\there", "\\N", "\\.", "line\nbreak", "\\! touch x", "'q'"]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("create table odd (id serial primary key, v text)")
+        for value in [*values, None]:
+            conn.execute("insert into odd (v) values (%s)", [value])
+    dump = tmp_path / "plain.sql"
+    with dump.open("wb") as out:
+        subprocess.run([str(find_bindir() / "pg_dump"), pg_url], stdout=out, check=True)
+    text = dump.read_text()
+    assert "\\N" in text and "\\\\." in text and "\\." in text
+    result = backups.run("restore", "--from-sql", str(dump), "--target", empty_target, "--yes")
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(empty_target) as conn:
+        got = [r[0] for r in conn.execute("select v from odd order by id")]
+    assert got == [*values, None]
+
+
+def test_pg_dumps_own_restrict_lines_are_blanked_and_nothing_else() -> None:
+    dump = [b"--\n", b"\\restrict AbC1\n", b"\n", b"select 1;\n", b"\\unrestrict AbC1\n", b"--\n"]
+    assert list(sqlfile.filtered(dump)) == [b"--\n", b"\n", b"\n", b"select 1;\n", b"\n", b"--\n"]
+    later = [b"select 1;\n", b"\\restrict AbC1\n"]
+    assert list(sqlfile.filtered(later)) == later  # not the first command: psql refuses it
+    followed = [b"\\restrict K\n", b"\\unrestrict K\n", b"\\! id\n"]
+    assert list(sqlfile.filtered(followed)) == [b"\n", b"\\unrestrict K\n", b"\\! id\n"]
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"),
+    [("15.13", False), ("15.14", True), ("16.9", False), ("17.6", True), ("18.0", True)],
+)
+def test_a_psql_without_restrict_is_refused(version: str, ok: bool) -> None:
+    tool = pgdump.PgTool(Path("/x/psql"), version, int(version.split(".")[0]))
+    if ok:
+        assert sqlfile.check_psql(tool) is tool
+    else:
+        with pytest.raises(BackupError, match=r"psql \d+\.\d+ or newer is needed"):
+            sqlfile.check_psql(tool)
