@@ -146,9 +146,10 @@ def _plan(
 
 
 def is_production(target: targets.Target, production_url: str | None) -> bool:
-    """Whether `target` is the configured production database (database.url)."""
-    return production_url is not None and (
-        targets.parse(production_url, what="database.url").identity == target.identity
+    """Whether `target` is the configured production database (database.url), however
+    either is spelled (targets.same_database)."""
+    return production_url is not None and targets.same_database(
+        target, production_url, what="database.url"
     )
 
 
