@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from opsbook.config.base import Model
-from opsbook.config.durations import Interval, Timeout
+from opsbook.config.durations import Duration, Interval, Timeout, at_least, format_duration
 from opsbook.config.errors import shown
 from opsbook.config.secrets import Secret
 
@@ -69,6 +69,9 @@ class CommandSettings(Model):
 
 
 Provider = Literal["vercel", "command"]
+# A heartbeat every quarter of lock_for: at least a second between beats.
+LockFor = Annotated[Duration, at_least(dt.timedelta(seconds=4))]
+LOCK_FOR_MAX = dt.timedelta(days=1)
 
 
 class RollbackSettings(Model):
@@ -78,9 +81,19 @@ class RollbackSettings(Model):
     vercel: VercelSettings | None = None
     command: CommandSettings | None = None
     channel: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "#deploys"
-    # A rollback still marked running after this is taken for dead (its process was
-    # killed) and a new one may start.
-    lock_for: Interval = dt.timedelta(hours=1)
+    # A running rollback's heartbeat moves every quarter of this; one not heard from for
+    # this long is taken for dead (its process was killed) and a new one may start.
+    lock_for: LockFor = dt.timedelta(minutes=5)
+
+    @field_validator("lock_for")
+    @classmethod
+    def _lock_for_at_most(cls, value: dt.timedelta) -> dt.timedelta:
+        if value > LOCK_FOR_MAX:
+            raise ValueError(
+                f"{format_duration(value)} is too long: at most {format_duration(LOCK_FOR_MAX)}"
+                " (a killed rollback keeps the env locked that long)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _provider_has_its_section(self) -> RollbackSettings:
