@@ -9,7 +9,9 @@ deployment id is one argument whatever it holds, never shell text."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
@@ -65,8 +67,33 @@ class CommandSettings(Model):
             raise ValueError("an argument holds a NUL character")
         if not any(p in word for word in argv for p in PLACEHOLDERS):
             raise ValueError("name the deployment with {deployment} (or {commit}) in an argument")
+        script = _inline_script(argv)
+        if script is not None and any(p in script for p in PLACEHOLDERS):
+            raise ValueError(
+                f"{shown(script)} is a script {argv[0]} runs: a deployment id in it would be"
+                " code; pass it as an argument after the script, e.g."
+                " [sh, -c, 'promote \"$1\"', sh, '{deployment}']"
+            )
         return argv
 
+
+def _inline_script(argv: list[str]) -> str | None:
+    """The script an interpreter is given inline (`sh -c SCRIPT`, `bash -lc SCRIPT`,
+    `python -c`, `perl -e`, after an `env` and its settings), if any."""
+    words = list(argv)
+    while words and (Path(words[0]).name == "env" or "=" in words[0]):
+        words.pop(0)
+    if not words or not _INTERPRETER.fullmatch(Path(words[0]).name):
+        return None
+    for flag, following in itertools.pairwise(words[1:]):
+        if re.fullmatch(r"-[A-Za-z]*[ce]|--command|--eval", flag):
+            return following
+    return None
+
+
+_INTERPRETER = re.compile(
+    r"(?:ba|da|z|k|a|fi|mk|c|tc|o)?sh|busybox|python[0-9.]*|perl[0-9.]*|ruby|node|php"
+)
 
 Provider = Literal["vercel", "command"]
 # A heartbeat every quarter of lock_for: at least a second between beats.

@@ -19,6 +19,7 @@ from opsbook.config.secrets import mask_text
 from opsbook.routines.keys import key_states
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 from opsbook.runbooks.step_actions import BODY_LIMIT
+from opsbook.tails import Tail, read_in_thread
 
 
 class NoInputs(ActionInputs):
@@ -26,33 +27,36 @@ class NoInputs(ActionInputs):
 
 
 def run_argv(argv: list[str], *, timeout: float, secrets: list[str]) -> dict[str, Any]:
-    """One command, its own process group (ended whole on timeout); the tail of its output."""
+    """One command, its own process group (ended whole on timeout); the last 64 KiB of its
+    output (tails.Tail: a command printing without end is read, not kept), masked."""
     try:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
             start_new_session=True,
         )
     except OSError as exc:
         return {"argv": argv, "exit_code": None, "finding": f"cannot start: {exc.strerror}"}
+    assert process.stdout is not None
+    tail = Tail(BODY_LIMIT)
+    reader = read_in_thread(process.stdout, tail)
     try:
-        output, _ = process.communicate(timeout=timeout)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
+        process.wait()
         finding: str | None = f"timed out after {timeout:g}s"
     else:
         finding = f"exit {process.returncode}" if process.returncode else None
+    reader.join(timeout=10)
     return {
         "argv": argv,
         "exit_code": process.returncode,
         "finding": finding,
-        "output": mask_text(output[-BODY_LIMIT:], secrets),
+        "output": mask_text(tail.text(), secrets),
     }
 
 
