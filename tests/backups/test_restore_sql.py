@@ -12,9 +12,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from opsbook.backups import pgdump, sqlfile
+from opsbook.backups import pgdump, restore, sqlfile
 from opsbook.backups.errors import BackupError
+from opsbook.clock import FrozenClock
+from opsbook.config.backups import BackupsConfig
 from opsbook.postgres.cluster import TempCluster, find_bindir
+from opsbook.store import Store
 from tests.backups.conftest import Backups
 
 PWNED = Path("/tmp/opsbook-sql-pwned")
@@ -113,3 +116,35 @@ def test_a_psql_without_restrict_is_refused(version: str, ok: bool) -> None:
     else:
         with pytest.raises(BackupError, match=r"psql \d+\.\d+ or newer is needed"):
             sqlfile.check_psql(tool)
+
+
+def test_a_second_restore_into_one_target_waits_its_turn(
+    backups: Backups, empty_target: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "one.sql"
+    file.write_text("create table one (id int);\n")
+    with psycopg.connect(empty_target, autocommit=True) as other_restore:
+        other_restore.execute("select pg_advisory_lock(%s)", [restore.RESTORE_LOCK])
+        result = backups.run("restore", "--from-sql", str(file), "--target", empty_target, "--yes")
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert "another restore into" in message and "nothing was changed" in message
+    assert _tables(empty_target) == []
+
+
+def test_a_target_written_into_after_the_plan_is_refused_at_act_time(
+    empty_target: str, tmp_path: Path, store: Store, clock: FrozenClock
+) -> None:
+    file = tmp_path / "one.sql"
+    file.write_text("create table one (id int);\n")
+    plan = restore.plan_sql_restore(
+        sql_file=file, target_url=empty_target, production_url=None, clean=False, bindir=None
+    )
+    with psycopg.connect(empty_target, autocommit=True) as conn:
+        conn.execute("create table meanwhile (id int)")
+    with pytest.raises(BackupError, match="no longer empty"):
+        restore.restore(
+            store=store, plan=plan, settings=BackupsConfig(), work_root=tmp_path,
+            actor="alice", clock=clock,
+        )  # fmt: skip
+    assert _tables(empty_target) == ["meanwhile"]

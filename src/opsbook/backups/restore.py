@@ -18,7 +18,8 @@ Afterwards the rows are counted, and for a backup compared with its manifest.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,37 @@ def _psql(bindir: str | None, server_major: int) -> pgdump.PgTool:
 
 
 def _restore(
+    plan: RestorePlan,
+    settings: BackupsConfig,
+    work_root: Path,
+    progress: Callable[[Progress], None],
+) -> Restored:
+    with _one_restore_at_a_time(plan):
+        return _restore_held(plan, settings, work_root, progress)
+
+
+# pg_advisory_lock keys are per database (the lock tag holds the database's OID), so one
+# key serves every target: "opsbook restores here".
+RESTORE_LOCK = 0x6F70_7362_7273  # "opsbrs"
+
+
+@contextmanager
+def _one_restore_at_a_time(plan: RestorePlan) -> Iterator[None]:
+    """Hold the target's restore lock while acting, and check again, under it, that a
+    target planned empty still is: two restores into one target never interleave."""
+    with queries.connect(plan.target.url) as conn:
+        held = conn.execute("select pg_try_advisory_lock(%s)", [RESTORE_LOCK]).fetchone()
+        if not held or not held[0]:
+            raise BackupError(f"another restore into {plan.target.shown} is running")
+        if not plan.occupied and inspect_target(plan.target)[1]:
+            raise BackupError(
+                f"the target {plan.target.shown} is no longer empty (something was written"
+                " into it since the plan)"
+            )
+        yield  # the lock ends with the session
+
+
+def _restore_held(
     plan: RestorePlan,
     settings: BackupsConfig,
     work_root: Path,
