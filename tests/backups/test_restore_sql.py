@@ -16,28 +16,12 @@ from opsbook.backups import pgdump, restore, sqlfile
 from opsbook.backups.errors import BackupError
 from opsbook.clock import FrozenClock
 from opsbook.config.backups import BackupsConfig
-from opsbook.postgres.cluster import TempCluster, find_bindir
+from opsbook.postgres.cluster import find_bindir
 from opsbook.store import Store
 from tests.backups.conftest import Backups
+from tests.backups.conftest import public_tables as _tables
 
 PWNED = Path("/tmp/opsbook-sql-pwned")
-
-
-@pytest.fixture
-def empty_target(pg_cluster: TempCluster, request: pytest.FixtureRequest) -> str:
-    name = f"sqlfile_{abs(hash(request.node.name)) % 10**8}"
-    url = pg_cluster.create_database(name)
-    request.addfinalizer(lambda: pg_cluster.drop_database(name))
-    return url
-
-
-def _tables(url: str) -> list[str]:
-    with psycopg.connect(url) as conn:
-        found = conn.execute(
-            "select relname from pg_class where relnamespace = 'public'::regnamespace"
-            " and relkind = 'r' order by 1"
-        )
-        return [row[0] for row in found]
 
 
 SQL = "create table t (id int);\ninsert into t values (1);\n"
