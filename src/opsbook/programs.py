@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from opsbook.config.secrets import mask_text
-
-OUTPUT_LIMIT = 64 * 1024  # characters of output kept: its end, where a failure says why
+from opsbook.tails import Tail, read_in_thread
 
 
 def run_argv(
     argv: list[str], *, timeout: float, secrets: list[str], cwd: Path | None = None
 ) -> dict[str, Any]:
-    """One command, its own process group (ended whole on timeout); the tail of its output.
+    """One command, its own process group (ended whole on timeout); the last 64 KiB of its
+    output (tails.Tail: a command printing without end is read, not kept), masked.
     `finding` says what went wrong (exit N, timed out, cannot start), None when it passed."""
     try:
         process = subprocess.Popen(
@@ -28,24 +28,26 @@ def run_argv(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
             start_new_session=True,
         )
     except OSError as exc:
         return {"argv": argv, "exit_code": None, "finding": f"cannot start: {exc.strerror}"}
+    assert process.stdout is not None
+    tail = Tail()  # its end: where a failure says why
+    reader = read_in_thread(process.stdout, tail)
     try:
-        output, _ = process.communicate(timeout=timeout)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
+        process.wait()
         finding: str | None = f"timed out after {timeout:g}s"
     else:
         finding = f"exit {process.returncode}" if process.returncode else None
+    reader.join(timeout=10)
     return {
         "argv": argv,
         "exit_code": process.returncode,
         "finding": finding,
-        "output": mask_text(output[-OUTPUT_LIMIT:], secrets),
+        "output": mask_text(tail.text(), secrets),
     }

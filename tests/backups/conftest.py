@@ -61,6 +61,23 @@ def backups(
     return Backups(write_config(tmp_path, pg_url), tmp_path / "backups", clock)
 
 
+@pytest.fixture
+def empty_target(pg_cluster: TempCluster, request: pytest.FixtureRequest) -> str:
+    name = f"restore_{abs(hash(request.node.name)) % 10**8}"
+    url = pg_cluster.create_database(name)
+    request.addfinalizer(lambda: pg_cluster.drop_database(name))
+    return url
+
+
+def public_tables(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "select relname from pg_class where relnamespace = 'public'::regnamespace"
+            " and relkind = 'r' order by 1"
+        )
+        return [row[0] for row in found]
+
+
 def restore(cluster: TempCluster, backup: Path, name: str) -> str:
     """A new database `name` holding what the backup folder holds."""
     manifest = archive.load_manifest(backup)

@@ -5,13 +5,22 @@ bad commands and URLs are refused before anything starts."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from opsbook.backups.app_check import AppResult, AppRun, check_app, check_url, parse_command
+from opsbook.backups.app_check import (
+    AppResult,
+    AppRun,
+    as_uri,
+    check_app,
+    check_url,
+    parse_command,
+)
 from opsbook.backups.errors import BackupError
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
@@ -56,6 +65,40 @@ def test_a_command_that_exits_at_once_fails_naming_it(pg_url: str) -> None:
     assert "the app exited with code 3 before it was healthy" in result.saw
     assert "no database here" in result.saw
     assert "postgresql://" not in result.saw
+
+
+def test_the_app_sees_only_a_minimal_environment_and_a_uri(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGPASSWORD", "production-pw")
+    monkeypatch.setenv("PAGERDUTY_TOKEN", "pd-token-123456")
+    seen = tmp_path / "env.json"
+    command = shlex.join(
+        [
+            sys.executable,
+            "-c",
+            "import json, os, sys; open(sys.argv[1], 'w').write(json.dumps(dict(os.environ)));"
+            " raise SystemExit(3)",
+            str(seen),
+        ]
+    )
+    port, dbname = pg_url.rsplit(":", 1)[1].split("/")
+    keywords = f"host=127.0.0.1 port={port} dbname={dbname} user=postgres password='p@ss:/ %\\'x'"
+    result = _check(AppRun(parse_command(command), HEALTH, timeout=60.0), keywords)
+    assert not result.ok
+    env = json.loads(seen.read_text())
+    assert set(env) <= {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "DATABASE_URL", "PORT"}
+    assert env["DATABASE_URL"] == (
+        f"postgresql://postgres:p%40ss%3A%2F%20%25%27x@127.0.0.1:{port}/{dbname}"
+    )
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        assert conn.execute("select current_database()").fetchone() == (dbname,)
+    assert "p@ss" not in result.saw and "p%40ss" not in result.saw
+
+
+def test_a_socket_folder_goes_into_the_uris_query() -> None:
+    uri = as_uri("host='/run/pg sock' port=5433 dbname=a&b user=u sslmode=require")
+    assert uri == "postgresql://u@:5433/a%26b?sslmode=require&host=%2Frun%2Fpg%20sock"
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from opsbook.config import load_config
 from opsbook.config.profiles import profile_text
+from opsbook.postgres.cluster import TempCluster
 from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import run_checks
 from tests.backups.conftest import Backups
@@ -87,3 +88,21 @@ def test_the_backup_status_step_judges_as_the_check_does(backups: Backups) -> No
     stale = backups.opsbook("runbook", "run", "fresh")
     assert stale.exit_code == 1, stale.output
     assert f"newest verified backup ({created['id']}) is 1d8h old, over 1d2h" in stale.output
+
+
+def test_a_verified_backup_of_another_database_does_not_count(
+    backups: Backups, pg_url: str, pg_cluster: TempCluster
+) -> None:
+    production = backups.config.read_text()
+    other = pg_cluster.create_database("check_other")
+    try:
+        backups.config.write_text(production.replace(f"url: {pg_url}", f"url: {other}"))
+        created = backups.json("create")
+        backups.json("verify", str(created["id"]))
+        assert _check(backups).state == "ok"  # fresh, for the database it was taken of
+        backups.config.write_text(production)
+        judged = _check(backups)
+        assert judged.state == "down", judged.summary
+        assert judged.summary.startswith("no verified backup (none at all)")
+    finally:
+        pg_cluster.drop_database("check_other")

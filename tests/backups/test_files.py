@@ -312,6 +312,13 @@ def test_a_source_that_is_not_a_folder_changes_nothing(backups: Backups, tmp_pat
     assert backups.json("list", "--all") == []
     bad_label = backups.run("files", str(tmp_path), "--label", "a\x1b[31mb")
     assert bad_label.exit_code == 2 and "\\x1b" in bad_label.stderr
+    backups.folder.mkdir(exist_ok=True)
+    for overlapping in (tmp_path, backups.folder, backups.folder / ".."):
+        own = backups.run("files", str(overlapping))
+        message = " ".join(own.stderr.split())
+        assert own.exit_code == 2 and "would copy its own output" in message, own.output
+        assert f"{tmp_path.resolve()}" in message and f"{backups.folder.resolve()}" in message
+    assert backups.json("list", "--all") == []
 
 
 @pytest.mark.slow

@@ -18,25 +18,9 @@ from opsbook.backups.snapshot import Snapshot
 from opsbook.cli import app
 from opsbook.postgres.cluster import TempCluster, find_bindir
 from tests.backups.conftest import Backups
+from tests.backups.conftest import public_tables as _tables
 
 PWNED = Path("/tmp/opsbook-restore-pwned")
-
-
-@pytest.fixture
-def empty_target(pg_cluster: TempCluster, request: pytest.FixtureRequest) -> str:
-    name = f"restore_{abs(hash(request.node.name)) % 10**8}"
-    url = pg_cluster.create_database(name)
-    request.addfinalizer(lambda: pg_cluster.drop_database(name))
-    return url
-
-
-def _tables(url: str) -> list[str]:
-    with psycopg.connect(url) as conn:
-        found = conn.execute(
-            "select relname from pg_class where relnamespace = 'public'::regnamespace"
-            " and relkind = 'r' order by 1"
-        )
-        return [row[0] for row in found]
 
 
 def _recount(url: str) -> dict[tuple[str, str], tuple[int, str | None]]:

@@ -165,7 +165,12 @@ CONFIG_DURATIONS: dict[str, tuple[str, str, str | None]] = {
             ("audit_timeout", "at least 1ms"),
         )
     },
-    "deploy.lock_for": (f"deploy:\n  lock_for: {V}\n", "deploy.lock_for", "at least 1s"),
+    "deploy.lock_for": (f"deploy:\n  lock_for: {V}\n", "deploy.lock_for", "at least 4s"),
+    "deploy.checklist.tests.timeout": (
+        f"deploy:\n  checklist:\n    tests: {{command: [x], timeout: {V}}}\n",
+        "deploy.checklist.tests.timeout",
+        "at least 1ms",
+    ),
     **{
         f"deploy.vercel.{name}": (
             f"deploy:\n  vercel: {{token: t, project: p, {name}: {V}}}\n",
@@ -247,6 +252,15 @@ def test_the_issue_repros_are_refused() -> None:
     assert _problems(_http("interval: 0s")) == [
         "opsbook.yaml:2:54: checks[0].interval: '0s' is too short: it must be at least 1s"
     ]
+
+
+def test_deploy_lock_for_is_between_4s_and_a_day() -> None:
+    [problem] = _problems("deploy:\n  lock_for: 2d\n")
+    assert problem.startswith("opsbook.yaml:2:13: deploy.lock_for: ")
+    assert "2d is too long: at most 1d" in problem
+    [short] = _problems("deploy:\n  lock_for: 3s\n")
+    assert "at least 4s" in short
+    assert parse_config("deploy:\n  lock_for: 1d\n", file="x", env={}).deploy.lock_for.days == 1
 
 
 def test_a_runbook_step_timeout_is_bounded_too() -> None:

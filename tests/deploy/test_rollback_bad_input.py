@@ -128,6 +128,25 @@ def test_a_promote_that_never_serves_times_out_and_is_recorded_failed(
     assert served(desk) == HEALTHLESS
 
 
+def test_a_promote_answered_with_a_500_may_have_acted_and_is_recorded(
+    desk: Desk, slack: FakeSlack
+) -> None:
+    configure(desk, slack, vercel_yaml(desk))
+    broken_production(desk)
+    token = desk.sandbox.settings.admin_token
+    faults_call(desk.sandbox.url, token, "PUT", "vercel-promote-fails", "on")
+
+    result = desk.opsbook("deploy", "rollback", "--reason", "health 500", "--yes")
+
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert "answered 500" in said and "may have been promoted" in said, said
+    assert "check with `opsbook deploy list`" in said and "nothing was changed" not in said
+    rollback = desk.records()[0]
+    assert (rollback.verdict, rollback.failed_stage) == ("failed", "promote")
+    assert served(desk) == NEW  # Vercel did act
+
+
 def test_a_command_that_runs_past_its_timeout_is_stopped(
     desk: Desk, slack: FakeSlack, tmp_path: Path
 ) -> None:

@@ -26,6 +26,7 @@ steps:
   - id: look
     title: Look at the dashboard
     manual: "Look at the dashboard."
+    blocking: false  # a checklist: both items are due at once
   - id: disk
     title: Note the disk usage
     manual: "Note the disk usage."

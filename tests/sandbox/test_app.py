@@ -333,7 +333,7 @@ def test_listing_and_clearing_all_faults(sandbox: RunningSandbox) -> None:
     set_fault(sandbox, "long-query", 600)
     listing = httpx.get(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin).json()
     assert listing["faults"] == {"health-500": True, "leak-connections": 3, "long-query": 600}
-    assert len(listing["available"]) == 12  # with the fake Vercel API's two
+    assert len(listing["available"]) == 13  # with the fake Vercel API's three
     wait_for(lambda: _sandbox_backends(sandbox.database_url, "active") == 1)
     httpx.delete(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin, timeout=30)
     assert httpx.get(f"{sandbox.url}/_sandbox/faults", headers=sandbox.admin).json()["faults"] == {}

@@ -93,6 +93,7 @@ def _status(context: ActionContext, inputs: StatusInputs) -> dict[str, Any]:
             session=session,
             now=context.clock.now(),
             max_age=inputs.max_age or context.config.backups.max_age,
+            database=freshness.configured_database(context.config),
         )
     if judged.state != "ok":
         raise ActionFailed(judged.summary, judged.as_json())

@@ -3,8 +3,12 @@ seed's "Deploy app pointing to test DB", done on this machine.
 
 The command is an argument list (shlex.split of what was typed) run without a shell, so
 `;`, `$(...)`, quotes and backticks in it are the program's arguments, never commands.
-It is told the restored database as DATABASE_URL and a free port on 127.0.0.1 as PORT,
-the two variables twelve-factor apps read (`opsbook sandbox run` reads both); the health
+It is told the restored database as DATABASE_URL (a postgresql:// URI, the password
+percent-encoded: the keyword form `host=... dbname=...` is libpq's, and most apps' URL
+parsers refuse it) and a free port on 127.0.0.1 as PORT, the two variables twelve-factor
+apps read (`opsbook sandbox run` reads both). Nothing else of opsbook's environment goes
+with them but PATH, HOME and the locale: opsbook's own may hold production's PGPASSWORD
+and paging tokens, which an app under test has no business seeing. The health
 check asks `http://127.0.0.1:$PORT` + app.health_path, or the app URL given when the app
 listens elsewhere, and passes on a 200 answering `{"status": "ok"}`, as a deploy's
 health stage does. The app runs in a process group of its own, ended whatever happens
@@ -24,7 +28,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
+
+from psycopg.conninfo import conninfo_to_dict
 
 from opsbook.backups.errors import BackupError
 from opsbook.clock import Clock, Sleep
@@ -96,8 +102,9 @@ def check_app(
     """Start the app on `database_url`, wait for its health check, stop it."""
     port = free_port()
     url = (app.url or f"http://127.0.0.1:{port}").rstrip("/") + app.health_path
-    env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port)}
-    secrets = [database_url, *passwords_in(database_url)]
+    env = app_environment(database_url, port)
+    uri = env["DATABASE_URL"]
+    secrets = [database_url, uri, *passwords_in(database_url), *passwords_in(uri)]
     with tempfile.TemporaryFile() as log:
         try:
             process = subprocess.Popen(
@@ -119,6 +126,33 @@ def check_app(
         if not ok and process.returncode is not None:
             saw += _tail(log, secrets)
     return AppResult(ok, mask_text(saw, secrets), url)
+
+
+PASSED_ON = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
+
+
+def app_environment(database_url: str, port: int) -> dict[str, str]:
+    """All the app is given: PATH, HOME, the locale, DATABASE_URL (a URI) and PORT."""
+    kept = {name: os.environ[name] for name in PASSED_ON if name in os.environ}
+    return {**kept, "DATABASE_URL": as_uri(database_url), "PORT": str(port)}
+
+
+def as_uri(conninfo: str) -> str:
+    """A libpq connection string (either form) as `postgresql://user:password@host:port/db`
+    with every part percent-encoded; other settings (a socket folder too) as the query."""
+    params = {k: str(v) for k, v in conninfo_to_dict(conninfo).items()}
+    user, password = params.pop("user", None), params.pop("password", None)
+    host, port = params.pop("host", ""), params.pop("port", None)
+    dbname = params.pop("dbname", None)
+    if host.startswith("/"):
+        params["host"], host = host, ""
+    who = quote(user, safe="") if user else ""
+    who += f":{quote(password, safe='')}" if password is not None else ""
+    where = f"[{host}]" if ":" in host else quote(host, safe="")
+    where += f":{port}" if port else ""
+    path = f"/{quote(dbname, safe='')}" if dbname else ""
+    query = f"?{urlencode(params, quote_via=quote)}" if params else ""
+    return f"postgresql://{who}{'@' if who else ''}{where}{path}{query}"
 
 
 @dataclass

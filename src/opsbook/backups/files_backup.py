@@ -130,6 +130,7 @@ def backup_files(
         raise BackupError(f"{visible(str(source))!r} is not a directory")
     source = source.resolve()
     root = writable_root(root)
+    _not_its_own_output(source, root)
     skipped: list[str] = []
 
     def skip(text: str) -> None:
@@ -160,6 +161,17 @@ def backup_files(
             {k: getattr(done, k) for k in ("new", "changed", "unchanged", "bytes_copied")}
         )
         return done
+
+
+def _not_its_own_output(source: Path, root: Path) -> None:
+    """BackupError when `source` holds backups.dir (or lies inside it): each run would copy
+    the objects the runs before it wrote, growing without end."""
+    store_dir = root.resolve()
+    if store_dir == source or source in store_dir.parents or store_dir in source.parents:
+        raise BackupError(
+            f"{visible(str(source))!r} and backups.dir {visible(str(store_dir))!r} overlap:"
+            " a files backup would copy its own output; back up a folder outside backups.dir"
+        )
 
 
 def _previous(

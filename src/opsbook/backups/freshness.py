@@ -2,7 +2,9 @@
 judged once here for the `backup` check (every interval, in serve) and the `backup.status`
 runbook action (the weekly routine). Only a verified backup counts (issue #15: a backup
 not yet shown to restore is not known to be one); when none is, the summary says how many
-wait for `backup verify`. pgBackRest has no such alarm (its issue #1918)."""
+wait for `backup verify`. pgBackRest has no such alarm (its issue #1918). Only backups of
+the configured database (database.url, compared as the catalog records a backup's place)
+count: a verified backup of a scratch or staging database says nothing of production's."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from opsbook.backups import service
+from opsbook.backups import service, targets
+from opsbook.config import Config
 from opsbook.config.durations import format_duration
 
 Level = Literal["ok", "degraded", "down"]  # a check result's states
@@ -36,12 +39,15 @@ class Freshness:
         }
 
 
-def judge(*, session: Session, now: dt.datetime, max_age: dt.timedelta) -> Freshness:
-    """Ok while the newest verified backup is at most `max_age` old, degraded past it,
-    down when no backup has been verified."""
-    newest = service.newest_complete(session=session, verified=True)
+def judge(
+    *, session: Session, now: dt.datetime, max_age: dt.timedelta, database: str | None
+) -> Freshness:
+    """Ok while the newest verified backup of `database` (targets.identity; None: of any)
+    is at most `max_age` old, degraded past it, down when none has been verified."""
+    newest = service.newest_complete(session=session, verified=True, database=database)
     if newest is None:
-        return Freshness("down", _none_verified(service.count_unverified(session=session)))
+        waiting = service.count_unverified(session=session, database=database)
+        return Freshness("down", _none_verified(waiting))
     ended = newest.ended_at or newest.started_at
     age = max(now - ended, dt.timedelta(0))
     shown = format_duration(dt.timedelta(seconds=round(age.total_seconds())))
@@ -51,6 +57,12 @@ def judge(*, session: Session, now: dt.datetime, max_age: dt.timedelta) -> Fresh
         summary += f", over {format_duration(max_age)}"
         state = "degraded"
     return Freshness(state, summary, newest.id, ended, age)
+
+
+def configured_database(config: Config) -> str | None:
+    """The place of database.url as the catalog records a backup's source."""
+    url = config.database.url
+    return targets.parse(url.reveal(), what="database.url").identity if url else None
 
 
 def _none_verified(unverified: int) -> str:

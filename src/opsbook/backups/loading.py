@@ -18,9 +18,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from opsbook.backups import pgdump
+from opsbook.backups import pgdump, sqlfile
 from opsbook.backups.errors import BackupError, BackupFailed
 from opsbook.config.secrets import mask_text, passwords_in
+from opsbook.console import visible
 from opsbook.postgres import queries
 
 
@@ -53,21 +54,41 @@ def restore_dump(
 
 
 def run_sql_file(tool: pgdump.PgTool, file: Path, url: str) -> None:
-    """psql -X -v ON_ERROR_STOP=1 -f FILE into `url` (the seed's `psql $DATABASE_URL <
-    backup.sql`, stopping at the first error instead of going on past it)."""
+    """psql -X -v ON_ERROR_STOP=1 of FILE into `url` (the seed's `psql $DATABASE_URL <
+    backup.sql`, stopping at the first error instead of going on past it), restricted so
+    no meta-command in the file runs (sqlfile). BackupFailed naming the file's line of a
+    refused meta-command, or psql's words."""
     dbname, env = pgdump.connection(url)
-    argv = [str(tool.path), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(file), dbname]
+    key = secrets.token_hex(16)
+    argv = [str(sqlfile.check_psql(tool).path), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+    argv += ["-c", f"\\restrict {key}", "-f", "/dev/stdin", dbname]
+    feeder = sqlfile.Feeder(file)
     try:
-        running = pgdump.Running(argv, env, 1, program="psql")
+        running = pgdump.Running(argv, env, 1, program="psql", stdin=feeder.read_end)
     except OSError as exc:
+        feeder.abandon()
         raise BackupFailed(f"psql did not start: {exc.strerror or exc}") from None
+    feeder.start()
     try:
         code = running.wait(lambda: None)
     except BaseException:
         running.stop()
         raise
+    finally:
+        feeder.join()
     if code != 0:
-        raise BackupFailed(f"psql exited with {code}: {_masked(running.error(), url)}")
+        raise BackupFailed(_psql_failure(code, running.error(), file, url))
+
+
+def _psql_failure(code: int, error: str, file: Path, url: str) -> str:
+    line = sqlfile.refused_line(error)
+    if line is not None:
+        return (
+            f"{visible(file)}:{line}: a psql meta-command (a backslash command such as \\!,"
+            " \\connect or \\copy): refused, a .sql file is data; psql stopped there"
+        )
+    said = _masked(error, url).replace("psql:/dev/stdin:", f"psql:{visible(file.name)}:")
+    return f"psql exited with {code}: {said}"
 
 
 def _masked(text: str, url: str) -> str:

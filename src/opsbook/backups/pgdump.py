@@ -157,6 +157,7 @@ class Running:
         *,
         program: str = "pg_dump",
         item_done: Callable[[str], None] = lambda _: None,
+        stdin: int = subprocess.DEVNULL,
     ) -> None:
         self.finished = 0
         self._item_done = item_done  # hears "3001" as `-j`'s leader finishes item 3001
@@ -167,7 +168,7 @@ class Running:
         self._process = subprocess.Popen(
             list(argv),
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

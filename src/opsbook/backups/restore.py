@@ -9,21 +9,24 @@ name typed; `restore` then acts on the plan it is given.
 A backup restores through pipes decompressed as they are read (streaming.py) with
 `pg_restore -j`; with `clean`, pg_restore drops each object of the dump before making it
 again (`--clean --if-exists`): what the target holds that the dump does not is left as
-it is. A plain file goes through psql, which cannot clean: the target must be empty.
+it is. A plain file goes through psql, which cannot clean: the target must be empty; psql
+runs it restricted, so a meta-command in it (`\\!`, `\\connect`) is refused, never run
+(sqlfile).
 Afterwards the rows are counted, and for a backup compared with its manifest.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from opsbook.backups import archive, compare, loading, pgdump, streaming, targets
+from opsbook.backups import archive, compare, loading, pgdump, sqlfile, streaming, targets
 from opsbook.backups.archive import Difference
 from opsbook.backups.create import Progress
 from opsbook.backups.errors import BackupError
@@ -144,9 +147,10 @@ def _plan(
 
 
 def is_production(target: targets.Target, production_url: str | None) -> bool:
-    """Whether `target` is the configured production database (database.url)."""
-    return production_url is not None and (
-        targets.parse(production_url, what="database.url").identity == target.identity
+    """Whether `target` is the configured production database (database.url), however
+    either is spelled (targets.same_database)."""
+    return production_url is not None and targets.same_database(
+        target, production_url, what="database.url"
     )
 
 
@@ -206,15 +210,50 @@ def restore(
 
 
 def _psql(bindir: str | None, server_major: int) -> pgdump.PgTool:
-    return pgdump.choose(
-        server_major,
-        pgdump.candidates(bindir, "psql"),
-        program="psql",
-        because=f"the target is PostgreSQL {server_major}",
+    """The psql for the target, refused before anything runs when it cannot be kept from
+    running the file's meta-commands (sqlfile)."""
+    return sqlfile.check_psql(
+        pgdump.choose(
+            server_major,
+            pgdump.candidates(bindir, "psql"),
+            program="psql",
+            because=f"the target is PostgreSQL {server_major}",
+        )
     )
 
 
 def _restore(
+    plan: RestorePlan,
+    settings: BackupsConfig,
+    work_root: Path,
+    progress: Callable[[Progress], None],
+) -> Restored:
+    with _one_restore_at_a_time(plan):
+        return _restore_held(plan, settings, work_root, progress)
+
+
+# pg_advisory_lock keys are per database (the lock tag holds the database's OID), so one
+# key serves every target: "opsbook restores here".
+RESTORE_LOCK = 0x6F70_7362_7273  # "opsbrs"
+
+
+@contextmanager
+def _one_restore_at_a_time(plan: RestorePlan) -> Iterator[None]:
+    """Hold the target's restore lock while acting, and check again, under it, that a
+    target planned empty still is: two restores into one target never interleave."""
+    with queries.connect(plan.target.url) as conn:
+        held = conn.execute("select pg_try_advisory_lock(%s)", [RESTORE_LOCK]).fetchone()
+        if not held or not held[0]:
+            raise BackupError(f"another restore into {plan.target.shown} is running")
+        if not plan.occupied and inspect_target(plan.target)[1]:
+            raise BackupError(
+                f"the target {plan.target.shown} is no longer empty (something was written"
+                " into it since the plan)"
+            )
+        yield  # the lock ends with the session
+
+
+def _restore_held(
     plan: RestorePlan,
     settings: BackupsConfig,
     work_root: Path,

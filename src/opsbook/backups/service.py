@@ -117,21 +117,28 @@ def list_backups(*, session: Session, clock: Clock, unfinished: bool = False) ->
     return [_listed(row, now) for row in session.scalars(query)]
 
 
-def newest_complete(*, session: Session, verified: bool = False) -> Backup | None:
-    """The newest complete backup; with `verified`, the newest one `backup verify` passed
-    (what the `backup` check judges: an unverified backup is not yet known to restore)."""
+def newest_complete(
+    *, session: Session, verified: bool = False, database: str | None = None
+) -> Backup | None:
+    """The newest complete backup (of `database`, its place as targets.identity, when
+    given); with `verified`, the newest one `backup verify` passed (what the `backup`
+    check judges: an unverified backup is not yet known to restore)."""
     query = select(Backup).where(Backup.state == "complete", Backup.kind == DATABASE)
+    if database is not None:
+        query = query.where(Backup.source == database)
     if verified:
         query = query.where(Backup.verified_at.is_not(None))
     query = query.order_by(Backup.started_at.desc(), Backup.id.desc()).limit(1)
     return session.scalars(query).first()
 
 
-def count_unverified(*, session: Session) -> int:
-    """Complete backups no verify has passed."""
+def count_unverified(*, session: Session, database: str | None = None) -> int:
+    """Complete backups (of `database`, when given) no verify has passed."""
     query = select(func.count()).where(
         Backup.state == "complete", Backup.kind == DATABASE, Backup.verified_at.is_(None)
     )
+    if database is not None:
+        query = query.where(Backup.source == database)
     return int(session.scalar(query) or 0)
 
 

@@ -1,4 +1,5 @@
-"""Which database a connection string names, said one way whatever way it was written.
+"""Which database a connection string names, said one way whatever way it was written,
+and which database a server says it is.
 
 A restore refuses the production database, and the migrations gate asks for a backup "of
 the same database": both compare host, port and database name, so
@@ -6,6 +7,10 @@ the same database": both compare host, port and database name, so
 are one database. The loopback names are one host (libpq's socket and TCP on this
 machine reach the same server); a missing port is libpq's 5432, a missing database name
 is the user's name (libpq's own default).
+
+Text cannot see that `127.1`, the host's own address, `host.` or a socket path reach the
+same server, so the production guard also asks both servers who they are (`server_identity`:
+the cluster's system identifier, the database's OID) and takes either match as a match.
 
 A target typed on the command line is checked before anything connects: no control
 character (a NUL cannot go through libpq; an escape sequence would paint the terminal
@@ -26,6 +31,7 @@ from opsbook.backups.errors import BackupError
 from opsbook.bounds import MAX_PORT
 from opsbook.config.secrets import mask_shapes
 from opsbook.console import visible
+from opsbook.postgres import queries
 
 LOOPBACK = frozenset({"", "localhost", "127.0.0.1", "::1", "[::1]"})
 DEFAULT_PORT = 5432
@@ -51,7 +57,7 @@ class Target:
 
 def identity(host: str | None, port: int | str | None, dbname: str) -> str:
     """The one spelling of a database's place, as the catalog records it."""
-    where = (host or "").strip().lower()
+    where = (host or "").strip().lower().rstrip(".")  # `db.example.` is `db.example`
     if where in LOOPBACK or where.startswith("/"):
         where = "localhost"
     return f"{where}:{int(port or DEFAULT_PORT)}/{dbname}"
@@ -61,6 +67,28 @@ def of_connection(conn: psycopg.Connection[object]) -> str:
     """The identity of the database a live connection is on."""
     info = conn.info
     return identity(info.host, info.port, info.dbname)
+
+
+def server_identity(url: str) -> str | None:
+    """`<system identifier>/<database OID>`, the same for every spelling that reaches one
+    database; None when it cannot be read (no connection, or a role that may not call
+    pg_control_system())."""
+    try:
+        with queries.connect(url) as conn:
+            found = queries.one(conn, "database_identity")
+    except psycopg.Error:
+        return None
+    return f"{found['cluster']}/{found['oid']}" if found.get("cluster") else None
+
+
+def same_database(target: Target, other_url: str, *, what: str) -> bool:
+    """Whether `target` and `other_url` name one database: the same place written any
+    way, or servers that say they are the same database."""
+    other = parse(other_url, what=what)
+    if other.identity == target.identity:
+        return True
+    theirs = server_identity(other.url)
+    return theirs is not None and theirs == server_identity(target.url)
 
 
 def parse(url: str, *, what: str = "the target") -> Target:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from opsbook.bodies import shown
 from opsbook.clock import Clock
 from opsbook.config import Config
+from opsbook.config.secrets import secrets_of
 from opsbook.deploy import records
 from opsbook.deploy.command import Command
 from opsbook.deploy.providers import Candidate, Provider, ProviderError
@@ -63,7 +64,9 @@ def provider_for(config: Config, probe: ProbeContext, known: list[Candidate]) ->
     if settings.provider == "vercel" and settings.vercel is not None:
         return Vercel(settings.vercel, probe)
     if settings.provider == "command" and settings.command is not None:
-        return Command(settings.command, cwd=config.base_dir, known=known)
+        return Command(
+            settings.command, cwd=config.base_dir, known=known, secrets=secrets_of(config)
+        )
     raise DeployInputError("no rollback provider: set deploy.provider to vercel or command")
 
 
@@ -90,8 +93,11 @@ async def plan_rollback(
     app_url = target_url(config, env=env, url=url)
     why = check_reason(reason)
     given = check_commit(commit) if commit is not None else None
-    if to is not None and (not to.strip() or len(to) > 2000 or "\x00" in to):
+    if to is not None and (not to.strip() or len(to) > 2000 or not to.isprintable()):
         raise DeployInputError(f"deployment {shown(to)} is not a deployment id or URL")
+    if to is not None and to.startswith("-"):
+        # It would reach the provider's command as an option (`--to -x`).
+        raise DeployInputError(f"deployment {shown(to)} starts with '-': not a deployment id")
     noted, incident_note = _incident(store, incident_id)
     with store.reading() as session:
         known = [Candidate(c, "", c) for c in records.good_commits(session, env=env)]

@@ -92,18 +92,8 @@ async def roll_back(
     ) as audit:
         row_id = _claim(store, config, plan, actor, clock)
         started = clock.now()
-        stages = await _promote_and_verify(
-            config, plan, row_id, store, clock, sleep, watch, shown_to
-        )
-        failed = next((s.name for s in stages if not s.passed), None)
-        verdict = "failed" if failed else "passed"
-        ended = locks.finish(
-            store,
-            row_id,
-            verdict=verdict,
-            failed_stage=failed,
-            stages=[stage_dict(s) for s in stages],
-            clock=clock,
+        verdict, failed, stages, ended = await _held(
+            store, config, plan, row_id, clock, sleep, watch, shown_to
         )
         audit.outcome = "ok" if verdict == "passed" else "failed"
         audit.details["deploy"] = row_id
@@ -121,6 +111,48 @@ async def roll_back(
     )
     _note(store, result, actor=actor, clock=clock)
     return result
+
+
+async def _held(
+    store: Store,
+    config: Config,
+    plan: RollbackPlan,
+    row_id: int,
+    clock: Clock,
+    sleep: Sleep,
+    watch: dt.timedelta,
+    shown_to: Progress,
+) -> tuple[str, str | None, list[Stage], dt.datetime]:
+    """Promote and verify while the heartbeat keeps the env held; the record is finished
+    whatever happens (a Ctrl-C, an error: failed, "interrupted"), and a run that was taken
+    over says so (RollbackFailed) instead of a verdict."""
+    finished = False
+    try:
+        every = config.deploy.lock_for / 4
+        with locks.Heartbeat(store, row_id, plan.env, every=every, clock=clock):
+            stages = await _promote_and_verify(
+                config, plan, row_id, store, clock, sleep, watch, shown_to
+            )
+        failed = next((s.name for s in stages if not s.passed), None)
+        verdict = "failed" if failed else "passed"
+        ended = locks.finish(
+            store,
+            row_id,
+            plan.env,
+            verdict=verdict,
+            failed_stage=failed,
+            stages=[stage_dict(s) for s in stages],
+            clock=clock,
+        )
+        finished = True
+        return verdict, failed, stages, ended
+    except locks.TakenOver as exc:
+        finished = True
+        raise RollbackFailed(str(exc)) from None
+    finally:
+        if not finished:
+            saw = "interrupted (Ctrl-C or an error) before it finished: check what serves"
+            locks.close(store, row_id, plan.env, clock, saw=saw)
 
 
 def _claim(store: Store, config: Config, plan: RollbackPlan, actor: str, clock: Clock) -> int:

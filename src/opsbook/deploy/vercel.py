@@ -4,6 +4,9 @@ List: `GET /v6/deployments?projectId=...&target=production&state=READY` (newest 
 `uid`, `url`, `state`, `created` in ms, `meta.githubCommitSha`). Promote: `POST
 /v10/projects/{projectId}/promote/{deploymentId}`, asynchronous (201/202 accepted, 409 on
 conflict), what `vercel promote <url> --yes` does. Team-scoped calls add `teamId`.
+A promote that got no answer (a timeout, a dropped connection) or a 5xx may still have
+been acted on by Vercel: it is reported as "may have been promoted" with `acted`, so the
+rollback is recorded (failed at promote) rather than said to have changed nothing.
 Everything the API returns is data: ids and URLs are bounded and kept only when they are
 plain text, a commit only when it is hex, and its words are cut and stripped of the
 token before anyone sees them."""
@@ -18,7 +21,7 @@ from urllib.parse import quote, urlencode
 from opsbook.config.rollback import VercelSettings
 from opsbook.config.secrets import mask_text
 from opsbook.deploy.providers import Candidate, ProviderError
-from opsbook.watch.checks.fetch import Answer, Unreachable, request, short
+from opsbook.watch.checks.fetch import Answer, NotConnected, Unreachable, request, short
 from opsbook.watch.probe import ProbeContext
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
@@ -54,10 +57,14 @@ class Vercel:
             f"/v10/projects/{quote(self.settings.project, safe='')}"
             f"/promote/{quote(target.id, safe='')}"
         )
-        answer = await self._call("POST", path, {}, what=f"promote {target.id}")
+        answer = await self._call("POST", path, {}, what=f"promote {target.id}", acts=True)
         return f"Vercel accepted the promote ({answer.status})"
 
-    async def _call(self, method: str, path: str, query: dict[str, str], *, what: str) -> Answer:
+    async def _call(
+        self, method: str, path: str, query: dict[str, str], *, what: str, acts: bool = False
+    ) -> Answer:
+        """The API's 2xx answer; ProviderError otherwise, `acted` when the request `acts`
+        and was sent without a clear refusal (no answer, or a 5xx)."""
         if self.settings.team:
             query = {**query, "teamId": self.settings.team}
         url = self.settings.api_url + path + (f"?{urlencode(query)}" if query else "")
@@ -72,10 +79,15 @@ class Vercel:
                 payload={} if method == "POST" else None,
                 follow_redirects=False,
             )
-        except Unreachable as exc:
+        except NotConnected as exc:
             raise ProviderError(f"cannot reach Vercel at {self.settings.api_url}: {exc}") from None
+        except Unreachable as exc:
+            said = f"Vercel at {self.settings.api_url} did not answer: {exc}"
+            raise ProviderError(_unsure(said, what) if acts else said, acted=acts) from None
         if 200 <= answer.status < 300:
             return answer
+        if acts and answer.status >= 500:
+            raise ProviderError(_unsure(self._refusal(answer, what), what), acted=True)
         raise ProviderError(self._refusal(answer, what))
 
     def _refusal(self, answer: Answer, what: str) -> str:
@@ -98,6 +110,13 @@ class Vercel:
         if not isinstance(message, str) or not message.strip():
             return ""
         return f" ({short(mask_text(message, [self.settings.token.reveal()]), 200)})"
+
+
+def _unsure(said: str, what: str) -> str:
+    return (
+        f"{said}; it may have acted ({what} may have been promoted): check with"
+        " `opsbook deploy list` and in Vercel's dashboard"
+    )
 
 
 def _candidate(item: Any) -> Candidate | None:

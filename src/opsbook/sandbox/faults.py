@@ -176,6 +176,13 @@ FAULTS: dict[str, FaultSpec] = {
             "on",
         ),
         FaultSpec(
+            "vercel-promote-fails",
+            "the fake Vercel API promotes (the deployment serves) and then answers 500",
+            _flag,
+            True,
+            "on",
+        ),
+        FaultSpec(
             "provider-outage",
             "these providers' status pages report a major incident",
             _one_or_more(list(STATUS_PROVIDERS)),

@@ -5,9 +5,10 @@ Each `opsbook sandbox deploy` becomes a READY production deployment of project
 first); `POST /v10/projects/{id}/promote/{uid}` (and `/v1/.../rollback/{uid}`) answers
 202 and switches what the sandbox serves to that deployment, breakage and all, as a
 promote on Vercel switches the production alias. A bearer token is required: none (or
-not a bearer) answers 401, a wrong one 403, like Vercel's `invalidToken` answer. Two
-fault switches make it misbehave: `vercel-refuses` (every token refused, 401 or 403)
-and `vercel-stuck` (a promote is accepted and never served)."""
+not a bearer) answers 401, a wrong one 403, like Vercel's `invalidToken` answer. Three
+fault switches make it misbehave: `vercel-refuses` (every token refused, 401 or 403),
+`vercel-stuck` (a promote is accepted and never served) and `vercel-promote-fails` (a
+promote is acted on, then answered with a 500)."""
 
 from __future__ import annotations
 
@@ -130,6 +131,8 @@ def mount(app: FastAPI, fake: FakeVercel, faults: FaultState, token: str) -> Non
         if made is None:
             return _error(404, "not_found", "Deployment not found")
         fake.promote(made, serve=not faults.get("vercel-stuck"))
+        if faults.get("vercel-promote-fails"):  # acted, then failed to say so
+            return _error(500, "internal_server_error", "An unexpected error occurred")
         return JSONResponse({}, status_code=202)
 
     app.add_api_route(

@@ -22,6 +22,7 @@ def _judge(check: BackupCheck, ctx: ProbeContext) -> freshness.Freshness:
                 session=session,
                 now=ctx.clock.now(),
                 max_age=check.max_age or config.backups.max_age,
+                database=freshness.configured_database(config),
             )
     finally:
         store.close()

@@ -20,6 +20,11 @@ class Unreachable(Exception):
     """No HTTP answer at all: refused, timed out, name not found, TLS failure."""
 
 
+class NotConnected(Unreachable):
+    """No connection was made, so the request was never sent (a caller whose request acts,
+    a promote, knows nothing happened; after a timeout it cannot know)."""
+
+
 @dataclass
 class Answer:
     status: int
@@ -67,7 +72,7 @@ async def request(
         raise Unreachable(f"no answer within {timeout:g}s") from None
     except aiohttp.ClientConnectorError as exc:
         reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc)
-        raise Unreachable(f"cannot connect to {exc.host}:{exc.port} ({reason.lower()})") from None
+        raise NotConnected(f"cannot connect to {exc.host}:{exc.port} ({reason.lower()})") from None
     except aiohttp.ClientError as exc:
         raise Unreachable(f"request failed: {exc}") from None
 
