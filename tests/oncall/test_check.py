@@ -7,37 +7,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from opsbook.cli import app
 from opsbook.clock import FrozenClock
-from opsbook.context import AppContext
 from opsbook.notify.models import Notification
 from opsbook.store import open_store
 from tests.notify.conftest import channels_yaml
 from tests.notify.fakes import FakePagerDuty, FakeSlack
+from tests.oncall.test_cli import Oncall as Terminal
 
 HOSTILE = "Eve [/x] [bold]b[/bold] \x1b[2J ; rm -rf / $(touch pwned) 'q\""
 MONDAY_NOON = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
-
-
-class Terminal:
-    def __init__(self, path: Path, clock: FrozenClock) -> None:
-        self.path, self.clock = path, clock
-
-    def run(self, *args: str, code: int = 0) -> Result:
-        result = CliRunner().invoke(
-            app, ["--config", str(self.path), "oncall", *args], obj=AppContext(clock=self.clock)
-        )
-        assert result.exit_code == code, (args, result.output, repr(result.exception))
-        assert "\x1b" not in result.output
-        return result
-
-    def json(self, *args: str, code: int = 0) -> Any:
-        return json.loads(self.run(*args, "--json", code=code).stdout)
 
 
 def _config(store_url: str, slack: FakeSlack, pagerduty: FakePagerDuty, users: str) -> str:
