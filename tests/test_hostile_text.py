@@ -514,6 +514,11 @@ def _oncall(sweep: Sweep) -> None:
     run("oncall", "escalation")
     assert sweep.json("oncall", "escalation")["policies"][0]["name"] == ARG
     assert sweep.json("oncall", "now")[0]["on_call"]["name"] == ARG
+    run("oncall", "check", code=1)  # the fake Slack answers 400 with hostile words
+    run("oncall", "confirm", "1", "--by", ARG)
+    run("oncall", "confirm", "1", "--by", HOSTILE, code=2)
+    run("oncall", "checks")
+    assert sweep.json("oncall", "checks")[0]["confirmed_by"] == ARG
 
 
 def _routines(sweep: Sweep) -> None:

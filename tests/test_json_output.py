@@ -96,6 +96,9 @@ ARGS: dict[str, list[str]] = {
     "oncall override": ["--who", 'Zoë "[/x]" \x1b[31m', "--to", "+1h"],
     "oncall overrides": [],
     "oncall escalation": [],
+    "oncall check": [],
+    "oncall confirm": ["1", "--by", 'Zoë "[/x]" \x1b[31m'],
+    "oncall checks": [],
     "maintenance schedule": [
         "--title",
         "x",
@@ -149,6 +152,7 @@ MUST_PRINT = {
     "oncall override",
     "oncall overrides",
     "oncall escalation",
+    "oncall checks",
     "maintenance list",
     "maintenance routines",
     "maintenance due",

@@ -18,8 +18,10 @@ from opsbook.runbooks.actions import Registry
 def default_registry() -> Registry:
     """Every domain's actions. Domains register here as their capabilities land."""
     # Imported here: deploy's stages judge with watch.rules, whose alerts route to
-    # runbooks through runbooks.suggest, which asks this registry for its actions.
+    # runbooks through runbooks.suggest, which asks this registry for its actions; the
+    # watch's actions run checks, on the same side of that circle.
     from opsbook.deploy import actions as deploy_actions
+    from opsbook.watch import actions as watch_actions
 
     registry = Registry()
     step_actions.register(registry)
@@ -29,4 +31,5 @@ def default_registry() -> Registry:
     routine_actions.register(registry)
     deploy_actions.register(registry)
     backup_actions.register(registry)
+    watch_actions.register(registry)
     return registry

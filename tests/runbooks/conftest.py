@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from opsbook.cli import app
+from opsbook.sandbox.providers import STATUS_PROVIDERS
 from tests.conftest import RunningSandbox
 
 
@@ -26,6 +27,14 @@ class Ops:
             f"app:\n  url: {sandbox.url}\n"
             f"database:\n  url: {sandbox.database_url}\n"
             "runbooks:\n  paths: [runbooks]\n"
+            # The providers' status pages the built-ins read: the sandbox's, never the
+            # internet's.
+            "checks:\n"
+            + "".join(
+                f"  - {{name: {slug}-status, kind: statuspage, provider: {slug},"
+                f" url: '{sandbox.url}/_providers/{slug}'}}\n"
+                for slug in STATUS_PROVIDERS
+            )
         )
         self.runner = CliRunner()
 

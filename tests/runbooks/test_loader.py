@@ -166,4 +166,6 @@ def test_the_seed_procedures_are_all_built_in() -> None:
         "voice-calls-failing",
         "emails-not-sending",
         "post-incident",
+        "data-breach",
+        "payments-down",
     }

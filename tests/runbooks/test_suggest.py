@@ -73,7 +73,7 @@ def test_show_reads_like_the_seed(ops: Ops) -> None:
     ):
         assert line in text, line
     listed = ops.json("runbook", "list")
-    assert len(listed) == 16 and all(r["valid"] for r in listed)
+    assert len(listed) == 18 and all(r["valid"] for r in listed)
 
 
 def test_a_team_runbook_overrides_a_builtin(ops: Ops) -> None:
@@ -207,7 +207,13 @@ TABLE = [
     ("Users can't start voice calls", None, "P2", "voice-calls-failing"),
     # generic words only, or one word in common: nothing rather than a wrong runbook
     ("api check failing: HTTP 503", None, "P1", None),
-    ("stripe-webhook check failing: HTTP 503 Service Unavailable", "payments", "P0", None),
+    # payments has its runbook: the seed's P0 "payment processing down"
+    (
+        "stripe-webhook check failing: HTTP 503 Service Unavailable",
+        "payments",
+        "P0",
+        "payments-down",
+    ),
     ("sentry check failing: error rate 4.2% above 1%", None, "P2", None),
     ("HighErrorRate", None, "P2", None),
     ("cron check failing: nightly export failed", None, "P3", None),

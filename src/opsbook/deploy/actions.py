@@ -1,5 +1,6 @@
-"""`deploy.verify` and `deploy.rollback` for runbooks: adapters over deploy/service.py
-and deploy/rollback.py, the same functions `opsbook deploy verify|rollback` call. The
+"""`deploy.verify`, `deploy.recent` and `deploy.rollback` for runbooks: adapters over
+deploy/service.py and deploy/rollback.py, the same functions `opsbook deploy
+verify|list|rollback` call. The
 engine asks before the rollback step acts (destructive); the step fails, with what it
 saw, when the deploy fails verification or the rollback does not take."""
 
@@ -10,6 +11,8 @@ import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from pydantic import Field
 
 from opsbook.clock import sleeper
 from opsbook.config import Config, Duration
@@ -179,6 +182,35 @@ def _rollback(context: ActionContext, inputs: RollbackInputs) -> dict[str, Any]:
     return output
 
 
+class RecentInputs(ActionInputs):
+    env: str = "production"
+    limit: int = Field(default=5, ge=1, le=100)
+    within: Duration = dt.timedelta(hours=24)
+
+
+def _recent(context: ActionContext, inputs: RecentInputs) -> dict[str, Any]:
+    """The seed's `vercel ls --count 5`, from opsbook's own deploy records: what changed
+    lately and whether it verified, with `recent` for a step's `when`."""
+    try:
+        env = service.check_env(inputs.env)
+    except service.DeployInputError as exc:
+        raise ActionFailed(str(exc)) from None
+    rows = service.list_deploys(store=context.store, env=env, limit=inputs.limit)
+    since = context.clock.now() - inputs.within
+    return {
+        "deploys": [
+            {
+                **vars(row),
+                "started_at": row.started_at.isoformat(),
+                "ended_at": row.ended_at.isoformat(),
+            }
+            for row in rows
+        ],
+        "count": len(rows),
+        "recent": sum(1 for row in rows if row.ended_at >= since),
+    }
+
+
 def _rolled(run: Callable[[], Awaitable[rollback.RollbackResult]]) -> dict[str, Any]:
     try:
         done: rollback.RollbackResult = asyncio.run(_awaited(run))
@@ -246,6 +278,15 @@ def register(registry: Registry) -> None:
             SmokeInputs,
             _smoke,
             lambda i: "open " + (", ".join(i.paths) if i.paths else "every app.smoke_paths page"),
+        )
+    )
+    registry.register(
+        Action(
+            "deploy.recent",
+            "The last deploys from opsbook's records, newest first, and how many are recent.",
+            RecentInputs,
+            _recent,
+            lambda i: f"list the last {i.limit} deploys to {i.env}",
         )
     )
     registry.register(

@@ -19,7 +19,9 @@ from jinja2.exceptions import SecurityError, UndefinedError
 
 from opsbook.expressions.sandbox import BUDGET, MAX_TEXT, budget, environment
 
-_env = environment()
+# Runbook text never says "None": `incident {{ incident.id }}` without an incident is an
+# error naming the template, not an instruction to run `postmortem None`.
+_env = environment(refuse_none=True)
 
 
 class ExpressionError(ValueError):

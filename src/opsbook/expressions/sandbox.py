@@ -286,10 +286,20 @@ def _finalize(_context: Any, value: Any) -> Any:
     return f"\x00{collected.nonce}:{len(collected.values) - 1}\x00"
 
 
-def environment(**options: Any) -> _Bounded:
-    """The bounded environment; `options` (a loader, autoescape) for file templates."""
+@pass_context
+def _finalize_set(context: Any, value: Any) -> Any:
+    """As `_finalize`, refusing None: text that reads "incident None" is a value missing."""
+    if value is None:
+        raise ValueError("a value it writes is not set (None); was the run given an incident?")
+    return _finalize(context, value)
+
+
+def environment(*, refuse_none: bool = False, **options: Any) -> _Bounded:
+    """The bounded environment; `options` (a loader, autoescape) for file templates.
+    `refuse_none`: a `{{ }}` inside text that evaluates to None is an error (runbooks)."""
     settings: dict[str, Any] = {"autoescape": False, **options}
-    env = _Bounded(undefined=StrictUndefined, optimized=False, finalize=_finalize, **settings)
+    finalize = _finalize_set if refuse_none else _finalize
+    env = _Bounded(undefined=StrictUndefined, optimized=False, finalize=finalize, **settings)
     env.filters.update(_bounded_filters())
     # `tojson` writes RFC 8259 JSON like every other opsbook writer: NaN becomes null.
     env.policies["json.dumps_function"] = dumps

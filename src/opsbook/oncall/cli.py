@@ -21,7 +21,7 @@ from opsbook.bounds import parse_id
 from opsbook.config.oncall import OncallConfig, Person, Schedule
 from opsbook.console import Exit, Table, console, duration_option, fail, literal, print_json
 from opsbook.context import AppContext, app_context
-from opsbook.oncall import cli_escalation, service
+from opsbook.oncall import cli_check, cli_escalation, service
 from opsbook.oncall.models import Override
 from opsbook.oncall.schedules import Shift
 from opsbook.oncall.wallclock import parse_moment
@@ -332,3 +332,6 @@ def overrides(
 
 
 app.command("escalation")(cli_escalation.escalation)
+app.command("check")(cli_check.check_)
+app.command("confirm")(cli_check.confirm)
+app.command("checks")(cli_check.checks)

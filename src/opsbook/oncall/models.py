@@ -43,3 +43,21 @@ class PagingWindow(Base):
     person: Mapped[str] = mapped_column(String(200), primary_key=True)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     folded: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class ReceiptCheck(Base):
+    """One `opsbook oncall check`: a test page sent to the person on call through the
+    outbox (`messages`: the outbox ids, one per channel), and who said they got it. The
+    seed's on-call preparation, "test alert delivery", written down when it happened."""
+
+    __tablename__ = "oncall_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule: Mapped[str] = mapped_column(String(200))
+    person: Mapped[str] = mapped_column(String(200))
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    messages: Mapped[list[int]] = mapped_column(JSON, default=list)
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_by: Mapped[str] = mapped_column(String(200))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    confirmed_by: Mapped[str | None] = mapped_column(String(200))

@@ -207,6 +207,18 @@ def _slow(context: ActionContext, inputs: SlowInputs) -> dict[str, Any]:
     }
 
 
+class TopInputs(TargetInputs):
+    limit: Id = 10
+
+
+def _top(context: ActionContext, inputs: TopInputs) -> dict[str, Any]:
+    with _target(context, inputs) as conn:
+        found = service.top_statements(conn=conn, limit=inputs.limit)
+    if found.missing:
+        raise ActionFailed(found.missing, {"statements": [], "count": 0})
+    return {"statements": found.statements, "count": len(found.statements), "since": found.since}
+
+
 def _indexes(context: ActionContext, inputs: TargetInputs) -> dict[str, Any]:
     with _target(context, inputs) as conn:
         found = service.indexes(conn=conn)
@@ -224,6 +236,8 @@ class ArchiveInputs(TargetInputs):
     max_lag: Duration = dt.timedelta(seconds=10)
     pause: Duration = dt.timedelta(0)
     vacuum_full: bool = False
+    # One cutoff for the whole procedure: a runbook counts, moves and verifies against it.
+    before: dt.datetime | None = None
 
 
 def _archive(context: ActionContext, inputs: ArchiveInputs) -> dict[str, Any]:
@@ -245,13 +259,12 @@ def _describe_archive(i: ArchiveInputs) -> str:
     pace = f"lock_timeout {format_duration(i.lock_timeout)}, pausing while replicas lag"
     pace += f" over {format_duration(i.max_lag)}"
     pace += f", resting {format_duration(i.pause)} between batches" if i.pause else ""
-    vacuum = (
-        "VACUUM FULL (locks the table for the whole rewrite!)"
-        if i.vacuum_full
-        else ("VACUUM (ANALYZE)")
-    )
+    full = "VACUUM FULL (locks the table for the whole rewrite!)"
+    vacuum = full if i.vacuum_full else "VACUUM (ANALYZE)"
+    age = f"older than {format_duration(i.older_than)}"
+    age = f"before {i.before.isoformat()}" if i.before else age
     return (
-        f"move rows of {i.table} with {i.column} older than {format_duration(i.older_than)}"
+        f"move rows of {i.table} with {i.column} {age}"
         f" into {i.to} in batches of {i.batch} ({pace}), then {vacuum}"
     )
 
@@ -346,6 +359,15 @@ def register(registry: Registry) -> None:
             SlowInputs,
             _slow,
             lambda i: f"list active queries running over {format_duration(i.min_duration)}",
+        )
+    )
+    registry.register(
+        Action(
+            "db.top_statements",
+            "The statements with the most total time since pg_stat_statements was reset.",
+            TopInputs,
+            _top,
+            lambda i: f"list the {i.limit} costliest statements (pg_stat_statements)",
         )
     )
     registry.register(

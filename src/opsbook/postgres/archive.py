@@ -143,8 +143,10 @@ def prepare(
     column: str,
     older_than: dt.timedelta,
     with_referencing: bool = False,
+    before: dt.datetime | None = None,
 ) -> ArchivePlan:
-    """Check everything before anything moves; raise ArchiveError with the reason."""
+    """Check everything before anything moves; raise ArchiveError with the reason.
+    `before` replaces `now() - older_than` with a cutoff the caller computed once."""
     source = TableRef.parse(table, what=TABLE)
     archive = TableRef.parse(to, what=TO)
     if source == archive:
@@ -196,9 +198,7 @@ def prepare(
     for found in referencing:
         if not found.create_archive:
             _same_columns(conn, found.table, found.archive)
-    cutoff_row = conn.execute("select now() - %s::interval", (older_than,)).fetchone()
-    assert cutoff_row is not None
-    cutoff = cutoff_row[0]
+    cutoff = before if before is not None else _cutoff(conn, older_than)
     count = conn.execute(
         sql.SQL("select count(*) from {} where {} < %s").format(
             source.ident, sql.Identifier(column)
@@ -217,6 +217,12 @@ def prepare(
         referencing,
         oid if sweep else None,
     )
+
+
+def _cutoff(conn: psycopg.Connection[Any], older_than: dt.timedelta) -> dt.datetime:
+    row = conn.execute("select now() - %s::interval", (older_than,)).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
 
 
 def create_archives(conn: psycopg.Connection[Any], plan: ArchivePlan) -> list[str]:

@@ -253,9 +253,11 @@ def plan_archive(
     max_lag: dt.timedelta = dt.timedelta(seconds=10),
     pause: dt.timedelta = dt.timedelta(0),
     vacuum_full: bool = False,
+    before: dt.datetime | None = None,
 ) -> ArchivalPlan:
     """Check everything before anything moves: the tables, the column, the references,
-    and how many rows are older than `older_than`. ArchiveError says what is wrong."""
+    and how many rows are older than `older_than` (or, given, `before`: a cutoff a
+    procedure computed once). ArchiveError says what is wrong."""
     if batch < 1:
         raise ArchiveError(Named("batch", "the batch size"), " must be at least 1")
     rows = archive.prepare(
@@ -265,6 +267,7 @@ def plan_archive(
         column=column,
         older_than=older_than,
         with_referencing=with_referencing,
+        before=before,
     )
     pacing = archive_run.Pacing(
         batch=batch, lock_timeout=lock_timeout, max_replication_lag=max_lag, pause=pause

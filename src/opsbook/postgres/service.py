@@ -22,7 +22,7 @@ import psycopg
 
 from opsbook.config import Config
 from opsbook.config.secrets import mask_text
-from opsbook.postgres import diagnostics, migrations, queries, views
+from opsbook.postgres import diagnostics, migrations, queries, views, workload
 from opsbook.postgres.archive import ArchiveError
 from opsbook.postgres.changes import (
     ArchivalPlan,
@@ -162,6 +162,12 @@ def slow_queries(
 ) -> list[ActiveQuery]:
     """Active queries running at least `min_duration`, longest first."""
     return diagnostics.active_queries(conn, min_seconds=min_duration.total_seconds(), limit=limit)
+
+
+def top_statements(*, conn: Connection, limit: int = 10) -> workload.Workload:
+    """The statements that cost most since pg_stat_statements was reset (a quarter's
+    review), or how to enable the extension when it is not there."""
+    return workload.top_statements(conn, limit=limit)
 
 
 def blocked_queries(*, conn: Connection) -> list[LockSession]:

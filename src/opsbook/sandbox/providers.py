@@ -1,4 +1,5 @@
-"""Stand-ins for the third parties' hosted status pages (Vercel, Supabase, Clerk, Vapi).
+"""Stand-ins for the third parties' hosted status pages (Vercel, Supabase, Clerk, Vapi,
+Stripe).
 
 The runbook sends a responder to these pages first ("is it us or them?"); the demo and
 the tests cannot reach the real ones, so the sandbox serves each provider's
@@ -17,6 +18,7 @@ STATUS_PROVIDERS: dict[str, tuple[str, str]] = {
     "supabase": ("Supabase", "Database"),
     "clerk": ("Clerk", "Authentication"),
     "vapi": ("Vapi", "Voice API"),
+    "stripe": ("Stripe", "API"),  # payments-down reads it
 }
 # Fixed timestamps keep the pages byte-stable between requests, as a CDN-served page is.
 _CREATED = "2024-01-01T00:00:00.000Z"
