@@ -30,7 +30,7 @@ from opsbook.store import Store, open_store
 
 # typer's CliRunner turns the Typer app into its click command on every invoke, reading
 # every command's signature again (~0.15 s for opsbook's tree, thousands of invokes per
-# run). The tree is complete once opsbook.cli is imported, so each app is turned once.
+# run). Each app is turned once; opsbook's root group loads each command once, lazily.
 _commands: dict[int, tuple[typer.Typer, click.Command]] = {}
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from opsbook.cli import app
+from opsbook.cli import COMMANDS, app
 from opsbook.config import parse_duration
 
 runner = CliRunner()
@@ -265,3 +269,126 @@ def test_a_command_with_its_own_c_option_says_where_the_config_goes() -> None:
     assert result.exit_code == 2
     said = " ".join(result.output.replace("│", " ").split())
     assert "put --config before the command: opsbook --config FILE count" in said
+
+
+# --- every command answers at once: the tree is imported lazily (issue #17, item 8) -------
+
+# What `import opsbook.cli` and `opsbook --help` must not load: the store, the web stack,
+# HTTP clients, templates, and every domain's code.
+HEAVY = (
+    "sqlalchemy",
+    "alembic",
+    "starlette",
+    "fastapi",
+    "uvicorn",
+    "jinja2",
+    "aiohttp",
+    "psycopg",
+    "pydantic",
+    "yaml",
+    "opsbook.config",
+    "opsbook.context",
+    "opsbook.console",
+    "opsbook.store",
+    "opsbook.sandbox",
+    "opsbook.web",
+    "opsbook.incidents",
+    "opsbook.runbooks",
+    "opsbook.watch",
+    "opsbook.backups",
+    "opsbook.notify",
+)
+# What `opsbook incident list` needs none of: it reads the store and prints a table.
+NOT_FOR_A_LIST = (
+    "alembic",
+    "fastapi",
+    "uvicorn",
+    "jinja2",
+    "aiohttp",
+    "psycopg",
+    "opsbook.sandbox",
+    "opsbook.web",
+    "opsbook.runbooks",
+    "opsbook.watch",
+    "opsbook.backups",
+    "opsbook.postgres",
+    "opsbook.status",
+)
+
+_LOADED = """
+import sys
+from opsbook.cli import main
+sys.argv = ["opsbook", *sys.argv[1:]]
+if len(sys.argv) > 1:
+    try:
+        main()
+    except SystemExit:
+        pass
+sys.stderr.write("\\nLOADED " + " ".join(sorted(sys.modules)))
+"""
+
+
+def _loaded(*args: str, cwd: Path | None = None) -> set[str]:
+    """The modules a fresh interpreter holds after importing opsbook.cli (and running
+    `opsbook ARGS`, when given)."""
+    env = {k: v for k, v in os.environ.items() if k != "OPSBOOK_CONFIG"}
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(done.stderr.rpartition("\nLOADED ")[2].split())
+
+
+def _found(loaded: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in loaded if any(m == n or m.startswith(f"{n}.") for n in names))
+
+
+def test_importing_the_cli_loads_no_domain_and_no_heavy_library() -> None:
+    assert _found(_loaded(), HEAVY) == []
+
+
+def test_top_level_help_loads_no_domain_and_no_heavy_library() -> None:
+    assert _found(_loaded("--help"), HEAVY) == []
+
+
+def test_incident_list_loads_only_what_it_uses(workdir: Path) -> None:
+    assert runner.invoke(app, ["incident", "list"]).exit_code == 0  # the store made (alembic)
+    loaded = _loaded("incident", "list", cwd=workdir)
+    assert "opsbook.incidents.cli" in loaded  # it did run
+    assert _found(loaded, NOT_FOR_A_LIST) == []
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.replace("│", " ").split())
+
+
+def test_the_registry_help_is_each_commands_own_first_paragraph() -> None:
+    """`opsbook --help` lists the registry's line, not the command's: they cannot drift."""
+    for name, entry in COMMANDS.items():
+        real = entry.load(name)
+        first = inspect.cleandoc(real.help or "").split("\n\n")[0]
+        assert _one_line(entry.help) == _one_line(first), name
+
+
+def test_top_level_help_lists_every_command_with_its_line() -> None:
+    said = _one_line(runner.invoke(app, ["--help"]).output)
+    for name, entry in COMMANDS.items():
+        assert f"{name} {_one_line(entry.help)}" in said, name
+    assert "demo Run opsbook against a seeded sandbox" in said
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [(["incidnt"], "'incident'"), (["backpu"], "'backup'"), (["incident", "lst"], "'list'")],
+)
+def test_a_mistyped_command_is_answered_with_the_nearest_names(
+    typed: list[str], meant: str
+) -> None:
+    result = runner.invoke(app, typed)
+    assert result.exit_code == 2
+    assert "Did you mean" in result.output and meant in result.output, result.output

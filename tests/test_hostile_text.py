@@ -452,7 +452,7 @@ def _runbook_commands(sweep: Sweep) -> None:
     run("runbook", "show", "hostile-book", shows=(*SHOWN, "\\u202eevil cr\\r nul c1"))
     run("runbook", "show", "bad-book", code=2, shows=(MARK,))
     run("runbook", "run", "hostile-book", "--dry-run", shows=(*SHOWN, "evil cr\\r nul c1"))
-    run("runbook", "run", "hostile-book", "--incident", "1", "--yes")
+    run("runbook", "run", "hostile-book", "--incident", "1", "--yes", code=1)  # a step failed
     run("runbook", "runs")
     # The book has a step that fails and continues: once nothing waits, the run is failed.
     run("runbook", "resume", "1", "--done", "by_hand", code=1)
@@ -538,7 +538,7 @@ def _routines(sweep: Sweep) -> None:
     books = sweep.config.parent / "books"
     (books / "hostile-routine.yaml").write_text(yaml.safe_dump(book, allow_unicode=False))
     run = sweep.run
-    run("maintenance", "run", "hostile", shows=())
+    run("maintenance", "run", "hostile", shows=(), code=1)  # the audit found something
     run("maintenance", "routines", shows=("hostile-routine",))
     run("maintenance", "due", shows=SHOWN)  # the manual step's words, as text
     run("maintenance", "history", shows=(MARK, "[b]bold[/b]"))  # the audit's output, as text

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from annotated_types import Interval  # pydantic reads it; Field would import pydantic
 
 # Ids are INTEGER columns: 32 bits on PostgreSQL. No row has a larger one, and no page of
 # rows needs to be longer than there can be rows.
@@ -19,8 +19,8 @@ MAX_PORT = 65_535
 # Sandbox seeding: a hundred times the benchmark's million, and ids to spare.
 MAX_ATTEMPTS = 100_000_000
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Port = Annotated[int, Field(ge=1, le=MAX_PORT)]
+Id = Annotated[int, Interval(ge=1, le=MAX_ID)]
+Port = Annotated[int, Interval(ge=1, le=MAX_PORT)]
 
 
 def parse_id(value: str, what: str = "an id") -> int:

@@ -4,34 +4,16 @@ cannot be used into one line, whichever command met it."""
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
 import typer
 from typer._click.exceptions import NoSuchOption  # typer vendors click; not re-exported
-from typer.core import TyperGroup
 
 from opsbook import __version__
-from opsbook.backups import cli as backups_cli
-from opsbook.backups import cli_drill as drill_cli
 from opsbook.bounds import MAX_ATTEMPTS, MAX_PORT
-from opsbook.config import cli as config_cli
-from opsbook.context import AppContext, app_context
-from opsbook.deploy import cli as deploy_cli
-from opsbook.incidents import cli as incidents_cli
-from opsbook.notify import cli as notify_cli
-from opsbook.notify import customers_cli
-from opsbook.oncall import cli as oncall_cli
-from opsbook.postgres import cli as postgres_cli
-from opsbook.routines import cli as routines_cli
-from opsbook.runbooks import cli as runbooks_cli
-from opsbook.sandbox import cli as sandbox_cli
-from opsbook.status import cli as maintenance_cli
-from opsbook.store import cli as store_cli
-from opsbook.store.engine import is_store_failure
-from opsbook.watch import cli as watch_cli
-from opsbook.watch import history_cli, status_cli
-from opsbook.web import serve as web_serve
+from opsbook.lazycli import Lazy, LazyGroup
 
 ROOT_OPTIONS = ("--config", "-c")
 
@@ -40,6 +22,8 @@ def _config_after(ctx: Any, _param: Any, value: Path | None) -> None:
     """`opsbook status --config F` means what `opsbook --config F status` means: people
     type the option where they type every other one."""
     if value is not None:
+        from opsbook.context import app_context
+
         app_context(ctx).config_option = value
 
 
@@ -58,16 +42,121 @@ def _accept_config_after(command: Any, root_option: Any) -> None:
         _accept_config_after(sub, root_option)
 
 
-class _Opsbook(TyperGroup):
+def _status() -> typer.Typer:
+    """`opsbook status` shows what opsbook sees; `opsbook status export` writes the public
+    page."""
+    from opsbook.status import cli as maintenance_cli
+    from opsbook.watch import status_cli
+
+    status_app = typer.Typer(invoke_without_command=True, help="What is firing, what is open.")
+    status_app.callback()(status_cli.status)
+    status_app.command("export")(maintenance_cli.export)
+    return status_app
+
+
+@functools.cache
+def _incident() -> typer.Typer:
+    """Customer email is notify's operation on an incident: mounted here, so that
+    incidents (which notify listens to) never imports notify."""
+    from opsbook.incidents import cli as incidents_cli
+    from opsbook.notify import customers_cli
+
+    incidents_cli.app.command("notify-customers")(customers_cli.notify_customers)
+    return incidents_cli.app
+
+
+@functools.cache
+def _maintenance() -> typer.Typer:
+    """Routine maintenance (routines/) beside the status page's maintenance windows
+    (status/)."""
+    from opsbook.routines import cli as routines_cli
+    from opsbook.status import cli as maintenance_cli
+
+    for name, command in (
+        ("routines", routines_cli.routines),
+        ("due", routines_cli.due),
+        ("run", routines_cli.run),
+        ("rotated", routines_cli.rotated),
+        ("history", routines_cli.history),
+    ):
+        maintenance_cli.app.command(name)(command)
+    return maintenance_cli.app
+
+
+# Every command but `demo`, in the order `--help` lists them. A command's module is
+# imported only when it runs; `help` is its first paragraph (tests/test_cli.py keeps the
+# two equal).
+COMMANDS = {
+    "init": Lazy(
+        "Write a commented starter opsbook.yaml, and a .env.example listing the variables it"
+        " reads with where to find each value.",
+        "opsbook.config.cli:init",
+    ),
+    "check": Lazy(
+        "Run checks once (all, or the named ones) and store what they saw, as serve does;"
+        " exit 1 if any is not ok.",
+        "opsbook.watch.cli:check",
+    ),
+    "serve": Lazy(
+        "Run the checks on their schedule, evaluate rules, receive Alertmanager webhooks.",
+        "opsbook.web.serve:serve",
+    ),
+    "history": Lazy(
+        "Uptime, runs, failures and latency per check from the downsampled history.",
+        "opsbook.watch.history_cli:show",
+    ),
+    "status": Lazy("What is firing, what is open.", build=_status),
+    "config": Lazy("Validate and show the configuration.", "opsbook.config.cli:app"),
+    "incident": Lazy(
+        "Open and drive incidents: severities, SLA clocks, post-mortems.", build=_incident
+    ),
+    "runbook": Lazy(
+        "Executable runbooks: dry-run, run, resume; every step recorded.",
+        "opsbook.runbooks.cli:app",
+    ),
+    "db": Lazy(
+        "The target database: status, diagnostics, safe remediation.", "opsbook.postgres.cli:app"
+    ),
+    "oncall": Lazy(
+        "On-call schedules: who is on call, shifts, overrides.", "opsbook.oncall.cli:app"
+    ),
+    "store": Lazy("opsbook's own state store.", "opsbook.store.cli:app"),
+    "audit": Lazy("The append-only audit log.", "opsbook.store.cli:audit_app"),
+    "sandbox": Lazy(
+        "The sandbox app: a target shaped like the seed's, with fault switches.",
+        "opsbook.sandbox.cli:app",
+    ),
+    "maintenance": Lazy(
+        "Maintenance windows shown on the status page (schedule, list, start, complete,"
+        " cancel), and routine maintenance run on a schedule (routines, due, run, rotated,"
+        " history).",
+        build=_maintenance,
+    ),
+    "notify": Lazy("Paging channels and the notification outbox.", "opsbook.notify.cli:app"),
+    "backup": Lazy(
+        "Backups of the target database and the app's files: create, files, list, verify,"
+        " restore, restore-files, prune.",
+        "opsbook.backups.cli:app",
+    ),
+    "drill": Lazy(
+        "DR drills: restore a backup into a scratch database and prove it comes back.",
+        "opsbook.backups.cli_drill:app",
+    ),
+    "deploy": Lazy("Verify deployments and keep their records.", "opsbook.deploy.cli:app"),
+}
+
+
+class _Opsbook(LazyGroup):
     """Every command runs inside this: a store that is unreachable, read-only or full
     is reported once here (AppContext.store_failed), not as a page of SQLAlchemy; and
-    `--config` is accepted after the command as before it."""
+    `--config` is accepted after the command as before it (given to each command as it
+    is loaded)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    lazy = COMMANDS
+
+    def prepare(self, command: Any) -> None:
         [root_option] = [p for p in self.params if ROOT_OPTIONS[0] in p.opts]
-        for command in self.commands.values():
-            _accept_config_after(command, root_option)
+        _accept_config_after(command, root_option)
 
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
         try:
@@ -81,6 +170,9 @@ class _Opsbook(TyperGroup):
             error.possibilities = None
             raise
         except Exception as error:
+            from opsbook.context import app_context
+            from opsbook.store.engine import is_store_failure
+
             if not is_store_failure(error):
                 raise
             app_context(ctx).store_failed(error)
@@ -117,47 +209,13 @@ def root(
     ),
 ) -> None:
     """Example: opsbook --config prod.yaml config check"""
+    from opsbook.context import AppContext
+
     # A caller (a test, an embedding program) may hand in a context with its own clock.
     context = ctx.obj if isinstance(ctx.obj, AppContext) else AppContext()
     context.config_option = config
     ctx.obj = context
     ctx.call_on_close(context.close)
-
-
-app.command("init")(config_cli.init)
-app.command("check")(watch_cli.check)
-app.command("serve")(web_serve.serve)
-# `opsbook status` shows what opsbook sees; `opsbook status export` writes the public page.
-status_app = typer.Typer(invoke_without_command=True, help="What is firing, what is open.")
-status_app.callback()(status_cli.status)
-status_app.command("export")(maintenance_cli.export)
-app.add_typer(status_app, name="status")
-app.command("history")(history_cli.show)
-app.add_typer(config_cli.app, name="config")
-# Customer email is notify's operation on an incident: mounted here, so that incidents
-# (which notify listens to) never imports notify.
-incidents_cli.app.command("notify-customers")(customers_cli.notify_customers)
-app.add_typer(incidents_cli.app, name="incident")
-app.add_typer(runbooks_cli.app, name="runbook")
-app.add_typer(postgres_cli.app, name="db")
-app.add_typer(oncall_cli.app, name="oncall")
-app.add_typer(store_cli.app, name="store")
-app.add_typer(store_cli.audit_app, name="audit")
-app.add_typer(sandbox_cli.app, name="sandbox")
-# Routine maintenance (routines/) beside the status page's maintenance windows (status/).
-for _name, _command in (
-    ("routines", routines_cli.routines),
-    ("due", routines_cli.due),
-    ("run", routines_cli.run),
-    ("rotated", routines_cli.rotated),
-    ("history", routines_cli.history),
-):
-    maintenance_cli.app.command(_name)(_command)
-app.add_typer(maintenance_cli.app, name="maintenance")
-app.add_typer(notify_cli.app, name="notify")
-app.add_typer(backups_cli.app, name="backup")
-app.add_typer(drill_cli.app, name="drill")
-app.add_typer(deploy_cli.app, name="deploy")
 
 
 @app.command("demo")

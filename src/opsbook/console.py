@@ -90,6 +90,12 @@ def literal(value: object, style: StyleType = "", *, newlines: bool = False) -> 
     return Text(visible(value, newlines=newlines), style=style)
 
 
+def typed(header: str, **options: Any) -> rich_table.Column:
+    """A column of what a person types next (a check's or runbook's name, an id, a backup,
+    a commit): kept on one line and never cut; the table's other columns wrap first."""
+    return rich_table.Column(header, no_wrap=True, overflow="fold", **options)
+
+
 class Table(rich_table.Table):
     """A Rich table whose string cells are data, shown as typed and on one line: a cell
     needs no care to be safe, and one that wants style says so with `literal(value,
@@ -108,7 +114,19 @@ class Table(rich_table.Table):
 class VisibleConsole(Console):
     """The last line of defence: a control character in any text Rich is about to write is
     shown escaped. Rich's own colours are styles and its cursor moves are control
-    segments, so they pass; line breaks and tabs are layout and pass."""
+    segments, so they pass; line breaks and tabs are layout and pass.
+
+    At a terminal a long line wraps at word boundaries (left to the terminal, it breaks
+    a word wherever the width ends: `09:51 U` / `TC`); into a pipe or a file each line
+    stays whole, for grep. `wrap` decides instead of the terminal when set (tests)."""
+
+    wrap: bool | None = None
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if options.get("soft_wrap") is None:
+            wrapping = self.is_terminal if self.wrap is None else self.wrap
+            options["soft_wrap"] = not wrapping
+        super().print(*objects, **options)
 
     def render(
         self, renderable: RenderableType, options: ConsoleOptions | None = None

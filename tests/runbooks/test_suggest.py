@@ -269,9 +269,17 @@ def test_the_reasons_say_what_matched() -> None:
     assert first.runbook == "p1-db-connections"
     assert first.reasons == [
         "component database",
-        "symptoms: connection, many, query, timing",
+        "symptoms '\"Too many connections\" errors', 'Queries timing out'",
         "severity P1",
     ]
+
+
+def test_a_title_match_quotes_the_runbooks_title() -> None:
+    ranked = suggest_for(
+        BUILTIN, title="rollback the deployment", symptoms=[], component=None, severity="P1"
+    )
+    reasons = {s.runbook: s.reasons for s in ranked}
+    assert any(r.startswith("title '") for rs in reasons.values() for r in rs), reasons
 
 
 def test_hostile_and_huge_titles_are_words() -> None:

@@ -7,11 +7,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from opsbook.clock import FrozenClock
-from opsbook.store import Store, audit, open_store
+from opsbook.store import Store, audit, migrate, open_store
 from opsbook.store.migrate import current_revision, head_revision, upgrade
 from opsbook.store.models import AuditEntry
 
@@ -19,6 +21,13 @@ from opsbook.store.models import AuditEntry
 def test_first_use_applies_migrations(store: Store) -> None:
     assert current_revision(store.engine) == head_revision()
     assert upgrade(store.engine) == (head_revision(), head_revision())
+    with store.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == head_revision()
+
+
+def test_the_head_read_from_file_names_is_alembics_head() -> None:
+    scripts = ScriptDirectory(str(Path(migrate.__file__).parent / "migrations"))
+    assert scripts.get_heads() == [head_revision()]
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Path) -> None:

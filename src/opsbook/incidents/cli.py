@@ -12,7 +12,7 @@ import datetime as dt
 
 import typer
 
-from opsbook.console import Table, console, literal, print_json, safe
+from opsbook.console import Table, console, literal, print_json, safe, typed
 from opsbook.incidents import cli_items, cli_reports, service
 from opsbook.incidents.cli_common import JSON, incident_number, session
 from opsbook.incidents.clocks import next_due
@@ -164,7 +164,7 @@ def list_(
     if as_json:
         print_json([incident_json(r.incident, r.clocks, postmortem=r.postmortem) for r in rows])
         return
-    table = Table("id", "sev", "status", "title", "component", "opened", "next due")
+    table = Table(typed("id"), "sev", "status", "title", "component", "opened", "next due")
     for row in rows:
         incident, upcoming = row.incident, next_due(row.clocks)
         due = literal("")

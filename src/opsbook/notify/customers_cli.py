@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from opsbook.console import console, fail, literal, print_json
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.incidents.cli_common import JSON, incident_number
-from opsbook.notify import customers_send
-from opsbook.notify.customers_send import CustomerPlan
 from opsbook.store.audit import default_actor
+
+if TYPE_CHECKING:
+    from opsbook.notify.customers_send import CustomerPlan
 
 SHOWN = 20  # recipients listed on a terminal; --json lists them all
 
@@ -28,6 +31,10 @@ def notify_customers(
 
     Example: opsbook incident notify-customers 12 --dry-run
     """
+    # Imported here: it brings Jinja2, the status page and the database's reads, and this
+    # module is loaded with every `opsbook incident` command.
+    from opsbook.notify import customers_send
+
     number = incident_number(incident_id)
     context = app_context(ctx)
     config = context.config(required=True)

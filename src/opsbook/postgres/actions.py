@@ -1,5 +1,5 @@
 """Target-database actions for runbooks: adapters over `postgres.service`, plus `sql.query`
-(what `sql:` steps run).
+(what `sql:` steps run, in sql_action.py).
 
 The engine asks before a destructive step runs (`confirm`, `--yes`) and records the step;
 the service function audits what it does, exactly as it does for `opsbook db ...`.
@@ -12,18 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
 from pydantic import Field
 
 from opsbook.bounds import Id
 from opsbook.config import Duration, format_duration
 from opsbook.config.durations import Timeout
-from opsbook.postgres import service
+from opsbook.postgres import service, sql_action
 from opsbook.postgres.previews import would_end
-from opsbook.postgres.queries import connect, plain
+from opsbook.postgres.sql_action import target_url
 from opsbook.runbooks.actions import (
-    LITERAL,
     Action,
     ActionContext,
     ActionFailed,
@@ -31,65 +28,12 @@ from opsbook.runbooks.actions import (
     Registry,
 )
 
-ROW_LIMIT = 500
 # How a runbook step names the operations' inputs in their messages: as its `with:` keys.
 NAMES = {
     "force": "set force: true to include it",
     "with_referencing": "Set with_referencing: true to archive the referencing rows with them",
     "without_backup": "run with no_backup: true",
 }
-
-
-class SqlInputs(ActionInputs):
-    # Never templated: values are bound through params (`%(name)s`), never spliced in.
-    sql: str = Field(json_schema_extra=LITERAL)
-    params: dict[str, Any] = {}
-    writes: bool = False
-    database_url: str | None = None
-
-
-def _url(context: ActionContext, given: str | None, *, to: str) -> str:
-    """The step's `database_url`, else the config's `database.url`."""
-    if given is not None:
-        return given
-    if context.config.database.url is None:
-        raise ActionFailed(f"database.url is not set in the config: no database to {to}")
-    return context.config.database.url.reveal()
-
-
-def _query(context: ActionContext, inputs: SqlInputs) -> dict[str, Any]:
-    try:
-        with connect(_url(context, inputs.database_url, to="query"), autocommit=False) as conn:
-            with conn.cursor(row_factory=dict_row) as cur:
-                # Read-only unless the step says it writes; bounded by the step's timeout.
-                if not inputs.writes:
-                    cur.execute("SET TRANSACTION READ ONLY")
-                cur.execute(
-                    "SELECT set_config('statement_timeout', %s, true)",
-                    (f"{int(context.timeout * 1000)}ms",),
-                )
-                # A read-only step runs exactly one statement, prepared (the extended
-                # protocol refuses "commit; create table ..."), inside a READ ONLY
-                # transaction that a single statement cannot turn read-write.
-                cur.execute(inputs.sql.encode(), inputs.params or None, prepare=not inputs.writes)
-                rows = cur.fetchmany(ROW_LIMIT) if cur.description else []
-                columns = [c.name for c in cur.description] if cur.description else []
-                rowcount = cur.rowcount
-            conn.commit()
-    except psycopg.Error as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ActionFailed(f"SQL failed: {message}") from None
-    return {
-        "rows": [{k: plain(v) for k, v in row.items()} for row in rows],
-        "rowcount": rowcount,
-        "columns": columns,
-    }
-
-
-def _describe(inputs: SqlInputs) -> str:
-    mode = "WRITES" if inputs.writes else "read-only"
-    params = f" with {inputs.params}" if inputs.params else ""
-    return f"SQL ({mode}){params}:\n{inputs.sql.strip()}"
 
 
 class TargetInputs(ActionInputs):
@@ -100,7 +44,7 @@ class TargetInputs(ActionInputs):
 def _target(context: ActionContext, inputs: TargetInputs) -> Iterator[service.Connection]:
     """The step's target database. A refusal from the service fails the step, in the words
     of a runbook (`with:` keys, not flags)."""
-    url = _url(context, inputs.database_url, to="act on")
+    url = target_url(context, inputs.database_url, to="act on")
     try:
         with service.connect(url) as conn:
             yield conn
@@ -302,19 +246,8 @@ def _migrate(context: ActionContext, inputs: MigrateInputs) -> dict[str, Any]:
 
 
 def register(registry: Registry) -> None:
-    """Register `sql.query` and the `db.*` actions."""
-    registry.register(
-        Action(
-            "sql.query",
-            "Run SQL on the target database (read-only unless writes: true).",
-            SqlInputs,
-            _query,
-            _describe,
-            # Audited read-only too: a READ ONLY transaction still lets server functions
-            # act (pg_terminate_backend, COPY TO PROGRAM, dblink, NOTIFY).
-            writes=lambda _i: True,
-        )
-    )
+    """Register `sql.query` (sql_action.py) and the `db.*` actions."""
+    sql_action.register(registry)
     registry.register(
         Action(
             "db.status",

@@ -98,11 +98,13 @@ def overview(session: Session, config: Config, *, now: dt.datetime) -> list[Rout
 
 
 def open_checklists(session: Session) -> list[Checklist]:
-    """Routine runs waiting for a person, oldest first, with the steps still to do."""
+    """Routine runs waiting for a person, oldest first, with the steps still to do. A run
+    whose automated step found something (failed, went on) still waits for its manual
+    steps: the finding does not strike them off."""
     rows = session.execute(
         select(RoutineRun, RunRecord)
         .join(RunRecord, RunRecord.id == RoutineRun.run_id)
-        .where(RunRecord.status == "waiting")
+        .where(RunRecord.status.in_(("waiting", "failed")))
         .order_by(RoutineRun.slot_at, RoutineRun.id)
     ).all()
     checklists = []

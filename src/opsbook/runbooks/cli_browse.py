@@ -8,7 +8,7 @@ import typer
 from sqlalchemy import select
 
 from opsbook.bounds import MAX_ID
-from opsbook.console import Table, console, fail, literal, print_json, safe
+from opsbook.console import Table, console, fail, literal, print_json, safe, typed
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.registry import default_registry
@@ -61,7 +61,7 @@ def list_(ctx: typer.Context, as_json: bool = JSON) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("runbook", "title", "severity", "steps", "from")
+    table = Table(typed("runbook"), "title", "severity", "steps", "from")
     for row in rows:
         title = row["title"] if row["valid"] else literal(f"invalid: {row['title']}", "red")
         table.add_row(
@@ -186,7 +186,7 @@ def runs(
             ]
         )
         return
-    table = Table("run", "runbook", "status", "incident", "by", "started (UTC)")
+    table = Table(typed("run"), typed("runbook"), "status", "incident", "by", "started (UTC)")
     for r in found:
         table.add_row(
             str(r.id),
@@ -227,7 +227,7 @@ def suggest(
     if not ranked:
         console.print(f"no runbook matches incident #{incident_id}")
         return
-    table = Table("runbook", "title", "score", "why")
+    table = Table(typed("runbook"), "title", "score", "why")
     for s in ranked[:5]:
         table.add_row(s.runbook, s.title, f"{s.score:g}", "; ".join(s.reasons))
     console.print(table)

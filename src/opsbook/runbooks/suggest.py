@@ -157,9 +157,9 @@ def _evidence(
     if ours:
         reasons.append(f"component {component}")
     if by_symptom:
-        reasons.append("symptoms: " + ", ".join(by_symptom))
+        reasons.append(_quoted("symptom", _phrases(runbook.symptoms, said)))
     if by_title:
-        reasons.append("title: " + ", ".join(by_title))
+        reasons.append(_quoted("title", [runbook.title]))
     score = words + (COMPONENT if ours else 0.0)
     # Between runbooks matched by their component alone, severity would decide a pick
     # nothing else supports: it orders only runbooks whose words matched too.
@@ -167,6 +167,18 @@ def _evidence(
         score += SEVERITY
         reasons.append(f"severity {severity}")
     return score, reasons
+
+
+def _phrases(symptoms: Sequence[str], said: set[str]) -> list[str]:
+    """The runbook's own symptom lines that share a word with the incident: a person reads
+    "too many connections", not the stems that matched."""
+    return [symptom for symptom in symptoms if _words(symptom) & said]
+
+
+def _quoted(what: str, phrases: Sequence[str]) -> str:
+    """`symptom 'too many connections'`, or `symptoms 'a', 'b'`: one short line."""
+    plural = "s" if len(phrases) > 1 else ""
+    return f"{what}{plural} " + ", ".join(f"'{phrase}'" for phrase in phrases)
 
 
 def first_pick(ranked: Sequence[Suggestion]) -> Suggestion | None:

@@ -6,7 +6,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from psycopg.adapt import Dumper, PyFormat
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -117,6 +116,9 @@ def _postgres_nul_free_text(dbapi_connection: Any, _record: Any) -> None:
     # PostgreSQL text cannot hold NUL (SQLite's can): a NUL in a peer's alert summary or
     # a command's output would fail the whole write, and the sender would retry forever.
     # Every string opsbook stores goes through this dumper and keeps U+FFFD in its place.
+    # (psycopg is imported here: a SQLite store never needs it.)
+    from psycopg.adapt import Dumper, PyFormat
+
     base = dbapi_connection.adapters.get_dumper(str, PyFormat.TEXT)
 
     class NulFreeStr(Dumper):

@@ -7,14 +7,14 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from opsbook.store.engine import READ_ONLY, StoreUnavailable
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary, fixed key: every opsbook process sharing a PostgreSQL store agrees on it.
@@ -22,6 +22,10 @@ _PG_LOCK_KEY = 0x0B5B00C
 
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    # Alembic (and Mako under it) is imported only to migrate: every command opens the
+    # store, and a store already at the newest schema needs neither.
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     if connection is not None:
@@ -31,18 +35,24 @@ def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 @functools.cache
 def head_revision() -> str:
-    """The newest migration. Reading the scripts costs ~0.1 s, and every command opens
-    the store; they do not change while a process runs, so once per process is enough."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    """The newest migration: the highest numbered file, whose revision is its number.
+    Alembic's ScriptDirectory would read every script (~0.1 s, and Mako) on every command;
+    tests/store/test_store.py holds this to alembic's own answer."""
+    numbers = (path.name.split("_", 1)[0] for path in (_MIGRATIONS / "versions").glob("*_*.py"))
+    return max(number for number in numbers if number.isdigit())
 
 
 def current_revision(engine: Engine) -> str | None:
+    """What alembic_version says (None: an empty store), read as alembic reads it."""
     # A read: every command opens the store through here, and on SQLite a read waits for
     # no writer (an alert burst being stored must not hold up `incident open`).
     with engine.execution_options(**{READ_ONLY: True}).connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    if len(rows) > 1:
+        raise StoreUnavailable(f"the store has {len(rows)} schema revisions; it needs one")
+    return rows[0][0] if rows else None
 
 
 def pending(engine: Engine) -> bool:
@@ -54,6 +64,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     with _exclusive(engine):  # one migrator: what it read stays true until it writes
         before = current_revision(engine)
         if before != head_revision():
+            from alembic import command
+
             with engine.connect() as connection:
                 command.upgrade(_alembic_config(connection), "head")
                 connection.commit()

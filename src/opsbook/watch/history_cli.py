@@ -16,7 +16,7 @@ from rich.text import Text
 
 from opsbook.config import format_duration
 from opsbook.config.models import DownsampleTier
-from opsbook.console import Table, console, duration_option, fail, print_json, safe
+from opsbook.console import Table, console, duration_option, fail, print_json, safe, typed
 from opsbook.context import app_context
 from opsbook.store import Store
 from opsbook.watch import history
@@ -123,7 +123,7 @@ def show(
             f"(watch.downsample); older runs are gone[/]"
         )
     table = Table(
-        "check", f"uptime {since}", "runs", "down", "degraded", "avg ms", "max ms", "history"
+        typed("check"), f"uptime {since}", "runs", "down", "degraded", "avg ms", "max ms", "history"
     )
     for name in chosen:
         up = found.get(name)

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import typer
 from rich.text import Text
 
-from opsbook.console import Table, console, literal, print_json, safe
+from opsbook.console import console, literal, print_json, safe
 from opsbook.context import app_context
 from opsbook.incidents import service as incidents
 from opsbook.incidents.views import relative
@@ -23,7 +24,8 @@ from opsbook.watch.models import Alert, CheckState
 DAY = dt.timedelta(days=1)
 
 
-OK_SHOWN = 20  # healthy checks listed, and open alerts: the rest are counted
+OK_SHOWN = 20  # open alerts listed: the rest are counted
+NAMES_SHOWN = 12  # healthy checks of one kind named on its line: the rest are counted
 
 
 def _stale(check: CheckState, intervals: dict[str, dt.timedelta], now: dt.datetime) -> bool:
@@ -47,7 +49,7 @@ def _alert_urgency(alert: Alert) -> tuple[bool, bool, dt.datetime, int]:
     return (alert.state != "firing", alert.level != "crit", alert.started_at, alert.id)
 
 
-def _print_alerts(firing: list[Alert], now: dt.datetime, everything: bool) -> None:
+def _print_alerts(firing: list[Alert], now: dt.datetime, everything: bool, app_url: str) -> None:
     """The open alerts, the most urgent first; past OK_SHOWN (an Alertmanager storm sends
     thousands) a count, as for healthy checks."""
     console.print(f"[bold]alerts[/]: {len(firing)} open")
@@ -57,7 +59,7 @@ def _print_alerts(firing: list[Alert], now: dt.datetime, everything: bool) -> No
         console.print(
             f"  [{'bold red' if a.state == 'firing' else 'yellow'}]{a.state}[/] "
             f"{safe(a.rule)} ({a.level}) since {relative(a.started_at, now)}: "
-            f"{safe(a.summary)}{link}"
+            f"{safe(_shown_summary(a.summary, app_url))}{link}"
         )
     if len(firing) > OK_SHOWN and not everything:
         console.print(f"... and {len(firing) - OK_SHOWN:,} more alerts open (opsbook status --all)")
@@ -68,7 +70,8 @@ def status(
     everything: bool = typer.Option(
         False,
         "--all",
-        help=f"List every open alert and healthy check (else the first {OK_SHOWN} and a count).",
+        help=f"List every open alert and every check's last result (else the first {OK_SHOWN}"
+        " alerts, and healthy checks one line per kind).",
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -85,6 +88,7 @@ def status(
     intervals = {c.name: c.interval for c in context.config().checks}
     states = service.check_states(store)
     stale = {c.name for c in states if _stale(c, intervals, now)}
+    app_url = context.config().app.url
     checks = sorted(states, key=lambda c: _urgency(c, c.name in stale))
     with store.reading() as session:
         day = history.uptime(session, context.config().watch.downsample, since=now - DAY, now=now)
@@ -146,10 +150,11 @@ def status(
             }
         )
         return
-    _print_alerts(firing, now, everything)
+    _print_alerts(firing, now, everything, app_url)
     console.print(f"[bold]incidents[/]: {len(rows)} open")
     for row in rows:
-        console.print(f"  #{row['id']} {row['severity']} {row['status']}: {safe(row['title'])}")
+        title = _shown_summary(str(row["title"]), app_url)
+        console.print(f"  #{row['id']} {row['severity']} {row['status']}: {safe(title)}")
     for line in said:
         console.print(line)
     _say_due(checklists)
@@ -163,22 +168,59 @@ def status(
             f"{relative(newest, now)}): is opsbook serve running?[/]"
         )
     _say_unevaluated([c.name for c in checks if c.state == "error"])
-    table = Table("check", "state", "last seen", "uptime 24h", "what it saw")
-    healthy = 0
-    for c in checks:
-        calm = not c.failing and c.state == "ok" and c.name not in stale
-        healthy += calm
-        if calm and healthy > OK_SHOWN and not everything:
-            continue
-        state = _state_cell(c)
-        seen = Text.assemble(
-            relative(c.at, now), (" (stale)", "bold red") if c.name in stale else ""
+    calm = [c for c in checks if not c.failing and c.state == "ok" and c.name not in stale]
+    listed = checks if everything else [c for c in checks if c not in calm]
+    for c in listed:
+        _say_check(c, stale=c.name in stale, uptime=day.get(c.name), now=now, app_url=app_url)
+    if calm and not everything:
+        _say_calm(calm)
+
+
+def _say_check(
+    check: CheckState, *, stale: bool, uptime: Any, now: dt.datetime, app_url: str
+) -> None:
+    """A check in two lines, not a table row: its name whole on the first (60 characters
+    leave a table's other columns no room at 80), what it saw wrapped under it."""
+    console.print(Text.assemble(literal(check.name, "bold"), "  ", _state_cell(check)))
+    seen = [relative(check.at, now)]
+    if uptime is not None:
+        seen.append(f"uptime 24h {percent(uptime.uptime)}")
+    console.print(
+        Text.assemble(
+            "    ",
+            ", ".join(seen),
+            (" (stale)", "bold red") if stale else "",
+            ": ",
+            literal(_shown_summary(check.summary, app_url)),
         )
-        up = percent(day[c.name].uptime) if c.name in day else ""
-        table.add_row(c.name, state, seen, up, c.summary)
-    console.print(table)
-    if healthy > OK_SHOWN and not everything:
-        console.print(f"... and {healthy - OK_SHOWN:,} more checks ok (opsbook status --all)")
+    )
+
+
+def _say_calm(calm: list[CheckState]) -> None:
+    """Healthy checks, one line per kind: a healthy system fits one screen (the table,
+    with --all, shows each one's last result)."""
+    kinds: dict[str, list[str]] = {}
+    for c in calm:
+        kinds.setdefault(c.kind, []).append(c.name)
+    for kind, names in sorted(kinds.items()):
+        more = f", ... {len(names) - NAMES_SHOWN:,} more" if len(names) > NAMES_SHOWN else ""
+        console.print(
+            Text.assemble(
+                ("ok", "green"),
+                f" {kind} ({len(names):,}): ",
+                literal(", ".join(names[:NAMES_SHOWN])),
+                more,
+            )
+        )
+    console.print("(opsbook status --all: every check's last result)", style="dim")
+
+
+def _shown_summary(summary: str, app_url: str | None) -> str:
+    """The app's own URLs as their paths (`/api/health`): the host is the configured
+    app's, and a whole URL would take the width the words need."""
+    if not app_url:
+        return summary
+    return summary.replace(app_url.rstrip("/") + "/", "/")
 
 
 def _say_due(checklists: list[Checklist]) -> None:

@@ -7,14 +7,15 @@ import asyncio
 import datetime as dt
 import email.utils
 from dataclasses import dataclass
-from typing import Literal, Protocol
-
-import aiohttp
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from opsbook import __version__
 from opsbook.clock import Clock
 from opsbook.console import visible
 from opsbook.notify.message import Message, cut
+
+if TYPE_CHECKING:
+    import aiohttp
 
 Outcome = Literal["delivered", "retry", "failed"]
 USER_AGENT = f"opsbook/{__version__} (+notify)"
@@ -56,6 +57,10 @@ class Sender(Protocol):
 
 def new_http(limit: int = 100) -> aiohttp.ClientSession:
     """One session for every delivery: connection reuse is most of the throughput."""
+    # aiohttp is imported where a message is sent: every command that writes an incident
+    # event reaches this module (to queue), and few of them send.
+    import aiohttp
+
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, ttl_dns_cache=300)
     return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT})
 
@@ -70,6 +75,8 @@ async def post(
 ) -> Answer:
     """POST `body` and classify the reply. Redirects are not followed: a webhook URL that
     moved is a configuration to fix, and following it would resend the body elsewhere."""
+    import aiohttp
+
     sent_headers = {"Content-Type": "application/json", **(headers or {})}
     try:
         async with ctx.http.post(
