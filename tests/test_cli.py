@@ -183,8 +183,7 @@ def test_error_messages_are_text_not_markup(tmp_path, monkeypatch) -> None:
 # --- no config, no false all-clear (issue #17, items 2 and 6) ----------------------------------
 
 NO_CONFIG = (
-    "error: no opsbook.yaml here or in $OPSBOOK_CONFIG: pass --config FILE (before the"
-    " command) or run opsbook init"
+    "error: no opsbook.yaml here or in $OPSBOOK_CONFIG: pass --config FILE or run opsbook init"
 )
 
 

@@ -122,7 +122,7 @@ class AppContext:
 def _no_config() -> NoReturn:
     err.print(
         "[bold red]error:[/] no opsbook.yaml here or in $OPSBOOK_CONFIG: pass --config FILE"
-        " (before the command) or run opsbook init"
+        " or run opsbook init"
     )
     raise typer.Exit(Exit.BAD_INPUT)
 
