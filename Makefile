@@ -32,8 +32,9 @@ unit: $(STAMP) system
 
 test: lint typecheck unit
 
+# `make demo SCENARIO=bad-deploy` (or outage) tells that story instead of the tour.
 demo: $(STAMP) system
-	$(BIN)/opsbook demo
+	$(BIN)/opsbook demo $(if $(SCENARIO),--scenario $(SCENARIO))
 
 bench: $(STAMP) system
 	@scripts/ensure-system bench
