@@ -400,6 +400,7 @@ ACTION_DURATIONS: dict[str, str | None] = {
     "deploy.verify:wait": None,
     "deploy.verify:watch": None,
     "deploy.rollback:watch": None,
+    "deploy.recent:within": None,
 }
 
 
@@ -426,7 +427,13 @@ def test_every_number_field_has_an_upper_bound() -> None:
         numeric = isinstance(kind, type) and issubclass(kind, int | float) and kind is not bool
         if not numeric:
             continue
-        bounded = any(isinstance(m, annotated_types.Le | annotated_types.Lt) for m in metadata)
+        # bounds.py's Interval is grouped metadata: its Le/Lt are inside it.
+        flat = [
+            part
+            for m in metadata
+            for part in (m if isinstance(m, annotated_types.GroupedMetadata) else [m])
+        ]
+        bounded = any(isinstance(m, annotated_types.Le | annotated_types.Lt) for m in flat)
         finite = any(getattr(m, "allow_inf_nan", None) is False for m in metadata)
         if not bounded and not (kind is float and finite):
             unbounded.append(path)
