@@ -46,7 +46,9 @@ def test_the_id_as_a_positional_argument_of_the_script_is_accepted() -> None:
     assert CommandSettings(argv=argv).argv == argv
 
 
-@pytest.mark.parametrize("to", ["-x", "--help", "a\x1b[31mb", "a\nb", "a\x00b"])
+@pytest.mark.parametrize(
+    "to", ["-x", "--help", "a\x1b[31mb", "a\nb", "a\x00b", "$(touch pwned)", "a;b", "a b", "'a'"]
+)
 def test_a_to_like_an_option_or_with_a_control_character_is_refused(
     desk: Desk, slack: FakeSlack, tmp_path: Path, to: str
 ) -> None:
@@ -96,3 +98,20 @@ def test_an_audit_command_printing_50_mb_keeps_its_tail(tmp_path: Path) -> None:
     output = done["output"]
     assert output.startswith(f"[... {50_000_007 - 64 * 1024} bytes cut]\n")
     assert output.endswith("THE END") and len(output) < 70 * 1024
+
+
+def test_an_id_with_shell_syntax_never_reaches_a_script_the_config_check_missed(
+    desk: Desk, slack: FakeSlack, tmp_path: Path
+) -> None:
+    """`bash -e -c SCRIPT` hides its script from the config's inline-script check (the
+    first flag read is -e): the id's own shape is what keeps it from being code."""
+    touched = tmp_path / "pwned"
+    argv = ["bash", "-e", "-c", "echo promoting {deployment}"]
+    configure(desk, slack, command_yaml(argv))
+    broken_production(desk)
+    to = f"$(touch {touched})"
+    result = desk.opsbook("deploy", "rollback", "--to", to, "--reason", "r", "--yes")
+    assert result.exit_code == 2, result.output
+    assert "not a deployment id" in result.output
+    assert not touched.exists()
+    nothing_changed(desk)

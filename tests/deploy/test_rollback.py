@@ -161,7 +161,9 @@ def _promote_script(tmp_path: Path, desk: Desk, *, sleep: float = 0) -> Path:
     return script
 
 
-@pytest.mark.parametrize("hostile", ["; rm -rf /", "$(touch /tmp/pwned)", "a'b\"c `id`"])
+# Ids with shell syntax are refused before anything runs (test_command_provider.py);
+# every character an id may hold reaches the command as it was typed, in one argument.
+@pytest.mark.parametrize("hostile", ["dpl_9b1d:prod/2@v1+rc-1", "https://app-3f9c.vercel.app"])
 def test_the_command_provider_passes_the_deployment_as_one_argument(
     desk: Desk, slack: FakeSlack, tmp_path: Path, hostile: str
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from opsbook.bodies import shown
@@ -22,6 +23,9 @@ from opsbook.incidents import service as incidents
 from opsbook.incidents.errors import IncidentNotFound
 from opsbook.store import Store
 from opsbook.watch.probe import ProbeContext, new_session
+
+# What the command provider passes on (`--to`): an id, a commit or a URL, no shell syntax.
+_DEPLOYMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
 
 REASON_LIMIT = 1000
 
@@ -98,6 +102,13 @@ async def plan_rollback(
     if to is not None and to.startswith("-"):
         # It would reach the provider's command as an option (`--to -x`).
         raise DeployInputError(f"deployment {shown(to)} starts with '-': not a deployment id")
+    if to is not None and config.deploy.provider == "command" and not _DEPLOYMENT.fullmatch(to):
+        # The command is the operator's; what it does with the id (an inline script, ssh,
+        # a wrapper) cannot be known, so the id holds nothing a shell reads as code.
+        raise DeployInputError(
+            f"deployment {shown(to)} is not a deployment id: letters, digits and . _ : / @ + -"
+            " only, at most 200"
+        )
     noted, incident_note = _incident(store, incident_id)
     with store.reading() as session:
         known = [Candidate(c, "", c) for c in records.good_commits(session, env=env)]
