@@ -255,3 +255,13 @@ def test_the_cli_runs_a_status_step(ops: Ops) -> None:
     [status] = [s for s in run["steps"] if s["id"] == "vapi_status"]
     assert status["status"] == "succeeded" and status["output"]["state"] == "ok"
     assert "/_providers/vapi" in status["output"]["url"]  # the config's check, not the seed's
+
+
+def test_data_breach_with_no_keys_listed_never_says_they_were_rotated(desk: Desk) -> None:
+    """An empty maintenance.keys is no proof: the rotation check fails, saying why."""
+    assert desk.config.maintenance.keys == {}
+    _, steps = desk.run("data-breach")
+    assert steps["keys"].status == "failed"
+    assert "lists no keys" in (steps["keys"].error or "")
+    assert steps["rotated"].status == "failed"
+    assert "lists 0" in (steps["rotated"].error or "")
