@@ -156,6 +156,9 @@ def test_a_ci_status_of_another_commit_fails(desk: Desk, slack: FakeSlack, ci: F
     ci.sha = "ab" * 20
     found = checked(desk, "--yes-flags", code=1)
     assert item(found, "tests")["saw"] == f"the CI's status is for {'ab' * 6}, not {NEW[:12]}"
+    ci.sha = NEW[:4]  # a short sha could be any commit's start: not proof of this one
+    found = checked(desk, "--yes-flags", code=1)
+    assert item(found, "tests")["saw"] == f"the CI's status is for {NEW[:4]}, not {NEW[:12]}"
 
 
 def test_an_unreachable_ci_is_one_failed_line(desk: Desk, slack: FakeSlack) -> None:

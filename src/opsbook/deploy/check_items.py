@@ -151,7 +151,9 @@ def _judge_status(status: Any, commit: str, where: str) -> Item:
     if not isinstance(sha, str) or not _HEX.fullmatch(sha):
         return _item("tests", "failed", f"the CI's answer names no commit: {shown(sha)}", url=where)
     sha = sha.lower()
-    if not (sha.startswith(commit) or commit.startswith(sha)):
+    # The CI names the full commit it built: a short one ("abcd") could be any commit's
+    # start, so only a full sha that begins with (or is) the commit given counts.
+    if len(sha) < 40 or not sha.startswith(commit):
         said = f"the CI's status is for {sha[:12]}, not {commit[:12]}"
         return _item("tests", "failed", said, url=where, state=state, sha=sha)
     failing = _failing_contexts(status.get("statuses"))
