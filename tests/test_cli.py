@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -391,3 +392,17 @@ def test_a_mistyped_command_is_answered_with_the_nearest_names(
     result = runner.invoke(app, typed)
     assert result.exit_code == 2
     assert "Did you mean" in result.output and meant in result.output, result.output
+
+
+def test_a_hint_names_the_config_the_run_used_quoted_for_a_shell() -> None:
+    """A resume hint pasted in another folder must act on the same store: it carries the
+    config named on this command line, quoted so a hostile path stays one word."""
+    from opsbook.context import AppContext
+
+    assert AppContext().hint("runbook resume 1") == "opsbook runbook resume 1"
+    hostile = Path("/tmp/a b/$(touch pwned); rm -rf '/[/x].yaml")
+    said = AppContext(config_option=hostile).hint("runbook resume 1 --done x")
+    assert said.startswith("opsbook --config '/tmp/a b/$(touch pwned); rm -rf '")
+    assert shlex.split(said) == [
+        "opsbook", "--config", str(hostile), "runbook", "resume", "1", "--done", "x"
+    ]  # fmt: skip

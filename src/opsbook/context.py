@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,15 @@ class AppContext:
 
     def config_path(self) -> Path | None:
         return find_config(self.config_option)
+
+    def hint(self, command: str) -> str:
+        """`opsbook COMMAND` as a person should type it next: with the config this run
+        used when it was named (--config or $OPSBOOK_CONFIG), so a hint never acts on the
+        config of whatever folder it is pasted in."""
+        if self.config_option is None:
+            return f"opsbook {command}"
+        path = shlex.quote(str(self.config_option.expanduser().absolute()))
+        return f"opsbook --config {path} {command}"
 
     def config(self, *, required: bool = False) -> Config:
         """Load the config once; bad config stops the command (exit 2) before it acts."""

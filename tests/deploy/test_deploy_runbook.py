@@ -61,7 +61,9 @@ def test_verify_waits_for_merge_and_monitor_then_judges_the_new_deployment(
     run_id = str(first["id"])
     assert first["status"] == "waiting"
     assert first["paused_at"] == "feature_flags"
-    assert first["to_continue"] == f"opsbook runbook resume {run_id} " + " ".join(done(*CHECKLIST))
+    # The config this run used is in the hint: pasted elsewhere it resumes this run.
+    hint = f"opsbook --config {desk.config} runbook resume {run_id} "
+    assert first["to_continue"] == hint + " ".join(done(*CHECKLIST))
     assert statuses(first)["checklist"] == statuses(first)["verify"] == "pending"
 
     checked = run_json(desk, "resume", run_id, *done(*CHECKLIST), "--yes")
@@ -69,7 +71,7 @@ def test_verify_waits_for_merge_and_monitor_then_judges_the_new_deployment(
     assert posts(slack)[-1] == f"Deploying {NEW} to production"
     assert (checked["paused_at"], checked["to_continue"]) == (
         "merge",
-        f"opsbook runbook resume {run_id} --done merge --done monitor",
+        f"{hint}--done merge --done monitor",
     )
     assert statuses(checked)["verify"] == "pending"
 
@@ -100,7 +102,7 @@ def test_a_paused_run_says_what_to_run_to_continue(desk: Desk, slack: FakeSlack)
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     assert "paused at feature_flags: the steps after it wait for a person to do it." in said
-    assert "continue with: opsbook runbook resume 1 --done feature_flags" in said
+    assert f"continue with: opsbook --config {desk.config} runbook resume 1 --done" in said
 
 
 def test_the_deploy_runbook_verifies_app_expected_commit_without_a_commit_given(

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from opsbook.bounds import MAX_ID
 from opsbook.console import Exit, console, fail, literal, print_json, safe, visible
-from opsbook.context import app_context
+from opsbook.context import AppContext, app_context
 from opsbook.incidents import service as incidents
 from opsbook.registry import default_registry
 from opsbook.runbooks import cli_browse
@@ -256,7 +256,7 @@ def _report(ctx: typer.Context, run_id: int, runbook: Runbook, outcome: str, as_
     paused = paused_at(runbook, data["steps"])
     if paused:
         data["paused_at"] = paused[0]
-        data["to_continue"] = continue_command(run_id, paused)
+        data["to_continue"] = continue_command(app_context(ctx), run_id, paused)
     if as_json:
         print_json(data)
     else:
@@ -276,9 +276,11 @@ def _report(ctx: typer.Context, run_id: int, runbook: Runbook, outcome: str, as_
                 )
             )
         elif waiting:
-            console.print(f"when done: opsbook runbook resume {run_id} --done STEP")
+            hint = app_context(ctx).hint(f"runbook resume {run_id} --done STEP")
+            console.print(literal(f"when done: {hint}"))
         if outcome == "refused":
-            console.print(f"re-run the approval with: opsbook runbook resume {run_id} --yes")
+            hint = app_context(ctx).hint(f"runbook resume {run_id} --yes")
+            console.print(literal(f"re-run the approval with: {hint}"))
     if outcome in ("failed", "refused"):
         raise typer.Exit(Exit.FOUND)
 
@@ -299,8 +301,9 @@ def paused_at(runbook: Runbook, steps: list[dict[str, Any]]) -> list[str]:
     return []
 
 
-def continue_command(run_id: int, step_ids: list[str]) -> str:
-    return f"opsbook runbook resume {run_id} " + " ".join(f"--done {s}" for s in step_ids)
+def continue_command(context: AppContext, run_id: int, step_ids: list[str]) -> str:
+    done = " ".join(f"--done {s}" for s in step_ids)
+    return context.hint(f"runbook resume {run_id} {done}")
 
 
 app.command("runs")(cli_browse.runs)
