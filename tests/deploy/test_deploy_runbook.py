@@ -103,6 +103,15 @@ def test_a_paused_run_says_what_to_run_to_continue(desk: Desk, slack: FakeSlack)
     said = " ".join(result.output.split())
     assert "paused at feature_flags: the steps after it wait for a person to do it." in said
     assert f"continue with: opsbook --config {desk.config} runbook resume 1 --done" in said
+    # --done is a person's word for a manual step; an automated one cannot be declared.
+    wrong = desk.opsbook("runbook", "resume", "1", "--done", "checklist")
+    assert wrong.exit_code == 2, wrong.output
+    assert "'checklist' is not a manual step" in " ".join(wrong.output.split())
+    missing = desk.opsbook("runbook", "resume", "1", "--done", "nope[/x]")
+    assert missing.exit_code == 2 and "has no step 'nope[/x]'" in missing.output
+    # Neither refusal touched the run: it resumes from the flags as before.
+    again = desk.opsbook("runbook", "resume", "1", "--done", "feature_flags", "--json")
+    assert statuses(json.loads(again.stdout))["feature_flags"] == "confirmed", again.output
 
 
 def test_the_deploy_runbook_verifies_app_expected_commit_without_a_commit_given(

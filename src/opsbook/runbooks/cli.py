@@ -209,6 +209,10 @@ def resume(
     unknown = sorted(set(done) - {s.id for s in runbook.steps})
     if unknown:
         fail(f"run {run_id} has no step {unknown[0]!r}")
+    not_manual = [s.id for s in runbook.steps if s.id in done and s.manual is None]
+    if not_manual:
+        # --done says a person did a manual step; an automated one runs, it is not declared.
+        fail(f"{not_manual[0]!r} is not a manual step: --done names steps a person does")
     engine = _engine(ctx, registry, len(runbook.steps), as_json)
     if not as_json:
         console.print(f"resuming run {run_id}: {runbook.name}")
