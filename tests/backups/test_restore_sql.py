@@ -75,6 +75,9 @@ def test_a_real_plain_dump_with_backslashes_in_its_copy_data_restores(
     assert "\\N" in text and "\\\\." in text and "\\." in text
     result = backups.run("restore", "--from-sql", str(dump), "--target", empty_target, "--yes")
     assert result.exit_code == 0, result.output
+    # The test cluster's role is a superuser: the plan says what a file's SQL could do.
+    said = " ".join(result.output.split())
+    assert "a SUPERUSER: SQL in the file (COPY ... TO PROGRAM, ALTER SYSTEM) acts on" in said
     with psycopg.connect(empty_target) as conn:
         got = [r[0] for r in conn.execute("select v from odd order by id")]
     assert got == [*values, None]

@@ -209,6 +209,11 @@ def _show_plan(plan: restoring.RestorePlan) -> None:
     ]
     if plan.production:
         lines.append("  this is the PRODUCTION database (database.url)")
+    if plan.superuser:
+        lines.append(
+            "  role   a SUPERUSER: SQL in the file (COPY ... TO PROGRAM, ALTER SYSTEM) acts on"
+            " the server itself; restore only a file you trust, or as a role that is not one"
+        )
     for line in lines:
         console.print(literal(line))
 

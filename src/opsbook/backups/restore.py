@@ -69,6 +69,9 @@ class RestorePlan:
     clean: bool
     jobs: int
     tool: pgdump.PgTool  # pg_restore for a backup, psql for a file
+    # The target role is a superuser: a file's SQL (COPY ... TO PROGRAM, ALTER SYSTEM)
+    # acts on the server itself, which the plan says before anything runs.
+    superuser: bool = False
 
     @property
     def rows(self) -> int:
@@ -143,7 +146,18 @@ def _plan(
         raise BackupError(f"jobs {jobs}: 1 to {MAX_JOBS}")
     production = is_production(target, production_url)
     major, occupied = inspect_target(target)
-    return RestorePlan(source, target, major, occupied, production, clean, jobs, tool(major))
+    superuser = source.manifest is None and _superuser(target)
+    return RestorePlan(
+        source, target, major, occupied, production, clean, jobs, tool(major), superuser
+    )
+
+
+def _superuser(target: targets.Target) -> bool:
+    try:
+        with queries.connect(target.url) as conn:
+            return conn.info.parameter_status("is_superuser") == "on"
+    except psycopg.Error:
+        return False  # inspect_target has just reached it; a refusal now says nothing new
 
 
 def is_production(target: targets.Target, production_url: str | None) -> bool:

@@ -1,6 +1,9 @@
-"""A plain `.sql` file is data: psql runs it in restricted mode, so no meta-command in it
-(`\\!` shell, `\\connect`, `\\o FILE`, `\\copy ... program`, `\\setenv`, one in the middle of
-a line) is ever executed.
+"""A plain `.sql` file runs in psql's restricted mode, so no meta-command in it (`\\!`
+shell, `\\connect`, `\\o FILE`, `\\copy ... program`, `\\setenv`, one in the middle of a
+line) is ever executed. Its SQL still runs with the target role's rights: as a superuser,
+`COPY ... TO PROGRAM` or `ALTER SYSTEM` in it act on the server. The restore's plan says
+so when the target role is a superuser (restore only a file you trust, or into a role
+that is not one).
 
 Why psql's own `\\restrict KEY` (17.6, 16.10, 15.14, 14.19, 13.22 and later; CVE-2025-8714)
 and not a scan of the file for backslashes: what is a meta-command is decided by psql's
