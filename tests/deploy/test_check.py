@@ -98,7 +98,7 @@ def test_all_green_checks_confirms_posts_and_records(
     assert "none pending (3 applied, latest 20250601000000_attempt_feedback)" in lines[2]
     assert lines[3].split()[:2] == ["confirmed", "flags"] and "confirmed by " in lines[3]
     assert lines[4].split() == ["passed", "notified", "slack-deploys:", "delivered"]
-    assert f"deploy check #1: {NEW[:12]} ready for production" in lines[5]
+    assert lines[5] == f"deploy check #1: {NEW[:12]} ready for production"  # nothing skipped
     # The CI was asked about this commit, with the token; #deploys got the seed's line.
     assert ci.requests[0]["ref"] == NEW
     assert ci.requests[0]["headers"]["authorization"] == "Bearer ci-token-0123456789"
@@ -364,3 +364,13 @@ def test_the_deploy_runbook_runs_the_checklist_after_a_person_confirms_the_flags
     deploying = [m["text"] for m in slack.messages if m["text"].startswith("Deploying")]
     assert deploying == [f"Deploying {NEW} to production"]
     assert [r.verdict for r in stored(desk)] == ["passed"]  # checked once, when the flags were
+
+
+def test_ready_with_an_item_not_checked_says_which(desk: Desk, slack: FakeSlack) -> None:
+    """Staging's own check skips the staging item: "ready" names what it did not look at."""
+    configure(desk, slack, command_tests("pass"))
+    result = check(desk, "--yes-flags", "--env", "staging")
+    assert result.exit_code == 0, result.output
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith(f"deploy check #1: {NEW[:12]} ready for staging (")
+    assert "staging" in last.split("(")[1] and last.endswith("not checked)")

@@ -87,4 +87,8 @@ def _show(result: checklist.Checklist) -> None:
         said = f"{head} not ready for {result.env}: {', '.join(failed)} failed"
         console.print(literal(said, "bold red"))
     else:
-        console.print(literal(f"{head} ready for {result.env}", "green"))
+        # A skipped item was not looked at: "ready" says so rather than hide it.
+        skipped = [i.name for i in result.items if i.outcome == "skipped"]
+        unchecked = f" ({', '.join(skipped)} not checked)" if skipped else ""
+        style = "yellow" if skipped else "green"
+        console.print(literal(f"{head} ready for {result.env}{unchecked}", style))
