@@ -50,6 +50,7 @@ def test_deploy_watch_is_at_most_a_day() -> None:
         ('tests: {command: ["make\\0; rm"]}', "tests.command[0]: 'make\\x00; rm' holds a NUL"),
         ("tests: {command: []}", "tests.command"),
         ("tests: {command: [make], token: t0k3n}", "token goes with status_url"),
+        ("tests: {status_url: 'http://ci.example/s', token: t0k3n}", "over https only"),
         ("tests: {command: [make], timeout: 7h}", "tests.timeout: 7h is longer than 6h"),
         ("tests: {command: [make], timeout: 0s}", "tests.timeout"),
         ("tests: {command: [make], shell: true}", "shell"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
@@ -37,6 +38,13 @@ _Argument = Annotated[
 _LONGEST = dt.timedelta(hours=6)
 _COMMAND_TIMEOUT = dt.timedelta(minutes=10)
 _REQUEST_TIMEOUT = dt.timedelta(seconds=10)
+
+
+def _private_channel(url: str) -> bool:
+    """https, or plain http to this machine (a local CI stand-in): never a token in the
+    clear over a network."""
+    host = urlsplit(url).hostname or ""
+    return url.startswith("https://") or host in ("localhost", "127.0.0.1", "::1")
 
 
 class TestsSettings(Model):
@@ -70,6 +78,8 @@ class TestsSettings(Model):
             raise ValueError("give command (an argument list) or status_url, one of them")
         if self.token is not None and self.status_url is None:
             raise ValueError("token goes with status_url")
+        if self.token is not None and self.status_url and not _private_channel(self.status_url):
+            raise ValueError("a token goes over https only (or to this machine): use https://")
         return self
 
     @property
