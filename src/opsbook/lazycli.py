@@ -121,9 +121,23 @@ class LazyGroup(TyperGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)  # the names only: typer's own reads every command
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with its whole first paragraph, wrapped: click would cut it at
+        one line ("Run checks once (all, or the named ones) and store what...")."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, (command.help or "").split("\n\n")[0].strip()))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        self._listing = True
+        """click's plain help, not typer's Rich panels: those import Rich's Markdown,
+        Syntax and Traceback (about half of `opsbook --help`'s time) to list names."""
+        self._listing, markup = True, self.rich_markup_mode
+        self.rich_markup_mode = None
         try:
             super().format_help(ctx, formatter)
         finally:
-            self._listing = False
+            self._listing, self.rich_markup_mode = False, markup

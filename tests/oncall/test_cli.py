@@ -297,8 +297,8 @@ def test_bad_override_input_is_refused_and_changes_nothing(
     ("args", "said"),
     [
         (["now", "--schedule", "[/x]"], "no schedule named '[/x]'"),
-        (["schedule", "--weeks", "0"], "greater than or equal to 1"),
-        (["schedule", "--weeks", "1" + "0" * 30], "less than or equal to 104"),
+        (["schedule", "--weeks", "0"], "is not in the range 1<=x<=104"),
+        (["schedule", "--weeks", "1" + "0" * 30], "is not in the range 1<=x<=104"),
         (["overrides", "--schedule", "nope"], "no schedule named 'nope'"),
     ],
 )
