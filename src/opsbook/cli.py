@@ -12,7 +12,6 @@ import typer
 from typer._click.exceptions import NoSuchOption  # typer vendors click; not re-exported
 
 from opsbook import __version__
-from opsbook.bounds import MAX_ATTEMPTS, MAX_PORT
 from opsbook.lazycli import Lazy, LazyGroup
 
 ROOT_OPTIONS = ("--config", "-c")
@@ -83,10 +82,14 @@ def _maintenance() -> typer.Typer:
     return maintenance_cli.app
 
 
-# Every command but `demo`, in the order `--help` lists them. A command's module is
+# Every command, in the order `--help` lists them. A command's module is
 # imported only when it runs; `help` is its first paragraph (tests/test_cli.py keeps the
 # two equal).
 COMMANDS = {
+    "demo": Lazy(
+        "Run opsbook against a seeded sandbox on this machine, watching it until Ctrl-C.",
+        "opsbook.demo.cli:demo",
+    ),
     "init": Lazy(
         "Write a commented starter opsbook.yaml, and a .env.example listing the variables it"
         " reads with where to find each value.",
@@ -216,40 +219,6 @@ def root(
     context.config_option = config
     ctx.obj = context
     ctx.call_on_close(context.close)
-
-
-@app.command("demo")
-def demo(
-    database_url: str | None = typer.Option(
-        None, "--database-url", help="Use this PostgreSQL instead of a throwaway one."
-    ),
-    port: int | None = typer.Option(
-        None, "--port", min=1, max=MAX_PORT, help="Sandbox port (default 8300 if free)."
-    ),
-    attempts: int = typer.Option(
-        50_000, "--attempts", min=0, max=MAX_ATTEMPTS, help="Attempts to seed."
-    ),
-    once: bool = typer.Option(False, "--once", help="Set up, run, and stop at once."),
-    scenario: str | None = typer.Option(
-        None,
-        "--scenario",
-        help="tour (the default: two scripted incidents, then watching), outage (break"
-        " the sandbox's health, see the P0 open, the page sent, the status page red) or"
-        " bad-deploy (a bad deploy caught at health and rolled back).",
-    ),
-) -> None:
-    """Run opsbook against a seeded sandbox on this machine, watching it until Ctrl-C.
-
-    Example: opsbook demo --attempts 200000
-    """
-    from opsbook.demo import run_demo
-    from opsbook.demo.scenarios import SCENARIOS
-
-    if scenario is not None and scenario not in SCENARIOS:
-        from opsbook.console import fail
-
-        fail(f"no scenario {scenario!r}; there is: {', '.join(SCENARIOS)}")
-    run_demo(database_url=database_url, port=port, attempts=attempts, once=once, scenario=scenario)
 
 
 def main() -> None:
