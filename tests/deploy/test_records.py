@@ -10,7 +10,7 @@ from pathlib import Path
 
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
-from opsbook.config.models import VersionCheck
+from opsbook.config.checks import VersionCheck
 from opsbook.deploy.models import Deploy
 from opsbook.deploy.service import list_deploys
 from opsbook.store import Store

@@ -9,7 +9,7 @@ import datetime as dt
 
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
-from opsbook.config.models import StatuspageCheck
+from opsbook.config.checks import StatuspageCheck
 from opsbook.incidents import service as incidents
 from opsbook.serving import BackgroundServer
 from opsbook.status.cache import PublicCache

@@ -11,8 +11,9 @@ from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 from opsbook.clock import Sleep
+from opsbook.config.checks import HttpCheck, HttpExpect, VersionCheck
 from opsbook.config.deploy import DeployConfig, SmokePath
-from opsbook.config.models import AppConfig, HttpCheck, HttpExpect, VersionCheck
+from opsbook.config.models import AppConfig
 from opsbook.watch import levels
 from opsbook.watch.checks import http, version
 from opsbook.watch.checks.fetch import Answer, Unreachable, request, short

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from opsbook.config.models import CheckBase, StatuspageCheck
+from opsbook.config.checks import CheckBase, StatuspageCheck
 from opsbook.runbooks.actions import Action, ActionContext, ActionFailed, ActionInputs, Registry
 from opsbook.watch.result import CheckResult
 from opsbook.watch.runner import KINDS, run_checks

@@ -9,7 +9,7 @@ import difflib
 import typer
 
 from opsbook.config import Config
-from opsbook.config.models import Check
+from opsbook.config.checks import Check
 from opsbook.console import Exit, Table, console, fail, literal, print_json
 from opsbook.context import app_context
 from opsbook.watch import service

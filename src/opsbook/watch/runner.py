@@ -9,7 +9,7 @@ from typing import Any
 
 from opsbook.clock import Clock
 from opsbook.config import Config
-from opsbook.config.models import CheckBase
+from opsbook.config.checks import CheckBase
 from opsbook.config.secrets import mask_text, mask_value
 from opsbook.store import Store
 from opsbook.watch.checks import (

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from opsbook.clock import Clock
 from opsbook.config import Config
-from opsbook.config.models import CheckBase
+from opsbook.config.checks import CheckBase
 from opsbook.store import Store
 from opsbook.watch import service
 from opsbook.watch.lag import LagMeter

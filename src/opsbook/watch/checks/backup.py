@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from opsbook.backups import freshness
-from opsbook.config.models import BackupCheck
+from opsbook.config.checks import BackupCheck
 from opsbook.store import open_store
 from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult

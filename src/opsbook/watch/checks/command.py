@@ -8,7 +8,7 @@ import shlex
 import signal
 import time
 
-from opsbook.config.models import CommandCheck
+from opsbook.config.checks import CommandCheck
 from opsbook.watch.checks.fetch import short
 from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult, State

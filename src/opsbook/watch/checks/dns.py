@@ -7,7 +7,7 @@ import dns.asyncresolver
 import dns.exception
 import dns.resolver
 
-from opsbook.config.models import DnsCheck
+from opsbook.config.checks import DnsCheck
 from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult
 

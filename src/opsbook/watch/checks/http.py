@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from opsbook import expressions
-from opsbook.config.models import HttpCheck
+from opsbook.config.checks import HttpCheck
 from opsbook.watch.checks.fetch import Unreachable, request, short
 from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult

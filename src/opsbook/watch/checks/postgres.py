@@ -7,7 +7,7 @@ import asyncio
 
 import psycopg
 
-from opsbook.config.models import PostgresCheck
+from opsbook.config.checks import PostgresCheck
 from opsbook.config.secrets import mask_text
 from opsbook.postgres import diagnostics
 from opsbook.postgres.queries import connect

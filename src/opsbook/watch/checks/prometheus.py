@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from opsbook.config.models import PrometheusCheck
+from opsbook.config.checks import PrometheusCheck
 from opsbook.watch.checks.fetch import Unreachable, request, short
 from opsbook.watch.checks.promql import BadAnswer, Series, aggregate, series_of, shown
 from opsbook.watch.levels import level_of

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from opsbook.config.models import StatuspageCheck
+from opsbook.config.checks import StatuspageCheck
 from opsbook.watch.checks import statuspage_v2
 from opsbook.watch.checks.fetch import Answer, Unreachable, request
 from opsbook.watch.checks.statuspage_v2 import KEPT, LISTED, listing, shown

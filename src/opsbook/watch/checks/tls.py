@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import ssl
 
-from opsbook.config.models import TlsCheck
+from opsbook.config.checks import TlsCheck
 from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult, State
 

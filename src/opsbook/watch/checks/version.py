@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from opsbook.config.models import VersionCheck
+from opsbook.config.checks import VersionCheck
 from opsbook.deploy.records import last_verified_commit
 from opsbook.watch.checks.fetch import Answer, Unreachable, request, short
 from opsbook.watch.probe import ProbeContext

@@ -3,7 +3,7 @@ and guarding its signature, 404 means not deployed."""
 
 from __future__ import annotations
 
-from opsbook.config.models import WebhookCheck
+from opsbook.config.checks import WebhookCheck
 from opsbook.watch.checks.fetch import Unreachable, request, short
 from opsbook.watch.probe import ProbeContext
 from opsbook.watch.result import CheckResult
