@@ -108,6 +108,27 @@ def test_a_notice_that_must_wait_is_queued_and_serve_delivers_it_once(
     assert desk.deliver() == 0
 
 
+def test_a_notice_behind_its_incidents_earlier_messages_sends_them_first_in_order(
+    desk_for: Any, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    """No serve running: waiting for one to send what is ahead would only time out."""
+    desk = desk_for(make_config(channels_yaml(slack, pagerduty)))
+    incident = desk.open()
+    with desk.store.session() as session:
+        for number in (1, 2):
+            queue_notice(
+                session, desk.config, channel="slack-incidents", text=f"earlier {number}",
+                key=f"earlier-{number}", incident_id=incident, actor="alice", clock=desk.clock,
+            )  # fmt: skip
+    _, record = run_announce(desk, incident_id=incident)
+    assert (record.status, record.output["delivery"]) == ("succeeded", "delivered")
+    said = [m["text"] for m in slack.messages]
+    assert said[-3:] == ["earlier 1", "earlier 2", "Deploying abc123"]
+    assert all(
+        row.status == "delivered" for row in desk.outbox() if row.channel == "slack-incidents"
+    )
+
+
 def test_a_notice_serve_is_sending_is_waited_for_a_bounded_time(
     desk_for: Any, slack: FakeSlack, pagerduty: FakePagerDuty
 ) -> None:

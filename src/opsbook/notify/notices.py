@@ -139,15 +139,18 @@ def deliver_notice(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> NoticeResult:
-    """Send the queued notice now through the outbox's claim and record, or wait for
-    whoever holds it, up to the channel's timeout and a second; then say how it stands."""
+    """Send the queued notice now through the outbox's claim and record (and, first, the
+    messages of its incident to its channel still waiting ahead of it: it goes out in
+    their order), or wait for whoever holds one, up to the channel's timeout and a second;
+    then say how it stands."""
     row = _row(store, message_id)
     channel = next((c for c in config.notify.channels if c.name == row.channel), None)
     patience = (channel.timeout if channel else dt.timedelta(seconds=10)).total_seconds() + 1
     waited = 0.0  # counted in the sleeps taken: a test's sleep returns at once
     while True:
         if row.status == PENDING and row.due_at <= clock.now():
-            asyncio.run(_send_now(config, store, message_id, clock, rng or random.Random()))
+            line = outbox.line_to(store, message_id)
+            asyncio.run(_send_now(config, store, line, clock, rng or random.Random()))
             row = _row(store, message_id)
         settled = row.status in (DELIVERED, DEAD) or (row.status == PENDING and row.attempts)
         if settled or waited >= patience:
@@ -158,12 +161,16 @@ def deliver_notice(
 
 
 async def _send_now(
-    config: Config, store: Store, message_id: int, clock: Clock, rng: random.Random
+    config: Config, store: Store, line: list[int], clock: Clock, rng: random.Random
 ) -> None:
+    """Send `line` in order: each step claims only what is not waiting behind another."""
     worker = OutboxWorker(config, store, clock=clock, rng=rng)
     async with new_http(1) as http:
-        await worker.step(SendContext(http=http, clock=clock), only=[message_id])
-        await worker.settle()
+        context = SendContext(http=http, clock=clock)
+        for _ in line:
+            if not await worker.step(context, only=line):
+                break
+            await worker.settle()
 
 
 def _row(store: Store, message_id: int) -> Notification:

@@ -107,6 +107,28 @@ def _claimable(now: dt.datetime) -> Any:
     )
 
 
+def line_to(store: Store, message_id: int) -> list[int]:
+    """`message_id` and the messages it waits its turn behind (same incident and channel,
+    earlier, not yet delivered or dead), oldest first: what a sender must send, in order,
+    to get this one out."""
+    earlier = aliased(Notification)
+    with store.reading() as session:
+        ahead = session.scalars(
+            select(earlier.id)
+            .join(Notification, Notification.id == message_id)
+            .where(
+                Notification.kind.not_in(CUSTOMER_KINDS),
+                earlier.incident_id == Notification.incident_id,
+                earlier.channel == Notification.channel,
+                earlier.id < Notification.id,
+                earlier.status.in_((PENDING, SENDING)),
+                earlier.kind.not_in(CUSTOMER_KINDS),
+            )
+            .order_by(earlier.id)
+        ).all()
+    return [*ahead, message_id]
+
+
 def _among(only: Sequence[int] | None) -> Any:
     return true() if only is None else Notification.id.in_(only)
 
