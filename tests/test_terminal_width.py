@@ -171,8 +171,9 @@ def desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, FrozenC
     store.close()
     monkeypatch.setattr(console, "wrap", True)  # as at a terminal
     monkeypatch.setattr(err, "wrap", True)
-    monkeypatch.setattr(console, "width", 80)
-    monkeypatch.setattr(err, "width", 80)
+    # Not the `width` property: undoing it would pin 80 columns for every later test.
+    monkeypatch.setattr(console, "_width", 80)
+    monkeypatch.setattr(err, "_width", 80)
     clock.set(T0 + dt.timedelta(seconds=30))
     return path, clock
 
