@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from opsbook.sandbox.client import faults_call
 from tests.conftest import T0
 from tests.deploy.conftest import NEW, Desk
@@ -112,6 +114,21 @@ def test_a_page_redirected_to_sign_in_fails_smoke(desk: Desk) -> None:
     assert "/dashboard: expected 200, got 307 to /sign-in" in result.output
     [row] = desk.records()
     assert row.failed_stage == "smoke"
+
+
+def test_signed_in_with_app_session_the_smoke_opens_the_pages_themselves(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = desk.sandbox.settings.session_token
+    monkeypatch.setenv("APP_SESSION", token)
+    desk.config.write_text(desk.config.read_text() + "  session: {value: '${APP_SESSION}'}\n")
+    desk.deploy(NEW)
+    faults_call(desk.sandbox.url, desk.sandbox.settings.admin_token, "PUT", "signed-out", "on")
+
+    result = desk.opsbook("deploy", "verify", "--commit", NEW, "--watch", "0")
+
+    assert result.exit_code == 0, result.output
+    assert "/dashboard 200" in result.output and token not in result.output
 
 
 def test_a_redirect_the_path_expects_passes_smoke(desk: Desk) -> None:

@@ -5,9 +5,12 @@ run as from a script (no terminal) against the sandbox's real database."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import psycopg
+import pytest
 
 from opsbook.runbooks.loader import BUILTIN_DIR
 from opsbook.sandbox.client import faults_call
@@ -172,6 +175,41 @@ def test_slow_dashboard_times_the_dashboard_not_the_sign_in_page(ops: Ops) -> No
     assert measure["status"] == "failed"
     [page] = measure["output"]["pages"]
     assert (page["path"], page["status"], page["location"]) == ("/dashboard", 307, "/sign-in")
-    assert measure["error"].startswith("/dashboard: expected 200, got 307 to /sign-in: the ")
+    assert measure["error"].startswith(
+        "/dashboard: expected 200, got 307 to /sign-in: not signed in: the "
+    )
     assert "timed the redirect, not the page" in measure["error"]
+    assert "set app.session" in measure["error"]
+    assert page["signed_in"] is False
     assert run["steps"][1]["status"] == "succeeded"  # the views are refreshed all the same
+
+
+def test_slow_dashboard_signed_in_times_the_dashboard_itself(
+    ops: Ops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With app.session set (a test account's cookie, from the environment), the
+    dashboard is opened signed in: 200 and its own time. The cookie is never shown."""
+    token = ops.sandbox.settings.session_token
+    monkeypatch.setenv("APP_SESSION", token)
+    ops.config.write_text(
+        ops.config.read_text().replace(
+            "app:\n", "app:\n  session: {cookie: __session, value: '${APP_SESSION}'}\n", 1
+        )
+    )
+    faults_call(ops.sandbox.url, ops.sandbox.settings.admin_token, "PUT", "signed-out", "on")
+    signed_out = httpx.get(f"{ops.sandbox.url}/dashboard", timeout=30)
+    assert (signed_out.status_code, signed_out.headers["location"]) == (307, "/sign-in")
+    run = ops.json("runbook", "run", "slow-dashboard", "--yes")
+    measure = run["steps"][0]
+    assert measure["status"] == "succeeded", measure["error"]
+    [page] = measure["output"]["pages"]
+    assert (page["path"], page["status"], page["signed_in"]) == ("/dashboard", 200, True)
+    assert page["elapsed_ms"] == measure["output"]["slowest_ms"]
+    shown = [
+        ops.run("runbook", "run", "slow-dashboard", "--dry-run").output,
+        ops.run("runbook", "show", "slow-dashboard", "--json").output,
+        ops.run("audit", "list", "--json").output,
+        ops.run("config", "check").output,
+        json.dumps(run),
+    ]
+    assert all(token not in text for text in shown)

@@ -40,6 +40,7 @@ from opsbook.config.notify import NotifyConfig
 from opsbook.config.oncall import OncallConfig
 from opsbook.config.routines import MaintenanceConfig
 from opsbook.config.secrets import Secret, SecretUrl, UnsetSecret
+from opsbook.config.session import AppSession
 from opsbook.config.status import StatusConfig
 
 # --- severities -----------------------------------------------------------------------
@@ -111,6 +112,8 @@ class AppConfig(Model):
     smoke_paths: SmokePaths = [
         SmokePath(path=p) for p in ("/sign-in", "/dashboard", "/scenarios", "/settings")
     ]
+    # A test account's session, presented to the app's pages (config/session.py).
+    session: AppSession | None = None
 
 
 class DatabaseConfig(Model):

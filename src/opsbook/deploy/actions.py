@@ -135,10 +135,12 @@ def _redirect_said(page: Page) -> str:
     assert page.problem is not None
     if page.status is None or not 300 <= page.status < 400:
         return page.problem
+    timed = f"the {page.elapsed_ms or 0:.0f} ms timed the redirect, not the page"
+    if page.signed_in:
+        return f"{page.problem}: the app refused app.session (expired?): {timed}"
     return (
-        f"{page.problem}: the {page.elapsed_ms or 0:.0f} ms timed the redirect, not the page"
-        " (a signed-in page sends a visitor without a session to sign in, and opsbook"
-        " has none)"
+        f"{page.problem}: not signed in: {timed} (a signed-in page sends a visitor without a"
+        " session to sign in; set app.session to time it signed in)"
     )
 
 

@@ -151,19 +151,35 @@ class Page:
     elapsed_ms: float | None
     location: str | None
     problem: str | None
+    # Whether the request presented app.session (a signed-in page needs it).
+    signed_in: bool = False
 
 
-async def open_page(probe: ProbeContext, base_url: str, smoke: SmokePath) -> Page:
-    """Open one smoke page and judge it: the one prober of verify and the runbooks."""
+def session_headers(app: AppConfig) -> dict[str, str]:
+    """The app.session cookie to send with a page request; none when it is not configured."""
+    return app.session.headers() if app.session is not None else {}
+
+
+async def open_page(
+    probe: ProbeContext, base_url: str, smoke: SmokePath, *, headers: dict[str, str]
+) -> Page:
+    """Open one smoke page and judge it: the one prober of verify and the runbooks.
+    `headers` are session_headers(app): the page is opened signed in when they are set."""
     url = base_url.rstrip("/") + smoke.path
+    signed_in = bool(headers)
     try:
         answer = await request(
-            probe, "GET", url, timeout=TIMEOUT.total_seconds(), follow_redirects=False
+            probe,
+            "GET",
+            url,
+            timeout=TIMEOUT.total_seconds(),
+            headers=headers,
+            follow_redirects=False,
         )
     except Unreachable as exc:
-        return Page(smoke.path, None, None, None, f"{smoke.path}: {exc}")
+        return Page(smoke.path, None, None, None, f"{smoke.path}: {exc}", signed_in)
     problem = smoke_problem(smoke, answer, url)
-    return Page(smoke.path, answer.status, answer.elapsed_ms, answer.location, problem)
+    return Page(smoke.path, answer.status, answer.elapsed_ms, answer.location, problem, signed_in)
 
 
 async def check_smoke(kit: Kit, target: Target) -> Stage:
@@ -171,7 +187,7 @@ async def check_smoke(kit: Kit, target: Target) -> Stage:
     started = kit.probe.clock.now()
     seen: list[str] = []
     for smoke in kit.app.smoke_paths:
-        page = await open_page(kit.probe, target.url, smoke)
+        page = await open_page(kit.probe, target.url, smoke, headers=session_headers(kit.app))
         if page.problem:
             return Stage("smoke", "failed", started, kit.probe.clock.now(), page.problem)
         seen.append(f"{smoke.path} {page.status}")

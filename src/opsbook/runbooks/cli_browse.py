@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.text import Text
 from sqlalchemy import select
 
 from opsbook.bounds import MAX_ID
@@ -17,7 +18,7 @@ from opsbook.runbooks import params as run_params
 from opsbook.runbooks.cli_common import JSON, config_masker, incident_arg, load
 from opsbook.runbooks.model import Runbook
 from opsbook.runbooks.params import secret_values, without_secret_defaults
-from opsbook.runbooks.plan import plan
+from opsbook.runbooks.plan import MARKS, PlannedStep, plan
 from opsbook.runbooks.processes import shown_status
 from opsbook.runbooks.records import RunRecord
 from opsbook.runbooks.scope import app_variables
@@ -126,27 +127,60 @@ def show(
             )
             console.print(literal(f"- {key} ({spec.type}, {default}): {spec.description}"))
     console.print("\n[bold]Steps[/]:")
+    for mark, meaning in MARKS.items():
+        console.print(Text.assemble("  ", (f"{mark:<7}", MARK_STYLES[mark]), meaning))
     for step in steps:
-        flags = [
-            f
-            for f, on in (
-                ("needs confirmation", step.confirm),
-                ("continues on failure", step.on_fail == "continue"),
-            )
-            if on
-        ]
-        console.print(
-            f"\n{step.position + 1}. [bold]{safe(step.title)}[/]"
-            + (f"  [yellow]({', '.join(flags)})[/]" if flags else "")
-        )
-        if step.when:
-            console.print(literal(f"   only when: {step.when}"))
-        for line in lines(step.does):
-            console.print(literal(f"   {line}"))
-        for check in step.expect:
-            console.print(literal(f"   expect: {check}"))
-        if step.note:
-            console.print(literal(f"   note: {step.note.strip()}", newlines=True))
+        _show_step(step)
+
+
+# Where a step's lines start: after "16. " and the mark column ("pauses ").
+INDENT = " " * 12
+MARK_STYLES = {"auto": "green", "asks": "yellow", "you": "cyan", "pauses": "bold magenta"}
+
+
+def _show_step(step: PlannedStep) -> None:
+    """One step as a line of the seed's checklist, marked with who does it, then what it
+    does (an automated step's action by name), its condition, expectations and note."""
+    console.print()
+    _hanging(
+        Text.assemble(f"{step.position + 1:>2}. ", (f"{step.mark:<7} ", MARK_STYLES[step.mark])),
+        Text.assemble(
+            literal(step.title, "bold"),
+            ("  (continues on failure)" if step.on_fail == "continue" else "", "yellow"),
+        ),
+    )
+    does = lines(step.does)
+    if does and step.kind == "manual":
+        does[0] = does[0].removeprefix("ask a person: ")
+    elif does and step.kind == "uses" and not does[0].startswith(step.runs):
+        does[0] = f"{step.runs}: {does[0]}"
+    for line in does:
+        _indented(line)
+    if step.when:
+        _indented(f"only when: {step.when}")
+    for check in step.expect:
+        _indented(f"expect: {check}")
+    if step.note:
+        for line in lines(step.note.strip()):
+            _indented(f"note: {line}")
+
+
+def _indented(line: str) -> None:
+    _hanging(Text(INDENT), literal(line))
+
+
+def _hanging(head: Text, body: Text) -> None:
+    """`head` then `body`; wrapped at a terminal, the body's next lines start under its
+    first (a checklist's column), while into a pipe each line stays whole, for grep."""
+    wrapping = console.is_terminal if console.wrap is None else console.wrap
+    if not wrapping:
+        console.print(Text.assemble(head, body))
+        return
+    grid = Table.grid()
+    grid.add_column(width=len(INDENT), no_wrap=True)
+    grid.add_column()
+    grid.add_row(head, body)
+    console.print(grid)
 
 
 def lines(text: str) -> list[str]:

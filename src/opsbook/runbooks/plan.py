@@ -13,6 +13,14 @@ from opsbook.runbooks.inputs import prepare
 from opsbook.runbooks.model import Runbook, Step
 from opsbook.runbooks.scope import app_variables, incident_variables
 
+# Who does a step, as `runbook show` marks it: the seed's checklist with opsbook's part shown.
+MARKS = {
+    "auto": "opsbook does it",
+    "asks": "opsbook does it once you approve (--yes)",
+    "you": "yours to do; the run goes on",
+    "pauses": "yours to do; the run waits until you confirm it (resume --done)",
+}
+
 
 @dataclass(frozen=True)
 class PlannedStep:
@@ -28,6 +36,10 @@ class PlannedStep:
     pauses: bool
     on_fail: str
     note: str | None
+    # A key of MARKS, and what an automated step runs: an action's name (db.status), sql,
+    # http, command or notify; empty for a person's step.
+    mark: str
+    runs: str
 
 
 def plan(
@@ -45,22 +57,40 @@ def plan(
         "incident": incident_variables(None, None),
         "app": app,
     }
-    return [
-        PlannedStep(
-            position=i,
-            id=step.id,
-            title=step.title,
-            kind=step.kind,
-            does=masker.text(_describe(step, context, registry)),
-            when=step.when,
-            expect=step.expectations,
-            confirm=step.confirm or _asks(step, context, registry),
-            pauses=step.pauses,
-            on_fail=step.on_fail,
-            note=step.note,
-        )
-        for i, step in enumerate(runbook.steps)
-    ]
+    return [_planned(i, step, context, registry, masker) for i, step in enumerate(runbook.steps)]
+
+
+def _planned(
+    position: int, step: Step, context: dict[str, Any], registry: Registry, masker: Masker
+) -> PlannedStep:
+    confirm = step.confirm or _asks(step, context, registry)
+    return PlannedStep(
+        position=position,
+        id=step.id,
+        title=step.title,
+        kind=step.kind,
+        does=masker.text(_describe(step, context, registry)),
+        when=step.when,
+        expect=step.expectations,
+        confirm=confirm,
+        pauses=step.pauses,
+        on_fail=step.on_fail,
+        note=step.note,
+        mark=_mark(step, confirm),
+        runs=_runs(step),
+    )
+
+
+def _mark(step: Step, confirm: bool) -> str:
+    if step.manual is not None:
+        return "pauses" if step.pauses else "you"
+    return "asks" if confirm else "auto"
+
+
+def _runs(step: Step) -> str:
+    if step.uses is not None:
+        return step.uses
+    return {"manual": "", "run": "command"}.get(step.kind, step.kind)
 
 
 def _asks(step: Step, context: dict[str, Any], registry: Registry) -> bool:

@@ -34,6 +34,7 @@ from opsbook.sandbox.settings import SandboxSettings
 
 PAGES = ("/sign-in", "/dashboard", "/scenarios", "/settings")
 SIGNED_IN = ("/dashboard", "/scenarios", "/settings", "/api/scenarios", "/api/attempts")
+SESSION_COOKIE = "__session"  # Clerk's
 FLAKY = (*PAGES, "/api/scenarios", "/api/attempts")
 BIGINT_MAX = 2**63 - 1
 
@@ -86,7 +87,9 @@ def create_app(
                 return JSONResponse({"error": "Session expired"}, status_code=401)
             return HTMLResponse(pages.session_expired(), status_code=401)
         if faults.get("signed-out") and path in SIGNED_IN and not path.startswith("/api/"):
-            return RedirectResponse("/sign-in", status_code=307)
+            session = request.cookies.get(SESSION_COOKIE, "")
+            if not hmac.compare_digest(session.encode(), settings.session_token.encode()):
+                return RedirectResponse("/sign-in", status_code=307)
         rate = faults.get("error-rate") or deployment.error_share()
         if rate and path in FLAKY and chance.random() < rate:
             return PlainTextResponse("503: SERVICE_UNAVAILABLE", status_code=503)

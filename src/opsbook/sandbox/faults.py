@@ -156,7 +156,8 @@ FAULTS: dict[str, FaultSpec] = {
         ),
         FaultSpec(
             "signed-out",
-            "signed-in pages redirect (307) to /sign-in, as when sessions are lost",
+            "signed-in pages redirect (307) to /sign-in unless the request carries the"
+            " sandbox's session cookie (__session), as for a visitor not signed in",
             _flag,
             True,
             "on",

@@ -17,6 +17,9 @@ class SandboxSettings:
     stripe_webhook_secret: str = "whsec_sandbox_stripe_signing_secret"
     vapi_secret: str = "sandbox-vapi-server-secret"
     vercel_token: str = "sandbox-vercel-token"  # the fake Vercel API's (sandbox/vercel.py)
+    # A test account's session cookie (Clerk's __session): with the signed-out fault on,
+    # the signed-in pages answer only a request that carries it (opsbook's app.session).
+    session_token: str = "sandbox-session-token"
 
     def secrets(self) -> list[str]:
         return [
@@ -25,4 +28,5 @@ class SandboxSettings:
             self.stripe_webhook_secret,
             self.vapi_secret,
             self.vercel_token,
+            self.session_token,
         ]
