@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import zstandard
 from psycopg import sql
 
 from opsbook.backups import files
@@ -190,3 +191,36 @@ def test_one_job_dumps_table_after_table_and_every_table_comes_back_whole(
     assert {(c.name, c.rows, c.checksum) for c in recount} == expected
     assert {(name, rows) for name, rows, _ in expected} >= {("t2", 50_000), ("t4", 120_000)}
     pg_cluster.drop_database("one_job_restored")
+
+
+class _RefusingCompressor:
+    """zstd failing part-way (what it says when it runs out of memory): the library's
+    boundary, faked; opsbook's own follower runs as it does in production."""
+
+    def __init__(self, level: int = 3) -> None:
+        self.level = level
+
+    def compressobj(self) -> _RefusingCompressor:
+        return self
+
+    def compress(self, data: bytes) -> bytes:
+        raise zstandard.ZstdError("zstd compress error: Allocation error : not enough memory")
+
+    def flush(self) -> bytes:
+        return b""
+
+
+def test_a_compression_that_fails_fails_the_backup_with_zstds_words(
+    pg_url: str, backups: Backups, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("create table calls as select g as id from generate_series(1, 1000) g")
+    monkeypatch.setattr(zstandard, "ZstdCompressor", _RefusingCompressor)
+    result = backups.run("create", "--label", "doomed")
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.stderr.split())
+    assert "compressing the dump failed: zstd compress error: Allocation error" in message
+    assert "nothing was kept" in message and "Traceback" not in result.output
+    listed = backups.json("list", "--all")
+    assert [(b["label"], b["state"]) for b in listed] == [("doomed", "failed")]
+    assert list(backups.folder.iterdir()) == []  # neither the folder nor its .partial

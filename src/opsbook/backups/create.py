@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import zstandard
+
 from opsbook.backups import compressing, files, pgdump, targets
 from opsbook.backups import schema as catalog
 from opsbook.backups.errors import BackupError, BackupFailed
@@ -300,7 +302,9 @@ def _compressed(follower: compressing.Follower | None, *, ok: bool) -> compressi
         return compressing.Compressed()
     try:
         return follower.close()
-    except OSError as exc:
+    except (OSError, zstandard.ZstdError) as exc:
+        # A disk that fills, or zstd itself refusing (out of memory, a bad frame): the
+        # backup is failed like any other, not a traceback.
         raise BackupFailed(f"compressing the dump failed: {_first_line(exc)}") from None
 
 
