@@ -12,7 +12,6 @@ MAX_LINES = 400
 LONG = {
     "opsbook/config/models.py": "the whole opsbook.yaml schema, read side by side with the file",
     "opsbook/runbooks/engine.py": "the run's state machine and each transition's write, in order",
-    "opsbook/postgres/changes.py": "four plan/act pairs of one shape; splitting scatters the shape",
 }
 
 
