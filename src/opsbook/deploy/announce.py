@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.notify import notices, outbox
+from opsbook.notify.models import Notification
 from opsbook.store import Store
 
 
@@ -51,10 +54,21 @@ def post(
     """Queue `text` to deploy.channel and send it now (or leave it queued for serve); a
     post already queued under `key` is not queued again, only said as it stands."""
     wanted = config.deploy.channel
-    try:
-        message_id, earlier = _queue(
-            store, config, text=text, key=key, incident_id=incident_id, actor=actor, clock=clock
+
+    def queue(session: Session) -> Notification:
+        return notices.queue_notice(
+            session,
+            config,
+            channel=wanted,
+            text=text,
+            key=key,
+            incident_id=incident_id,
+            actor=actor,
+            clock=clock,
         )
+
+    try:
+        message_id, earlier = _queue_once(store, key, queue)
         sent = notices.deliver_notice(store, config, message_id=message_id, clock=clock)
     except notices.NoticeError as exc:
         return Posted(wanted, "not sent", str(exc))
@@ -64,38 +78,25 @@ def post(
     return Posted(sent.channel, sent.status, said, earlier)
 
 
-def _queue(
-    store: Store,
-    config: Config,
-    *,
-    text: str,
-    key: str,
-    incident_id: int | None,
-    actor: str,
-    clock: Clock,
+def _queue_once(
+    store: Store, key: str, queue: Callable[[Session], Notification]
 ) -> tuple[int, dt.datetime | None]:
     """The message's id, and when it was first queued if it was before this call."""
-    for attempt in (1, 2):
-        try:
-            with store.session() as session:
-                found = outbox.keyed(session, key)
-                row = found or notices.queue_notice(
-                    session,
-                    config,
-                    channel=config.deploy.channel,
-                    text=text,
-                    key=key,
-                    incident_id=incident_id,
-                    actor=actor,
-                    clock=clock,
-                )
-                return row.id, found.created_at if found else None
-        except IntegrityError:
-            # Another check queued the same key between our look and our insert (the key
-            # is unique): the second attempt finds theirs.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        return _queued(store, key, queue)
+    except IntegrityError:
+        # Another check queued the same key between our look and our insert (the key is
+        # unique): a second look finds theirs.
+        return _queued(store, key, queue)
+
+
+def _queued(
+    store: Store, key: str, queue: Callable[[Session], Notification]
+) -> tuple[int, dt.datetime | None]:
+    with store.session() as session:
+        found = outbox.keyed(session, key)
+        row = found or queue(session)
+        return row.id, found.created_at if found else None
 
 
 async def post_async(
