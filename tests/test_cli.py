@@ -251,6 +251,50 @@ def test_config_after_the_command_wins_over_the_environment(
     assert "no incidents" in result.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-c", "A.yaml", "status", "-c", "B.yaml"],
+        ["--config", "A.yaml", "incident", "list", "--config=B.yaml"],
+        ["status", "-c", "A.yaml", "-c", "B.yaml"],
+        ["-c", "A.yaml", "db", "-c", "B.yaml", "idle"],
+    ],
+)
+def test_config_given_twice_with_two_files_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPSBOOK_CONFIG", raising=False)
+    for name in ("A.yaml", "B.yaml"):
+        (tmp_path / name).write_text(f"store:\n  url: sqlite:///{name}.db\n")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "--config given twice (A.yaml, B.yaml): give it once" in said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A.yaml", "B.yaml"]  # no store
+
+
+def test_config_given_twice_with_one_file_is_that_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPSBOOK_CONFIG", raising=False)
+    (tmp_path / "A.yaml").write_text("store:\n  url: sqlite:///state.db\n")
+    for again in ("A.yaml", str(tmp_path / "A.yaml"), "./A.yaml"):
+        result = runner.invoke(app, ["-c", "A.yaml", "incident", "list", "-c", again])
+        assert result.exit_code == 0, result.output
+        assert "no incidents" in result.output
+
+
+def test_config_given_twice_shows_hostile_paths_as_text(tmp_path: Path) -> None:
+    hostile = "[bold]a[/bold] $(touch pwned); \x1b[2J\u202e.yaml"
+    result = runner.invoke(app, ["-c", hostile, "status", "-c", "b.yaml"])
+    assert result.exit_code == 2, result.output
+    assert "\x1b" not in result.output and "\u202e" not in result.output
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "([bold]a[/bold] $(touch pwned); \\x1b[2J\\u202e.yaml, b.yaml)" in said
+
+
 def test_a_command_with_its_own_c_option_says_where_the_config_goes() -> None:
     from opsbook.cli import _Opsbook
 

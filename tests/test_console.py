@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import logging
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from opsbook.console import (
     literal,
     print_rows,
     safe,
+    shell_word,
     visible,
 )
 
@@ -150,3 +152,28 @@ def test_print_rows_as_a_table_shows_cells_as_text(capsys: pytest.CaptureFixture
     assert "[/oops]\\x1b[2J" in shown and "\x1b" not in shown
     print_rows([], _COLUMNS, as_json=False, empty="nothing [here]")
     assert capsys.readouterr().out == "nothing [here]\n"
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        "plain",
+        "a b",
+        "it's",
+        "$(touch pwned); `id`",
+        "a\nb\tc\r",
+        "\x1b[2J\x07\x7f",
+        "\u202e\x85é",
+        "\\'\\",
+    ],
+)
+def test_shell_word_pastes_as_the_word_and_shows_controls_as_escapes(word: str) -> None:
+    quoted = shell_word(word)
+    assert visible(quoted) == quoted  # nothing left for the terminal to obey
+    done = subprocess.run(
+        ["bash", "-c", f"printf '%s' {quoted}"],
+        env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+        capture_output=True,
+        check=True,
+    )
+    assert done.stdout.decode() == word

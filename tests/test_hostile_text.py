@@ -495,6 +495,7 @@ def _own_state(sweep: Sweep, tmp_path: Path) -> None:
     run("store", "status", shows=())
     run("store", "upgrade", shows=())
     run("config", "check", "--show", shows=(MARK, "\\e[2J"))  # YAML writes ESC as \e
+    run("status", "--config", ARG, code=2, shows=("given twice", MARK))  # a second file
     where = tmp_path / "init [bold]x\x1b[2J\u202e"
     run("init", "--dir", str(where), shows=("init [bold]x\\x1b[2J",))
     run("init", "--profile", ARG, code=2)
@@ -515,6 +516,8 @@ def _oncall(sweep: Sweep) -> None:
     assert sweep.json("oncall", "escalation")["policies"][0]["name"] == ARG
     assert sweep.json("oncall", "now")[0]["on_call"]["name"] == ARG
     run("oncall", "check", code=1)  # the fake Slack answers 400 with hostile words
+    # Someone the rota does not know: refused, the name and the known people shown as text.
+    run("oncall", "confirm", "1", "--by", f"Mallory {ARG}", code=2, shows=("'Mallory [/oops]",))
     run("oncall", "confirm", "1", "--by", ARG)
     run("oncall", "confirm", "1", "--by", HOSTILE, code=2)
     run("oncall", "checks")

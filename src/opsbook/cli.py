@@ -9,36 +9,72 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from typer._click.exceptions import NoSuchOption  # typer vendors click; not re-exported
+from typer._click.core import ParameterSource  # typer vendors click; not re-exported
+from typer._click.exceptions import NoSuchOption, UsageError
 
 from opsbook import __version__
 from opsbook.lazycli import Lazy, LazyGroup
 
 ROOT_OPTIONS = ("--config", "-c")
+CONFIG_GIVEN = "opsbook.config_given"  # ctx.meta (shared by every context of one run)
 
 
-def _config_after(ctx: Any, _param: Any, value: Path | None) -> None:
+def _config_before(ctx: Any, _param: Any, value: Path | None) -> Path | None:
+    """Note the root's --config when it was typed (not read from $OPSBOOK_CONFIG, which a
+    --config after the command overrides), for `_config_after` to compare."""
+    if value is not None and ctx.get_parameter_source("config") is ParameterSource.COMMANDLINE:
+        ctx.meta[CONFIG_GIVEN] = value
+    return value
+
+
+def _config_after(ctx: Any, _param: Any, values: list[Path]) -> None:
     """`opsbook status --config F` means what `opsbook --config F status` means: people
-    type the option where they type every other one."""
-    if value is not None:
+    type the option where they type every other one. Typed twice with two files, it is
+    refused rather than the last one silently winning: acting on the other file's store
+    is not a guess to make for someone."""
+    for value in values:
+        earlier: Path | None = ctx.meta.get(CONFIG_GIVEN)
+        if earlier is not None and not _same_file(earlier, value):
+            from opsbook.console import visible
+
+            shown = f"{visible(earlier)}, {visible(value)}"
+            raise UsageError(f"--config given twice ({shown}): give it once", ctx)
+        ctx.meta[CONFIG_GIVEN] = value
+    if values:
         from opsbook.context import app_context
 
-        app_context(ctx).config_option = value
+        app_context(ctx).config_option = values[-1]
 
 
-def _accept_config_after(command: Any, root_option: Any) -> None:
+def _same_file(one: Path, other: Path) -> bool:
+    return one == other or one.expanduser().absolute() == other.expanduser().absolute()
+
+
+@functools.cache
+def _after_option() -> Any:
+    """The hidden --config/-c every command takes, built by typer as a list so that each
+    one given is seen (a single value would keep only the last)."""
+    probe = typer.Typer()
+
+    @probe.command()
+    def _probe(config: list[Path] = typer.Option([], *ROOT_OPTIONS, hidden=True)) -> None:
+        pass
+
+    [option] = [p for p in typer.main.get_command(probe).params if p.name == "config"]
+    option.expose_value, option.callback = False, _config_after
+    return option
+
+
+def _accept_config_after(command: Any) -> None:
     """Give `command` and every command under it the root's --config/-c, hidden and read
     from the command line only (the root alone reads $OPSBOOK_CONFIG), unless a command
     already uses either name: that one keeps its own, and `_Opsbook.invoke` says where
     the root's goes."""
     taken = {name for param in command.params for name in param.opts}
     if not taken & set(ROOT_OPTIONS):
-        option = copy.copy(root_option)
-        option.envvar, option.hidden, option.expose_value = None, True, False
-        option.callback = _config_after
-        command.params.append(option)
+        command.params.append(copy.copy(_after_option()))
     for sub in getattr(command, "commands", {}).values():
-        _accept_config_after(sub, root_option)
+        _accept_config_after(sub)
 
 
 def _status() -> typer.Typer:
@@ -158,8 +194,7 @@ class _Opsbook(LazyGroup):
     lazy = COMMANDS
 
     def prepare(self, command: Any) -> None:
-        [root_option] = [p for p in self.params if ROOT_OPTIONS[0] in p.opts]
-        _accept_config_after(command, root_option)
+        _accept_config_after(command)
 
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
         try:
@@ -205,6 +240,7 @@ def root(
         "--config",
         "-c",
         envvar="OPSBOOK_CONFIG",
+        callback=_config_before,
         help="opsbook.yaml to use (default: $OPSBOOK_CONFIG, then ./opsbook.yaml).",
     ),
     version: bool = typer.Option(

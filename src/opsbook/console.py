@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import logging
 import re
+import shlex
 from collections.abc import Callable, Iterable, Sequence
 from enum import IntEnum
 from typing import Any, NoReturn, TypeVar
@@ -59,6 +60,16 @@ _ONE_LINE = {code: _escaped(code) for code in _CONTROLS}
 _MULTI_LINE = {code: shown for code, shown in _ONE_LINE.items() if chr(code) not in "\n\t"}
 _UNSAFE = re.compile("[" + "".join(re.escape(chr(code)) for code in _MULTI_LINE) + "]")
 
+_CONTROL = re.compile("[" + "".join(re.escape(chr(code)) for code in _CONTROLS) + "]")
+# ANSI-C quoting (`$'...'`, bash and zsh): a backslash and a quote escaped, each control
+# character as an escape the shell turns back into it. `\xHH` stops at 0x7f: above it bash
+# writes the raw byte, where `\uHHHH` writes the character in the locale's UTF-8.
+_ANSI_C = {
+    ord("\\"): "\\\\",
+    ord("'"): "\\'",
+    **{code: _escaped(code) if code < 0x80 else f"\\u{code:04x}" for code in _CONTROLS},
+}
+
 # Rich's markup tags, and the backslashes before them that escape them (rich.markup.RE_TAGS).
 _TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 _TRAILING_BACKSLASHES = re.compile(r"\\+$")
@@ -88,6 +99,16 @@ def literal(value: object, style: StyleType = "", *, newlines: bool = False) -> 
     """`value` as a Rich Text that is never parsed as markup, optionally in one style: for
     table cells and lines that style a value as a whole."""
     return Text(visible(value, newlines=newlines), style=style)
+
+
+def shell_word(value: str) -> str:
+    """`value` as one word a person can copy into bash or zsh: `shlex.quote`d, or, when it
+    holds a control character (a newline, ESC, a bidi override), ANSI-C quoted
+    (`$'a\\nb'`), so the line shows each as an escape and the shell still gets the word
+    exactly. A hint built from shell words goes through `visible()` unchanged."""
+    if _CONTROL.search(value) is None:
+        return shlex.quote(value)
+    return "$'" + value.translate(_ANSI_C) + "'"
 
 
 def typed(header: str, **options: Any) -> rich_table.Column:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ import typer
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config, ConfigError, find_config, load_config, mask_text
 from opsbook.config.secrets import remember, secrets_of
-from opsbook.console import Exit, err, fail, literal, safe
+from opsbook.console import Exit, err, fail, literal, safe, shell_word
 from opsbook.notify import service as notify
 from opsbook.store import Store, open_store
 from opsbook.store.engine import StoreUrlError, display_url, failure_reason
@@ -44,7 +43,7 @@ class AppContext:
         config of whatever folder it is pasted in."""
         if self.config_option is None:
             return f"opsbook {command}"
-        path = shlex.quote(str(self.config_option.expanduser().absolute()))
+        path = shell_word(str(self.config_option.expanduser().absolute()))
         return f"opsbook --config {path} {command}"
 
     def config(self, *, required: bool = False) -> Config:

@@ -4,14 +4,13 @@ path from the current folder, else one `source .../activate` first."""
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from opsbook.demo.hints import Invocation, invocation, print_hints
+from opsbook.demo.hints import Invocation, invocation, print_hints, watch_hints
 
 
 def _venv(root: Path) -> Path:
@@ -69,8 +68,8 @@ def test_hostile_paths_are_quoted_and_shown_as_text(
     out = capsys.readouterr().out
     assert "\x1b" not in out
     # What a shell makes of the printed `first` line: one word, the activate script.
-    assert shlex.split(found.first) == ["source", str(script.parent / "activate")]
-    assert shlex.split(found.line("--config", str(config)))[2] == str(config)
+    assert _words(found.first, tmp_path) == ["source", str(script.parent / "activate")]
+    assert _words(found.line("--config", str(config)), tmp_path)[2] == str(config)
     assert not (Path.cwd() / "pwned").exists()
 
 
@@ -91,3 +90,47 @@ def test_the_hint_runs_as_printed_without_opsbook_on_path(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert "no incidents" in done.stdout
+
+
+# A folder name a shell would act on, and control characters a terminal would obey.
+NASTY = 'it\'s a "dir"; $(touch pwned) `touch pwned`\nnext \x1b[2J\r\x07\u202e\x85 [/x] \\'
+
+
+def _words(printed: str, cwd: Path) -> list[str]:
+    """What bash makes of a printed command: its words, as the command would get them."""
+    done = subprocess.run(
+        ["bash", "-c", f"printf '%s\\0' {printed}"],
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+        capture_output=True,
+        check=True,
+    )
+    return done.stdout.decode().split("\0")[:-1]
+
+
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_hints_in_a_hostile_folder_paste_as_the_exact_words_and_show_controls(
+    tmp_path: Path, elsewhere: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / NASTY
+    script = _venv(folder)
+    config = folder / "opsbook.yaml"
+    cwd = tmp_path / "other" if elsewhere else tmp_path
+    cwd.mkdir(exist_ok=True)
+    how = invocation(cwd=cwd, which=_nowhere, argv0=str(script))
+    rows = watch_hints(config=config, app_url="http://127.0.0.1:9", status_page="-", how=how)
+    print_hints(rows, how)
+    out = capsys.readouterr().out
+    assert not set(out) & set("\x1b\r\x07\u202e\x85")  # shown as escapes, never raw
+    assert "\\x1b[2J\\r\\x07\\u202e\\u0085 [/x]" in out
+    lines = out.splitlines()
+    assert len(lines) == len(rows) + 2 + elsewhere  # no hint broken over two lines
+    commands = {line[:13].strip(): line[13:] for line in lines[2:] if line[:13].strip()}
+    if elsewhere:
+        assert _words(commands["first"], cwd) == ["source", str(script.parent / "activate")]
+        program = "opsbook"
+    else:
+        program = str(script.relative_to(cwd))
+    watched = _words(commands["watch it"], cwd)
+    assert watched == [program, "--config", str(config), "status"]
+    assert not (cwd / "pwned").exists() and not (Path.cwd() / "pwned").exists()

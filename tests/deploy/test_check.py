@@ -4,6 +4,7 @@ sandbox (deployed and verified in staging), its PostgreSQL and migrations folder
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import sys
@@ -110,6 +111,36 @@ def test_all_green_checks_confirms_posts_and_records(
     # verify warns only when no passed checklist exists for the commit.
     verified = desk.opsbook("deploy", "verify", "--commit", NEW, "--watch", "0")
     assert verified.exit_code == 0 and "no passed deploy check" not in verified.output
+
+
+def deploying(slack: FakeSlack) -> list[str]:
+    """Every "Deploying" post #deploys received, accepted or not."""
+    bodies = [json.loads(r["raw"]) for r in slack.requests]
+    return [b["text"] for b in bodies if b.get("text", "").startswith("Deploying")]
+
+
+def test_a_second_passing_check_says_it_was_announced_and_posts_nothing_new(
+    desk: Desk, slack: FakeSlack, ci: FakeCI
+) -> None:
+    configure(desk, slack, ci_tests(ci))
+    staged(desk)
+    first = item(checked(desk, "--yes-flags", code=0), "notified")
+    assert (first["saw"], first["details"]["announced_at"]) == ("slack-deploys: delivered", None)
+    desk.sandbox.clock.advance(dt.timedelta(minutes=5))
+    again = checked(desk, "--yes-flags", code=0)
+    notified = item(again, "notified")
+    assert notified["outcome"] == "passed"
+    when = dt.datetime.fromisoformat(notified["details"]["announced_at"])
+    assert (
+        notified["saw"] == f"slack-deploys: already announced {when:%Y-%m-%d %H:%M} UTC: delivered"
+    )
+    said = check(desk, "--yes-flags")
+    assert "already announced" in said.stdout and said.exit_code == 0
+    assert deploying(slack) == [f"Deploying {NEW} to production"]
+    # Another environment is another announcement.
+    checked(desk, "--yes-flags", "--env", "staging", code=0)
+    assert deploying(slack) == [f"Deploying {NEW} to production", f"Deploying {NEW} to staging"]
+    assert [r.verdict for r in stored(desk)] == ["passed"] * 4
 
 
 def test_verify_warns_without_a_passed_check_but_verifies(desk: Desk) -> None:
@@ -314,6 +345,12 @@ def test_a_slack_that_fails_is_reported_not_ok(desk: Desk, slack: FakeSlack, ci:
     assert notified["details"]["status"] in ("queued", "failed")
     assert notified["saw"].startswith("slack-deploys: ")
     assert "delivered" not in notified["saw"]
+    # A second check finds the post still queued: it says so and posts nothing new.
+    tried = len(deploying(slack))
+    again = item(checked(desk, "--yes-flags", code=1), "notified")
+    assert again["saw"].startswith("slack-deploys: already announced ")
+    assert again["details"]["status"] == notified["details"]["status"]
+    assert len(deploying(slack)) == tried
 
 
 @pytest.mark.parametrize(

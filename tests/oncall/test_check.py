@@ -18,6 +18,8 @@ from tests.notify.fakes import FakePagerDuty, FakeSlack
 from tests.oncall.test_cli import Oncall as Terminal
 
 HOSTILE = "Eve [/x] [bold]b[/bold] \x1b[2J ; rm -rf / $(touch pwned) 'q\""
+# The same name as a YAML double-quoted scalar: a person of the rota may carry it.
+HOSTILE_YAML = '"Eve [/x] [bold]b[/bold] \\e[2J ; rm -rf / $(touch pwned) \'q\\""'
 MONDAY_NOON = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 
 
@@ -32,6 +34,7 @@ def _config(store_url: str, slack: FakeSlack, pagerduty: FakePagerDuty, users: s
         "  people:\n"
         "    - {name: alice, contacts: {slack_user_id: U024BE7LH}}\n"
         "    - {name: bob}\n"
+        f"    - {{name: {HOSTILE_YAML}}}\n"
         "  schedules:\n"
         "    - name: primary\n"
         "      timezone: UTC\n"
@@ -91,6 +94,21 @@ def test_a_test_page_reaches_the_person_on_call_and_their_confirmation_is_kept(
     assert listed["confirmed_by"] == HOSTILE.strip()
     shown = terminal.run("checks").output
     assert "Eve [/x] [bold]b[/bold]" in shown
+
+
+@pytest.mark.parametrize(
+    "name", ["mallory", "Alice", "alice; rm -rf /", "$(touch pwned) [/x] \x1b[2J \x00", "9" * 190]
+)
+def test_a_confirmation_by_someone_the_rota_does_not_know_is_refused(
+    terminal: Terminal, name: str
+) -> None:
+    sent = terminal.json("check", "--schedule", "primary")
+    refused = terminal.run("confirm", str(sent["id"]), "--by", name, code=2)
+    said = " ".join(refused.output.split())  # the error line may wrap
+    assert repr(name)[:30] in said  # long values are cut short
+    assert "'alice', 'bob', 'Eve [/x] [bold]b[/bold] \\x1b[2J" in said
+    [listed] = terminal.json("checks")
+    assert (listed["confirmed_by"], listed["confirmed_at"]) == (None, None)
 
 
 def test_nobody_on_call_queues_nothing(terminal: Terminal, store_url: str) -> None:

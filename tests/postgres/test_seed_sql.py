@@ -5,6 +5,7 @@ kill-all, the archival; and the quarter's statements from pg_stat_statements."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,28 @@ def test_the_quarters_statements_come_from_pg_stat_statements(
     assert found.missing is None and found.since is not None
     [mixed] = [s for s in found.statements if '"Mixed" where id' in s["query"]]
     assert mixed["calls"] == 5 and mixed["total_ms"] >= 0
+
+
+def test_the_quarters_statements_show_no_password_literal(
+    statements_cluster: TempCluster,
+) -> None:
+    """pg_stat_statements keeps a utility statement as typed, its password literal too."""
+    url = statements_cluster.create_database("secrets")
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("create extension pg_stat_statements")
+        c.execute("create role quarter_app login")
+        try:
+            c.execute("alter role quarter_app with encrypted password 'hunter2-Zq9'")
+            raw = c.execute(
+                "select query from pg_stat_statements where query ilike 'alter role%'"
+            ).fetchall()
+            found = service.top_statements(conn=c, limit=1000)
+        finally:
+            c.execute("drop role quarter_app")
+    assert any("hunter2-Zq9" in q for (q,) in raw)  # the server keeps it as typed
+    texts = [s["query"] for s in found.statements]
+    assert "alter role quarter_app with encrypted password ***" in texts
+    assert "hunter2-Zq9" not in json.dumps(found.statements)
 
 
 def test_without_the_library_loaded_the_review_says_how_to_load_it(pg_url: str) -> None:

@@ -6,8 +6,10 @@ never says "None"."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import stat
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -219,8 +221,19 @@ def test_data_breach_keeps_the_sessions_and_checks_every_key_was_rotated(
 ) -> None:
     desk = Desk(sandbox, tmp_path, "maintenance: {keys: {stripe: {every: 90d}}}\n".replace(
         "maintenance", "\nmaintenance"))  # fmt: skip
-    outcome, steps = desk.run("data-breach")
+    role = f"breach_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(sandbox.database_url, autocommit=True) as conn:
+        # Idle after it: pg_stat_activity shows this statement, password and all.
+        conn.execute(f"create role {role} login password 'hunter2-Zq9'")
+        try:
+            outcome, steps = desk.run("data-breach")
+        finally:
+            conn.execute(f"drop role {role}")
     assert steps["sessions"].status == "succeeded"
+    # The evidence kept in the run's record shows the statement, not the password.
+    kept = [r["query"] for r in steps["sessions"].output["rows"]]
+    assert f"create role {role} login password ***" in kept
+    assert "hunter2-Zq9" not in json.dumps(steps["sessions"].output)
     assert steps["rotated"].status == "failed"  # nobody recorded rotating stripe today
     assert outcome == "failed"
 

@@ -1,17 +1,18 @@
 """Commands the demo suggests, written so that they run as printed. After `make demo`
 `opsbook` is not on PATH: the hints then name the running executable by its path from
-the current folder (`.venv/bin/opsbook`), or say once how to put it on PATH."""
+the current folder (`.venv/bin/opsbook`), or say once how to put it on PATH. Every path
+is a `shell_word`: a folder named with spaces, quotes, `$(...)` or a newline is pasted
+as one word, and its control characters are shown as escapes, never sent raw."""
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from opsbook.console import console, safe
+from opsbook.console import console, safe, shell_word
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Invocation:
     first: str | None = None
 
     def line(self, *args: str) -> str:
-        return " ".join([self.command, *(shlex.quote(a) for a in args)])
+        return " ".join([self.command, *(shell_word(a) for a in args)])
 
 
 def invocation(
@@ -38,13 +39,13 @@ def invocation(
         return Invocation("opsbook")
     found = _running(argv0, executable)
     if found is None:
-        return Invocation(f"{shlex.quote(executable)} -m opsbook")
+        return Invocation(f"{shell_word(executable)} -m opsbook")
     if found.is_relative_to(cwd):
-        return Invocation(shlex.quote(str(found.relative_to(cwd))))
+        return Invocation(shell_word(str(found.relative_to(cwd))))
     activate = found.parent / "activate"
     if activate.is_file():
-        return Invocation("opsbook", first=f"source {shlex.quote(str(activate))}")
-    return Invocation(shlex.quote(str(found)))
+        return Invocation("opsbook", first=f"source {shell_word(str(activate))}")
+    return Invocation(shell_word(str(found)))
 
 
 def _running(argv0: str, executable: str) -> Path | None:

@@ -8,8 +8,9 @@ above failed ("Deploying X" to a team when the tests fail would be a false start
 The checklist is a row of its own (`deploy_checks`), not a stage list on a deploy record:
 a deploy record is a version that served (`last_verified_commit`, the commits a rollback
 may go back to read any passed row), and a checklist serves nothing. The row is written
-first, as running, so the #deploys post can be keyed by its id (posted once), and is
-finished with the items and the verdict; a run killed in between stays `running`."""
+first, as running, and is finished with the items and the verdict; a run killed in
+between stays `running`. The #deploys post is keyed by commit and env: "Deploying X to
+production" is said once, however many checks pass (until the outbox prunes it)."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ async def run_checklist(
         migrations_applied(config, database_url=database_url),
         flags_configured(flags),
     ]
-    items.append(await _notify(store, config, items, check_id, commit, env, actor, clock))
+    items.append(await _notify(store, config, items, commit, env, actor, clock))
     verdict = "failed" if any(i.failed for i in items) else "passed"
     ended = clock.now()
     with store.session() as session:
@@ -119,7 +120,6 @@ async def _notify(
     store: Store,
     config: Config,
     items: list[Item],
-    check_id: int,
     commit: str,
     env: str,
     actor: str,
@@ -135,7 +135,9 @@ async def _notify(
         store,
         config,
         text=f"Deploying {commit} to {env}",
-        key=f"deploy-check-{check_id}",
+        # Keyed by what it announces, not by this checklist: a second passing check of
+        # the same commit and env says the team was told and tells them nothing new.
+        key=f"deploy-announce-{env}-{commit}",
         incident_id=None,
         actor=actor,
         clock=clock,

@@ -50,6 +50,11 @@ PRUNE_BATCH = 500  # rows per delete: each transaction stays short (SQLite's wri
 PRUNE_BATCHES = 20  # per call: a backlog of years is cleared over several rounds
 
 
+def keyed(session: Session, key: str) -> Notification | None:
+    """The message queued under `key`, whatever became of it."""
+    return session.scalars(select(Notification).where(Notification.key == key)).first()
+
+
 def enqueue(
     session: Session,
     *,
@@ -64,10 +69,9 @@ def enqueue(
     """Queue one message in the caller's transaction: it commits with the event that made
     it, or not at all. With `key`, a message already queued under it is returned instead
     of a second one (escalation and reminders pass a key naming what they announce)."""
-    if key is not None:
-        found = session.scalars(select(Notification).where(Notification.key == key)).first()
-        if found is not None:
-            return found
+    found = keyed(session, key) if key is not None else None
+    if found is not None:
+        return found
     now = clock.now()
     row = Notification(
         key=key or uuid.uuid4().hex,

@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 
 from opsbook.clock import Clock
 from opsbook.config import Config
+from opsbook.config.errors import shown
+from opsbook.config.explain import did_you_mean
 from opsbook.config.notify import Channel
-from opsbook.config.oncall import Person
+from opsbook.config.oncall import OncallConfig, Person
 from opsbook.notify import notices, outbox, routing
 from opsbook.notify.channels import sender_for
 from opsbook.notify.events import incident_url
@@ -162,12 +164,16 @@ def _payload(config: Config, person: Person, check_id: int, now: dt.datetime) ->
     }
 
 
-def confirm(*, session: Session, check_id: int, by: str, actor: str, clock: Clock) -> Receipt:
+# How many known names a refusal lists: the rota may hold thousands of people.
+_NAMES_LISTED = 20
+
+
+def confirm(
+    *, session: Session, oncall: OncallConfig, check_id: int, by: str, actor: str, clock: Clock
+) -> Receipt:
     """Record that `by` got test page `check_id`; a second confirmation changes nothing
     and says who confirmed first."""
-    name = by.strip()
-    if not name or len(name) > 200:
-        raise OncallError("--by: the name of the person who got the page (1 to 200 characters)")
+    name = _known_person(oncall, by)
     row = session.get(ReceiptCheck, check_id, with_for_update=True)
     if row is None:
         raise OncallError(f"no on-call check #{check_id} (opsbook oncall checks lists them)")
@@ -179,6 +185,25 @@ def confirm(*, session: Session, check_id: int, by: str, actor: str, clock: Cloc
     row.confirmed_at, row.confirmed_by = clock.now(), name
     _audit(session, "oncall.confirm", row, actor, clock)
     return _receipt(row)
+
+
+def _known_person(oncall: OncallConfig, by: str) -> str:
+    """The confirming name, which must be one of `oncall.people`: the record says a page
+    reached a person of the rota, so a typo or a stranger's name must not stand for one."""
+    name = by.strip()
+    if not name or len(name) > 200:
+        raise OncallError("--by: the name of the person who got the page (1 to 200 characters)")
+    if oncall.person(name) is not None:
+        return name
+    names = [p.name for p in oncall.people]
+    if not names:
+        raise OncallError(f"{shown(name)} is not a known person: oncall.people lists nobody")
+    known = ", ".join(shown(n) for n in names[:_NAMES_LISTED])
+    more = f" and {len(names) - _NAMES_LISTED} more" if len(names) > _NAMES_LISTED else ""
+    raise OncallError(
+        f"{shown(name)} is not a known person{did_you_mean(name, names)};"
+        f" oncall.people lists {known}{more}"
+    )
 
 
 def checks(*, session: Session, limit: int = 20) -> list[Receipt]:

@@ -74,7 +74,7 @@ def check_(
 def confirm(
     ctx: typer.Context,
     check_id: int = typer.Argument(..., metavar="ID", min=1, max=MAX_ID),
-    by: str = typer.Option(..., "--by", help="Who got the page."),
+    by: str = typer.Option(..., "--by", help="Who got the page: a name in oncall.people."),
     as_json: bool = JSON,
 ) -> None:
     """Record that the test page reached its person.
@@ -84,7 +84,12 @@ def confirm(
     context = app_context(ctx)
     with _refusals(), context.store().session() as session:
         receipt = check.confirm(
-            session=session, check_id=check_id, by=by, actor=default_actor(), clock=context.clock
+            session=session,
+            oncall=context.config().oncall,
+            check_id=check_id,
+            by=by,
+            actor=default_actor(),
+            clock=context.clock,
         )
     if as_json:
         print_json(_json(receipt))

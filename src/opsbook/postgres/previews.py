@@ -3,7 +3,7 @@ read just before asking (a runbook step's confirmation; see `Action.preview`).""
 
 from __future__ import annotations
 
-from opsbook.postgres.changes import SessionPlan
+from opsbook.postgres.changes_sessions import SessionPlan
 from opsbook.postgres.diagnostics import PoolUse
 
 

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
+from opsbook.postgres.query_text import masked_row
+
 _DIR = Path(__file__).parent / "queries"
 Row = TypeVar("Row")
 
@@ -29,7 +31,13 @@ def rows(
     """The named query's rows as dicts of plain values, its parameters bound."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql(name).encode(), params or None)
-        return [{k: plain(v) for k, v in row.items()} for row in cur.fetchall()]
+        return [values(row) for row in cur.fetchall()]
+
+
+def values(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as it may leave the database: plain values, the passwords its query text
+    holds masked (query_text.py)."""
+    return masked_row({k: plain(v) for k, v in row.items()})
 
 
 def fetch(

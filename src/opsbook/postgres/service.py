@@ -24,29 +24,30 @@ from opsbook.config import Config
 from opsbook.config.secrets import mask_text
 from opsbook.postgres import diagnostics, migrations, queries, views, workload
 from opsbook.postgres.archive import ArchiveError
-from opsbook.postgres.changes import (
-    ArchivalPlan,
-    Archived,
+from opsbook.postgres.changes import Who
+from opsbook.postgres.changes_archive import ArchivalPlan, Archived, plan_archive, run_archive
+from opsbook.postgres.changes_migrations import (
     BackupCatalog,
     BackupRequired,
-    Ended,
     MigrationPlan,
     MigrationsApplied,
+    apply_migrations,
+    plan_migrations,
+)
+from opsbook.postgres.changes_sessions import (
+    Ended,
     MissingSessions,
-    RefreshPlan,
     SessionPlan,
     UnknownIncident,
-    ViewsRefreshed,
-    Who,
-    apply_migrations,
     end_sessions,
-    plan_archive,
     plan_kill,
-    plan_migrations,
-    plan_refresh,
     plan_terminate_idle,
+)
+from opsbook.postgres.changes_views import (
+    RefreshPlan,
+    ViewsRefreshed,
+    plan_refresh,
     refresh_views,
-    run_archive,
 )
 from opsbook.postgres.diagnostics import ActiveQuery, PoolUse, StatusReport
 from opsbook.postgres.errors import PostgresError, Unreachable

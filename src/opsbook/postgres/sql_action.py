@@ -10,7 +10,7 @@ import psycopg
 from psycopg.rows import dict_row
 from pydantic import Field
 
-from opsbook.postgres.queries import connect, plain
+from opsbook.postgres.queries import connect, values
 from opsbook.runbooks.actions import (
     LITERAL,
     Action,
@@ -65,7 +65,8 @@ def _query(context: ActionContext, inputs: SqlInputs) -> dict[str, Any]:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ActionFailed(f"SQL failed: {message}") from None
     return {
-        "rows": [{k: plain(v) for k, v in row.items()} for row in rows],
+        # A `query` column is query text (pg_stat_activity's): its passwords are masked.
+        "rows": [values(row) for row in rows],
         "rowcount": rowcount,
         "columns": columns,
     }

@@ -56,7 +56,7 @@ def top_statements(conn: psycopg.Connection[Any], *, limit: int) -> Workload:
     try:
         with conn.transaction(), conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
             cur.execute(text, {"limit": limit})
-            found = [{k: queries.plain(v) for k, v in r.items()} for r in cur.fetchall()]
+            found = [queries.values(r) for r in cur.fetchall()]
             since = _since(conn, schema)
     except psycopg.errors.ObjectNotInPrerequisiteState:
         return Workload(missing=NOT_LOADED)
