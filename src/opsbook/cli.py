@@ -23,7 +23,7 @@ def _config_before(ctx: Any, _param: Any, value: Path | None) -> Path | None:
     """Note the root's --config when it was typed (not read from $OPSBOOK_CONFIG, which a
     --config after the command overrides), for `_config_after` to compare."""
     if value is not None and ctx.get_parameter_source("config") is ParameterSource.COMMANDLINE:
-        ctx.meta[CONFIG_GIVEN] = value
+        ctx.meta[CONFIG_GIVEN] = Path(value)  # typer converts after the callback
     return value
 
 
@@ -32,7 +32,8 @@ def _config_after(ctx: Any, _param: Any, values: list[Path]) -> None:
     type the option where they type every other one. Typed twice with two files, it is
     refused rather than the last one silently winning: acting on the other file's store
     is not a guess to make for someone."""
-    for value in values:
+    paths = [Path(value) for value in values]  # typer converts after the callback
+    for value in paths:
         earlier: Path | None = ctx.meta.get(CONFIG_GIVEN)
         if earlier is not None and not _same_file(earlier, value):
             from opsbook.console import visible
@@ -40,10 +41,10 @@ def _config_after(ctx: Any, _param: Any, values: list[Path]) -> None:
             shown = f"{visible(earlier)}, {visible(value)}"
             raise UsageError(f"--config given twice ({shown}): give it once", ctx)
         ctx.meta[CONFIG_GIVEN] = value
-    if values:
+    if paths:
         from opsbook.context import app_context
 
-        app_context(ctx).config_option = values[-1]
+        app_context(ctx).config_option = paths[-1]
 
 
 def _same_file(one: Path, other: Path) -> bool:
