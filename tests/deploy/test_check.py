@@ -257,7 +257,7 @@ def test_a_command_that_outruns_its_timeout_is_stopped(desk: Desk, slack: FakeSl
         desk,
         slack,
         json.dumps(
-            {"command": [sys.executable, "-c", "import time; time.sleep(60)"], "timeout": "1s"}
+            {"command": [sys.executable, "-c", "import signal; signal.pause()"], "timeout": "1s"}
         ),
     )
     found = checked(desk, "--yes-flags", code=1)

@@ -151,7 +151,7 @@ def test_a_command_that_runs_past_its_timeout_is_stopped(
     desk: Desk, slack: FakeSlack, tmp_path: Path
 ) -> None:
     script = tmp_path / "slow.py"
-    script.write_text("import time\ntime.sleep(60)\n")
+    script.write_text("import signal\nsignal.pause()\n")  # hangs until killed
     configure(desk, slack, command_yaml([sys.executable, str(script), "{deployment}"], "1s"))
     broken_production(desk)
 

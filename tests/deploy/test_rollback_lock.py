@@ -144,7 +144,7 @@ def test_ctrl_c_of_a_rollback_leaves_the_env_unlocked(
     started = tmp_path / "started"
     script = tmp_path / "promote.py"
     script.write_text(
-        f"import pathlib, time\npathlib.Path({str(started)!r}).write_text('')\ntime.sleep(600)\n"
+        f"import pathlib, signal\npathlib.Path({str(started)!r}).write_text('')\nsignal.pause()\n"
     )
     configure(desk, slack, command_yaml([sys.executable, str(script), "{deployment}"], "10m"))
     desk.deploy(NEW)
