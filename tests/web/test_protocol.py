@@ -5,16 +5,20 @@ the first request after the cache's check."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import func, select
+from uvicorn.server import ServerState
 
 from opsbook.clock import FrozenClock
 from opsbook.incidents import service as incidents
@@ -208,3 +212,52 @@ def test_a_public_update_is_served_on_the_first_request_after_the_check(
     finally:
         server.stop()
     assert site.cache.builds == 2
+
+
+class Transport(asyncio.Transport):
+    """The socket under one connection: what was written, whether it was closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def writelines(self, data: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.written.append(b"".join(bytes(part) for part in data))
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 8400) if name in ("sockname", "peername") else default
+
+
+def test_pipelined_answers_leave_one_keep_alive_timer(site: Site) -> None:
+    """Two requests in one read, each answered here: the first one's idle timer must not
+    survive to close the connection while the client goes on using it."""
+    loop = asyncio.new_event_loop()
+    try:
+        config = uvicorn.Config(site.app, lifespan="off")
+        config.load()
+        fast = PublicFastPath(site.app, site.cache)
+        protocol = public_protocol(fast)(
+            config=config, server_state=ServerState(), app_state={}, _loop=loop
+        )
+        transport = Transport()
+        protocol.connection_made(transport)
+        protocol.timeout_keep_alive = 0  # due at once, if it survives
+        protocol.data_received(_get("/status") * 2)
+        protocol.timeout_keep_alive = 60
+        protocol.data_received(_get("/api/v2/summary.json"))  # in use again: a new timer
+        loop.run_until_complete(asyncio.sleep(0.1))
+        assert len(transport.written) == 3 and not transport.closed
+        protocol.timeout_keep_alive_handler()  # what the last timer does, once idle
+        assert transport.closed
+    finally:
+        loop.close()

@@ -72,11 +72,16 @@ class PublicProtocol(HttpToolsProtocol):
         if found is None:
             super().on_message_complete()
             return
+        if self.transport.is_closing():
+            return  # the reader is gone
         self.server_state.total_requests += 1
         head = self.heads.head(found, self.server_state.default_headers)
         # One write of both parts: no copy of the 70 KB body, one system call.
         self.transport.writelines([head, found.body])
-        # As uvicorn after a response: the connection closes when idle too long.
+        # As uvicorn after a response: the connection closes when idle too long. The timer
+        # of a request pipelined before this one in the same read is cancelled first, or it
+        # would close the connection while it is in use.
+        self._unset_keepalive_if_required()
         self.timeout_keep_alive_task = self.loop.call_later(
             self.timeout_keep_alive, self.timeout_keep_alive_handler
         )
