@@ -14,6 +14,10 @@ and the transport is not holding back a slow reader's bytes. The answer is the o
 `PublicFastPath` gives (same function, same headers, uvicorn's date and server headers
 first, as uvicorn sends them). Everything else, including a cache due for its check of the
 store, takes uvicorn's path unchanged.
+
+This leans on attributes of uvicorn's HttpToolsProtocol that are not its public API (cycle,
+pipeline, flow, parser, url, headers, server_state, the keep-alive timer):
+tests/web/test_protocol.py is what fails first should a uvicorn release move them.
 """
 
 from __future__ import annotations
