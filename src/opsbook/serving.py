@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -14,7 +15,14 @@ from fastapi import FastAPI
 class BackgroundServer:
     """uvicorn on 127.0.0.1 in a thread; the socket is bound before start() returns."""
 
-    def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        http: type[asyncio.Protocol] | None = None,
+    ) -> None:
         # IPPROTO_TCP must be explicit: asyncio only sets TCP_NODELAY on accepted sockets
         # whose proto says TCP, and without it keep-alive responses stall 40 ms (Nagle
         # against delayed ACK).
@@ -23,7 +31,9 @@ class BackgroundServer:
         self._socket.bind((host, port))
         self.host = host
         self.port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", access_log=False, http=http or "auto"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run,

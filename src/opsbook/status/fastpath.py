@@ -75,14 +75,18 @@ class PublicFastPath:
         if found is None:
             await self.app(scope, receive, send)
             return
-        headers = self._raw(found)
+        headers = self.raw(found)
         await send({"type": "http.response.start", "status": found.status, "headers": headers})
         await send({"type": "http.response.body", "body": found.body})
 
     def _cached(self, scope: Scope) -> Answer | None:
         if scope["method"] != "GET" or scope["query_string"] or has_body(scope):
             return None  # the routes answer these (a body must be read, or refused, first)
-        path = scope["path"]
+        if_none_match = next((v for k, v in scope["headers"] if k == b"if-none-match"), None)
+        return self.lookup(scope["path"], if_none_match)
+
+    def lookup(self, path: str, if_none_match: bytes | None) -> Answer | None:
+        """The answer to a GET of `path` (no query, no body) when the cache holds it."""
         if path not in PAGES and path not in API:
             return None
         built = self.cache.snapshot()  # O(1): the store is asked at most once per recheck
@@ -93,12 +97,11 @@ class PublicFastPath:
         document = _document(built, path)
         if document is None:
             return None
-        if_none_match = next((v for k, v in scope["headers"] if k == b"if-none-match"), None)
         # An ETag is ASCII (a hex digest in quotes): a header that is not is no match.
         tag = if_none_match.decode("latin-1") if if_none_match is not None else None
         return answer(document, api=path in API, if_none_match=tag)
 
-    def _raw(self, found: Answer) -> list[tuple[bytes, bytes]]:
+    def raw(self, found: Answer) -> list[tuple[bytes, bytes]]:
         """The answer's headers as sent, kept per answer (a few per view): encoding them
         anew was a tenth of the fast path's cost per request."""
         key = (found.status, len(found.body), *found.headers)

@@ -36,6 +36,7 @@ from opsbook.watch import alertmanager, service
 from opsbook.watch.lag import LagMeter
 from opsbook.watch.scheduler import Scheduler
 from opsbook.web.auth import bearer_matches
+from opsbook.web.protocol import PublicProtocol, public_protocol
 
 log = logging.getLogger("opsbook.web")
 AM = "an Alertmanager webhook"
@@ -48,7 +49,7 @@ def create_app(
     clock: Clock,
     schedule: bool = True,
     public: PublicCache | None = None,
-) -> FastAPI:
+) -> PublicFirst:
     """The served app: health, the Alertmanager receiver, acknowledgements from PagerDuty
     and Slack, the public status page and API (no login) and (with `schedule`) the check
     scheduler, the notification outbox worker, the escalation worker, the customer
@@ -135,7 +136,9 @@ def create_app(
 class PublicFirst(FastAPI):
     """The app with `PublicFastPath` in front of all of FastAPI: in a surge, a GET of a cached
     public document costs a dictionary lookup, not FastAPI's per-request telemetry check,
-    error and body-limit layers, routing and dependency solving (bench/statuspage.py)."""
+    error and body-limit layers, routing and dependency solving (bench/statuspage.py).
+    Served by uvicorn with `protocol()`, most such GETs are answered before even the ASGI
+    cycle starts (`web/protocol.py`)."""
 
     def __init__(self, cache: PublicCache, **options: Any) -> None:
         super().__init__(**options)
@@ -143,6 +146,10 @@ class PublicFirst(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._fast(scope, receive, send)
+
+    def protocol(self) -> type[PublicProtocol]:
+        """uvicorn's `http` protocol for serving this app (one per server)."""
+        return public_protocol(self._fast)
 
 
 def _alertmanager_payload(body: bytes) -> alertmanager.AmPayload:

@@ -45,7 +45,8 @@ def serve(
         f"checks, {len(config.alerts.rules)} rules (SIGTERM or Ctrl-C stops it)"
     )
     try:
-        server = BackgroundServer(app, host=bind_host, port=bind_port).start()
+        server = BackgroundServer(app, host=bind_host, port=bind_port, http=app.protocol())
+        server.start()
     except OSError as exc:
         fail(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}")
     _until_stopped(server)
