@@ -280,7 +280,9 @@ def test_config_given_twice_with_one_file_is_that_file(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("OPSBOOK_CONFIG", raising=False)
     (tmp_path / "A.yaml").write_text("store:\n  url: sqlite:///state.db\n")
-    for again in ("A.yaml", str(tmp_path / "A.yaml"), "./A.yaml"):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "A.yaml")
+    for again in ("A.yaml", str(tmp_path / "A.yaml"), "./A.yaml", "sub/../A.yaml", "link.yaml"):
         result = runner.invoke(app, ["-c", "A.yaml", "incident", "list", "-c", again])
         assert result.exit_code == 0, result.output
         assert "no incidents" in result.output

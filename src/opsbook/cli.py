@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import functools
 import gc
+import os
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,10 @@ def _config_after(ctx: Any, _param: Any, values: list[Path]) -> None:
 
 
 def _same_file(one: Path, other: Path) -> bool:
-    return one == other or one.expanduser().absolute() == other.expanduser().absolute()
+    """One file however written (`./a.yaml`, `../dir/a.yaml`, a symlink to it)."""
+    return one == other or os.path.realpath(one.expanduser()) == os.path.realpath(
+        other.expanduser()
+    )
 
 
 @functools.cache

@@ -62,12 +62,17 @@ _UNSAFE = re.compile("[" + "".join(re.escape(chr(code)) for code in _MULTI_LINE)
 
 _CONTROL = re.compile("[" + "".join(re.escape(chr(code)) for code in _CONTROLS) + "]")
 # ANSI-C quoting (`$'...'`, bash and zsh): a backslash and a quote escaped, each control
-# character as an escape the shell turns back into it. `\xHH` stops at 0x7f: above it bash
-# writes the raw byte, where `\uHHHH` writes the character in the locale's UTF-8.
+# character as an escape the shell turns back into it. Above 0x7f each of its UTF-8 bytes
+# is one `\xHH`: exact in any locale (`\uHHHH` is written as text under LANG=C).
 _ANSI_C = {
     ord("\\"): "\\\\",
     ord("'"): "\\'",
-    **{code: _escaped(code) if code < 0x80 else f"\\u{code:04x}" for code in _CONTROLS},
+    **{
+        code: _escaped(code)
+        if code < 0x80
+        else "".join(f"\\x{byte:02x}" for byte in chr(code).encode())
+        for code in _CONTROLS
+    },
 }
 
 # Rich's markup tags, and the backslashes before them that escape them (rich.markup.RE_TAGS).

@@ -131,6 +131,25 @@ def test_signed_in_with_app_session_the_smoke_opens_the_pages_themselves(
     assert "/dashboard 200" in result.output and token not in result.output
 
 
+def test_the_session_is_not_sent_to_a_url_of_another_origin(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--url` names another site (here the same server under another name): a test
+    account's cookie is the app's and must not reach it."""
+    token = desk.sandbox.settings.session_token
+    monkeypatch.setenv("APP_SESSION", token)
+    desk.config.write_text(desk.config.read_text() + "  session: {value: '${APP_SESSION}'}\n")
+    desk.deploy(NEW)
+    faults_call(desk.sandbox.url, desk.sandbox.settings.admin_token, "PUT", "signed-out", "on")
+    other = desk.sandbox.url.replace("127.0.0.1", "localhost")
+
+    result = desk.opsbook("deploy", "verify", "--commit", NEW, "--watch", "0", "--url", other)
+
+    assert result.exit_code == 1, result.output
+    assert "/dashboard: expected 200, got 307" in " ".join(result.output.split())
+    assert token not in result.output
+
+
 def test_a_redirect_the_path_expects_passes_smoke(desk: Desk) -> None:
     config = desk.config.read_text() + (
         "  smoke_paths:\n"

@@ -85,15 +85,41 @@ def test_a_test_page_reaches_the_person_on_call_and_their_confirmation_is_kept(
     assert "<@U024BE7LH>" in json.dumps(slack.messages[0])
     assert {n.kind for n in _outbox(store_url)} == {"test"}  # through the outbox
 
+    confirmed = terminal.json("confirm", str(sent["id"]), "--by", "alice")
+    assert confirmed["confirmed_by"] == "alice"
+    assert confirmed["confirmed_at"] == MONDAY_NOON.isoformat()
+    again = terminal.run("confirm", str(sent["id"]), "--by", "alice", code=2)
+    assert "already confirmed by alice" in again.output
+    [listed] = terminal.json("checks")
+    assert listed["confirmed_by"] == "alice"
+
+
+def test_only_the_person_paged_can_confirm_it_reached_them(terminal: Terminal) -> None:
+    sent = terminal.json("check", "--schedule", "primary")
+    refused = terminal.run("confirm", str(sent["id"]), "--by", "bob", code=2)
+    said = " ".join(refused.output.split())
+    assert "paged alice, not bob: only they can confirm it reached them (--by 'alice')" in said
+    [listed] = terminal.json("checks")
+    assert listed["confirmed_by"] is None
+
+
+def test_a_person_with_a_hostile_name_confirms_and_is_shown_as_text(
+    tmp_path: Path,
+    store_url: str,
+    slack: FakeSlack,
+    pagerduty: FakePagerDuty,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # a wide terminal: table cells shown whole
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(_config(store_url, slack, pagerduty, HOSTILE_YAML))
+    terminal = Terminal(path, FrozenClock(MONDAY_NOON))
+    sent = terminal.json("check", "--schedule", "primary")
+    assert sent["person"] == HOSTILE.strip()
     confirmed = terminal.json("confirm", str(sent["id"]), "--by", HOSTILE)
     assert confirmed["confirmed_by"] == HOSTILE.strip()
-    assert confirmed["confirmed_at"] == MONDAY_NOON.isoformat()
-    again = terminal.run("confirm", str(sent["id"]), "--by", "bob", code=2)
-    assert "already confirmed by Eve [/x]" in again.output
-    [listed] = terminal.json("checks")
-    assert listed["confirmed_by"] == HOSTILE.strip()
     shown = terminal.run("checks").output
-    assert "Eve [/x] [bold]b[/bold]" in shown
+    assert "Eve [/x] [bold]b[/bold]" in shown and r"\x1b[2J" in shown
 
 
 @pytest.mark.parametrize(

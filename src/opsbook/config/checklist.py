@@ -13,14 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from opsbook.config.base import Model
 from opsbook.config.durations import Timeout, format_duration
 from opsbook.config.errors import shown
-from opsbook.config.secrets import Secret
+from opsbook.config.secrets import Secret, private_channel
 
 COMMIT = "{commit}"
 
@@ -38,13 +37,6 @@ _Argument = Annotated[
 _LONGEST = dt.timedelta(hours=6)
 _COMMAND_TIMEOUT = dt.timedelta(minutes=10)
 _REQUEST_TIMEOUT = dt.timedelta(seconds=10)
-
-
-def _private_channel(url: str) -> bool:
-    """https, or plain http to this machine (a local CI stand-in): never a token in the
-    clear over a network."""
-    host = urlsplit(url).hostname or ""
-    return url.startswith("https://") or host in ("localhost", "127.0.0.1", "::1")
 
 
 class TestsSettings(Model):
@@ -78,7 +70,7 @@ class TestsSettings(Model):
             raise ValueError("give command (an argument list) or status_url, one of them")
         if self.token is not None and self.status_url is None:
             raise ValueError("token goes with status_url")
-        if self.token is not None and self.status_url and not _private_channel(self.status_url):
+        if self.token is not None and self.status_url and not private_channel(self.status_url):
             raise ValueError("a token goes over https only (or to this machine): use https://")
         return self
 

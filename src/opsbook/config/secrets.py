@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
@@ -111,6 +111,13 @@ class UnsetSecret:
 # A URL's userinfo password runs to the last "@" before the host: libpq takes a raw "?"
 # or "#" in it. A keyword may be percent-encoded in a URL query (`%70assword=`), and a
 # keyword value may escape a space with a backslash.
+def private_channel(url: str) -> bool:
+    """https, or plain http to this machine (a local stand-in): where a credential may go.
+    Never one in the clear over a network."""
+    host = urlsplit(url).hostname or ""
+    return url.startswith("https://") or host in ("localhost", "127.0.0.1", "::1")
+
+
 _URL_PASSWORD = re.compile(
     r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<secret>[^@\s]*[^@\s/])(?=@)", re.I
 )

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import StringConstraints, field_validator
 
 from opsbook.config.base import Model
-from opsbook.config.secrets import Secret, is_set
+from opsbook.config.secrets import Secret, is_set, private_channel
 
 # RFC 6265 section 4.1.1: a cookie's name is a token, its value cookie-octets (no space,
 # quote, comma, semicolon or backslash), so neither can end the Cookie header early or
@@ -41,8 +42,31 @@ class AppSession(Model):
             )
         return value
 
-    def headers(self) -> dict[str, str]:
-        """The request header that presents the session; none when the value is unset."""
-        if not is_set(self.value):
+    def headers(self, url: str, app_url: str) -> dict[str, str]:
+        """The request header that presents the session to `url`; none when the value is
+        unset or `url` is not a place to send it (`goes_to`)."""
+        if not is_set(self.value) or not goes_to(url, app_url):
             return {}
         return {"Cookie": f"{self.cookie}={self.value.reveal()}"}
+
+
+def goes_to(url: str, app_url: str) -> bool:
+    """The session is the app's: only to app.url's own origin (scheme, host and port; a
+    `--url` or the staging host is another site, which a test account's cookie must not
+    reach), and only over https or to this machine, never in the clear over a network."""
+    origin = _origin(url)
+    return origin is not None and origin == _origin(app_url) and private_channel(url)
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port), or None for a URL with no origin to match (no host, a port
+    out of range)."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return (scheme, parts.hostname.lower(), port)

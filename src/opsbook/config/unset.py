@@ -30,6 +30,8 @@ INBOUND_SECRETS = ("signing_secret", "webhook_secret")
 CHECKS = "checks"
 DATABASE = "database"
 METRICS = "serve.metrics"
+# A test account's session cookie: without it the app's pages are opened signed out.
+SESSION = "app.session"
 
 
 @dataclass
@@ -59,6 +61,8 @@ def sort_unset(doc: Located, known: Iterable[str]) -> Sorted:
             result.off.append(_off(ref, section, _name_at(data, where)))
             if section == DATABASE:
                 result.cleared.append(ref.path)
+            if section == SESSION:
+                result.cleared.append(where)
         elif ref.state == "unset":
             result.errors.append(not_set(doc.file, ref, names))
     if any(u.section == DATABASE for u in result.off):
@@ -87,6 +91,8 @@ def _feature(path: DocPath) -> tuple[str, DocPath] | None:
         return DATABASE, ("database",)
     if path == ("serve", "metrics_token"):
         return METRICS, ("serve",)
+    if path == ("app", "session", "value"):
+        return SESSION, ("app", "session")
     return None
 
 
@@ -196,6 +202,8 @@ def _describe(config: Config, section: str, name: str | None) -> tuple[str, str]
         return f"Check {name!r}", "the check stays off"
     if section == METRICS:
         return "Metrics (GET /metrics)", "GET /metrics answers 404"
+    if section == SESSION:
+        return "App session (app.session)", "the app's pages are opened signed out"
     channel = next((c for c in config.notify.channels if c.name == name), None)
     if section == INBOUND:
         return _describe_inbound(str(getattr(channel, "kind", "")), str(name))

@@ -138,6 +138,11 @@ def _redirect_said(page: Page) -> str:
     timed = f"the {page.elapsed_ms or 0:.0f} ms timed the redirect, not the page"
     if page.signed_in:
         return f"{page.problem}: the app refused app.session (expired?): {timed}"
+    if page.session_withheld:
+        return (
+            f"{page.problem}: not signed in: {timed} (app.session goes only to app.url's own"
+            " origin, over https or to this machine)"
+        )
     return (
         f"{page.problem}: not signed in: {timed} (a signed-in page sends a visitor without a"
         " session to sign in; set app.session to time it signed in)"

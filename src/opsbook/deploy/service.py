@@ -27,7 +27,6 @@ from opsbook.deploy.stages import (
     Stage,
     Target,
     open_page,
-    session_headers,
     shorten,
 )
 from opsbook.store import Store
@@ -119,8 +118,7 @@ async def open_pages(*, config: Config, clock: Clock, paths: list[str]) -> list[
     smokes = [smoke_of(config, p) for p in paths] if paths else list(config.app.smoke_paths)
     async with new_session(limit=4) as session:
         probe = ProbeContext(session=session, config=config, clock=clock)
-        headers = session_headers(config.app)
-        return [await open_page(probe, config.app.url, smoke, headers=headers) for smoke in smokes]
+        return [await open_page(probe, config.app.url, smoke, app=config.app) for smoke in smokes]
 
 
 async def run_stages(

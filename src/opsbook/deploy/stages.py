@@ -14,6 +14,8 @@ from opsbook.clock import Sleep
 from opsbook.config.checks import HttpCheck, HttpExpect, VersionCheck
 from opsbook.config.deploy import DeployConfig, SmokePath
 from opsbook.config.models import AppConfig
+from opsbook.config.secrets import is_set
+from opsbook.config.session import goes_to
 from opsbook.watch import levels
 from opsbook.watch.checks import http, version
 from opsbook.watch.checks.fetch import Answer, Unreachable, request, short
@@ -151,22 +153,32 @@ class Page:
     elapsed_ms: float | None
     location: str | None
     problem: str | None
-    # Whether the request presented app.session (a signed-in page needs it).
+    # Whether the request presented app.session (a signed-in page needs it), and whether
+    # one was set but kept from this URL (another origin, or plain http over a network).
     signed_in: bool = False
+    session_withheld: bool = False
 
 
-def session_headers(app: AppConfig) -> dict[str, str]:
-    """The app.session cookie to send with a page request; none when it is not configured."""
-    return app.session.headers() if app.session is not None else {}
+def session_headers(app: AppConfig, url: str) -> dict[str, str]:
+    """The app.session cookie to send with a page request to `url`; none when it is not
+    configured or `url` is not the app's own origin over https (or this machine)."""
+    return app.session.headers(url, app.url) if app.session is not None else {}
+
+
+def session_withheld(app: AppConfig, url: str) -> bool:
+    """A session is configured but not sent to `url` (config/session.py `goes_to`)."""
+    return app.session is not None and is_set(app.session.value) and not goes_to(url, app.url)
 
 
 async def open_page(
-    probe: ProbeContext, base_url: str, smoke: SmokePath, *, headers: dict[str, str]
+    probe: ProbeContext, base_url: str, smoke: SmokePath, *, app: AppConfig
 ) -> Page:
-    """Open one smoke page and judge it: the one prober of verify and the runbooks.
-    `headers` are session_headers(app): the page is opened signed in when they are set."""
+    """Open one smoke page and judge it: the one prober of verify and the runbooks. The
+    page is opened signed in when app.session is set and may go to `base_url`."""
     url = base_url.rstrip("/") + smoke.path
+    headers = session_headers(app, url)
     signed_in = bool(headers)
+    withheld = session_withheld(app, url)
     try:
         answer = await request(
             probe,
@@ -177,9 +189,11 @@ async def open_page(
             follow_redirects=False,
         )
     except Unreachable as exc:
-        return Page(smoke.path, None, None, None, f"{smoke.path}: {exc}", signed_in)
+        return Page(smoke.path, None, None, None, f"{smoke.path}: {exc}", signed_in, withheld)
     problem = smoke_problem(smoke, answer, url)
-    return Page(smoke.path, answer.status, answer.elapsed_ms, answer.location, problem, signed_in)
+    return Page(
+        smoke.path, answer.status, answer.elapsed_ms, answer.location, problem, signed_in, withheld
+    )
 
 
 async def check_smoke(kit: Kit, target: Target) -> Stage:
@@ -187,7 +201,7 @@ async def check_smoke(kit: Kit, target: Target) -> Stage:
     started = kit.probe.clock.now()
     seen: list[str] = []
     for smoke in kit.app.smoke_paths:
-        page = await open_page(kit.probe, target.url, smoke, headers=session_headers(kit.app))
+        page = await open_page(kit.probe, target.url, smoke, app=kit.app)
         if page.problem:
             return Stage("smoke", "failed", started, kit.probe.clock.now(), page.problem)
         seen.append(f"{smoke.path} {page.status}")

@@ -182,6 +182,12 @@ def confirm(
             f"check #{check_id} was already confirmed by {row.confirmed_by}"
             f" at {row.confirmed_at:%Y-%m-%d %H:%M %Z}"
         )
+    if name.casefold() != row.person.casefold():
+        # The record says the page reached its person: someone else's word is not that.
+        raise OncallError(
+            f"check #{check_id} paged {row.person}, not {name}: only they can confirm it"
+            f" reached them (--by {row.person!r})"
+        )
     row.confirmed_at, row.confirmed_by = clock.now(), name
     _audit(session, "oncall.confirm", row, actor, clock)
     return _receipt(row)
