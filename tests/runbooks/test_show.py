@@ -29,6 +29,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("show")
     (root / "books").mkdir()
     (root / "books" / "hostile.yaml").write_text(HOSTILE_YAML)
+    (root / "books" / "later.yaml").write_text(LATER_YAML)
     path = root / "opsbook.yaml"
     path.write_text(
         f"store: {{url: 'sqlite:///{root / 'opsbook.db'}'}}\n"
@@ -124,3 +125,29 @@ def test_a_user_runbooks_hostile_text_is_shown_escaped_and_marked(
     data: dict[str, Any] = json.loads(show(config, "hostile", "--json").stdout)
     assert data["steps"][0]["title"] == HOSTILE + " look"
     assert [s["mark"] for s in data["steps"]] == ["pauses", "auto", "you"]
+
+
+# A status only an earlier step's output decides: the plan cannot read it yet.
+LATER_YAML = """\
+name: later
+title: Status from a probe
+steps:
+  - id: probe
+    title: Probe health
+    http: {url: "http://127.0.0.1:9/api/health"}
+  - id: move
+    title: Move the incident
+    uses: incident.update
+    with: {status: "{{ steps.probe.output.status }}"}
+  - id: note
+    title: Note it
+    uses: incident.note
+    with: {text: "{{ steps.probe.output.status }}"}
+"""
+
+
+def test_a_step_whose_question_waits_on_an_earlier_output_is_shown_asking(
+    config: Path,
+) -> None:
+    data = json.loads(show(config, "later", "--json").stdout)
+    assert [s["mark"] for s in data["steps"]] == ["auto", "asks", "auto"]

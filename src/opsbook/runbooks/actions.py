@@ -88,6 +88,11 @@ class Action:
     # sessions; 12 of 97 connections in use"): `describe` says it from the inputs only.
     preview: Callable[[ActionContext, Any], str] | None = None
 
+    @property
+    def may_ask(self) -> bool:
+        """Whether some inputs make it ask (a plan that cannot read them yet says so)."""
+        return self.destructive or self.asks is not _reads_only
+
 
 class Registry:
     def __init__(self) -> None:

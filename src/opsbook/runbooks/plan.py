@@ -102,7 +102,9 @@ def _asks(step: Step, context: dict[str, Any], registry: Registry) -> bool:
     try:
         _, inputs = prepare(step, context, registry)
     except (expressions.ExpressionError, ValueError):
-        return action.destructive
+        # Its inputs wait on an earlier step's output: an action that may ask (one whose
+        # question depends on its inputs) is shown as asking, never as running unasked.
+        return action.may_ask
     return action.destructive or action.asks(inputs)
 
 
