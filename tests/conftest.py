@@ -51,6 +51,17 @@ def _database_name(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}_{next(_names)}"
 
 
+@pytest.fixture(autouse=True)
+def _console_width_left_alone() -> Iterator[None]:
+    """Every test starts with opsbook's consoles sized by the environment, as a command
+    does: one test's 80 columns (a `width` set and undone pins it) must not squeeze every
+    later test's tables."""
+    from opsbook.console import console, err
+
+    yield
+    console._width = err._width = None
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[TempCluster]:
     cluster = TempCluster.start()
