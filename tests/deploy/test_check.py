@@ -362,23 +362,6 @@ def test_a_post_queued_while_the_channel_is_down_is_sent_by_the_next_check(
     assert len(deploying(slack)) == 2 and len(delivered(slack)) == 1
 
 
-def test_a_post_that_still_fails_says_when_it_was_queued_and_that_it_never_arrived(
-    desk: Desk, slack: FakeSlack, ci: FakeCI
-) -> None:
-    configure(desk, slack, ci_tests(ci))
-    staged(desk)
-    slack.answer_next(Reply(500, "server_error"), Reply(503, "down"))
-    checked(desk, "--yes-flags", code=1)
-    queued_at = outbox_row(desk).created_at
-    again = item(checked(desk, "--yes-flags", code=1), "notified")
-    assert again["details"]["status"] == "queued"
-    assert again["saw"].startswith(
-        f"slack-deploys: queued at {queued_at:%Y-%m-%d %H:%M} UTC, not delivered yet (503 down)"
-    )
-    assert again["details"]["queued_at"] is not None and "already" not in again["saw"]
-    assert len(deploying(slack)) == 2 and delivered(slack) == []  # tried again, at once
-
-
 def test_a_dead_post_is_requeued_as_a_retry_and_sent_by_the_next_check(
     desk: Desk, slack: FakeSlack, ci: FakeCI
 ) -> None:
@@ -401,18 +384,37 @@ def test_a_dead_post_is_requeued_as_a_retry_and_sent_by_the_next_check(
     ]
 
 
-def test_a_post_dead_again_says_its_failure(desk: Desk, slack: FakeSlack, ci: FakeCI) -> None:
+@pytest.mark.parametrize(
+    ("replies", "status", "said"),
+    [
+        (
+            [Reply(500, "server_error"), Reply(503, "down")],
+            "queued",
+            "not delivered yet (503 down)",
+        ),
+        (
+            [Reply(404, "no_service"), Reply(410, "channel_is_archived")],
+            "failed",
+            "not delivered: failed: 410 channel_is_archived",
+        ),
+    ],
+    ids=["queued-again", "dead-again"],
+)
+def test_a_post_that_fails_again_says_when_it_was_queued_and_that_it_never_arrived(
+    desk: Desk, slack: FakeSlack, ci: FakeCI, replies: list[Reply], status: str, said: str
+) -> None:
     configure(desk, slack, ci_tests(ci))
     staged(desk)
-    slack.answer_next(Reply(404, "no_service"), Reply(410, "channel_is_archived"))
+    slack.answer_next(*replies)
     checked(desk, "--yes-flags", code=1)
     queued_at = outbox_row(desk).created_at
     again = item(checked(desk, "--yes-flags", code=1), "notified")
-    assert again["saw"] == (
-        f"slack-deploys: queued at {queued_at:%Y-%m-%d %H:%M} UTC, not delivered:"
-        " failed: 410 channel_is_archived"
+    assert again["details"]["status"] == status
+    assert again["saw"].startswith(
+        f"slack-deploys: queued at {queued_at:%Y-%m-%d %H:%M} UTC, {said}"
     )
-    assert delivered(slack) == []
+    assert again["details"]["queued_at"] is not None and "already" not in again["saw"]
+    assert len(deploying(slack)) == 2 and delivered(slack) == []  # tried again, at once
 
 
 def test_the_short_and_the_full_sha_of_one_commit_are_one_announcement(
