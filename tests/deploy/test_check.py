@@ -18,8 +18,10 @@ from typer.testing import CliRunner, Result
 from opsbook.cli import app
 from opsbook.context import AppContext
 from opsbook.deploy.models import DeployCheck
+from opsbook.notify.models import Notification
 from opsbook.sandbox.schema import MIGRATIONS_DIR
 from opsbook.store import open_store
+from opsbook.store.audit import entries
 from tests.deploy.ci_fake import FakeCI
 from tests.deploy.conftest import NEW, Desk
 from tests.notify.fakes import FakeSlack, Reply
@@ -131,9 +133,7 @@ def test_a_second_passing_check_says_it_was_announced_and_posts_nothing_new(
     notified = item(again, "notified")
     assert notified["outcome"] == "passed"
     when = dt.datetime.fromisoformat(notified["details"]["announced_at"])
-    assert (
-        notified["saw"] == f"slack-deploys: already announced {when:%Y-%m-%d %H:%M} UTC: delivered"
-    )
+    assert notified["saw"] == f"slack-deploys: already announced {when:%Y-%m-%d %H:%M} UTC"
     said = check(desk, "--yes-flags")
     assert "already announced" in said.stdout and said.exit_code == 0
     assert deploying(slack) == [f"Deploying {NEW} to production"]
@@ -335,22 +335,129 @@ def test_flags_are_asked_at_a_terminal(
         assert flags["saw"] == "not confirmed: answered no at the terminal"
 
 
-def test_a_slack_that_fails_is_reported_not_ok(desk: Desk, slack: FakeSlack, ci: FakeCI) -> None:
+def test_a_post_queued_while_the_channel_is_down_is_sent_by_the_next_check(
+    desk: Desk, slack: FakeSlack, ci: FakeCI
+) -> None:
     configure(desk, slack, ci_tests(ci))
     staged(desk)
-    slack.answer_next(*[Reply(500, "server_error")] * 5)
-    found = checked(desk, "--yes-flags", code=1)
-    notified = item(found, "notified")
-    assert notified["outcome"] == "failed"
-    assert notified["details"]["status"] in ("queued", "failed")
-    assert notified["saw"].startswith("slack-deploys: ")
-    assert "delivered" not in notified["saw"]
-    # A second check finds the post still queued: it says so and posts nothing new.
-    tried = len(deploying(slack))
+    slack.answer_next(Reply(500, "server_error"))
+    notified = item(checked(desk, "--yes-flags", code=1), "notified")
+    assert (notified["outcome"], notified["details"]["status"]) == ("failed", "queued")
+    assert "delivered" not in notified["saw"] and delivered(slack) == []
+    queued_at = outbox_row(desk).created_at
+    # Slack is back; the next check sends the queued post now (its backoff not waited out).
+    desk.sandbox.clock.advance(dt.timedelta(seconds=1))
+    again = item(checked(desk, "--yes-flags", code=0), "notified")
+    assert again["outcome"] == "passed"
+    assert (
+        again["saw"] == f"slack-deploys: delivered (first queued at {queued_at:%Y-%m-%d %H:%M} UTC)"
+    )
+    assert again["details"]["announced_at"] is None
+    assert delivered(slack) == [f"Deploying {NEW} to production"]
+    # Delivered: a third check says when, and nothing new is sent.
+    third = item(checked(desk, "--yes-flags", code=0), "notified")
+    delivered_at = outbox_row(desk).delivered_at
+    assert delivered_at is not None
+    assert third["saw"] == f"slack-deploys: already announced {delivered_at:%Y-%m-%d %H:%M} UTC"
+    assert len(deploying(slack)) == 2 and len(delivered(slack)) == 1
+
+
+def test_a_dead_post_is_requeued_as_a_retry_and_sent_by_the_next_check(
+    desk: Desk, slack: FakeSlack, ci: FakeCI
+) -> None:
+    configure(desk, slack, ci_tests(ci))
+    staged(desk)
+    slack.answer_next(Reply(404, "no_service"))  # refused: dead at once
+    notified = item(checked(desk, "--yes-flags", code=1), "notified")
+    assert notified["details"]["status"] == "failed"
+    assert notified["saw"] == "slack-deploys: failed: 404 no_service"
+    assert outbox_row(desk).status == "dead"
+    queued_at = outbox_row(desk).created_at
+    again = item(checked(desk, "--yes-flags", code=0), "notified")
+    assert (
+        again["saw"] == f"slack-deploys: delivered (first queued at {queued_at:%Y-%m-%d %H:%M} UTC)"
+    )
+    assert delivered(slack) == [f"Deploying {NEW} to production"]
+    retried = [e for e in audit_entries(desk) if e.action == "notify.retry"]
+    assert [(e.target, e.details["was"]) for e in retried] == [
+        (f"notification #{outbox_row(desk).id}", "dead")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("replies", "status", "said"),
+    [
+        (
+            [Reply(500, "server_error"), Reply(503, "down")],
+            "queued",
+            "not delivered yet (503 down)",
+        ),
+        (
+            [Reply(404, "no_service"), Reply(410, "channel_is_archived")],
+            "failed",
+            "not delivered: failed: 410 channel_is_archived",
+        ),
+    ],
+    ids=["queued-again", "dead-again"],
+)
+def test_a_post_that_fails_again_says_when_it_was_queued_and_that_it_never_arrived(
+    desk: Desk, slack: FakeSlack, ci: FakeCI, replies: list[Reply], status: str, said: str
+) -> None:
+    configure(desk, slack, ci_tests(ci))
+    staged(desk)
+    slack.answer_next(*replies)
+    checked(desk, "--yes-flags", code=1)
+    queued_at = outbox_row(desk).created_at
     again = item(checked(desk, "--yes-flags", code=1), "notified")
-    assert again["saw"].startswith("slack-deploys: already announced ")
-    assert again["details"]["status"] == notified["details"]["status"]
-    assert len(deploying(slack)) == tried
+    assert again["details"]["status"] == status
+    assert again["saw"].startswith(
+        f"slack-deploys: queued at {queued_at:%Y-%m-%d %H:%M} UTC, {said}"
+    )
+    assert again["details"]["queued_at"] is not None and "already" not in again["saw"]
+    assert len(deploying(slack)) == 2 and delivered(slack) == []  # tried again, at once
+
+
+def test_the_short_and_the_full_sha_of_one_commit_are_one_announcement(
+    desk: Desk, slack: FakeSlack, ci: FakeCI
+) -> None:
+    configure(desk, slack, ci_tests(ci))
+    staged(desk)
+    ci.sha = NEW  # asked about the short sha, the CI names the full one, as GitHub does
+    short = item(checked(desk, "--yes-flags", commit=NEW[:7].upper(), code=0), "notified")
+    assert short["saw"] == "slack-deploys: delivered"
+    full = item(checked(desk, "--yes-flags", code=0), "notified")
+    assert full["saw"].startswith("slack-deploys: already announced ")
+    assert deploying(slack) == [f"Deploying {NEW[:7]} to production"]
+    assert outbox_row(desk).key == f"deploy-announce-production-{NEW}"
+
+
+def delivered(slack: FakeSlack) -> list[str]:
+    """The "Deploying" posts #deploys accepted."""
+    return [m["text"] for m in slack.messages if m["text"].startswith("Deploying")]
+
+
+def outbox_row(desk: Desk) -> Notification:
+    """The test's one "Deploying" post, as the outbox holds it."""
+    store = open_store(desk.store_url)
+    try:
+        with store.reading() as session:
+            announcing = Notification.key.startswith("deploy-announce-")
+            [row] = session.query(Notification).filter(announcing).all()
+            session.expunge(row)
+            return row
+    finally:
+        store.close()
+
+
+def audit_entries(desk: Desk) -> list[Any]:
+    store = open_store(desk.store_url)
+    try:
+        with store.reading() as session:
+            found = entries(session)
+            session.expunge_all()
+            return list(found)
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(

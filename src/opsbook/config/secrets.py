@@ -106,11 +106,6 @@ class UnsetSecret:
         return f"{self.variable} is not set ({self.path})"
 
 
-# Shapes that hold a secret whatever its value: a URL's password, a `password=` keyword
-# or query parameter (libpq's keyword form and URL query), an Authorization credential.
-# A URL's userinfo password runs to the last "@" before the host: libpq takes a raw "?"
-# or "#" in it. A keyword may be percent-encoded in a URL query (`%70assword=`), and a
-# keyword value may escape a space with a backslash.
 def private_channel(url: str) -> bool:
     """https, or plain http to this machine (a local stand-in): where a credential may go.
     Never one in the clear over a network."""
@@ -118,20 +113,39 @@ def private_channel(url: str) -> bool:
     return url.startswith("https://") or host in ("localhost", "127.0.0.1", "::1")
 
 
+# Shapes that hold a secret whatever its value: a URL's password, a `password=` keyword
+# or query parameter (libpq's keyword form and URL query), an Authorization credential.
+# A URL's userinfo password runs to the last "@" before the host: libpq takes a raw "?"
+# or "#" in it. A keyword may be percent-encoded in a URL query (`%70assword=`) or carry
+# a prefix (`PGPASSWORD=`, `DB_PASSWORD=`, `sslpassword=`); its value may escape a space
+# with a backslash (doubled inside an E'' literal: `E'password=a\\ b'`), or be quoted
+# with doubled quotes inside a SQL literal (`'password=''a b'''`).
 _URL_PASSWORD = re.compile(
     r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<secret>[^@\s]*[^@\s/])(?=@)", re.I
 )
 _KEYWORD_PASSWORD = re.compile(
-    r"(?P<keep>(?<![\w%])(?:p|%70|%50)(?:a|%61|%41)(?:s|%73|%53)(?:s|%73|%53)"
-    r"(?:w|%77|%57)(?:o|%6f|%4f)(?:r|%72|%52)(?:d|%64|%44)\s*=\s*"
-    r"|\b(?:passwd|sslpassword)\s*=\s*)"
-    r"(?P<secret>'(?:[^'\\]|\\.)*'|(?:[^\s&'\"\\]|\\.)+)",
+    r"(?P<keep>(?<![\w%])\w*?(?:(?:p|%70|%50)(?:a|%61|%41)(?:s|%73|%53)(?:s|%73|%53)"
+    r"(?:w|%77|%57)(?:o|%6f|%4f)(?:r|%72|%52)(?:d|%64|%44)|passwd)\s*=\s*)"
+    r"(?P<secret>''[^']*(?:'')?|'(?:[^'\\]|\\.)*'|(?:[^\s&'\"\\]|\\+.)+)",
     re.I,
 )
 _CREDENTIAL = re.compile(
     r"(?P<keep>\bBearer\s+|\bAuthorization:\s*[A-Za-z]+\s+)(?P<secret>[A-Za-z0-9._~+/=-]{8,})"
 )
 _SHAPES = (_URL_PASSWORD, _KEYWORD_PASSWORD, _CREDENTIAL)
+# A password as a command line's argument (a COPY ... PROGRAM string, a check's command):
+# curl's `-u user:password`, mysql's `-ppassword`. Only in a command of that program:
+# `docker run -u 1000:1000` and `psql -p5432` hold none. A command ends at a newline,
+# `;`, `|` or `&&`; each is looked at once (linear in the text).
+_COMMAND = re.compile(r"(?:[^\n;|&]|&(?!&))+")
+_COMMAND_SHAPES = (
+    (
+        re.compile(r"\bcurl\b"),
+        re.compile(r"(?P<keep>(?<!\S)(?:-u|--user)(?:=|\s*)[^\s:'\"]*:)(?P<secret>[^\s'\"]+)"),
+    ),
+    (re.compile(r"\bmysql\w*"), re.compile(r"(?P<keep>(?<!\S)-p)(?P<secret>[^\s'\"]+)")),
+)
+_PROGRAM = re.compile(r"curl|mysql")
 # Keys whose string values are secret, in stored inputs, headers and outputs.
 _SECRET_KEY = re.compile(
     r"password|passwd|secret|token|authorization|api[_-]?key|routing[_-]?key|cookie"
@@ -145,8 +159,21 @@ _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASS|DSN|WEBHOOK)", re.I)
 def mask_shapes(text: str) -> str:
     """Mask every password and credential that text holds by its shape."""
     for shape in _SHAPES:
-        text = shape.sub(lambda m: m.group("keep") + MASK, text)
-    return text
+        text = shape.sub(_keep, text)
+    if not _PROGRAM.search(text):
+        return text
+    return _COMMAND.sub(lambda m: _mask_command(m.group()), text)
+
+
+def _keep(match: re.Match[str]) -> str:
+    return match.group("keep") + MASK
+
+
+def _mask_command(command: str) -> str:
+    for program, shape in _COMMAND_SHAPES:
+        if program.search(command):
+            command = shape.sub(_keep, command)
+    return command
 
 
 def passwords_in(text: str) -> list[str]:

@@ -10,7 +10,8 @@ a deploy record is a version that served (`last_verified_commit`, the commits a 
 may go back to read any passed row), and a checklist serves nothing. The row is written
 first, as running, and is finished with the items and the verdict; a run killed in
 between stays `running`. The #deploys post is keyed by commit and env: "Deploying X to
-production" is said once, however many checks pass (until the outbox prunes it)."""
+production" is said once, however many checks pass (until the outbox prunes it); a post
+not yet delivered is sent again by the next check (announce.py)."""
 
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ async def _notify(
         text=f"Deploying {commit} to {env}",
         # Keyed by what it announces, not by this checklist: a second passing check of
         # the same commit and env says the team was told and tells them nothing new.
-        key=f"deploy-announce-{env}-{commit}",
+        key=f"deploy-announce-{env}-{_full_commit(items, commit)}",
         incident_id=None,
         actor=actor,
         clock=clock,
@@ -145,6 +146,14 @@ async def _notify(
     outcome: Outcome = "passed" if posted.status == "delivered" else "failed"
     saw = f"{posted.channel}: {posted.words}"
     return Item("notified", title, outcome, saw, details=posted.as_dict())
+
+
+def _full_commit(items: list[Item], commit: str) -> str:
+    """The full sha the CI named for `commit` (the tests item passed only when it begins
+    with the commit given), so that `abc1234` and its 40 digits are one announcement;
+    else the commit as given (lowercased by check_commit): a test command names none."""
+    sha = next((i.details.get("sha") for i in items if i.name == "tests"), None)
+    return sha if isinstance(sha, str) and sha.startswith(commit) else commit
 
 
 def target_database(config: Config) -> str | None:

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, select, true
+from sqlalchemy import and_, delete, exists, or_, select, true, update
 from sqlalchemy.orm import Session, aliased
 
 from opsbook.clock import Clock
@@ -88,6 +88,22 @@ def enqueue(
     session.add(row)
     session.flush()
     return row
+
+
+def make_due(session: Session, *, message_id: int, clock: Clock) -> None:
+    """A pending message due now rather than at the end of its backoff: someone asks for
+    it again (a repeated `deploy check`). In one UPDATE guarded by its state, so a message
+    claimed meanwhile is left to its sender."""
+    session.execute(
+        update(Notification)
+        .where(
+            Notification.id == message_id,
+            Notification.status == PENDING,
+            Notification.due_at > clock.now(),
+        )
+        .values(due_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _claimable(now: dt.datetime) -> Any:

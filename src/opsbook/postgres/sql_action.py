@@ -65,7 +65,7 @@ def _query(context: ActionContext, inputs: SqlInputs) -> dict[str, Any]:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ActionFailed(f"SQL failed: {message}") from None
     return {
-        # A `query` column is query text (pg_stat_activity's): its passwords are masked.
+        # Every string is masked: query text comes back under any name (`left(query, 80)`).
         "rows": [values(row) for row in rows],
         "rowcount": rowcount,
         "columns": columns,
