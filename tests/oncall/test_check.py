@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,17 +48,27 @@ def _config(store_url: str, slack: FakeSlack, pagerduty: FakePagerDuty, users: s
 
 
 @pytest.fixture
-def terminal(
+def terminal_for(
     tmp_path: Path,
     store_url: str,
     slack: FakeSlack,
     pagerduty: FakePagerDuty,
     monkeypatch: pytest.MonkeyPatch,
-) -> Terminal:
-    monkeypatch.setenv("COLUMNS", "400")  # a wide terminal: table cells shown whole
-    path = tmp_path / "opsbook.yaml"
-    path.write_text(_config(store_url, slack, pagerduty, "alice, bob"))
-    return Terminal(path, FrozenClock(MONDAY_NOON))
+) -> Callable[[str], Terminal]:
+    """A terminal on a config whose primary rota is `users`."""
+
+    def make(users: str) -> Terminal:
+        monkeypatch.setenv("COLUMNS", "400")  # a wide terminal: table cells shown whole
+        path = tmp_path / "opsbook.yaml"
+        path.write_text(_config(store_url, slack, pagerduty, users))
+        return Terminal(path, FrozenClock(MONDAY_NOON))
+
+    return make
+
+
+@pytest.fixture
+def terminal(terminal_for: Callable[[str], Terminal]) -> Terminal:
+    return terminal_for("alice, bob")
 
 
 def _outbox(store_url: str) -> list[Notification]:
@@ -104,16 +115,9 @@ def test_only_the_person_paged_can_confirm_it_reached_them(terminal: Terminal) -
 
 
 def test_a_person_with_a_hostile_name_confirms_and_is_shown_as_text(
-    tmp_path: Path,
-    store_url: str,
-    slack: FakeSlack,
-    pagerduty: FakePagerDuty,
-    monkeypatch: pytest.MonkeyPatch,
+    terminal_for: Callable[[str], Terminal],
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "400")  # a wide terminal: table cells shown whole
-    path = tmp_path / "opsbook.yaml"
-    path.write_text(_config(store_url, slack, pagerduty, HOSTILE_YAML))
-    terminal = Terminal(path, FrozenClock(MONDAY_NOON))
+    terminal = terminal_for(HOSTILE_YAML)
     sent = terminal.json("check", "--schedule", "primary")
     assert sent["person"] == HOSTILE.strip()
     confirmed = terminal.json("confirm", str(sent["id"]), "--by", HOSTILE)
