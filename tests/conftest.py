@@ -58,8 +58,9 @@ def _console_width_left_alone() -> Iterator[None]:
     later test's tables."""
     from opsbook.console import console, err
 
+    widths = console._width, err._width
     yield
-    console._width = err._width = None
+    console._width, err._width = widths
 
 
 @pytest.fixture(scope="session")
