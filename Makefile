@@ -26,9 +26,11 @@ typecheck: $(STAMP)
 
 # Bytecode first: where PYTHONDONTWRITEBYTECODE is set (CI images often set it) every
 # `opsbook` process a test starts would compile the whole package again (~1 s each).
+# One pytest-xdist worker per core, each with its own PostgreSQL cluster; a file's tests
+# stay together in one worker (module fixtures are built once, in order).
 unit: $(STAMP) system
 	$(BIN)/python -m compileall -q src
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 test: lint typecheck unit
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import os
 import random
 import shutil
@@ -20,6 +21,7 @@ import typer.testing
 from typer import _click as click
 
 from opsbook.clock import FrozenClock
+from opsbook.console import console, err
 from opsbook.postgres.cluster import TempCluster
 from opsbook.sandbox.app import create_app
 from opsbook.sandbox.schema import apply_schema
@@ -51,16 +53,35 @@ def _database_name(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}_{next(_names)}"
 
 
-@pytest.fixture(autouse=True)
-def _console_width_left_alone() -> Iterator[None]:
-    """Every test starts with opsbook's consoles sized by the environment, as a command
-    does: one test's 80 columns (a `width` set and undone pins it) must not squeeze every
-    later test's tables."""
-    from opsbook.console import console, err
+# The terminal's size as the run began, handed to pytest-xdist's workers: GNU readline,
+# once something in a process loads it (the workers do), exports COLUMNS=80 and LINES=24,
+# and a console built after that would be pinned to 80 columns.
+_TERMINAL = "OPSBOOK_TEST_TERMINAL"
+if _TERMINAL not in os.environ:
+    os.environ[_TERMINAL] = json.dumps({n: os.environ.get(n) for n in ("COLUMNS", "LINES")})
+_TERMINAL_ENV: dict[str, str | None] = json.loads(os.environ[_TERMINAL])
 
-    widths = console._width, err._width
+
+def _size(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+@pytest.fixture(autouse=True)
+def _terminal_as_the_run_began() -> Iterator[None]:
+    """Every test starts with opsbook's consoles sized by the environment the run began
+    with, as a command is: one test's 80 columns (a `width` set and undone pins it) must
+    not squeeze every later test's tables."""
+    for name, value in _TERMINAL_ENV.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    width, height = _size(_TERMINAL_ENV["COLUMNS"]), _size(_TERMINAL_ENV["LINES"])
+    for each in (console, err):
+        each._width, each._height = width, height
     yield
-    console._width, err._width = widths
+    for each in (console, err):
+        each._width, each._height = width, height
 
 
 @pytest.fixture(scope="session")
