@@ -56,6 +56,10 @@ def _database_name(prefix: str) -> str:
 # The terminal's size as the run began, handed to pytest-xdist's workers: GNU readline,
 # once something in a process loads it (the workers do), exports COLUMNS=80 and LINES=24,
 # and a console built after that would be pinned to 80 columns.
+# Every `opsbook` a test starts runs in its own process, as each test expects of the
+# process it signals, kills or times; tests/cliserver starts the command server itself.
+os.environ["OPSBOOK_SERVER"] = "off"
+
 _TERMINAL = "OPSBOOK_TEST_TERMINAL"
 if _TERMINAL not in os.environ:
     os.environ[_TERMINAL] = json.dumps({n: os.environ.get(n) for n in ("COLUMNS", "LINES")})

@@ -263,6 +263,14 @@ def root(
     ctx.call_on_close(context.close)
 
 
+@functools.cache
+def command() -> Any:
+    """`app` as the click command that runs it, built once per process: the command server
+    (cliserver) builds it, every subcommand loaded, before it forks a child per command.
+    What `app()` runs, less typer's exception hook (off here: pretty_exceptions_enable)."""
+    return typer.main.get_command(app)
+
+
 def main() -> None:
     """The `opsbook` program. As it ends, its objects are frozen out of the garbage
     collector: collecting a command's hundreds of thousands of objects (SQLAlchemy's,
@@ -270,6 +278,6 @@ def main() -> None:
     is left for it to release (each command closes its store and files as it ends;
     standard output is flushed by the interpreter whatever the collector does)."""
     try:
-        app()
+        command()()
     finally:
         gc.freeze()

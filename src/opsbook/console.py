@@ -167,6 +167,14 @@ console = VisibleConsole(highlight=False, soft_wrap=True)
 err = VisibleConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
+def renew() -> None:
+    """Both consoles built again for this process's terminal and environment (its colours,
+    width, whether it is a terminal at all): the command server's child (cliserver) runs
+    in a terminal the server never had, and every module holds these two objects."""
+    VisibleConsole.__init__(console, highlight=False, soft_wrap=True)
+    VisibleConsole.__init__(err, stderr=True, highlight=False, soft_wrap=True)
+
+
 class VisibleFormatter(logging.Formatter):
     """Log lines a peer cannot forge: a message (an alert's summary, a check's name) shows
     its control characters and line breaks escaped, so one event stays one line and

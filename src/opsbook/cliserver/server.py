@@ -1,0 +1,353 @@
+"""The warm process: opsbook imported once, a forked child per quick command.
+
+`python -P -m opsbook.cliserver.server SOCKET [--idle SECONDS]`, started by the client.
+One server per socket (a lock beside it); it exits after `--idle` seconds with no command
+running, when its socket is gone or replaced, or when a file it imported changed (a new
+version: the command that found it runs in process and the next one starts a new server).
+It serves only its own user (SO_PEERCRED) and holds no secrets: each command's
+environment reaches only that command's child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import errno
+import fcntl
+import gc
+import importlib
+import io
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+import types
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from opsbook.cliserver import wire
+
+IDLE = 600.0  # seconds without a command before the server exits
+ACCEPT_TIMEOUT = 2.0  # seconds a connection may take to send its request
+
+
+LOG_LIMIT = 1 << 20  # bytes of the log beside the socket before it starts again
+
+
+class Server:
+    def __init__(self, path: Path, *, idle: float, lock: int) -> None:
+        self.path, self.idle, self.lock = path, idle, lock
+        self.log = path.with_suffix(".log")
+        self.children: dict[int, socket.socket] = {}
+        self.last = time.monotonic()
+        self.imported = _imported_files()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.wakeup_read, self.wakeup_write = os.pipe()
+        self.inode = 0
+
+    def listen(self) -> None:
+        if self.path.exists() or self.path.is_symlink():
+            self.path.unlink()
+        self.listener.bind(str(self.path))
+        os.chmod(self.path, 0o600)
+        self.listener.listen(64)
+        self.inode = os.stat(self.path).st_ino
+
+    def run(self) -> None:
+        os.set_blocking(self.wakeup_write, False)
+        os.set_blocking(self.wakeup_read, False)
+        signal.set_wakeup_fd(self.wakeup_write)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        selector = selectors.DefaultSelector()
+        selector.register(self.listener, selectors.EVENT_READ)
+        selector.register(self.wakeup_read, selectors.EVENT_READ)
+        while True:
+            for key, _events in selector.select(timeout=1.0):
+                if key.fileobj is self.listener:
+                    self._accept()
+                else:
+                    signals = _drain(self.wakeup_read)
+                    if signal.SIGTERM in signals:
+                        self.idle = 0.0
+            self._reap()
+            if self._done():
+                break
+        self._close()
+
+    def _done(self) -> bool:
+        if self.children:
+            return False
+        if time.monotonic() - self.last >= self.idle:
+            return True
+        try:
+            return os.stat(self.path).st_ino != self.inode
+        except OSError:
+            return True
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        self.last = time.monotonic()
+        try:
+            conn.settimeout(ACCEPT_TIMEOUT)
+            if _peer_uid(conn) != os.getuid():
+                raise ValueError("another user")
+            request, fds = wire.receive_request(conn)
+        except (OSError, ValueError):
+            conn.close()
+            return
+        try:
+            stale = _changed(self.imported)
+            if stale:
+                wire.send_reply(conn, wire.REFUSED, 0, f"{stale} changed since the server began")
+                self.idle = 0.0
+                self._unlink()
+                conn.close()
+                return
+            pid = os.fork()
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                self.listener.close()
+                for fd in (self.wakeup_read, self.wakeup_write, self.lock):
+                    os.close(fd)
+                for other in self.children.values():
+                    other.close()
+                _child(conn, request, fds)
+            self.children[pid] = conn
+            wire.send_reply(conn, wire.STARTED, pid)
+            self._note(pid, request.get("argv"))
+        except OSError:
+            conn.close()
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _note(self, pid: int, argv: Any) -> None:
+        """One line per command: when, its pid, its group and command (not its arguments,
+        which may carry a secret)."""
+        words = wire.command_words([str(a) for a in argv[1:]]) if isinstance(argv, list) else None
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {pid} {' '.join(words or [])}"
+        try:
+            mode = "w" if self.log.exists() and self.log.stat().st_size > LOG_LIMIT else "a"
+            with self.log.open(mode) as out:
+                out.write(line + "\n")
+        except OSError:
+            pass
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = self.children.pop(pid, None)
+            if conn is None:
+                continue
+            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            with contextlib.suppress(OSError):
+                wire.send_reply(conn, wire.EXITED, code)
+            conn.close()
+            self.last = time.monotonic()
+
+    def _unlink(self) -> None:
+        try:
+            if os.stat(self.path).st_ino == self.inode:
+                self.path.unlink()
+        except OSError:
+            pass
+
+    def _close(self) -> None:
+        """Stop listening, then mark the lock as free at once for the client's next start
+        (`client.RETRY` counts from its time) and let it go."""
+        self._unlink()
+        self.listener.close()
+        with contextlib.suppress(OSError):
+            os.utime(self.lock, (0, 0))
+        os.close(self.lock)
+
+
+def _child(conn: socket.socket, request: dict[str, Any], fds: list[int]) -> NoReturn:
+    """Become the command: the client's terminal, folder, environment and arguments."""
+    code = 1
+    try:
+        for number in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(number, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _take_terminal(request, fds)
+        _watch_client(conn)
+        code = _run(request["argv"])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            atexit._run_exitfuncs()
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+        finally:
+            os._exit(code)
+
+
+def _take_terminal(request: dict[str, Any], fds: list[int]) -> None:
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    fds.clear()
+    os.chdir(request["cwd"])
+    os.umask(int(request["umask"]))
+    os.environ.clear()
+    os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})
+    streams = dict(request.get("streams") or {})
+    sys.stdin = _stream(0, False, streams.get("stdin"))
+    sys.stdout = _stream(1, True, streams.get("stdout"))
+    sys.stderr = _stream(2, True, streams.get("stderr"))
+    from opsbook.console import renew
+
+    renew()
+
+
+def _stream(fd: int, writing: bool, spec: Any) -> TextIO:
+    """A standard stream over `fd` with the client's encoding and error handling."""
+    encoding, errors = [*spec, None, None][:2] if isinstance(spec, list) else [None, None]
+    raw = io.FileIO(fd, "w" if writing else "r", closefd=False)
+    buffered = io.BufferedWriter(raw) if writing else io.BufferedReader(raw)
+    return io.TextIOWrapper(
+        buffered,
+        encoding=str(encoding) if encoding else "utf-8",
+        errors=str(errors) if errors else "strict",
+        line_buffering=os.isatty(fd),
+    )
+
+
+def _watch_client(conn: socket.socket) -> None:
+    """The client killed (it sends nothing more and never closes early otherwise): the
+    command dies with it, as it would have in the client's own process."""
+
+    def watch() -> None:
+        try:
+            conn.settimeout(None)
+            while conn.recv(1):
+                pass
+        except OSError:
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="client-watch").start()
+
+
+def _run(argv: list[str]) -> int:
+    from opsbook.cli import main
+
+    sys.argv = [str(a) for a in argv]
+    # The program's __main__ is its script, not this module run with -m: click names the
+    # program in usage lines from it ("opsbook", not "python -m opsbook.cliserver...").
+    script = types.ModuleType("__main__")
+    script.__file__ = sys.argv[0]
+    sys.modules["__main__"] = script
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    return int.from_bytes(creds[4:8], sys.byteorder)
+
+
+def _drain(fd: int) -> set[int]:
+    found: set[int] = set()
+    while True:
+        try:
+            data = os.read(fd, 512)
+        except BlockingIOError:
+            return found
+        if not data:
+            return found
+        found.update(data)
+
+
+def _imported_files() -> dict[str, float]:
+    """What a new version would change: opsbook's own imported files and every folder of
+    the import path (installing or upgrading a package changes its folder's entries)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(wire.__file__)))
+    paths = {
+        file
+        for module in list(sys.modules.values())
+        if isinstance(file := getattr(module, "__file__", None), str)
+        and file.startswith(package)
+    }
+    paths |= {p for p in sys.path if p}
+    found = {}
+    for path in paths:
+        with contextlib.suppress(OSError):
+            found[path] = os.stat(path).st_mtime
+    return found
+
+
+def _changed(files: dict[str, float]) -> str | None:
+    for path, mtime in files.items():
+        try:
+            if os.stat(path).st_mtime != mtime:
+                return path
+        except OSError:
+            return path
+    return None
+
+
+def preload() -> None:
+    """What every command would do first, done once: import every command's module, build
+    the click commands, configure SQLAlchemy's mappers (70 ms of `incident list` alone),
+    then keep the collector off all of it."""
+    from sqlalchemy.orm import configure_mappers
+
+    from opsbook import cli
+
+    root = cli.command()
+    for name in list(root.commands):
+        root.commands[name]  # loads it
+    importlib.import_module("sqlalchemy.dialects.sqlite")
+    importlib.import_module("sqlalchemy.dialects.postgresql")
+    configure_mappers()
+    gc.collect()
+    gc.freeze()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="opsbook.cliserver.server")
+    parser.add_argument("socket", type=Path)
+    parser.add_argument("--idle", type=float, default=IDLE)
+    args = parser.parse_args()
+    path: Path = args.socket
+    if not wire.private_folder(str(path.parent)):
+        sys.exit(f"{path.parent} is not a private folder of this user")
+    lock = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return  # another server for this socket is starting or running
+        raise
+    os.ftruncate(lock, 0)
+    os.write(lock, f"{os.getpid()}\n".encode())  # who holds it: `kill $(cat X.lock)`
+    preload()
+    server = Server(path, idle=args.idle, lock=lock)
+    server.listen()
+    server.run()
+
+
+if __name__ == "__main__":
+    main()
