@@ -206,6 +206,7 @@ def _take_terminal(request: dict[str, Any], fds: list[int]) -> None:
     os.umask(int(request["umask"]))
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})
+    time.tzset()  # local time by the client's TZ, not the server's
     streams = dict(request.get("streams") or {})
     sys.stdin = _stream(0, False, streams.get("stdin"))
     sys.stdout = _stream(1, True, streams.get("stdout"))
