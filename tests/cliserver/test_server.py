@@ -92,8 +92,15 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie has finished
-        return stat.read().rpartition(")")[2].split()[0] != "Z"
+    return _state(pid) not in (None, "Z")  # a zombie has finished
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0]
+    except FileNotFoundError:  # reaped meanwhile
+        return None
 
 
 def _wait_gone(pid: int, seconds: float = 60) -> None:
@@ -145,7 +152,7 @@ def test_a_served_command_is_the_command_run_in_process(served: Served) -> None:
     shown = served.run("incident", "show", "1").stdout
     assert "[/x] [bold]b[/bold] \\x1b[2J" in shown and "\x1b" not in shown
     logged = served.log()
-    assert len(logged) == 1 + len(commands) + 1 and logged[-2].endswith(" incident nope")
+    assert len(logged) == 1 + len(commands) + 1 and logged[-2].endswith(" incident ?")
     assert "rm -rf" not in "\n".join(logged)  # what a command was given is not logged
     assert served.server_pid() == pid  # one server served them all
 
@@ -298,6 +305,18 @@ def test_a_socket_folder_others_can_write_is_never_used(served: Served) -> None:
     assert list(folder.iterdir()) == []  # no server started, no socket made
 
 
+def _replies(conn: socket.socket) -> list[bytes]:
+    """The kinds of reply until the server closes: STARTED, then EXITED (from the child,
+    which ran nothing, and again from the server as it reaps it)."""
+    kinds = []
+    try:
+        while (reply := wire.receive_reply(conn)) is not None:
+            kinds.append(reply[0])
+    except ConnectionResetError:  # closed with the sender's unread bytes still queued
+        pass
+    return kinds
+
+
 # Over the request's limit in all (one variable may hold 128 KB at most on Linux).
 BIG = {f"BIG_{n}": "x" * 100_000 for n in range(wire.MAX_REQUEST // 100_000 + 2)}
 
@@ -306,12 +325,15 @@ def test_nonsense_on_the_socket_and_an_oversized_request_leave_the_server_servin
     served: Served,
 ) -> None:
     served.start()
+    before = len(served.log())
     for garbage in [b"", b"\x00" * 10, b"\xff\xff\xff\xff" + b"x" * 100, b"GET / HTTP/1.1\r\n\r\n"]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as rogue:
             rogue.connect(str(served.socket))
             rogue.sendall(garbage)
-            rogue.shutdown(socket.SHUT_WR)
-            assert rogue.recv(100) == b""  # closed without an answer
+            rogue.shutdown(socket.SHUT_WR)  # hung up: its child is ended, started or not
+            replies = _replies(rogue)
+            assert wire.EXITED in replies and set(replies) <= {wire.STARTED, wire.EXITED}
+    assert len(served.log()) == before  # nothing ran
     big = served.run("incident", "list", "--json", env={**served.env, **BIG})
     assert big.returncode == 0 and json.loads(big.stdout) == []
     logged = len(served.log())
@@ -371,3 +393,123 @@ def test_every_quick_command_exists() -> None:
             continue
         command = COMMANDS[group].load(group)
         assert names <= set(getattr(command, "commands", {})), (group, names)
+
+
+def test_a_sender_that_never_finishes_its_request_holds_up_no_one(served: Served) -> None:
+    served.start()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as rogue:
+        rogue.connect(str(served.socket))
+        rogue.sendall(b"\x00\x00")  # the first bytes of a length, then nothing
+        logged = len(served.log())
+        assert served.run("incident", "list").returncode == 0
+        assert len(served.log()) == logged + 1  # served while the sender still dawdles
+        replies = _replies(rogue)  # its child gave up
+        assert replies[0] == wire.STARTED and set(replies[1:]) == {wire.EXITED}
+
+
+def test_a_caller_that_ignores_hangups_keeps_the_command_alive(served: Served) -> None:
+    """`nohup opsbook incident open ...`: the hangup that ends the session is ignored by
+    the command, served or not."""
+    served.start()
+    logged = len(served.log())
+    db = _locked(served)
+    try:
+        process = subprocess.Popen(
+            [OPSBOOK, "incident", "open", "--sev", "P2", "--title", "survives"],
+            cwd=served.folder, env=served.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+        )  # fmt: skip
+        child = _waiting_child(served, logged)
+        process.send_signal(signal.SIGHUP)
+        os.kill(child, signal.SIGHUP)  # the session's hangup reaches every process in it
+        assert _alive(child)
+    finally:
+        db.rollback()
+        db.close()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert [i["title"] for i in json.loads(served.run("incident", "list", "--json").stdout)] == [
+        "survives"
+    ]
+
+
+def test_a_stopped_command_whose_program_is_killed_dies_with_it(served: Served) -> None:
+    """Ctrl-Z, then `kill -9 %1`: the stopped command must not hold the store for ever."""
+    served.start()
+    logged = len(served.log())
+    db = _locked(served)
+    try:
+        process = subprocess.Popen(
+            [OPSBOOK, "incident", "open", "--sev", "P2", "--title", "stopped"],
+            cwd=served.folder, env=served.env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        child = _waiting_child(served, logged)
+        process.send_signal(signal.SIGTSTP)
+        _wait_state(child, "T")  # the command stopped along with its program
+        process.kill()
+        process.wait(timeout=60)
+        _wait_gone(child)
+    finally:
+        db.rollback()
+        db.close()
+    assert json.loads(served.run("incident", "list", "--json").stdout) == []
+
+
+def _wait_state(pid: int, state: str) -> None:
+    deadline = time.monotonic() + 60
+    while _state(pid) != state:
+        assert time.monotonic() < deadline, f"process {pid} never reached state {state}"
+        time.sleep(0.05)
+
+
+def test_a_server_killed_during_a_command_still_hands_back_its_exit_status(
+    served: Served,
+) -> None:
+    server = served.start()
+    logged = len(served.log())
+    db = _locked(served)
+    try:
+        process = subprocess.Popen(
+            [OPSBOOK, "incident", "open", "--sev", "P2", "--title", "outlives"],
+            cwd=served.folder, env=served.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        _waiting_child(served, logged)
+        os.kill(server, signal.SIGKILL)
+        _wait_gone(server)
+    finally:
+        db.rollback()
+        db.close()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err  # the command's own status, not "unknown"
+    assert [i["title"] for i in json.loads(served.run("incident", "list", "--json").stdout)] == [
+        "outlives"
+    ]
+
+
+def test_the_log_names_only_commands_never_what_they_were_given(served: Served) -> None:
+    served.start()
+    for args in [
+        ("status", "s3cr3t-token"),
+        ("config", "postgres://u:PASSW0RD@db/x"),
+        ("incident", "list\n2026-01-01T00:00:00Z 1 FORGED"),
+        ("audit", "\x1b]0;pwn\x07\x1b[2J"),
+        ("incident", "\udcff"),  # a byte that is not UTF-8, as the shell passes it
+    ]:
+        result = subprocess.run(
+            [OPSBOOK.encode(), *(os.fsencode(a) for a in args)], cwd=served.folder,
+            env=served.env, capture_output=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+    text = served.socket.with_suffix(".log").read_bytes()
+    assert text.isascii() and b"s3cr3t" not in text and b"PASSW0RD" not in text
+    assert b"FORGED" not in text and b"\x1b" not in text
+    assert [line.split(b" ", 2)[2] for line in text.splitlines()] == [
+        b"status ?",
+        b"config ?",
+        b"incident ?",
+        b"audit ?",
+        b"incident ?",
+    ]
+    assert served.socket.with_suffix(".log").stat().st_mode & 0o777 == 0o600
+    assert served.run("incident", "list").returncode == 0  # still the same server

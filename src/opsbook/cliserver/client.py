@@ -89,11 +89,21 @@ def _through_server() -> None:
     except (OSError, ValueError):
         conn.close()
         return
+    if reply is not None and reply[0] == wire.REFUSED:
+        conn.close()
+        _start_server(path, replacing=True)  # the old one is stale: the next is served
+        return
     if reply is None or reply[0] != wire.STARTED:
         conn.close()
         return
     conn.settimeout(None)
     _follow(conn, reply[1])
+
+
+def _ignored() -> list[int]:
+    """The signals this program's caller set to be ignored (nohup, a background job of a
+    script): the command ignores them too, and they are not forwarded."""
+    return [int(n) for n in (*FORWARDED, signal.SIGTSTP) if signal.getsignal(n) == signal.SIG_IGN]
 
 
 def _request() -> dict[str, object]:
@@ -105,6 +115,7 @@ def _request() -> dict[str, object]:
         "cwd": os.getcwd(),
         "env": dict(os.environ),
         "umask": umask,
+        "ignored": _ignored(),
         "streams": {
             name: [getattr(s, "encoding", None), getattr(s, "errors", None)]
             for name, s in streams.items()
@@ -132,10 +143,13 @@ def _follow(conn: socket.socket, child: int) -> NoReturn:
         signal.signal(signal.SIGTSTP, stop)
         forward(signal.SIGCONT, None)
 
+    ignored = _ignored()
     for number in FORWARDED:
-        signal.signal(number, forward)
-    signal.signal(signal.SIGTSTP, stop)
-    signal.signal(signal.SIGCONT, resume)
+        if number not in ignored:
+            signal.signal(number, forward)
+    if signal.SIGTSTP not in ignored:
+        signal.signal(signal.SIGTSTP, stop)
+        signal.signal(signal.SIGCONT, resume)
     try:
         reply = wire.receive_reply(conn)
     except OSError:
@@ -173,7 +187,7 @@ def _may_start(path: str) -> bool:
         return True
 
 
-def _start_server(path: str) -> None:
+def _start_server(path: str, *, replacing: bool = False) -> None:
     """A server for the next quick command, detached from this terminal and session, with
     none of this command's environment beyond what its imports depend on, and none of its
     open files (a caller reading this command's output until it closes must not wait for
@@ -181,9 +195,13 @@ def _start_server(path: str) -> None:
     import subprocess
 
     env = {**wire.import_env(os.environ), "PATH": os.environ.get("PATH", os.defpath)}
+    if env.get("PYTHONPATH"):  # relative to this folder, not to the server's "/"
+        parts = env["PYTHONPATH"].split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in parts)
     try:  # noqa: SIM105 (contextlib is 8 ms of the start)
         subprocess.Popen(
-            [sys.executable, "-P", "-m", "opsbook.cliserver.server", path],
+            [sys.executable, "-P", "-m", "opsbook.cliserver.server", path]
+            + (["--replacing"] if replacing else []),
             env=env,
             cwd="/",
             stdin=subprocess.DEVNULL,

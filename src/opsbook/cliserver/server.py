@@ -19,7 +19,7 @@ import gc
 import importlib
 import io
 import os
-import selectors
+import select
 import signal
 import socket
 import sys
@@ -33,13 +33,18 @@ from typing import Any, NoReturn, TextIO
 from opsbook.cliserver import wire
 
 IDLE = 600.0  # seconds without a command before the server exits
-ACCEPT_TIMEOUT = 2.0  # seconds a connection may take to send its request
-
-
+REQUEST_TIMEOUT = 2.0  # seconds a connection has to send its whole request
 LOG_LIMIT = 1 << 20  # bytes of the log beside the socket before it starts again
+LOCK_WAIT = 10.0  # seconds a new server waits for the one it replaces to let go
+# A client gone: its connection hung up (it never half-closes it otherwise).
+GONE = select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 
 class Server:
+    """The accept loop. The server never reads a request: the child it forks for each
+    connection does, so a slow or hostile sender holds up only its own child, and no
+    command's environment or arguments ever pass through the server's memory."""
+
     def __init__(self, path: Path, *, idle: float, lock: int) -> None:
         self.path, self.idle, self.lock = path, idle, lock
         self.log = path.with_suffix(".log")
@@ -48,6 +53,7 @@ class Server:
         self.imported = _imported_files()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.wakeup_read, self.wakeup_write = os.pipe()
+        self.poll = select.poll()
         self.inode = 0
 
     def listen(self) -> None:
@@ -64,21 +70,37 @@ class Server:
         signal.set_wakeup_fd(self.wakeup_write)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: None)
-        selector = selectors.DefaultSelector()
-        selector.register(self.listener, selectors.EVENT_READ)
-        selector.register(self.wakeup_read, selectors.EVENT_READ)
+        self.poll.register(self.listener, select.POLLIN)
+        self.poll.register(self.wakeup_read, select.POLLIN)
         while True:
-            for key, _events in selector.select(timeout=1.0):
-                if key.fileobj is self.listener:
-                    self._accept()
-                else:
-                    signals = _drain(self.wakeup_read)
-                    if signal.SIGTERM in signals:
-                        self.idle = 0.0
+            for fd, events in self.poll.poll(1000):
+                try:
+                    self._event(fd, events)
+                except Exception:
+                    traceback.print_exc()
             self._reap()
             if self._done():
                 break
         self._close()
+
+    def _event(self, fd: int, events: int) -> None:
+        if fd == self.listener.fileno():
+            self._accept()
+        elif fd == self.wakeup_read:
+            if signal.SIGTERM in _drain(self.wakeup_read):
+                self.idle = 0.0
+        elif events & GONE:
+            self._client_gone(fd)
+
+    def _client_gone(self, fd: int) -> None:
+        """The client died (killed, its terminal closed) while its command runs: the
+        command dies too, as in the client's own process, even if it is stopped (Ctrl-Z,
+        then `kill -9 %1`) and cannot see it for itself."""
+        self.poll.unregister(fd)
+        for pid, conn in self.children.items():
+            if conn.fileno() == fd:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
 
     def _done(self) -> bool:
         if self.children:
@@ -97,14 +119,9 @@ class Server:
             return
         self.last = time.monotonic()
         try:
-            conn.settimeout(ACCEPT_TIMEOUT)
             if _peer_uid(conn) != os.getuid():
-                raise ValueError("another user")
-            request, fds = wire.receive_request(conn)
-        except (OSError, ValueError):
-            conn.close()
-            return
-        try:
+                conn.close()
+                return
             stale = _changed(self.imported)
             if stale:
                 wire.send_reply(conn, wire.REFUSED, 0, f"{stale} changed since the server began")
@@ -120,27 +137,11 @@ class Server:
                     os.close(fd)
                 for other in self.children.values():
                     other.close()
-                _child(conn, request, fds)
+                _child(conn, self.log)
             self.children[pid] = conn
-            wire.send_reply(conn, wire.STARTED, pid)
-            self._note(pid, request.get("argv"))
+            self.poll.register(conn, GONE)
         except OSError:
             conn.close()
-        finally:
-            for fd in fds:
-                os.close(fd)
-
-    def _note(self, pid: int, argv: Any) -> None:
-        """One line per command: when, its pid, its group and command (not its arguments,
-        which may carry a secret)."""
-        words = wire.command_words([str(a) for a in argv[1:]]) if isinstance(argv, list) else None
-        line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {pid} {' '.join(words or [])}"
-        try:
-            mode = "w" if self.log.exists() and self.log.stat().st_size > LOG_LIMIT else "a"
-            with self.log.open(mode) as out:
-                out.write(line + "\n")
-        except OSError:
-            pass
 
     def _reap(self) -> None:
         while self.children:
@@ -154,6 +155,8 @@ class Server:
             if conn is None:
                 continue
             code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                self.poll.unregister(conn)
             with contextlib.suppress(OSError):
                 wire.send_reply(conn, wire.EXITED, code)
             conn.close()
@@ -176,16 +179,26 @@ class Server:
         os.close(self.lock)
 
 
-def _child(conn: socket.socket, request: dict[str, Any], fds: list[int]) -> NoReturn:
-    """Become the command: the client's terminal, folder, environment and arguments."""
+def _child(conn: socket.socket, log: Path) -> NoReturn:
+    """Become the command: the client's terminal, folder, environment and arguments. The
+    exit status goes to the client from here too, so a server killed meanwhile does not
+    turn a command that succeeded into "unknown"."""
     code = 1
     try:
+        # First, from here: the client must hear STARTED before any EXITED (the child's
+        # own, or the server's as it reaps), or it would run the command again itself.
+        wire.send_reply(conn, wire.STARTED, os.getpid())
         for number in (signal.SIGCHLD, signal.SIGTERM):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        conn.settimeout(REQUEST_TIMEOUT)
+        request, fds = wire.receive_request(conn, deadline=time.monotonic() + REQUEST_TIMEOUT)
         _take_terminal(request, fds)
+        _note(log, request["argv"])
         _watch_client(conn)
         code = _run(request["argv"])
+    except (OSError, ValueError, KeyError, TypeError):
+        code = 1  # not a request: nothing ran, nothing to say to a terminal it never gave
     except BaseException:
         traceback.print_exc()
     finally:
@@ -193,6 +206,7 @@ def _child(conn: socket.socket, request: dict[str, Any], fds: list[int]) -> NoRe
             atexit._run_exitfuncs()
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
+            wire.send_reply(conn, wire.EXITED, code)
         finally:
             os._exit(code)
 
@@ -202,6 +216,8 @@ def _take_terminal(request: dict[str, Any], fds: list[int]) -> None:
         os.dup2(fd, target)
         os.close(fd)
     fds.clear()
+    for number in request.get("ignored") or []:
+        signal.signal(int(number), signal.SIG_IGN)  # as the client's caller left them
     os.chdir(request["cwd"])
     os.umask(int(request["umask"]))
     os.environ.clear()
@@ -214,6 +230,37 @@ def _take_terminal(request: dict[str, Any], fds: list[int]) -> None:
     from opsbook.console import renew
 
     renew()
+
+
+def _note(log: Path, argv: Any) -> None:
+    """One line per command beside the socket: when, its pid, and its group and command
+    when they are opsbook's names (never its arguments, which may carry a secret, and
+    never a word that is not a known name: "?" stands for it)."""
+    from opsbook.cli import command
+
+    words = wire.command_words([str(a) for a in argv[1:]]) if isinstance(argv, list) else None
+    known: list[str] = []
+    group = command()
+    for word in words or []:
+        commands = getattr(group, "commands", {})
+        group = commands.get(word) if word in commands else None
+        known.append(word if group is not None else "?")
+        if group is None:
+            break
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    line = f"{when} {os.getpid()} {' '.join(known)}\n".encode("ascii", "backslashreplace")
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    try:
+        if os.fstat(fd).st_size > LOG_LIMIT:
+            os.ftruncate(fd, 0)
+        os.write(fd, line)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _stream(fd: int, writing: bool, spec: Any) -> TextIO:
@@ -288,8 +335,7 @@ def _imported_files() -> dict[str, float]:
     paths = {
         file
         for module in list(sys.modules.values())
-        if isinstance(file := getattr(module, "__file__", None), str)
-        and file.startswith(package)
+        if isinstance(file := getattr(module, "__file__", None), str) and file.startswith(package)
     }
     paths |= {p for p in sys.path if p}
     found = {}
@@ -327,21 +373,34 @@ def preload() -> None:
     gc.freeze()
 
 
+def _take(lock: int, replacing: bool) -> bool:
+    """The lock, or False when another server holds it. A server replacing a stale one
+    waits up to LOCK_WAIT for it to finish its last commands and let go."""
+    deadline = time.monotonic() + (LOCK_WAIT if replacing else 0.0)
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="opsbook.cliserver.server")
     parser.add_argument("socket", type=Path)
     parser.add_argument("--idle", type=float, default=IDLE)
+    parser.add_argument("--replacing", action="store_true", help="an older server was stale")
     args = parser.parse_args()
     path: Path = args.socket
     if not wire.private_folder(str(path.parent)):
         sys.exit(f"{path.parent} is not a private folder of this user")
     lock = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return  # another server for this socket is starting or running
-        raise
+    if not _take(lock, args.replacing):
+        return  # another server for this socket is starting or running
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # who holds it: `kill $(cat X.lock)`
     preload()

@@ -2,11 +2,13 @@
 
 The standard library only: the client imports this before anything else.
 
-A request is one JSON object (argv, cwd, environment, umask, encodings) behind its length,
-sent with the client's three standard file descriptors attached (SCM_RIGHTS). The server
-answers one reply: `P` and the child's pid once the command runs (then `X` and its exit
-status when it ends), or `R` and a reason when it will not run it (the client then runs
-the command itself)."""
+A request is one JSON object (argv, cwd, environment, umask, encodings, the signals the
+caller ignores) behind its length, sent with the client's three standard file
+descriptors attached (SCM_RIGHTS). The server forks a child for each connection, which
+answers `P` and its pid before it reads anything (so `P` always comes first), reads the
+request, runs the command and answers `X` and its exit status; the server answers `X`
+too as it reaps the child (the only `X` when a signal ended it), or, instead of forking,
+`R` and a reason when it will not run it (the client then runs the command itself)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import socket
 import stat
 import struct
 import sys
+import time
 import zlib
 
 TYPE_CHECKING = False  # typing, pathlib, hashlib: 25 ms of a start that should take 0.2 s
@@ -117,9 +120,9 @@ def send_request(conn: socket.socket, request: dict[str, Any], fds: list[int]) -
     conn.sendall(data[sent:])
 
 
-def receive_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    """The request and the descriptors that came with it; ValueError for anything else
-    (the descriptors that did come are closed)."""
+def receive_request(conn: socket.socket, *, deadline: float) -> tuple[dict[str, Any], list[int]]:
+    """The request and the descriptors that came with it, whole by `deadline` (monotonic);
+    ValueError for anything else (the descriptors that did come are closed)."""
     fds = array.array("i")
     data, ancillary, _flags, _addr = conn.recvmsg(65536, socket.CMSG_SPACE(FDS * fds.itemsize))
     for level, kind, payload in ancillary:
@@ -133,6 +136,8 @@ def receive_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
             raise ValueError(f"request of {length:,} bytes is over {MAX_REQUEST:,}")
         body = bytearray(data[_LENGTH.size :])
         while len(body) < length:
+            if time.monotonic() > deadline:
+                raise ValueError("request too slow")
             more = conn.recv(min(65536, length - len(body)))
             if not more:
                 raise ValueError("request cut short")
