@@ -1,6 +1,6 @@
 """A config pointing at a real database and a backups folder, the CLI run in-process with
 the test's clock (and, when a test says so, a person at a terminal), and a restore done by
-the package's own recipe (streaming.streamed_copy, then loading.restore_dump: pg_restore -j)."""
+the package's own recipe (split.restore_backup: pg_restore -j, the largest tables split)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
-from opsbook.backups import archive, loading, streaming
+from opsbook.backups import archive, split
 from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.context import AppContext
@@ -83,9 +83,9 @@ def restore(cluster: TempCluster, backup: Path, name: str) -> str:
     manifest = archive.load_manifest(backup)
     tool = archive.pg_restore(str(find_bindir()), manifest["pg_dump_version"])
     url = cluster.create_database(name)
-    with streaming.streamed_copy(backup, backup.parent) as dump:
-        loading.restore_dump(tool, dump.folder, url, jobs=2)
-        dump.finish()
+    split.restore_backup(
+        tool, backup, url, work_root=backup.parent, jobs=2, tables=manifest["tables"]
+    )
     return url
 
 
