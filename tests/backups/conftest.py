@@ -83,9 +83,7 @@ def restore(cluster: TempCluster, backup: Path, name: str) -> str:
     manifest = archive.load_manifest(backup)
     tool = archive.pg_restore(str(find_bindir()), manifest["pg_dump_version"])
     url = cluster.create_database(name)
-    split.restore_backup(
-        tool, backup, url, work_root=backup.parent, jobs=2, tables=manifest["tables"]
-    )
+    split.restore_backup(tool, backup, url, work_root=backup.parent, jobs=2, manifest=manifest)
     return url
 
 

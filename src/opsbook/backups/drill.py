@@ -229,6 +229,7 @@ def _restore(
             work_root=root,
             jobs=plan.jobs,
             keep_owners=False,
+            manifest=plan.source.manifest or {},
             split=plan.split,
         )
     except BackupFailed as exc:

@@ -118,7 +118,7 @@ def plan_restore(
     source = Source(row.id, row.database, row.started_at, folder, row.pg_dump_version, manifest)
     tool = archive.pg_restore(bindir, row.pg_dump_version or "0")
     plan = _plan(source, target, production_url, clean, jobs, lambda _major: tool)
-    plan.split.extend(split.plan_split(tool, folder, source.tables, jobs=jobs, clean=clean))
+    plan.split.extend(split.plan_split(tool, folder, manifest, jobs=jobs, clean=clean))
     return plan
 
 
@@ -300,6 +300,7 @@ def _restore_held(
         work_root=work_root,
         jobs=plan.jobs,
         clean=plan.clean,
+        manifest=source.manifest,
         split=plan.split,
         tick=tick,
     )

@@ -53,6 +53,7 @@ class SplitTable:
     file: str  # its data file in the backup's dump folder: "3350.dat.zst"
     bytes: int  # that file's size
     streams: int
+    raw_bytes: int | None = None  # its size before compression, as the manifest says
 
     @property
     def shown(self) -> str:
@@ -69,15 +70,16 @@ class Loaded:
 def plan_split(
     tool: pgdump.PgTool,
     backup: Path,
-    tables: Sequence[dict[str, Any]],
+    manifest: dict[str, Any],
     *,
     jobs: int,
     clean: bool,
 ) -> list[SplitTable]:
     """The tables of the backup in `backup` whose rows a restore with `jobs` would split
-    (none with `clean` or one job); reads only. `tables` (the manifest's) name them."""
+    (none with `clean` or one job); reads only. The manifest names them."""
     if clean or jobs < 2:
         return []
+    raw = {f["path"]: f.get("raw_bytes") for f in manifest["files"]}
     found = []
     for line in archive.table_of_contents(tool, backup):
         entry = _DATA.match(line)
@@ -88,8 +90,9 @@ def plan_split(
             path = backup / files.DUMP / name
             size = path.stat().st_size if path.is_file() else -1
             if size >= SPLIT_AT:
-                schema, table = _named(entry.group(2), tables)
-                found.append(SplitTable(dump_id, schema, table, name, size, jobs))
+                schema, table = _named(entry.group(2), manifest["tables"])
+                raw_bytes = raw.get(f"{files.DUMP}/{name}")
+                found.append(SplitTable(dump_id, schema, table, name, size, jobs, raw_bytes))
     return found
 
 
@@ -115,16 +118,17 @@ def restore_backup(
     jobs: int,
     clean: bool = False,
     keep_owners: bool = True,
+    manifest: dict[str, Any],
     split: Sequence[SplitTable] | None = None,
-    tables: Sequence[dict[str, Any]] = (),
     tick: Callable[[int], None] = lambda _: None,
 ) -> Loaded:
-    """The backup in `backup` restored into `url` (see the module's docstring), splitting
-    `split` (by default what plan_split says); `tick` hears how many tables' rows are in.
+    """The backup in `backup` (its `manifest`) restored into `url` (see the module's
+    docstring), splitting `split` (by default what plan_split says); `tick` hears how many
+    tables' rows are in.
     BackupFailed naming what failed: a pg_restore and what it was restoring, or a file
     that did not decompress. No pg_restore is left running, whatever happens."""
     if split is None:
-        split = plan_split(tool, backup, tables, jobs=jobs, clean=clean)
+        split = plan_split(tool, backup, manifest, jobs=jobs, clean=clean)
     with streaming.streamed_copy(backup, work_root, leave={t.file for t in split}) as dump:
         if not split:
             loading.restore_dump(
@@ -184,7 +188,8 @@ class _Sections:
             for table in split:
                 folders = [self._shadow(table, n) for n in range(table.streams)]
                 pipes = [folder / f"{table.dump_id}.dat" for folder in folders]
-                feeder = SplitFeeder(backup / files.DUMP / table.file, pipes)
+                source = backup / files.DUMP / table.file
+                feeder = SplitFeeder(source, pipes, raw_bytes=table.raw_bytes)
                 feeders.append((table, feeder.start()))
                 runs += [self._stream(table, n, folder) for n, folder in enumerate(folders)]
             runs.append(self._others(backup, split))

@@ -31,6 +31,7 @@ import zstandard
 
 from opsbook.backups import files
 
+BLOCK = 4 * files.CHUNK  # bytes read at a time; a chunk is about this size
 DEPTH = 4  # chunks waiting per writer
 WAIT = 0.05  # seconds between looks at `stop` while a queue is full or empty
 _END = b""  # put on each queue once the file is read whole
@@ -39,8 +40,9 @@ _END = b""  # put on each queue once the file is read whole
 class SplitFeeder:
     """Feeds `pipes` with the rows of the data file `source` (`.zst` or plain)."""
 
-    def __init__(self, source: Path, pipes: list[Path]) -> None:
+    def __init__(self, source: Path, pipes: list[Path], *, raw_bytes: int | None = None) -> None:
         self.source = source
+        self.raw_bytes = raw_bytes  # its size before compression, when the manifest says
         self.failure: str | None = None  # why the file could not be read whole
         self.fed = [0] * len(pipes)  # bytes each pipe was given
         self._pipes = pipes
@@ -69,19 +71,29 @@ class SplitFeeder:
     def _read(self) -> None:
         try:
             with self.source.open("rb") as raw:
-                self._cut(_blocks(raw, zst=self.source.suffix == ".zst"))
+                read = self._cut(_blocks(raw, zst=self.source.suffix == ".zst"))
         except (OSError, zstandard.ZstdError) as exc:
             self.failure = str(exc) or type(exc).__name__
             return  # no end marks: the pg_restores wait until they are killed
+        if self.raw_bytes is not None and read != self.raw_bytes and not self._stop.is_set():
+            self.failure = (
+                f"{read:,} bytes decompressed where {self.raw_bytes:,} were written:"
+                " the file is cut short or damaged"
+            )
+            return
         for n in range(len(self._queues)):
-            self._put(n, _END)
+            while not self._put(n, _END) and not self._stop.is_set():
+                continue  # a writer whose reader never came drains nothing until `stop`
 
-    def _cut(self, blocks: Iterator[bytes]) -> None:
+    def _cut(self, blocks: Iterator[bytes]) -> int:
+        """Hands the rows on; how many bytes there were."""
         carry = b""
         ended = False
+        read = 0
         for block in blocks:
             if self._stop.is_set():
-                return
+                return read
+            read += len(block)
             data = carry + block
             cut = data.rfind(b"\n") + 1
             chunk, carry = data[:cut], data[cut:]
@@ -92,6 +104,7 @@ class SplitFeeder:
                 self._hand(chunk)
         if carry and not ended and carry != b"\\.":
             self._hand(carry)  # a last row without its newline: COPY takes it as it is
+        return read
 
     def _hand(self, chunk: bytes) -> None:
         """To the next writer in turn with room, else wait for the one whose turn it is."""
@@ -161,14 +174,14 @@ class SplitFeeder:
 
 
 def _blocks(raw: BinaryIO, *, zst: bool) -> Iterator[bytes]:
-    """The file's bytes as read, decompressed when `zst`. A zstd stream reader takes a
-    file cut short for a complete one (python-zstandard 0.25); a frame not ended is an
-    error here."""
-    frame = zstandard.ZstdDecompressor().decompressobj() if zst else None
-    while block := raw.read(files.CHUNK):
-        yield frame.decompress(block) if frame is not None else block
-    if frame is not None and not frame.eof:
-        raise zstandard.ZstdError("the file ends inside its zstd frame: it was cut short")
+    """The file's bytes, decompressed when `zst`, at most BLOCK at a time however well
+    they compressed. (A zstd stream reader takes a file cut short for a whole one,
+    python-zstandard 0.25: `raw_bytes` is what catches that.)"""
+    src: BinaryIO = (
+        zstandard.ZstdDecompressor().stream_reader(raw, read_size=files.CHUNK) if zst else raw
+    )
+    while block := src.read(BLOCK):
+        yield block
 
 
 def _without_terminator(chunk: bytes) -> tuple[bytes, bool]:

@@ -220,7 +220,7 @@ def _deep(
                 work_root=work_root,
                 jobs=settings.jobs,
                 keep_owners=False,
-                tables=tables,
+                manifest=manifest,
                 tick=restored,
             )
         except BackupFailed as exc:
