@@ -5,6 +5,7 @@ the package's own recipe (split.restore_backup: pg_restore -j, the largest table
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,22 @@ def empty_target(pg_cluster: TempCluster, request: pytest.FixtureRequest) -> str
     url = pg_cluster.create_database(name)
     request.addfinalizer(lambda: pg_cluster.drop_database(name))
     return url
+
+
+def read_pipes(paths: list[Path]) -> dict[str, bytes]:
+    """Each pipe read to its end at once (a pipe's writer waits for its reader), by name."""
+    found: dict[str, bytes] = {}
+
+    def read(path: Path) -> None:
+        found[path.name] = path.read_bytes()
+
+    readers = [threading.Thread(target=read, args=(p,)) for p in paths]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=60)
+        assert not reader.is_alive()
+    return {p.name: found[p.name] for p in paths}
 
 
 def public_tables(url: str) -> list[str]:

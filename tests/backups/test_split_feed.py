@@ -19,6 +19,7 @@ import zstandard
 
 from opsbook.backups import split_feed
 from opsbook.backups.split_feed import SplitFeeder
+from tests.backups.conftest import read_pipes
 from tests.conftest import wait_for
 
 HOSTILE = [
@@ -55,21 +56,6 @@ def _pipes(tmp_path: Path, count: int) -> list[Path]:
     return pipes
 
 
-def _read_all(pipes: list[Path]) -> list[bytes]:
-    found = [b""] * len(pipes)
-
-    def read(n: int) -> None:
-        found[n] = pipes[n].read_bytes()
-
-    readers = [threading.Thread(target=read, args=(n,)) for n in range(len(pipes))]
-    for reader in readers:
-        reader.start()
-    for reader in readers:
-        reader.join(timeout=60)
-        assert not reader.is_alive()
-    return found
-
-
 @pytest.mark.parametrize("name", ["3001.dat.zst", "3001.dat"])
 def test_every_row_arrives_whole_in_one_stream_and_the_end_line_in_none(
     tmp_path: Path, name: str
@@ -78,7 +64,7 @@ def test_every_row_arrives_whole_in_one_stream_and_the_end_line_in_none(
     source = _file(tmp_path, rows + b"\\.\n\n\n", name=name)
     pipes = _pipes(tmp_path, 3)
     feeder = SplitFeeder(source, pipes).start()
-    found = _read_all(pipes)
+    found = list(read_pipes(pipes).values())
     feeder.stop()
     assert feeder.failure is None
     assert all(found) and feeder.fed == [len(f) for f in found]  # each stream had rows
@@ -94,7 +80,7 @@ def test_the_end_line_alone_in_the_last_block_reaches_no_stream(tmp_path: Path) 
     source = _file(tmp_path, first + b"\\.\n\n\n", name="3001.dat")
     pipes = _pipes(tmp_path, 2)
     feeder = SplitFeeder(source, pipes).start()
-    found = _read_all(pipes)
+    found = list(read_pipes(pipes).values())
     feeder.stop()
     assert b"".join(found) == first
 
@@ -155,7 +141,7 @@ def test_a_reader_that_stops_and_one_that_never_opens_do_not_hang(tmp_path: Path
     feeder = SplitFeeder(source, pipes).start()
     with pipes[0].open("rb") as quitter:
         assert quitter.read(10)  # then closes: its writer gets EPIPE and throws rows away
-    found = _read_all([pipes[1]])  # pipes[2] is never opened
+    found = list(read_pipes([pipes[1]]).values())  # pipes[2] is never opened
     assert found[0]
     feeder.stop()
     assert feeder.failure is None
