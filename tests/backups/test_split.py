@@ -2,7 +2,7 @@
 real server with real pg_restore: the plan names the split, each stream gets rows, and the
 restored tables hold the very rows (counts and content checksums) with their sequences,
 indexes, foreign keys and generated columns; a damaged split file fails naming the table
-and leaves no pg_restore running; `--clean` and one job stay one pg_restore; a drill and
+and leaves no pg_restore running, and so does Ctrl-C; `--clean` and one job stay one pg_restore; a drill and
 a deep verify of a split restore pass with the schema identical."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from opsbook.backups import files, split
+from opsbook.backups import archive, files, split
+from opsbook.postgres.cluster import find_bindir
 from tests.backups.conftest import Backups
 from tests.conftest import wait_for
 
@@ -208,3 +209,33 @@ def test_a_drill_and_a_deep_verify_of_a_split_restore_pass(
     assert "public.orgs's rows in 2 streams" in restore["saw"]
     verified = backups.json("verify", str(drill["backup"]), "--deep")
     assert verified["ok"] and verified["tables"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("low_threshold")
+def test_ctrl_c_while_the_streams_run_stops_every_pg_restore(
+    backups: Backups, big_db: str, empty_target: str, tmp_path: Path
+) -> None:
+    created = backups.json("create")
+    folder = Path(created["path"])
+    manifest = archive.load_manifest(folder)
+    tool = archive.pg_restore(str(find_bindir()), manifest["pg_dump_version"])
+    seen: list[int] = []
+
+    def interrupted(done: int) -> None:  # the data section has begun: Ctrl-C
+        seen.extend(_pg_restores())
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        split.restore_backup(
+            tool,
+            folder,
+            empty_target,
+            work_root=tmp_path / "work",
+            jobs=2,
+            manifest=manifest,
+            tick=interrupted,
+        )
+    assert len(seen) >= 2  # at least the two streams of `attempts` were running
+    assert _pg_restores() == []
+    assert list((tmp_path / "work").iterdir()) == []  # the pipes' folders are gone
