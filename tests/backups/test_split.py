@@ -2,8 +2,8 @@
 real server with real pg_restore: the plan names the split, each stream gets rows, and the
 restored tables hold the very rows (counts and content checksums) with their sequences,
 indexes, foreign keys and generated columns; a damaged split file fails naming the table
-and leaves no pg_restore running, and so does Ctrl-C; `--clean` and one job stay one pg_restore; a drill and
-a deep verify of a split restore pass with the schema identical."""
+and leaves no pg_restore running, and so does Ctrl-C; `--clean` and one job stay one
+pg_restore; a drill and a deep verify of a split restore pass with the schema identical."""
 
 from __future__ import annotations
 
