@@ -1,10 +1,11 @@
 """A config pointing at a real database and a backups folder, the CLI run in-process with
 the test's clock (and, when a test says so, a person at a terminal), and a restore done by
-the package's own recipe (streaming.streamed_copy, then loading.restore_dump: pg_restore -j)."""
+the package's own recipe (split.restore_backup: pg_restore -j, the largest tables split)."""
 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
-from opsbook.backups import archive, loading, streaming
+from opsbook.backups import archive, split
 from opsbook.cli import app
 from opsbook.clock import FrozenClock
 from opsbook.context import AppContext
@@ -69,6 +70,22 @@ def empty_target(pg_cluster: TempCluster, request: pytest.FixtureRequest) -> str
     return url
 
 
+def read_pipes(paths: list[Path]) -> dict[str, bytes]:
+    """Each pipe read to its end at once (a pipe's writer waits for its reader), by name."""
+    found: dict[str, bytes] = {}
+
+    def read(path: Path) -> None:
+        found[path.name] = path.read_bytes()
+
+    readers = [threading.Thread(target=read, args=(p,)) for p in paths]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=60)
+        assert not reader.is_alive()
+    return {p.name: found[p.name] for p in paths}
+
+
 def public_tables(url: str) -> list[str]:
     with psycopg.connect(url) as conn:
         found = conn.execute(
@@ -83,9 +100,7 @@ def restore(cluster: TempCluster, backup: Path, name: str) -> str:
     manifest = archive.load_manifest(backup)
     tool = archive.pg_restore(str(find_bindir()), manifest["pg_dump_version"])
     url = cluster.create_database(name)
-    with streaming.streamed_copy(backup, backup.parent) as dump:
-        loading.restore_dump(tool, dump.folder, url, jobs=2)
-        dump.finish()
+    split.restore_backup(tool, backup, url, work_root=backup.parent, jobs=2, manifest=manifest)
     return url
 
 

@@ -6,7 +6,6 @@ or a reader that stops early, never hang the clean-up; the backup folder is only
 from __future__ import annotations
 
 import stat
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import zstandard
 
 from opsbook.backups import files, streaming
 from opsbook.backups.errors import BackupFailed
+from tests.backups.conftest import read_pipes
 
 
 def _backup(tmp_path: Path, data: dict[str, bytes]) -> Path:
@@ -26,21 +26,6 @@ def _backup(tmp_path: Path, data: dict[str, bytes]) -> Path:
     return folder
 
 
-def _read_all(paths: list[Path]) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-
-    def read(path: Path) -> None:
-        found[path.name] = path.read_bytes()
-
-    readers = [threading.Thread(target=read, args=(p,)) for p in paths]
-    for reader in readers:
-        reader.start()
-    for reader in readers:
-        reader.join(timeout=30)
-        assert not reader.is_alive()
-    return found
-
-
 def test_pipes_give_each_file_decompressed_and_copy_the_rest(tmp_path: Path) -> None:
     big = bytes(range(256)) * 20_000  # 5 MB: more than a pipe and a chunk hold
     folder = _backup(tmp_path, {"3001.dat": big, "3002.dat": b"1\tx\n\\.\n", "3003.dat": b""})
@@ -48,7 +33,7 @@ def test_pipes_give_each_file_decompressed_and_copy_the_rest(tmp_path: Path) -> 
     with streaming.streamed_copy(folder, tmp_path / "work") as dump:
         assert stat.S_ISFIFO((dump.folder / "3001.dat").stat().st_mode)
         assert (dump.folder / "toc.dat").read_bytes() == b"table of contents"
-        found = _read_all([dump.folder / n for n in ("3001.dat", "3002.dat", "3003.dat")])
+        found = read_pipes([dump.folder / n for n in ("3001.dat", "3002.dat", "3003.dat")])
         dump.finish()
     assert found == {"3001.dat": big, "3002.dat": b"1\tx\n\\.\n", "3003.dat": b""}
     assert list((tmp_path / "work").iterdir()) == []  # the pipes' folder is gone
@@ -61,7 +46,7 @@ def test_a_file_that_does_not_decompress_is_named(tmp_path: Path) -> None:
     body = damaged.read_bytes()
     damaged.write_bytes(body[: len(body) // 2] + b"\x00garbage" * 100)
     with streaming.streamed_copy(folder, tmp_path / "work") as dump:
-        _read_all([dump.folder / "3001.dat"])
+        read_pipes([dump.folder / "3001.dat"])
         with pytest.raises(BackupFailed, match=r"cannot decompress 3001\.dat\.zst"):
             dump.finish()
 

@@ -19,6 +19,7 @@ from opsbook.backups.cli_shared import JSON, backup_id, progress_bar, work_root
 from opsbook.backups.errors import BackupError, BackupFailed
 from opsbook.console import Exit, console, err, fail, literal, print_json, visible
 from opsbook.context import AppContext, app_context
+from opsbook.postgres.diagnostics import human_bytes
 from opsbook.store.audit import default_actor
 
 
@@ -207,6 +208,11 @@ def _show_plan(plan: restoring.RestorePlan) -> None:
         f"  rows   {rows}",
         f"  target {_occupied(plan)}",
     ]
+    lines += [
+        f"  split  {t.shown}: its rows in {t.streams} streams at once"
+        f" ({human_bytes(t.bytes)} compressed)"
+        for t in plan.split
+    ]
     if plan.production:
         lines.append("  this is the PRODUCTION database (database.url)")
     if plan.superuser:
@@ -252,6 +258,10 @@ def _plan_json(plan: restoring.RestorePlan) -> dict[str, Any]:
         "clean": plan.clean,
         "production": plan.production,
         "jobs": plan.jobs,
+        "split": [
+            {"schema": t.schema, "name": t.name, "streams": t.streams, "bytes": t.bytes}
+            for t in plan.split
+        ],
     }
 
 
@@ -267,6 +277,7 @@ def _show_restored(plan: restoring.RestorePlan, done: restoring.Restored, as_jso
                     for c in done.counted
                 ],
                 "differences": [vars(d) for d in done.differences],
+                "fed": done.fed,
             }
         )
         return

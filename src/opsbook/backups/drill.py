@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opsbook.backups import compare, loading, records, streaming, targets
+from opsbook.backups import compare, loading, records, split, targets
 from opsbook.backups import create as creating
 from opsbook.backups import restore as restoring
 from opsbook.backups import schema as catalog
@@ -222,14 +222,22 @@ def _restore(
 ) -> bool:
     drill.checked.append(f"restore of backup {drill.backup} into {drill.target}")
     try:
-        with streaming.streamed_copy(plan.source.path, root) as dump:
-            loading.restore_dump(plan.tool, dump.folder, url, jobs=plan.jobs, keep_owners=False)
-            dump.finish()
+        split.restore_backup(
+            plan.tool,
+            plan.source.path,
+            url,
+            work_root=root,
+            jobs=plan.jobs,
+            keep_owners=False,
+            manifest=plan.source.manifest or {},
+            split=plan.split,
+        )
     except BackupFailed as exc:
         drill.stages.append(Stage("restore", "failed", timer() - began, str(exc)))
         drill.problems.append(f"restore: {exc}")
         return False
     saw = f"{len(plan.source.tables)} tables restored with {plan.tool.path.name} -j {plan.jobs}"
+    saw += "".join(f"; {t.shown}'s rows in {t.streams} streams" for t in plan.split)
     drill.stages.append(Stage("restore", "passed", timer() - began, saw))
     return True
 

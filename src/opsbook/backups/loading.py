@@ -10,7 +10,7 @@ dropped under a pg_restore still writing into it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,24 +33,50 @@ def restore_dump(
     jobs: int,
     clean: bool = False,
     keep_owners: bool = True,
+    options: Sequence[str] = (),
+    what: str = "",
     tick: Callable[[int], None] = lambda _: None,
 ) -> None:
     """pg_restore -j `jobs` of the dump folder into `url`, stopping at the first error;
-    `tick` hears how many tables' rows are in so far. BackupFailed with its words."""
-    dbname, env = pgdump.connection(url)
-    argv = [str(tool.path), f"--jobs={jobs}", "--exit-on-error", "--verbose"]
-    argv += ["--clean", "--if-exists"] if clean else []
-    argv += [] if keep_owners else ["--no-owner", "--no-privileges"]
-    argv += [f"--dbname={dbname}", str(dump)]
-    running = pgdump.Running(argv, env, jobs, program="pg_restore")
+    `tick` hears how many tables' rows are in so far. BackupFailed with its words (and
+    `what` it was restoring, when said)."""
+    running = start_restore(
+        tool, dump, url, jobs=jobs, clean=clean, keep_owners=keep_owners, options=options
+    )
     try:
         code = running.wait(lambda: tick(running.finished))
     except BaseException:
         running.stop()
         raise
     if code != 0:
-        raise BackupFailed(f"pg_restore exited with {code}: {_masked(running.error(), url)}")
+        raise BackupFailed(restore_failure(running, code, url, what))
     tick(running.finished)
+
+
+def start_restore(
+    tool: pgdump.PgTool,
+    dump: Path,
+    url: str,
+    *,
+    jobs: int,
+    clean: bool = False,
+    keep_owners: bool = True,
+    options: Sequence[str] = (),
+) -> pgdump.Running:
+    """pg_restore started (see restore_dump), with `options` (`--section`, `-L`) before
+    the folder; the caller waits for it, and stops it when anything goes wrong."""
+    dbname, env = pgdump.connection(url)
+    argv = [str(tool.path), f"--jobs={jobs}", "--exit-on-error", "--verbose"]
+    argv += ["--clean", "--if-exists"] if clean else []
+    argv += [] if keep_owners else ["--no-owner", "--no-privileges"]
+    argv += [*options, f"--dbname={dbname}", str(dump)]
+    return pgdump.Running(argv, env, jobs, program="pg_restore")
+
+
+def restore_failure(running: pgdump.Running, code: int, url: str, what: str = "") -> str:
+    """What a pg_restore that exited with `code` said, its password masked."""
+    of = f" of {what}" if what else ""
+    return f"pg_restore{of} exited with {code}: {_masked(running.error(), url)}"
 
 
 def run_sql_file(tool: pgdump.PgTool, file: Path, url: str) -> None:

@@ -191,12 +191,17 @@ class Running:
 
     def wait(self, tick: Callable[[], None], every: float = 0.2) -> int:
         """Wait for the program to end, calling `tick` every `every` seconds; its exit code."""
-        while True:
-            try:
-                code = self._process.wait(timeout=every)
-                break
-            except subprocess.TimeoutExpired:
-                tick()
+        while (code := self.poll(every)) is None:
+            tick()
+        return code
+
+    def poll(self, timeout: float) -> int | None:
+        """The exit code once the program has ended (waiting up to `timeout` seconds for
+        it), else None."""
+        try:
+            code = self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
         self._reader.join(timeout=10)
         return code
 

@@ -7,11 +7,12 @@ The doors decide from the plan what needs `--clean --yes` and what needs the dat
 name typed; `restore` then acts on the plan it is given.
 
 A backup restores through pipes decompressed as they are read (streaming.py) with
-`pg_restore -j`; with `clean`, pg_restore drops each object of the dump before making it
-again (`--clean --if-exists`): what the target holds that the dump does not is left as
-it is. A plain file goes through psql, which cannot clean: the target must be empty; psql
-runs it restricted, so a meta-command in it (`\\!`, `\\connect`) is refused, never run
-(sqlfile).
+`pg_restore -j`; into an empty target the largest tables' rows load in several streams at
+once, which the plan names (split.py). With `clean`, pg_restore drops each object of the
+dump before making it again (`--clean --if-exists`): what the target holds that the dump
+does not is left as it is. A plain file goes through psql, which cannot clean: the target
+must be empty; psql runs it restricted, so a meta-command in it (`\\!`, `\\connect`) is
+refused, never run (sqlfile).
 Afterwards the rows are counted, and for a backup compared with its manifest.
 """
 
@@ -26,11 +27,12 @@ from typing import Any
 
 import psycopg
 
-from opsbook.backups import archive, compare, loading, pgdump, sqlfile, streaming, targets
+from opsbook.backups import archive, compare, loading, pgdump, split, sqlfile, targets
 from opsbook.backups.archive import Difference
 from opsbook.backups.create import Progress
 from opsbook.backups.errors import BackupError
 from opsbook.backups.snapshot import Counted, Snapshot
+from opsbook.backups.split import SplitTable
 from opsbook.backups.verify import complete_backup
 from opsbook.clock import Clock
 from opsbook.config.backups import BackupsConfig
@@ -72,6 +74,8 @@ class RestorePlan:
     # The target role is a superuser: a file's SQL (COPY ... TO PROGRAM, ALTER SYSTEM)
     # acts on the server itself, which the plan says before anything runs.
     superuser: bool = False
+    # The tables whose rows load in several streams at once (split.py).
+    split: list[SplitTable] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -82,6 +86,8 @@ class RestorePlan:
 class Restored:
     counted: list[Counted] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
+    # Bytes of rows each stream of each split table was given, by table.
+    fed: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -111,7 +117,9 @@ def plan_restore(
     manifest = archive.load_manifest(folder, sha256=row.manifest_sha256)
     source = Source(row.id, row.database, row.started_at, folder, row.pg_dump_version, manifest)
     tool = archive.pg_restore(bindir, row.pg_dump_version or "0")
-    return _plan(source, target, production_url, clean, jobs, lambda _major: tool)
+    plan = _plan(source, target, production_url, clean, jobs, lambda _major: tool)
+    plan.split.extend(split.plan_split(tool, folder, manifest, jobs=jobs, clean=clean))
+    return plan
 
 
 def plan_sql_restore(
@@ -285,18 +293,24 @@ def _restore_held(
         state.phase, state.tables_done = "restoring", min(done, len(tables))
         progress(state)
 
-    with streaming.streamed_copy(source.path, work_root) as dump:
-        loading.restore_dump(
-            plan.tool, dump.folder, url, jobs=plan.jobs, clean=plan.clean, tick=tick
-        )
-        dump.finish()
+    loaded = split.restore_backup(
+        plan.tool,
+        source.path,
+        url,
+        work_root=work_root,
+        jobs=plan.jobs,
+        clean=plan.clean,
+        manifest=source.manifest,
+        split=plan.split,
+        tick=tick,
+    )
 
     def compared(done: int) -> None:
         state.phase, state.tables_done = "comparing", done
         progress(state)
 
     found = compare.compare(url, tables, lock_wait_ms=lock_wait_ms, done=compared)
-    return Restored(found.counted, found.differences)
+    return Restored(found.counted, found.differences, loaded.fed)
 
 
 def _count_all(url: str, lock_wait_ms: int) -> list[Counted]:

@@ -25,7 +25,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,9 +114,12 @@ def _open_if_read(pipe: Path) -> int | None:
 
 
 @contextmanager
-def streamed_copy(folder: Path, work_root: Path) -> Iterator[Streamed]:
+def streamed_copy(
+    folder: Path, work_root: Path, *, leave: Collection[str] = ()
+) -> Iterator[Streamed]:
     """The backup's dump folder with every `.zst` file a pipe fed as it is read, in a
-    temporary folder under `work_root`, removed afterwards whatever happens. The backup is
+    temporary folder under `work_root`, removed afterwards whatever happens; the files
+    named in `leave` are left out (another feeder reads them: split.py). The backup is
     only read."""
     work_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".restore-", dir=work_root))
@@ -125,6 +128,8 @@ def streamed_copy(folder: Path, work_root: Path) -> Iterator[Streamed]:
         streamed.folder.mkdir()
         pipes: dict[Path, Path] = {}
         for path in sorted((folder / files.DUMP).iterdir()):
+            if path.name in leave:
+                continue
             if path.suffix == ".zst":
                 pipe = streamed.folder / path.stem
                 os.mkfifo(pipe, stat.S_IRUSR | stat.S_IWUSR)

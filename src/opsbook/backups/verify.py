@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opsbook.backups import archive, compare, files, files_store, loading, pgdump, streaming
+from opsbook.backups import archive, compare, files, files_store, loading, pgdump, split
 from opsbook.backups.archive import Difference
 from opsbook.backups.create import Progress
 from opsbook.backups.errors import BackupError, BackupFailed
@@ -211,15 +211,18 @@ def _deep(
         comparing.tables_done = done
         progress(comparing)
 
-    with (
-        streaming.streamed_copy(folder, work_root) as dump,
-        loading.scratch_database(server_url, verified.scratch) as url,
-    ):
+    with loading.scratch_database(server_url, verified.scratch) as url:
         try:
-            loading.restore_dump(
-                tool, dump.folder, url, jobs=settings.jobs, keep_owners=False, tick=restored
+            split.restore_backup(
+                tool,
+                folder,
+                url,
+                work_root=work_root,
+                jobs=settings.jobs,
+                keep_owners=False,
+                manifest=manifest,
+                tick=restored,
             )
-            dump.finish()
         except BackupFailed as exc:
             verified.differences.append(Difference("archive", "dump", "a clean restore", str(exc)))
             return
