@@ -21,8 +21,10 @@ import tempfile
 import termios
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -230,48 +232,47 @@ def _waiting_child(served: Served, logged: int) -> int:
     return int(served.log()[-1].split()[1])
 
 
+@contextmanager
+def _waiting(
+    served: Served, title: str, **popen: Any
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`incident open` served and waiting for the store's write lock, which the block
+    holds: the program and the pid of the command's child. The lock is let go after."""
+    logged = len(served.log())
+    db = _locked(served)
+    try:
+        process = subprocess.Popen(
+            [OPSBOOK, "incident", "open", "--sev", "P2", "--title", title],
+            cwd=served.folder, env=served.env, **popen,
+        )  # fmt: skip
+        yield process, _waiting_child(served, logged)
+    finally:
+        db.rollback()
+        db.close()
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM)])
 def test_a_signal_to_the_program_reaches_the_served_command(
     served: Served, sig: signal.Signals, code: int
 ) -> None:
     served.start()
-    logged = len(served.log())
-    db = _locked(served)
-    try:
-        process = subprocess.Popen(
-            [OPSBOOK, "incident", "open", "--sev", "P2", "--title", "waits"],
-            cwd=served.folder, env=served.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        child = _waiting_child(served, logged)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    with _waiting(served, "waits", **pipes) as (process, child):
         assert _alive(child)
         process.send_signal(sig)
         _, err = process.communicate(timeout=60)
         # As in process: Ctrl-C ends the command with typer's 130, SIGTERM kills it.
         assert process.returncode == code, err
         _wait_gone(child)
-    finally:
-        db.rollback()
-        db.close()
     assert json.loads(served.run("incident", "list", "--json").stdout) == []
 
 
 def test_a_killed_program_takes_its_served_command_with_it(served: Served) -> None:
     served.start()
-    logged = len(served.log())
-    db = _locked(served)
-    try:
-        process = subprocess.Popen(
-            [OPSBOOK, "incident", "open", "--sev", "P2", "--title", "waits"],
-            cwd=served.folder, env=served.env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        child = _waiting_child(served, logged)
+    with _waiting(served, "waits") as (process, child):
         process.kill()
         process.wait(timeout=60)
         _wait_gone(child)
-    finally:
-        db.rollback()
-        db.close()
     assert json.loads(served.run("incident", "list", "--json").stdout) == []
     assert served.run("incident", "list").returncode == 0  # the server still serves
 
@@ -411,48 +412,27 @@ def test_a_caller_that_ignores_hangups_keeps_the_command_alive(served: Served) -
     """`nohup opsbook incident open ...`: the hangup that ends the session is ignored by
     the command, served or not."""
     served.start()
-    logged = len(served.log())
-    db = _locked(served)
-    try:
-        process = subprocess.Popen(
-            [OPSBOOK, "incident", "open", "--sev", "P2", "--title", "survives"],
-            cwd=served.folder, env=served.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
-        )  # fmt: skip
-        child = _waiting_child(served, logged)
+    ignore_hangups = {"preexec_fn": lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)}
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    with _waiting(served, "survives", **pipes, **ignore_hangups) as (process, child):
         process.send_signal(signal.SIGHUP)
         os.kill(child, signal.SIGHUP)  # the session's hangup reaches every process in it
         assert _alive(child)
-    finally:
-        db.rollback()
-        db.close()
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    assert [i["title"] for i in json.loads(served.run("incident", "list", "--json").stdout)] == [
-        "survives"
-    ]
+    titles = [i["title"] for i in json.loads(served.run("incident", "list", "--json").stdout)]
+    assert titles == ["survives"]
 
 
 def test_a_stopped_command_whose_program_is_killed_dies_with_it(served: Served) -> None:
     """Ctrl-Z, then `kill -9 %1`: the stopped command must not hold the store for ever."""
     served.start()
-    logged = len(served.log())
-    db = _locked(served)
-    try:
-        process = subprocess.Popen(
-            [OPSBOOK, "incident", "open", "--sev", "P2", "--title", "stopped"],
-            cwd=served.folder, env=served.env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        child = _waiting_child(served, logged)
+    with _waiting(served, "stopped") as (process, child):
         process.send_signal(signal.SIGTSTP)
         _wait_state(child, "T")  # the command stopped along with its program
         process.kill()
         process.wait(timeout=60)
         _wait_gone(child)
-    finally:
-        db.rollback()
-        db.close()
     assert json.loads(served.run("incident", "list", "--json").stdout) == []
 
 
@@ -467,24 +447,14 @@ def test_a_server_killed_during_a_command_still_hands_back_its_exit_status(
     served: Served,
 ) -> None:
     server = served.start()
-    logged = len(served.log())
-    db = _locked(served)
-    try:
-        process = subprocess.Popen(
-            [OPSBOOK, "incident", "open", "--sev", "P2", "--title", "outlives"],
-            cwd=served.folder, env=served.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        _waiting_child(served, logged)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    with _waiting(served, "outlives", **pipes) as (process, _child):
         os.kill(server, signal.SIGKILL)
         _wait_gone(server)
-    finally:
-        db.rollback()
-        db.close()
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err  # the command's own status, not "unknown"
-    assert [i["title"] for i in json.loads(served.run("incident", "list", "--json").stdout)] == [
-        "outlives"
-    ]
+    titles = [i["title"] for i in json.loads(served.run("incident", "list", "--json").stdout)]
+    assert titles == ["outlives"]
 
 
 def test_the_log_names_only_commands_never_what_they_were_given(served: Served) -> None:
