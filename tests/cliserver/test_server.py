@@ -101,7 +101,7 @@ def _state(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rpartition(")")[2].split()[0]
-    except FileNotFoundError:  # reaped meanwhile
+    except (FileNotFoundError, ProcessLookupError):  # reaped meanwhile
         return None
 
 
