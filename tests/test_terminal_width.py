@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,8 +136,19 @@ steps:
 
 
 @pytest.fixture
-def desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, FrozenClock]:
+def short_path() -> Iterator[Path]:
+    """A folder whose path fits in a line with room to spare: pytest's tmp_path (under
+    xdist `/tmp/pytest-of-root/pytest-1025/popen-gw0/test_at_80_col...`) is itself over
+    80 columns once a command prints the store's URL, and would be folded mid-word."""
+    path = Path(tempfile.mkdtemp(prefix="ob-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def desk(short_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, FrozenClock]:
     """A store with long check names (one failing), an incident, and a long runbook."""
+    tmp_path = short_path
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "runbooks" / f"{RUNBOOK}.yaml").write_text(RUNBOOK_YAML)
     path = tmp_path / "opsbook.yaml"
@@ -197,6 +210,9 @@ def _broken_words(output: str) -> list[str]:
         for left, right in zip(above, below, strict=True):
             tail = re.search(r"[A-Za-z]+$", left.rstrip())
             head = re.match(r"[A-Za-z]+", right.strip())
+            token = re.search(r"\S*$", left.rstrip()), re.match(r"\S*", right.strip())
+            if token[0] and token[1] and len(token[0][0] + token[1][0]) > len(left):
+                continue  # longer than its line or cell (a path): folded wherever it ends
             if tail and head and left.rstrip() == left.rstrip().rstrip("-"):
                 joined = tail.group(0) + head.group(0)
                 if joined in words and tail.group(0) not in words:
