@@ -164,8 +164,7 @@ def main() -> None:
                 else ""
             )
             print(
-                f"LOSS: {r['method']} lost {r['lost']} and duplicated {r['duplicated']} rows"
-                f"{why}"
+                f"LOSS: {r['method']} lost {r['lost']} and duplicated {r['duplicated']} rows{why}"
             )
     seed_rate, ours = results[0]["rows_per_s"], results[1]
     print(

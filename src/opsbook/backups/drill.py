@@ -200,7 +200,7 @@ def _restore_and_verify(
     if plan.production or plan.occupied:  # made between the check and now
         check_target(url, production)
     began = timer()
-    if not _restore(drill, plan, url, root, timer, began):
+    if not _restore(drill, plan, url, root, config.backups.restore_sort_memory, timer, began):
         return
     after_restore(url)
     manifest = plan.source.manifest or {}
@@ -217,6 +217,7 @@ def _restore(
     plan: restoring.RestorePlan,
     url: str,
     root: Path,
+    sort_memory: str | None,
     timer: Callable[[], float],
     began: float,
 ) -> bool:
@@ -231,6 +232,7 @@ def _restore(
             keep_owners=False,
             manifest=plan.source.manifest or {},
             split=plan.split,
+            sort_memory=sort_memory,
         )
     except BackupFailed as exc:
         drill.stages.append(Stage("restore", "failed", timer() - began, str(exc)))

@@ -20,6 +20,7 @@ from psycopg.conninfo import make_conninfo
 
 from opsbook.backups import pgdump, sqlfile
 from opsbook.backups.errors import BackupError, BackupFailed
+from opsbook.config.backups import MEMORY_SIZE
 from opsbook.config.secrets import mask_text, passwords_in
 from opsbook.console import visible
 from opsbook.postgres import queries
@@ -35,13 +36,21 @@ def restore_dump(
     keep_owners: bool = True,
     options: Sequence[str] = (),
     what: str = "",
+    sort_memory: str | None = None,
     tick: Callable[[int], None] = lambda _: None,
 ) -> None:
     """pg_restore -j `jobs` of the dump folder into `url`, stopping at the first error;
     `tick` hears how many tables' rows are in so far. BackupFailed with its words (and
     `what` it was restoring, when said)."""
     running = start_restore(
-        tool, dump, url, jobs=jobs, clean=clean, keep_owners=keep_owners, options=options
+        tool,
+        dump,
+        url,
+        jobs=jobs,
+        clean=clean,
+        keep_owners=keep_owners,
+        options=options,
+        sort_memory=sort_memory,
     )
     try:
         code = running.wait(lambda: tick(running.finished))
@@ -62,10 +71,13 @@ def start_restore(
     clean: bool = False,
     keep_owners: bool = True,
     options: Sequence[str] = (),
+    sort_memory: str | None = None,
 ) -> pgdump.Running:
     """pg_restore started (see restore_dump), with `options` (`--section`, `-L`) before
-    the folder; the caller waits for it, and stops it when anything goes wrong."""
+    the folder and its sessions' maintenance_work_mem `sort_memory`; the caller waits for
+    it, and stops it when anything goes wrong."""
     dbname, env = pgdump.connection(url)
+    env = session_settings(env, sort_memory)
     argv = [str(tool.path), f"--jobs={jobs}", "--exit-on-error", "--verbose"]
     argv += ["--clean", "--if-exists"] if clean else []
     argv += [] if keep_owners else ["--no-owner", "--no-privileges"]
@@ -79,12 +91,28 @@ def restore_failure(running: pgdump.Running, code: int, url: str, what: str = ""
     return f"pg_restore{of} exited with {code}: {_masked(running.error(), url)}"
 
 
-def run_sql_file(tool: pgdump.PgTool, file: Path, url: str) -> None:
+def session_settings(env: dict[str, str], sort_memory: str | None) -> dict[str, str]:
+    """`env` whose PGOPTIONS (which libpq sends with every connection the program opens)
+    also sets maintenance_work_mem to `sort_memory` (a size the config checked, e.g.
+    "4MB": no space or backslash in it), after any options the caller already had."""
+    if sort_memory is None:
+        return env
+    if not MEMORY_SIZE.fullmatch(sort_memory):
+        raise BackupError(f"{visible(sort_memory)}: not a memory size such as 4MB")
+    given = env.get("PGOPTIONS", "").strip()
+    return {**env, "PGOPTIONS": f"{given} -c maintenance_work_mem={sort_memory}".strip()}
+
+
+def run_sql_file(
+    tool: pgdump.PgTool, file: Path, url: str, *, sort_memory: str | None = None
+) -> None:
     """psql -X -v ON_ERROR_STOP=1 of FILE into `url` (the seed's `psql $DATABASE_URL <
     backup.sql`, stopping at the first error instead of going on past it), restricted so
-    no meta-command in the file runs (sqlfile). BackupFailed naming the file's line of a
-    refused meta-command, or psql's words."""
+    no meta-command in the file runs (sqlfile), its session's maintenance_work_mem
+    `sort_memory`. BackupFailed naming the file's line of a refused meta-command, or
+    psql's words."""
     dbname, env = pgdump.connection(url)
+    env = session_settings(env, sort_memory)
     key = secrets.token_hex(16)
     argv = [str(sqlfile.check_psql(tool).path), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
     argv += ["-c", f"\\restrict {key}", "-f", "/dev/stdin", dbname]

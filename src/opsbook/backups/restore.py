@@ -284,7 +284,7 @@ def _restore_held(
     source, url = plan.source, plan.target.url
     lock_wait_ms = int(settings.lock_wait.total_seconds() * 1000)
     if source.manifest is None:
-        loading.run_sql_file(plan.tool, source.path, url)
+        loading.run_sql_file(plan.tool, source.path, url, sort_memory=settings.restore_sort_memory)
         return Restored(_count_all(url, lock_wait_ms))
     tables = source.tables
     state = Progress("restoring", len(tables))
@@ -302,6 +302,7 @@ def _restore_held(
         clean=plan.clean,
         manifest=source.manifest,
         split=plan.split,
+        sort_memory=settings.restore_sort_memory,
         tick=tick,
     )
 

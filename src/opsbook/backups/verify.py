@@ -221,6 +221,7 @@ def _deep(
                 jobs=settings.jobs,
                 keep_owners=False,
                 manifest=manifest,
+                sort_memory=settings.restore_sort_memory,
                 tick=restored,
             )
         except BackupFailed as exc:

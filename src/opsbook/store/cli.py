@@ -24,6 +24,8 @@ def _engine(config: Config) -> Engine:
         return make_engine(config.store.url.reveal(), base_dir=config.base_dir)
     except StoreUrlError as exc:
         fail(str(exc))
+
+
 audit_app = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
 _HASH = re.compile(r"[0-9a-f]{64}")
 

@@ -1,0 +1,211 @@
+"""A split restore's post-data runs in stages: indexes, keys, triggers, policies and
+grants first; then the foreign keys beside the materialized views' refreshes; the event
+triggers last (so none fires on the restore's own DDL). Every session of a restore sorts
+in `backups.restore_sort_memory`. Real server, real pg_restore; a refresh that fails
+names its stage and leaves no pg_restore running; hostile names cannot move an entry
+into another stage; a bad size is refused where it stands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from opsbook.backups import loading, split
+from opsbook.backups.errors import BackupError
+from opsbook.config import ConfigError, parse_config
+from tests.backups.conftest import Backups, write_config
+from tests.backups.test_split import _pg_restores
+
+SOURCE = r"""
+create table orgs (id int primary key, name text not null);
+create table users (id int primary key, org_id int not null references orgs (id));
+create table attempts (
+    id bigserial primary key,
+    org_id int not null references orgs (id),
+    user_id int not null references users (id),
+    score int
+);
+create index attempts_user on attempts (user_id);
+-- Partitions: their keys and indexes are attached to the parent's (INDEX ATTACH).
+create table events (
+    id int, org_id int not null references orgs (id), at date not null, primary key (id, at)
+) partition by range (at);
+create table events_2025 partition of events for values from ('2025-01-01') to ('2026-01-01');
+create table events_2026 partition of events for values from ('2026-01-01') to ('2027-01-01');
+create index events_org on events (org_id);
+insert into orgs select g, 'org ' || g from generate_series(1, 20) g;
+insert into users select g, 1 + g % 20 from generate_series(1, 500) g;
+insert into attempts (org_id, user_id, score)
+    select 1 + g % 20, 1 + g % 500, g % 100 from generate_series(1, 60000) g;
+insert into events
+    select g, 1 + g % 20, date '2025-06-01' + g % 400 from generate_series(1, 5000) g;
+create materialized view per_org as
+    select org_id, count(*) as attempts, sum(score) as score from attempts group by org_id;
+create unique index per_org_key on per_org (org_id);
+-- A view of a view: refreshed after the one it reads.
+create materialized view busiest as
+    select org_id from per_org where attempts = (select max(attempts) from per_org);
+-- Which maintenance_work_mem the session that refreshed it had.
+create materialized view sorted_in as
+    select current_setting('maintenance_work_mem') as memory;
+create table ddl_log (tag text);
+create function log_ddl() returns event_trigger language plpgsql as $$
+begin
+    insert into ddl_log values (tg_tag);
+end $$;
+create event trigger log_every_ddl on ddl_command_end execute function log_ddl();
+"""
+
+
+@pytest.fixture
+def staged_db(pg_url: str) -> str:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(SOURCE.encode())
+    return pg_url
+
+
+@pytest.fixture
+def split_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(split, "SPLIT_AT", 1)
+
+
+def _all(url: str, query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return [tuple(row) for row in conn.execute(query.encode())]
+
+
+def _restore(backups: Backups, backup: int, target: str) -> dict[str, object]:
+    result = backups.run("restore", str(backup), "--target", target, "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    done: dict[str, object] = json.loads(result.stdout)
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("split_everything")
+def test_keys_views_and_event_triggers_come_back_and_no_event_trigger_fires(
+    backups: Backups, staged_db: str, empty_target: str
+) -> None:
+    assert _all(staged_db, "select memory from sorted_in") != [("4MB",)]  # the server's own
+    created = backups.json("create")
+    done = _restore(backups, created["id"], empty_target)
+    assert done["ok"] and done["split"], done
+    for query in (
+        "select * from per_org order by org_id",
+        "select * from busiest",
+        "select conname, pg_get_constraintdef(oid) from pg_constraint order by conname",
+        "select evtname, evtevent, evtenabled from pg_event_trigger",
+        "select indexname, indexdef from pg_indexes where schemaname = 'public' order by 1",
+        "select inhrelid::regclass::text, inhparent::regclass::text from pg_inherits order by 1",
+        "select count(*), sum(id) from events",
+    ):
+        assert _all(empty_target, query) == _all(staged_db, query), query
+    # Created last: it did not see the restore's ALTER TABLEs and REFRESHes.
+    assert _all(empty_target, "select * from ddl_log") == []
+    # The refresh ran in a session of the restore, which sorts in 4MB (the default).
+    assert _all(empty_target, "select memory from sorted_in") == [("4MB",)]
+    with psycopg.connect(empty_target) as conn, pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute("insert into attempts (org_id, user_id) values (99, 1)")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("split_everything")
+def test_restore_sort_memory_null_leaves_the_servers_setting(
+    tmp_path: Path, staged_db: str, empty_target: str, backups: Backups
+) -> None:
+    server = _all(staged_db, "select memory from sorted_in")
+    (tmp_path / "null").mkdir()
+    config = write_config(tmp_path / "null", staged_db, "  restore_sort_memory: null\n")
+    own = Backups(config, tmp_path / "null" / "backups", backups.clock)
+    created = own.json("create")
+    assert _restore(own, created["id"], empty_target)["ok"]
+    assert _all(empty_target, "select memory from sorted_in") == server
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("split_everything")
+def test_a_refresh_that_fails_names_its_stage_and_stops_every_pg_restore(
+    backups: Backups, staged_db: str, empty_target: str
+) -> None:
+    with psycopg.connect(staged_db, autocommit=True) as conn:
+        conn.execute(
+            "create table divisor (n int); insert into divisor values (1);"
+            " create materialized view broken as select 1 / (select count(*)::int"
+            " from divisor) as x; delete from divisor"
+        )
+    created = backups.json("create")
+    result = backups.run("restore", str(created["id"]), "--target", empty_target, "--yes")
+    assert result.exit_code == 1, result.output
+    assert "pg_restore of the materialized views' data exited with 1" in result.stderr
+    assert "division by zero" in result.stderr
+    assert _pg_restores() == []
+
+
+def _line(dump_id: int, kind: str, rest: str) -> str:
+    return f"{dump_id}; 1259 {16000 + dump_id} {kind} {rest} postgres"
+
+
+def test_stages_go_by_the_kind_after_the_oids_never_by_a_name() -> None:
+    hostile = 'x FK CONSTRAINT y; rm -rf $(touch pwned) "[/b]\x1b[31m'
+    toc = [
+        _line(1, "TABLE", f"public {hostile}"),
+        _line(2, "TABLE DATA", "public MATERIALIZED VIEW DATA"),
+        _line(3, "INDEX", "public EVENT TRIGGER x"),
+        _line(4, "FK CONSTRAINT", f"public {hostile} fk"),
+        _line(5, "MATERIALIZED VIEW DATA", "public per_org"),
+        _line(6, "EVENT TRIGGER", "- log_every_ddl"),
+        _line(7, "COMMENT", "- EVENT TRIGGER log_every_ddl"),
+        _line(8, "COMMENT", "public TABLE attempts"),
+        _line(9, "CONSTRAINT", "public attempts attempts_pkey"),
+    ]
+    stages = split.post_data_stages(toc)
+    assert stages.later == [4, 5] and stages.last == [6, 7]
+    assert stages.first(toc) == [1, 2, 3, 8, 9]
+    assert split.post_data_stages(toc[:3]) == split.Stages([], [])
+
+
+def test_the_sort_memory_goes_after_the_callers_own_pgoptions() -> None:
+    env = {"PGOPTIONS": "-c statement_timeout=0", "PGPASSWORD": "s3cret"}
+    assert loading.session_settings(env, "4MB") == {
+        "PGOPTIONS": "-c statement_timeout=0 -c maintenance_work_mem=4MB",
+        "PGPASSWORD": "s3cret",
+    }
+    assert loading.session_settings({}, "512MB") == {"PGOPTIONS": "-c maintenance_work_mem=512MB"}
+    assert loading.session_settings(env, None) is env
+    for hostile in ("4MB -c fsync=off", "4MB\\ x", "$(touch pwned)", "4MB\x00", ""):
+        with pytest.raises(BackupError, match="not a memory size"):
+            loading.session_settings({}, hostile)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("4 MB", "a size with its unit, such as 4MB, 512kB or 1GB"),
+        ("4mb", "a size with its unit"),
+        ("'4MB -c fsync=off'", "a size with its unit"),
+        ("'$(touch pwned)'", "a size with its unit"),
+        ("'[/b]\\x1b[31m'", "a size with its unit"),
+        ("512kB", "PostgreSQL takes 1MB to 2047GB"),
+        ("0MB", "PostgreSQL takes 1MB to 2047GB"),
+        ("2TB", "PostgreSQL takes 1MB to 2047GB"),
+        ("99999999999999999999GB", "a size with its unit"),
+        ("4", "expected text, got 4"),
+    ],
+)
+def test_a_bad_sort_memory_is_refused_where_it_stands(value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"backups:\n  restore_sort_memory: {value}\n", file="opsbook.yaml", env={})
+    (issue,) = [str(i) for i in caught.value.issues]
+    assert issue.startswith("opsbook.yaml:2:24: backups.restore_sort_memory: "), issue
+    assert message in issue, issue
+
+
+@pytest.mark.parametrize("value", ["1MB", "1024kB", "4MB", "1GB", "2047GB", "null"])
+def test_a_good_sort_memory_is_taken(value: str) -> None:
+    config = parse_config(
+        f"backups:\n  restore_sort_memory: {value}\n", file="opsbook.yaml", env={}
+    )
+    assert config.backups.restore_sort_memory == (None if value == "null" else value)
