@@ -7,6 +7,7 @@ through real pg_restore are in test_split.)"""
 from __future__ import annotations
 
 import os
+import random
 import select
 import stat
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from opsbook.backups import split_feed
+from opsbook.backups import compressing, split_feed
 from opsbook.backups.split_feed import SplitFeeder
 from tests.backups.conftest import read_pipes
 from tests.conftest import wait_for
@@ -133,6 +134,28 @@ def test_a_damaged_file_is_named(
         finally:
             feeder.stop()
     assert said in (feeder.failure or "")
+
+
+def test_a_byte_changed_inside_a_stored_block_fails_on_the_frame_checksum(
+    tmp_path: Path,
+) -> None:
+    """Rows of random bytes do not compress: zstd stores them as they are, so a changed
+    byte decodes without complaint, the same size; only the frame's checksum catches it."""
+    noise = random.Random(15).randbytes(2_000_000).replace(b"\n", b"x")
+    whole = b"".join(noise[n : n + 99] + b"\n" for n in range(0, len(noise), 99))
+    packed = bytearray(compressing.compressor(1).compress(whole))
+    middle = len(packed) // 2
+    packed[middle] ^= 0xFF
+    source = tmp_path / "3001.dat.zst"
+    source.write_bytes(bytes(packed))
+    pipes = _pipes(tmp_path, 2)
+    with _drained(pipes):
+        feeder = SplitFeeder(source, pipes, raw_bytes=len(whole)).start()
+        try:
+            wait_for(lambda: feeder.failure is not None)
+        finally:
+            feeder.stop()
+    assert "checksum" in (feeder.failure or "")
 
 
 def test_a_reader_that_stops_and_one_that_never_opens_do_not_hang(tmp_path: Path) -> None:
