@@ -126,14 +126,19 @@ def test_a_damaged_file_is_named(
     whole = body + b"\\.\n\n\n"
     source = _file(tmp_path, whole)
     source.write_bytes(damage(source.read_bytes()))
+    assert said in _failure(tmp_path, source, len(whole))
+
+
+def _failure(tmp_path: Path, source: Path, raw_bytes: int) -> str:
+    """What a feeder of `source` into two drained pipes failed with."""
     pipes = _pipes(tmp_path, 2)
     with _drained(pipes):
-        feeder = SplitFeeder(source, pipes, raw_bytes=len(whole)).start()
+        feeder = SplitFeeder(source, pipes, raw_bytes=raw_bytes).start()
         try:
             wait_for(lambda: feeder.failure is not None)
         finally:
             feeder.stop()
-    assert said in (feeder.failure or "")
+    return feeder.failure or ""
 
 
 def test_a_byte_changed_inside_a_stored_block_fails_on_the_frame_checksum(
@@ -148,14 +153,7 @@ def test_a_byte_changed_inside_a_stored_block_fails_on_the_frame_checksum(
     packed[middle] ^= 0xFF
     source = tmp_path / "3001.dat.zst"
     source.write_bytes(bytes(packed))
-    pipes = _pipes(tmp_path, 2)
-    with _drained(pipes):
-        feeder = SplitFeeder(source, pipes, raw_bytes=len(whole)).start()
-        try:
-            wait_for(lambda: feeder.failure is not None)
-        finally:
-            feeder.stop()
-    assert "checksum" in (feeder.failure or "")
+    assert "checksum" in _failure(tmp_path, source, len(whole))
 
 
 def test_a_reader_that_stops_and_one_that_never_opens_do_not_hang(tmp_path: Path) -> None:
