@@ -3,10 +3,13 @@ cannot be used into one line, whichever command met it."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import errno
 import functools
 import gc
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +281,43 @@ def main() -> None:
     is left for it to release (each command closes its store and files as it ends;
     standard output is flushed by the interpreter whatever the collector does)."""
     try:
+        _refuse_undecodable(sys.argv[1:])
         command()()
+    except OSError as exc:
+        if exc.errno not in _CANNOT_WRITE:
+            raise
+        _output_lost(exc)
     finally:
         gc.freeze()
+
+
+# A full disk or quota, a dead terminal: the command's output cannot be written.
+_CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG}
+
+
+def _refuse_undecodable(args: list[str]) -> None:
+    """Exit 2 naming the first argument that is not UTF-8 (Python hands such bytes over
+    as lone surrogates, which no store, JSON or terminal takes) before anything runs."""
+    for number, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            from opsbook.console import visible
+
+            shown = visible(arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+            sys.stderr.write(
+                f"error: argument {number} is not UTF-8 text: {shown}; nothing was changed\n"
+            )
+            raise SystemExit(2) from None
+
+
+def _output_lost(exc: OSError) -> None:
+    """One line on stderr instead of a traceback, and exit 1; standard output goes to
+    /dev/null so the interpreter's last flush of it cannot fail again."""
+    with contextlib.suppress(OSError):
+        sys.stderr.write(f"error: cannot write the output: {exc.strerror or exc}\n")
+        sys.stderr.flush()
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(1) from None

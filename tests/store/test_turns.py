@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -210,3 +211,34 @@ def test_incident_open_waits_for_the_store_and_is_recorded(tmp_path: Path, db: P
             ("P0", "checkout down")
         ]
     holder.close()
+
+
+def test_ctrl_c_while_waiting_for_the_store_ends_the_command_at_once(
+    tmp_path: Path, db: Path
+) -> None:
+    """SQLite waits for its write lock in C, where a Ctrl-C is not heard: the command
+    waits in short attempts, so it ends (130, as typer does) while the lock is still held,
+    not after the 120 s bound, and writes nothing."""
+    config = tmp_path / "opsbook.yaml"
+    config.write_text(f"store: {{url: 'sqlite:///{db}'}}\n")
+    holder = _holding_the_lock(db)
+    said = tmp_path / "stderr.txt"
+    try:
+        with said.open("w") as stderr:
+            opened = subprocess.Popen(
+                [sys.executable, "-m", "opsbook", "--config", str(config), "incident", "open",
+                 "--title", "checkout down", "--sev", "P0"],
+                stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "COLUMNS": "200"},
+            )  # fmt: skip
+            try:
+                wait_for(lambda: "waiting for the store" in said.read_text(), timeout=60)
+                opened.send_signal(signal.SIGINT)
+                assert opened.wait(timeout=60) == 130  # the lock is still held here
+            finally:
+                opened.kill()
+                opened.wait()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with sqlite3.connect(db) as reader:
+        assert reader.execute("SELECT count(*) FROM incidents").fetchone() == (0,)

@@ -28,7 +28,8 @@ def default_actor() -> str:
     """`$OPSBOOK_ACTOR`, else the OS user: every entry names a person or a service."""
     configured = os.environ.get("OPSBOOK_ACTOR")
     if configured:
-        return configured
+        # Bytes that are not UTF-8 arrive as lone surrogates: kept, as visible escapes.
+        return configured.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     try:
         return getpass.getuser()
     except (KeyError, OSError):

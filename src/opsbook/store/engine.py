@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from opsbook.console import visible
 from opsbook.jsonout import dumps
 
 
@@ -75,12 +76,26 @@ def normalize_url(url: str, *, base_dir: Path | None = None) -> str:
         database = parsed.database or ""
         if database and database != ":memory:" and not Path(database).is_absolute():
             database = str((base_dir or Path.cwd()) / database)
+        _utf8_path(database)
         return str(parsed.set(drivername="sqlite+pysqlite", database=database))
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     raise StoreUrlError(
         f"store.url uses {backend!r}; opsbook's store runs on sqlite:/// or postgresql://"
     )
+
+
+def _utf8_path(path: str) -> None:
+    """StoreUrlError when the SQLite file's path (a folder's name, often) holds bytes that
+    are not UTF-8: SQLite and SQLAlchemy take only text."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = visible(path.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+        raise StoreUrlError(
+            f"the store's file {shown} has a path that is not UTF-8 text: run opsbook from"
+            " another folder, or set store.url to a path that is"
+        ) from None
 
 
 def make_engine(url: str, *, base_dir: Path | None = None) -> Engine:

@@ -14,6 +14,8 @@ from opsbook.store.engine import READ_ONLY, WAIT_MS, is_locked, make_engine
 from opsbook.store.migrate import upgrade as apply_migrations
 from opsbook.store.turns import Patience, Turns, Wait
 
+LOCK_SLICE = 0.25  # seconds one attempt at SQLite's write lock may wait (see _begun)
+
 
 class Store:
     """`waiting`, when given, makes this a person's store (a CLI command): its units of work
@@ -66,17 +68,24 @@ class Store:
         self.engine.dispose()
 
     def _begun(self, wait: Wait) -> Session:
-        """A session holding the write lock: a quiet attempt, then (said) one up to the bound.
-        BEGIN is the only statement that waits: IMMEDIATE takes the lock up front."""
+        """A session holding the write lock: quiet attempts, then (said) more up to the bound.
+        BEGIN is the only statement that waits: IMMEDIATE takes the lock up front. Each
+        attempt waits at most LOCK_SLICE: SQLite's wait is C code that a Ctrl-C cannot
+        stop, so the person's Ctrl-C is heard between attempts, not after the bound."""
         while True:
             session = self._sessions()
             session.begin()
             try:
-                session.connection(execution_options={WAIT_MS: round(wait.left() * 1000)})
+                slice_ms = round(min(wait.left(), LOCK_SLICE) * 1000)
+                session.connection(execution_options={WAIT_MS: slice_ms})
                 return session
             except exc.OperationalError as error:
                 session.close()
-                if not is_locked(error) or wait.said:
+                if not is_locked(error):
+                    raise
+                if wait.left() > 0:
+                    continue
+                if wait.said:
                     raise
                 wait.say()
 
