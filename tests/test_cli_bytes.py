@@ -74,3 +74,21 @@ def test_output_to_a_full_disk_is_one_line_and_exit_1(folder: Path) -> None:
         done = _opsbook("incident", "list", cwd=folder, stdout=full.fileno())
     assert done.returncode == 1
     assert done.stderr.decode() == "error: cannot write the output: No space left on device\n"
+
+
+def test_a_full_disk_under_a_file_is_named_and_output_is_kept(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Not the console's output: the full disk is under a file the command wrote."""
+    from opsbook import cli
+
+    print("what the command said before")
+    with pytest.raises(SystemExit) as ended:
+        cli._output_lost(OSError(28, "No space left on device", "/reports/drill-3\x1b[2J.json"))
+    assert ended.value.code == 1
+    said = capsys.readouterr()
+    assert said.out == "what the command said before\n"
+    assert said.err == (
+        "error: cannot write a file (/reports/drill-3\\x1b[2J.json): No space left on device;"
+        " what was done before stays\n"
+    )

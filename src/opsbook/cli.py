@@ -312,12 +312,21 @@ def _refuse_undecodable(args: list[str]) -> None:
 
 
 def _output_lost(exc: OSError) -> None:
-    """One line on stderr instead of a traceback, and exit 1; standard output goes to
-    /dev/null so the interpreter's last flush of it cannot fail again."""
+    """One line on stderr instead of a traceback, and exit 1. When it is the console's
+    output that cannot be written, standard output goes to /dev/null so the interpreter's
+    last flush of it cannot fail again; otherwise a file the command was writing is full,
+    and the line says which when Python knows (what the command did before stays done)."""
+    from opsbook.console import OutputLost, visible
+
+    if isinstance(exc, OutputLost):
+        said = f"cannot write the output: {exc.strerror or exc}"
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+    else:
+        where = f" ({visible(exc.filename)})" if exc.filename else ""
+        said = f"cannot write a file{where}: {exc.strerror or exc}; what was done before stays"
     with contextlib.suppress(OSError):
-        sys.stderr.write(f"error: cannot write the output: {exc.strerror or exc}\n")
+        sys.stderr.write(f"error: {said}\n")
         sys.stderr.flush()
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
     raise SystemExit(1) from None

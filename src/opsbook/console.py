@@ -12,12 +12,13 @@ cannot clear the screen, retitle the window or reorder a line.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import re
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import IntEnum
 from typing import Any, NoReturn, TypeVar
 
@@ -137,6 +138,23 @@ class Table(rich_table.Table):
         super().add_row(*cells, style=style, end_section=end_section)
 
 
+class OutputLost(OSError):
+    """A console's own output could not be written (a full disk under a redirect, a
+    terminal gone): not a file the command was writing (cli.main tells them apart)."""
+
+
+@contextlib.contextmanager
+def output_lost_when_it_fails() -> Iterator[None]:
+    try:
+        yield
+    except OutputLost:
+        raise
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise  # click's own: a reader that stopped (`| head`) ends the command quietly
+        raise OutputLost(exc.errno, exc.strerror) from exc
+
+
 class VisibleConsole(Console):
     """The last line of defence: a control character in any text Rich is about to write is
     shown escaped. Rich's own colours are styles and its cursor moves are control
@@ -152,7 +170,8 @@ class VisibleConsole(Console):
         if options.get("soft_wrap") is None:
             wrapping = self.is_terminal if self.wrap is None else self.wrap
             options["soft_wrap"] = not wrapping
-        super().print(*objects, **options)
+        with output_lost_when_it_fails():
+            super().print(*objects, **options)
 
     def render(
         self, renderable: RenderableType, options: ConsoleOptions | None = None
@@ -228,8 +247,9 @@ def print_json(data: Any) -> None:
     """Machine output goes to stdout unstyled, one document per command, RFC 8259 JSON
     (a NaN or an infinity is null). JSON escapes every control character and
     (ensure_ascii) every non-ASCII one, so data cannot reach the terminal raw here either."""
-    console.file.write(dumps(data, indent=2, default=_default) + "\n")
-    console.file.flush()
+    with output_lost_when_it_fails():
+        console.file.write(dumps(data, indent=2, default=_default) + "\n")
+        console.file.flush()
 
 
 Row = TypeVar("Row")

@@ -197,7 +197,7 @@ class _RefusingCompressor:
     """zstd failing part-way (what it says when it runs out of memory): the library's
     boundary, faked; opsbook's own follower runs as it does in production."""
 
-    def __init__(self, level: int = 3) -> None:
+    def __init__(self, level: int = 3, **options: object) -> None:
         self.level = level
 
     def compressobj(self) -> _RefusingCompressor:

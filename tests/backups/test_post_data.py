@@ -8,6 +8,10 @@ into another stage; a bad size is refused where it stands."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -18,6 +22,7 @@ from opsbook.backups.errors import BackupError
 from opsbook.config import ConfigError, parse_config
 from tests.backups.conftest import Backups, write_config
 from tests.backups.test_split import _pg_restores
+from tests.conftest import wait_for
 
 SOURCE = r"""
 create table orgs (id int primary key, name text not null);
@@ -51,6 +56,9 @@ create materialized view busiest as
 -- Which maintenance_work_mem the session that refreshed it had.
 create materialized view sorted_in as
     select current_setting('maintenance_work_mem') as memory;
+comment on constraint attempts_user_id_fkey on attempts is 'every attempt has its user';
+comment on index attempts_user is 'for the per-user page';
+comment on table attempts is 'one row a try';
 create table ddl_log (tag text);
 create function log_ddl() returns event_trigger language plpgsql as $$
 begin
@@ -100,6 +108,10 @@ def test_keys_views_and_event_triggers_come_back_and_no_event_trigger_fires(
         "select evtname, evtevent, evtenabled from pg_event_trigger",
         "select indexname, indexdef from pg_indexes where schemaname = 'public' order by 1",
         "select inhrelid::regclass::text, inhparent::regclass::text from pg_inherits order by 1",
+        "select objoid::regclass::text, description from pg_description d"
+        " join pg_class c on c.oid = d.objoid order by 1",
+        "select c.conname, d.description from pg_description d"
+        " join pg_constraint c on c.oid = d.objoid order by 1",
         "select count(*), sum(id) from events",
     ):
         assert _all(empty_target, query) == _all(staged_db, query), query
@@ -109,6 +121,24 @@ def test_keys_views_and_event_triggers_come_back_and_no_event_trigger_fires(
     assert _all(empty_target, "select memory from sorted_in") == [("4MB",)]
     with psycopg.connect(empty_target) as conn, pytest.raises(psycopg.errors.ForeignKeyViolation):
         conn.execute("insert into attempts (org_id, user_id) values (99, 1)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_restore_that_is_not_split_creates_its_event_triggers_last(
+    backups: Backups, staged_db: str, empty_target: str, jobs: str
+) -> None:
+    created = backups.json("create")
+    result = backups.run(
+        "restore", str(created["id"]), "--target", empty_target, "--yes", "--json", "--jobs", jobs
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["split"] == []
+    assert _all(empty_target, "select evtname from pg_event_trigger") == [("log_every_ddl",)]
+    assert _all(empty_target, "select * from ddl_log") == []
+    assert _all(empty_target, "select * from per_org order by org_id") == _all(
+        staged_db, "select * from per_org order by org_id"
+    )
 
 
 @pytest.mark.slow
@@ -139,7 +169,7 @@ def test_a_refresh_that_fails_names_its_stage_and_stops_every_pg_restore(
     created = backups.json("create")
     result = backups.run("restore", str(created["id"]), "--target", empty_target, "--yes")
     assert result.exit_code == 1, result.output
-    assert "pg_restore of the materialized views' data exited with 1" in result.stderr
+    assert "pg_restore of the materialized views' data (post-data) exited with 1" in result.stderr
     assert "division by zero" in result.stderr
     assert _pg_restores() == []
 
@@ -160,10 +190,11 @@ def test_stages_go_by_the_kind_after_the_oids_never_by_a_name() -> None:
         _line(7, "COMMENT", "- EVENT TRIGGER log_every_ddl"),
         _line(8, "COMMENT", "public TABLE attempts"),
         _line(9, "CONSTRAINT", "public attempts attempts_pkey"),
+        _line(10, "SECURITY LABEL", "public CONSTRAINT fk ON attempts"),
     ]
     stages = split.post_data_stages(toc)
-    assert stages.later == [4, 5] and stages.last == [6, 7]
-    assert stages.first(toc) == [1, 2, 3, 8, 9]
+    assert stages.later == [4, 5] and stages.last == [6, 7, 8, 10]
+    assert stages.first(toc) == [1, 2, 3, 9]
     assert split.post_data_stages(toc[:3]) == split.Stages([], [])
 
 
@@ -175,6 +206,14 @@ def test_the_sort_memory_goes_after_the_callers_own_pgoptions() -> None:
     }
     assert loading.session_settings({}, "512MB") == {"PGOPTIONS": "-c maintenance_work_mem=512MB"}
     assert loading.session_settings(env, None) is env
+    own = {"PGOPTIONS": "-c maintenance_work_mem=64MB"}
+    assert loading.session_settings(own, "4MB") is own  # the caller's choice wins
+    even = {"PGOPTIONS": "-c application_name=x\\\\"}  # an escaped backslash: fine
+    assert loading.session_settings(even, "4MB") == {
+        "PGOPTIONS": "-c application_name=x\\\\ -c maintenance_work_mem=4MB"
+    }
+    with pytest.raises(BackupError, match="PGOPTIONS ends with a backslash"):
+        loading.session_settings({"PGOPTIONS": "-c application_name=x\\"}, "4MB")
     for hostile in ("4MB -c fsync=off", "4MB\\ x", "$(touch pwned)", "4MB\x00", ""):
         with pytest.raises(BackupError, match="not a memory size"):
             loading.session_settings({}, hostile)
@@ -209,3 +248,63 @@ def test_a_good_sort_memory_is_taken(value: str) -> None:
         f"backups:\n  restore_sort_memory: {value}\n", file="opsbook.yaml", env={}
     )
     assert config.backups.restore_sort_memory == (None if value == "null" else value)
+
+
+SPLIT_AND_RUN = (
+    "import sys; from opsbook.backups import split; split.SPLIT_AT = 1;"
+    " from opsbook.cli import main; sys.argv = ['opsbook', *sys.argv[1:]]; main()"
+)
+
+
+def _restoring(url: str) -> list[str]:
+    """What pg_restore's sessions on the database of `url` are running."""
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "select query from pg_stat_activity where datname = current_database()"
+            " and application_name = 'pg_restore'"
+        )
+        return [row[0] for row in found]
+
+
+def _programs_under(folder: Path) -> list[int]:
+    """Live processes whose command line names something in `folder`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes()
+        except OSError:
+            continue
+        if str(folder).encode() in words:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_long_refresh_ends_every_worker_and_its_session(
+    backups: Backups, staged_db: str, empty_target: str, tmp_path: Path
+) -> None:
+    """pg_restore -j's workers are its children, and the server goes on with a statement
+    whose client was killed: both must end with the restore, not when the refresh does."""
+    with psycopg.connect(staged_db, autocommit=True) as conn:
+        conn.execute(
+            "create table flag (n int);"
+            " create function nap(n int) returns int language sql as 'select 1 from pg_sleep(n)';"
+            " create materialized view slow as select nap(n) from flag;"
+            " insert into flag values (600)"  # the restore's refresh sleeps 10 minutes
+        )
+    created = backups.json("create")
+    restore = subprocess.Popen(
+        [sys.executable, "-c", SPLIT_AND_RUN, "--config", str(backups.config), "backup",
+         "restore", str(created["id"]), "--target", empty_target, "--yes", "--jobs", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "OPSBOOK_SERVER": "off"},
+    )  # fmt: skip
+    try:
+        wait_for(lambda: any("REFRESH" in q for q in _restoring(empty_target)), timeout=120)
+        restore.send_signal(signal.SIGINT)
+        assert restore.wait(timeout=60) == 130
+    finally:
+        restore.kill()
+        restore.wait()
+    assert _programs_under(tmp_path) == []  # no pg_restore, no worker of one
+    wait_for(lambda: _restoring(empty_target) == [], timeout=60)  # not after 10 minutes

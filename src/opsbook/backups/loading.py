@@ -9,6 +9,7 @@ dropped under a pg_restore still writing into it.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -85,6 +86,19 @@ def start_restore(
     return pgdump.Running(argv, env, jobs, program="pg_restore")
 
 
+def end_restore_sessions(url: str) -> None:
+    """After a restore into `url` failed or was stopped: end the sessions pg_restore still
+    has there. Its programs are killed, but PostgreSQL finishes a statement whose client
+    is gone (a REFRESH, an index build) before it notices, holding its locks meanwhile.
+    Best effort: a target that cannot be reached has no such session to end."""
+    with contextlib.suppress(psycopg.Error), queries.connect(url) as conn:
+        conn.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity"
+            " where datname = current_database() and application_name = 'pg_restore'"
+            " and pid <> pg_backend_pid()"
+        )
+
+
 def restore_failure(running: pgdump.Running, code: int, url: str, what: str = "") -> str:
     """What a pg_restore that exited with `code` said, its password masked."""
     of = f" of {what}" if what else ""
@@ -94,13 +108,20 @@ def restore_failure(running: pgdump.Running, code: int, url: str, what: str = ""
 def session_settings(env: dict[str, str], sort_memory: str | None) -> dict[str, str]:
     """`env` whose PGOPTIONS (which libpq sends with every connection the program opens)
     also sets maintenance_work_mem to `sort_memory` (a size the config checked, e.g.
-    "4MB": no space or backslash in it), after any options the caller already had."""
-    if sort_memory is None:
-        return env
+    "4MB": no space or backslash in it), after any options the caller already had; a
+    maintenance_work_mem among those is left to win."""
+    given = env.get("PGOPTIONS", "")
+    if sort_memory is None or "maintenance_work_mem" in given:
+        return env  # the caller's own choice wins
     if not MEMORY_SIZE.fullmatch(sort_memory):
         raise BackupError(f"{visible(sort_memory)}: not a memory size such as 4MB")
-    given = env.get("PGOPTIONS", "").strip()
-    return {**env, "PGOPTIONS": f"{given} -c maintenance_work_mem={sort_memory}".strip()}
+    if (len(given) - len(given.rstrip("\\"))) % 2:
+        raise BackupError(
+            "PGOPTIONS ends with a backslash, which would escape the next option:"
+            f" {visible(given)}; end it with a space or another backslash"
+        )
+    ours = f"-c maintenance_work_mem={sort_memory}"
+    return {**env, "PGOPTIONS": f"{given} {ours}" if given.strip() else ours}
 
 
 def run_sql_file(

@@ -10,6 +10,7 @@ newer pg_dump ("unsupported version in file header"): it must be at least the du
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -174,6 +175,8 @@ class Running:
             text=True,
             errors="replace",
             preexec_fn=_die_with_parent,
+            # Its own group: `-j`'s workers are its children, and `stop` ends them too.
+            process_group=0,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -206,8 +209,11 @@ class Running:
         return code
 
     def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
+        """Kill the program and the workers it forked (a worker left alone finishes the
+        item it is on, however long that takes)."""
+        if self._process.poll() is None:  # alive: its pid is still its group's id
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
 
     def error(self) -> str:

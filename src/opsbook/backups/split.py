@@ -17,7 +17,8 @@ That takes three runs of pg_restore instead of one, in the order of its own sect
 3. post-data, in stages (post_data_stages): first everything but foreign keys,
    materialized views' data and event triggers (indexes, primary keys, triggers, rules,
    policies, grants); then the foreign keys and the materialized views' refreshes at
-   once; then the event triggers, which pg_restore also creates last. One pg_restore
+   once; then comments and security labels (one may be on a foreign key) and the event
+   triggers, which pg_restore also creates last. One pg_restore
    runs each FK on a table after the other (each takes a SHARE ROW EXCLUSIVE lock), and
    refreshes only after them; side by side they use both cores: on the bench's database
    3 FKs took 7.5 s and 2 refreshes 11 s, one after the other.
@@ -49,7 +50,10 @@ EVERY = 0.2  # seconds between looks at the running pg_restores
 _DATA = re.compile(r"(\d+); \d+ \d+ TABLE DATA (.*)\Z")
 # An entry's kind follows its id and two OIDs; a name comes only after it.
 _LATER = re.compile(r"(\d+); \d+ \d+ (FK CONSTRAINT|MATERIALIZED VIEW DATA) ")
-_LAST = re.compile(r"(\d+); \d+ \d+ (EVENT TRIGGER|COMMENT - EVENT TRIGGER) ")
+# A comment or label may be on a foreign key: it waits for the keys (pg_restore puts them
+# before the event triggers in that last run, as it always does).
+_TRIGGERS = re.compile(r"(\d+); \d+ \d+ (EVENT TRIGGER|COMMENT - EVENT TRIGGER) ")
+_LAST = re.compile(r"(\d+); \d+ \d+ (EVENT TRIGGER|COMMENT|SECURITY LABEL) ")
 
 
 @dataclass(frozen=True)
@@ -139,18 +143,42 @@ def restore_backup(
     that did not decompress. No pg_restore is left running, whatever happens."""
     if split is None:
         split = plan_split(tool, backup, manifest, jobs=jobs, clean=clean)
+    try:
+        return _restore(
+            tool, backup, url, work_root, jobs, clean, keep_owners, split, sort_memory, tick
+        )
+    except BaseException:
+        loading.end_restore_sessions(url)
+        raise
+
+
+def _restore(
+    tool: pgdump.PgTool,
+    backup: Path,
+    url: str,
+    work_root: Path,
+    jobs: int,
+    clean: bool,
+    keep_owners: bool,
+    split: Sequence[SplitTable],
+    sort_memory: str | None,
+    tick: Callable[[int], None],
+) -> Loaded:
     with streaming.streamed_copy(backup, work_root, leave={t.file for t in split}) as dump:
         if not split:
-            loading.restore_dump(
-                tool,
-                dump.folder,
-                url,
-                jobs=jobs,
-                clean=clean,
-                keep_owners=keep_owners,
-                sort_memory=sort_memory,
-                tick=tick,
-            )
+            toc = [] if clean else archive.table_of_contents(tool, backup)
+            for options in _whole_then(_event_triggers(toc), toc, dump.folder):
+                loading.restore_dump(
+                    tool,
+                    dump.folder,
+                    url,
+                    jobs=jobs,
+                    clean=clean,
+                    keep_owners=keep_owners,
+                    options=options,
+                    sort_memory=sort_memory,
+                    tick=tick,
+                )
             dump.finish()
             return Loaded({})
         toc = archive.table_of_contents(tool, backup)
@@ -170,7 +198,7 @@ class Stages:
     id but those of the other two."""
 
     later: list[int]  # foreign keys and materialized views' data, side by side
-    last: list[int]  # event triggers and their comments
+    last: list[int]  # comments, security labels and event triggers
 
     def first(self, toc: Sequence[str]) -> list[int]:
         held = {*self.later, *self.last}
@@ -182,6 +210,27 @@ def post_data_stages(toc: Sequence[str]) -> Stages:
     later = [int(m.group(1)) for line in toc if (m := _LATER.match(line))]
     last = [int(m.group(1)) for line in toc if (m := _LAST.match(line))]
     return Stages(later, last)
+
+
+def _event_triggers(toc: Sequence[str]) -> list[int]:
+    """The event triggers of `toc` and their comments."""
+    return [int(m.group(1)) for line in toc if (m := _TRIGGERS.match(line))]
+
+
+def _whole_then(triggers: list[int], toc: Sequence[str], folder: Path) -> list[list[str]]:
+    """One pg_restore's options per run of a restore that is not split: the whole archive
+    in one; with event triggers, everything else first and then them, so none fires on
+    the restore's own statements (pg_restore 15 creates them before it refreshes
+    materialized views)."""
+    if not triggers:
+        return [[]]
+    runs = []
+    for name, ids in (("all-but-triggers", [i for i in _ids(toc) if i not in triggers]),
+                      ("triggers", triggers)):  # fmt: skip
+        listed = folder.parent / f"{name}.list"
+        listed.write_text("".join(f"{i}\n" for i in ids))
+        runs.append([f"--use-list={listed}"])
+    return runs
 
 
 def _ids(toc: Sequence[str]) -> list[int]:
@@ -248,7 +297,8 @@ class _Sections:
                 run.running.stop()
             raise
         if stages.last:
-            self.run("post-data", "the event triggers (post-data)", stages.last)
+            what = "comments, security labels and event triggers (post-data)"
+            self.run("post-data", what, stages.last)
 
     def load_data(
         self,
@@ -329,7 +379,10 @@ def _later_runs(toc: Sequence[str], later: Sequence[int]) -> list[tuple[str, lis
     kinds = {int(m.group(1)): m.group(2) for line in toc if (m := _LATER.match(line))}
     keys = [i for i in later if kinds.get(i) == "FK CONSTRAINT"]
     views = [i for i in later if kinds.get(i) != "FK CONSTRAINT"]
-    named = [("the foreign keys (post-data)", keys), ("the materialized views' data", views)]
+    named = [
+        ("the foreign keys (post-data)", keys),
+        ("the materialized views' data (post-data)", views),
+    ]
     return [(name, ids) for name, ids in named if ids]
 
 

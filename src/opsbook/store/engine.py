@@ -93,8 +93,8 @@ def _utf8_path(path: str) -> None:
     except UnicodeEncodeError:
         shown = visible(path.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
         raise StoreUrlError(
-            f"the store's file {shown} has a path that is not UTF-8 text: run opsbook from"
-            " another folder, or set store.url to a path that is"
+            f"the store's file {shown} has a path that is not UTF-8 text: set store.url to"
+            " an absolute path that is (sqlite:////var/lib/opsbook/opsbook.db)"
         ) from None
 
 
