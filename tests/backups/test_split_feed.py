@@ -66,6 +66,7 @@ def test_every_row_arrives_whole_in_one_stream_and_the_end_line_in_none(
     pipes = _pipes(tmp_path, 3)
     feeder = SplitFeeder(source, pipes).start()
     found = list(read_pipes(pipes).values())
+    assert feeder.done(10.0)  # every pipe closed: the file was handed on to its end
     feeder.stop()
     assert feeder.failure is None
     assert all(found) and feeder.fed == [len(f) for f in found]  # each stream had rows
@@ -154,6 +155,18 @@ def test_a_byte_changed_inside_a_stored_block_fails_on_the_frame_checksum(
     source = tmp_path / "3001.dat.zst"
     source.write_bytes(bytes(packed))
     assert "checksum" in _failure(tmp_path, source, len(whole))
+
+
+def test_a_feeder_whose_pipes_are_never_opened_is_not_done_and_still_stops(
+    tmp_path: Path,
+) -> None:
+    """More chunks than the queues hold, no reader: the rows cannot all be handed on (what
+    split._watch fails a restore for once the streams have ended)."""
+    source = _file(tmp_path, b"x" * 99 + b"\n" * 1 + (b"y" * 99 + b"\n") * 450_000)
+    feeder = SplitFeeder(source, _pipes(tmp_path, 2)).start()
+    assert not feeder.done(0.2)
+    feeder.stop()
+    assert feeder.failure is None and feeder.fed == [0, 0]
 
 
 def test_a_reader_that_stops_and_one_that_never_opens_do_not_hang(tmp_path: Path) -> None:

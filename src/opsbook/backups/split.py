@@ -47,6 +47,7 @@ from opsbook.backups.split_feed import SplitFeeder
 # A data file this large (compressed, as stored) has its rows split across the jobs.
 SPLIT_AT = 64 * 1024 * 1024
 EVERY = 0.2  # seconds between looks at the running pg_restores
+STRAGGLE = 1.0  # seconds a feeder may take to end once all its streams have
 _DATA = re.compile(r"(\d+); \d+ \d+ TABLE DATA (.*)\Z")
 # An entry's kind follows its id and two OIDs; a name comes only after it.
 _LATER = re.compile(r"(\d+); \d+ \d+ (FK CONSTRAINT|MATERIALIZED VIEW DATA) ")
@@ -317,7 +318,9 @@ class _Sections:
                 source = backup / files.DUMP / table.file
                 feeder = SplitFeeder(source, pipes, raw_bytes=table.raw_bytes)
                 feeders.append((table, feeder.start()))
-                runs += [self._stream(table, n, folder) for n, folder in enumerate(folders)]
+                # One list for the table's streams, written before any of them reads it.
+                listed = self._list(f"split-{table.dump_id}.list", [table.dump_id])
+                runs += [self._stream(table, n, folder, listed) for n, folder in enumerate(folders)]
             runs.append(self._others(toc, split))
             _watch(runs, feeders, self.url, tick)
         except BaseException:
@@ -341,8 +344,7 @@ class _Sections:
         os.mkfifo(folder / f"{table.dump_id}.dat", stat.S_IRUSR | stat.S_IWUSR)
         return folder
 
-    def _stream(self, table: SplitTable, n: int, folder: Path) -> _Run:
-        listed = self._list(f"split-{table.dump_id}.list", [table.dump_id])
+    def _stream(self, table: SplitTable, n: int, folder: Path, listed: Path) -> _Run:
         running = self._start(folder, 1, [f"--use-list={listed}"])
         return _Run(
             f"the rows of {table.shown} (stream {n + 1} of {table.streams})", table, running
@@ -403,10 +405,15 @@ def _watch(
                 raise BackupFailed(loading.restore_failure(run.running, code, url, run.what))
             if code is not None:
                 pending.remove(run)
+        split = {r.table for r in runs if r.table} - {r.table for r in pending if r.table}
         for table, feeder in feeders:
             if feeder.failure is not None:
                 raise BackupFailed(
                     f"cannot decompress the rows of {table.shown} ({table.file}): {feeder.failure}"
                 )
-        split = {r.table for r in runs if r.table} - {r.table for r in pending if r.table}
+            if table in split and not feeder.done(STRAGGLE):
+                raise BackupFailed(
+                    f"the streams of {table.shown} ended before all its rows were handed to"
+                    " them: a pg_restore read no rows"
+                )
         tick(runs[-1].running.finished + len(split))

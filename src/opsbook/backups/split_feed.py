@@ -61,6 +61,13 @@ class SplitFeeder:
             thread.start()
         return self
 
+    def done(self, within: float) -> bool:
+        """Whether the file was read and handed on to the end, waiting up to `within`
+        seconds for that: once every stream has ended, it must be (a stream whose
+        pg_restore never opened its pipe would leave the rest of the rows unhanded)."""
+        self._threads[0].join(timeout=within)
+        return not self._threads[0].is_alive()
+
     def stop(self) -> None:
         """Idempotent; call once the readers have ended or been killed (a writer blocked on
         a live reader that never reads would wait for it)."""
