@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from opsbook.backups import loading, split
+from opsbook.backups import loading, split, stages
 from opsbook.backups.errors import BackupError
 from opsbook.config import ConfigError, parse_config
 from tests.backups.conftest import Backups, write_config
@@ -192,10 +192,10 @@ def test_stages_go_by_the_kind_after_the_oids_never_by_a_name() -> None:
         _line(9, "CONSTRAINT", "public attempts attempts_pkey"),
         _line(10, "SECURITY LABEL", "public CONSTRAINT fk ON attempts"),
     ]
-    stages = split.post_data_stages(toc)
-    assert stages.later == [4, 5] and stages.last == [6, 7, 8, 10]
-    assert stages.first(toc) == [1, 2, 3, 9]
-    assert split.post_data_stages(toc[:3]) == split.Stages([], [])
+    staged = stages.post_data_stages(toc)
+    assert staged.later == [4, 5] and staged.last == [6, 7, 8, 10]
+    assert staged.first(toc) == [1, 2, 3, 9]
+    assert stages.post_data_stages(toc[:3]) == stages.Stages([], [])
 
 
 def test_the_sort_memory_goes_after_the_callers_own_pgoptions() -> None:

@@ -14,7 +14,7 @@ That takes three runs of pg_restore instead of one, in the order of its own sect
 1. pre-data: types, tables, functions, sequences, the table entries of large objects;
 2. data, all at once: one `pg_restore -j N --section=data -L` of every entry but the
    split tables' rows (other tables, SEQUENCE SET, large objects), and the streams;
-3. post-data, in stages (post_data_stages): first everything but foreign keys,
+3. post-data, in stages (stages.py): first everything but foreign keys,
    materialized views' data and event triggers (indexes, primary keys, triggers, rules,
    policies, grants); then the foreign keys and the materialized views' refreshes at
    once; then comments and security labels (one may be on a foreign key) and the event
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opsbook.backups import archive, compare, files, loading, pgdump, streaming
+from opsbook.backups import archive, compare, files, loading, pgdump, stages, streaming
 from opsbook.backups.errors import BackupFailed
 from opsbook.backups.split_feed import SplitFeeder
 
@@ -49,12 +49,6 @@ SPLIT_AT = 64 * 1024 * 1024
 EVERY = 0.2  # seconds between looks at the running pg_restores
 STRAGGLE = 1.0  # seconds a feeder may take to end once all its streams have
 _DATA = re.compile(r"(\d+); \d+ \d+ TABLE DATA (.*)\Z")
-# An entry's kind follows its id and two OIDs; a name comes only after it.
-_LATER = re.compile(r"(\d+); \d+ \d+ (FK CONSTRAINT|MATERIALIZED VIEW DATA) ")
-# A comment or label may be on a foreign key: it waits for the keys (pg_restore puts them
-# before the event triggers in that last run, as it always does).
-_TRIGGERS = re.compile(r"(\d+); \d+ \d+ (EVENT TRIGGER|COMMENT - EVENT TRIGGER) ")
-_LAST = re.compile(r"(\d+); \d+ \d+ (EVENT TRIGGER|COMMENT|SECURITY LABEL) ")
 
 
 @dataclass(frozen=True)
@@ -168,7 +162,7 @@ def _restore(
     with streaming.streamed_copy(backup, work_root, leave={t.file for t in split}) as dump:
         if not split:
             toc = [] if clean else archive.table_of_contents(tool, backup)
-            for options in _whole_then(_event_triggers(toc), toc, dump.folder):
+            for options in stages.whole_then(stages.event_triggers(toc), toc, dump.folder):
                 loading.restore_dump(
                     tool,
                     dump.folder,
@@ -191,51 +185,6 @@ def _restore(
         dump.finish()
         sections.post_data(toc)
         return Loaded(fed)
-
-
-@dataclass(frozen=True)
-class Stages:
-    """The post-data entries by stage (see the module's docstring): `first` is every entry
-    id but those of the other two."""
-
-    later: list[int]  # foreign keys and materialized views' data, side by side
-    last: list[int]  # comments, security labels and event triggers
-
-    def first(self, toc: Sequence[str]) -> list[int]:
-        held = {*self.later, *self.last}
-        return [i for i in _ids(toc) if i not in held]
-
-
-def post_data_stages(toc: Sequence[str]) -> Stages:
-    """Which entries of `toc` (`pg_restore --list`'s lines) wait for the first stage."""
-    later = [int(m.group(1)) for line in toc if (m := _LATER.match(line))]
-    last = [int(m.group(1)) for line in toc if (m := _LAST.match(line))]
-    return Stages(later, last)
-
-
-def _event_triggers(toc: Sequence[str]) -> list[int]:
-    """The event triggers of `toc` and their comments."""
-    return [int(m.group(1)) for line in toc if (m := _TRIGGERS.match(line))]
-
-
-def _whole_then(triggers: list[int], toc: Sequence[str], folder: Path) -> list[list[str]]:
-    """One pg_restore's options per run of a restore that is not split: the whole archive
-    in one; with event triggers, everything else first and then them, so none fires on
-    the restore's own statements (pg_restore 15 creates them before it refreshes
-    materialized views)."""
-    if not triggers:
-        return [[]]
-    runs = []
-    for name, ids in (("all-but-triggers", [i for i in _ids(toc) if i not in triggers]),
-                      ("triggers", triggers)):  # fmt: skip
-        listed = folder.parent / f"{name}.list"
-        listed.write_text("".join(f"{i}\n" for i in ids))
-        runs.append([f"--use-list={listed}"])
-    return runs
-
-
-def _ids(toc: Sequence[str]) -> list[int]:
-    return [int(line.split(";", 1)[0]) for line in toc]
 
 
 @dataclass(frozen=True)
@@ -279,13 +228,13 @@ class _Sections:
 
     def post_data(self, toc: Sequence[str]) -> None:
         """Post-data in its stages (see the module's docstring)."""
-        stages = post_data_stages(toc)
+        staged = stages.post_data_stages(toc)
         what = "indexes, constraints and triggers (post-data)"
-        if not stages.later and not stages.last:
+        if not staged.later and not staged.last:
             self.run("post-data", what)
             return
-        self.run("post-data", what, stages.first(toc))
-        later = _later_runs(toc, stages.later)
+        self.run("post-data", what, staged.first(toc))
+        later = stages.later_runs(toc, staged.later)
         runs = []
         try:
             for n, (what, ids) in enumerate(later):
@@ -297,9 +246,9 @@ class _Sections:
             for run in runs:
                 run.running.stop()
             raise
-        if stages.last:
+        if staged.last:
             what = "comments, security labels and event triggers (post-data)"
-            self.run("post-data", what, stages.last)
+            self.run("post-data", what, staged.last)
 
     def load_data(
         self,
@@ -352,7 +301,7 @@ class _Sections:
 
     def _others(self, toc: Sequence[str], split: Sequence[SplitTable]) -> _Run:
         skipped = {t.dump_id for t in split}
-        listed = self._list("others.list", [i for i in _ids(toc) if i not in skipped])
+        listed = self._list("others.list", [i for i in stages.ids(toc) if i not in skipped])
         options = ["--section=data", f"--use-list={listed}"]
         return _Run(
             "the other rows (data)", None, self._start(self.dump.folder, self.jobs, options)
@@ -374,18 +323,6 @@ class _Sections:
             options=options,
             sort_memory=self.sort_memory,
         )
-
-
-def _later_runs(toc: Sequence[str], later: Sequence[int]) -> list[tuple[str, list[int]]]:
-    """The second stage's runs: the foreign keys, and the materialized views' data."""
-    kinds = {int(m.group(1)): m.group(2) for line in toc if (m := _LATER.match(line))}
-    keys = [i for i in later if kinds.get(i) == "FK CONSTRAINT"]
-    views = [i for i in later if kinds.get(i) != "FK CONSTRAINT"]
-    named = [
-        ("the foreign keys (post-data)", keys),
-        ("the materialized views' data (post-data)", views),
-    ]
-    return [(name, ids) for name, ids in named if ids]
 
 
 def _watch(
