@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import psycopg
+import pytest
 
-from opsbook.postgres.cluster import TempCluster
+from opsbook.postgres.cluster import ClusterError, TempCluster
 from opsbook.postgres.statements import split_statements
 from tests.conftest import process_alive
 
@@ -23,6 +25,26 @@ def test_cluster_starts_serves_and_leaves_nothing() -> None:
     assert not cluster.root.exists()
     assert not process_alive(pid)
     cluster.stop()  # twice is harmless
+
+
+def test_settings_are_values_never_shell_text(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    prefix = f"%m|$(touch {marker}) 'q'; `touch {marker}` \\ "
+    cluster = TempCluster.start(settings={"log_line_prefix": prefix})
+    try:
+        with psycopg.connect(cluster.url()) as conn:
+            assert conn.execute("show log_line_prefix").fetchone() == (prefix,)
+    finally:
+        cluster.stop()
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "name, value", [("x; rm", "1"), ("Port", "1"), ("work_mem", "1\nport = 1"), ("a", "\0")]
+)
+def test_a_setting_that_is_not_one_is_refused(name: str, value: str) -> None:
+    with pytest.raises(ClusterError, match="not a server setting"):
+        TempCluster.start(settings={name: value})
 
 
 def test_split_statements_minds_quotes_comments_and_dollar_bodies() -> None:

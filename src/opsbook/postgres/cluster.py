@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -52,6 +53,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _conf_line(name: str, value: str) -> str:
+    """`name = 'value'` for postgresql.conf, the value quoted as the file wants."""
+    if not re.fullmatch(r"[a-z][a-z0-9_.]*", name) or "\0" in value or "\n" in value:
+        raise ClusterError(f"not a server setting: {name!r} = {value!r}")
+    quoted = value.replace("\\", "\\\\").replace("'", "''")
+    return f"{name} = '{quoted}'\n"
+
+
 def _run_as() -> str | None:
     return "postgres" if os.geteuid() == 0 else None
 
@@ -76,6 +85,8 @@ class TempCluster:
         cls, *, port: int | None = None, settings: dict[str, str] | None = None
     ) -> TempCluster:
         """initdb into a fresh temp dir and start a server on 127.0.0.1 (trust auth)."""
+        for name, value in (settings or {}).items():
+            _conf_line(name, value)  # refused before anything is made
         bindir = find_bindir()
         user = _run_as()
         root = Path(tempfile.mkdtemp(prefix="opsbook-pg-"))
@@ -116,15 +127,15 @@ class TempCluster:
             "max_connections": "200",
             **settings,
         }
-        opts = " ".join(f"-c {k}={v}" for k, v in options.items())
+        # In the config file, not pg_ctl's -o: pg_ctl hands -o to /bin/sh as text.
+        with (self.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write("".join(_conf_line(k, v) for k, v in options.items()))
         self._pg(
             "pg_ctl",
             "-D",
             str(self.datadir),
             "-l",
             str(self.logfile),
-            "-o",
-            opts,
             "-w",
             "-t",
             "60",
