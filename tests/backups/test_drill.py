@@ -243,3 +243,29 @@ def test_bad_input_changes_nothing(backups: Backups, pg_url: str, other_db: str)
     assert backups.json("list") == [] and not marker.exists()
     assert json.loads(backups.opsbook("drill", "list", "--json").stdout) == []
     assert _scratch_left(pg_url) == []
+
+
+def test_a_report_that_cannot_be_written_keeps_the_drill_and_leaves_no_part(
+    backups: Backups, pg_url: str
+) -> None:
+    drills = backups.folder / "drills"
+    drills.mkdir(parents=True)
+    stamp = f"{backups.clock.now():%Y%m%dT%H%M%SZ}"
+    (drills / f"drill-1-{stamp}.json.part").symlink_to("/dev/full")  # a full disk
+    result = backups.opsbook("drill", "--json")
+    assert result.exit_code == 1, result.output
+    done = json.loads(result.stdout)
+    assert done["verdict"] == "passed" and done["reports"] == {}, done
+    assert "No space left on device" in done["report_error"]
+    assert str(drills) in done["report_error"]
+    assert "the drill is recorded" in result.stderr
+    assert list(drills.iterdir()) == []  # no empty or half-written report
+    listed = json.loads(backups.opsbook("drill", "list", "--json").stdout)
+    assert [(d["id"], d["verdict"], d["report"]) for d in listed] == [(1, "passed", "")]
+    again = _drill(backups)
+    assert again["id"] == 2 and again["report_error"] is None
+    assert json.loads(Path(again["reports"]["json"]).read_text()) == again
+    assert sorted(p.name for p in drills.iterdir()) == [
+        Path(again["reports"]["json"]).name,
+        Path(again["reports"]["markdown"]).name,
+    ]

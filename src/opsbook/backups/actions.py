@@ -72,6 +72,9 @@ def _drill(context: ActionContext, inputs: DrillInputs) -> dict[str, Any]:
         raise ActionFailed(
             f"drill {done.id} found {len(done.problems)} problem(s): {done.problems[0]}", output
         )
+    if done.report_error is not None:
+        said = f"drill {done.id} passed and is recorded, but {done.report_error}"
+        raise ActionFailed(said, output)
     return output
 
 

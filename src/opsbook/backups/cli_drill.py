@@ -85,7 +85,10 @@ def drill(
         print_json(records.as_json(done))
     else:
         _show(done)
-    if not done.ok:
+    if done.report_error is not None:
+        said = f"error: {done.report_error}; the drill is recorded (opsbook drill list)"
+        err.print(literal(said))
+    if not done.ok or done.report_error is not None:
         raise typer.Exit(Exit.FOUND)
 
 
@@ -123,10 +126,11 @@ def _show(done: records.Drill) -> None:
         err.print(literal(problem))
     rto = f"RTO {_seconds(done.rto_seconds)}" if done.rto_seconds is not None else "no RTO"
     items = f"; action items on incident #{done.incident}" if done.incident else ""
+    report = f"report {done.reports['markdown']}" if done.reports else "no report"
     console.print(
         literal(
             f"drill {done.id} of backup {done.backup}: {done.verdict}, {rto},"
-            f" {len(done.problems)} problem(s){items}; report {done.reports.get('markdown')}"
+            f" {len(done.problems)} problem(s){items}; {report}"
         )
     )
 

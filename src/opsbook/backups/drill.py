@@ -116,6 +116,8 @@ def run_drill(
             store=store, drill=drill, report_dir=report_dir, actor=actor, clock=clock
         )
         audit.details.update(drill=drill.id, problems=drill.problems[:50], rto=drill.rto_seconds)
+        if drill.report_error is not None:
+            audit.details["report_error"] = drill.report_error
         audit.outcome = "ok" if drill.ok else "differs"
     return drill
 

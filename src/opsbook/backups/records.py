@@ -1,13 +1,17 @@
 """A drill's record: its row in the store (`drills`), its reports on disk (Markdown for a
 person, JSON for a machine, the same facts), and for each problem it found an action
 item on a P3 incident opened for the drill, so a problem has an owner and is not only a
-line in a file nobody opens. All of it is written in one transaction: a drill is not
-recorded in the store without its reports (they are written before the commit).
+line in a file nobody opens. The reports are written (as `.part` files) before the
+store's transaction commits and renamed into place after it, so a report on disk always
+has its record and is never half written. A report that cannot be written (a full disk)
+does not lose the drill: it is recorded without reports, and `report_error` says why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +58,7 @@ class Drill:
     id: int | None = None
     incident: int | None = None
     reports: dict[str, str] = field(default_factory=dict)
+    report_error: str | None = None  # why the reports could not be written
 
     @property
     def ok(self) -> bool:
@@ -82,7 +87,20 @@ class PastDrill:
 
 def record_drill(*, store: Store, drill: Drill, report_dir: Path, actor: str, clock: Clock) -> None:
     """Store the drill, open action items for its problems, write both reports; sets
-    the drill's `id`, `incident` and `reports`."""
+    the drill's `id`, `incident` and `reports` (or `report_error`)."""
+    written: list[Path] = []
+    try:
+        _record(store, drill, report_dir, actor, clock, written)
+    except BaseException:
+        _remove(written)  # the record was not stored: neither are its reports
+        raise
+    for part in written:
+        os.replace(part, part.with_suffix(""))
+
+
+def _record(
+    store: Store, drill: Drill, report_dir: Path, actor: str, clock: Clock, written: list[Path]
+) -> None:
     with store.session() as session:
         row = DrillRow(
             started_at=drill.started_at,
@@ -105,9 +123,36 @@ def record_drill(*, store: Store, drill: Drill, report_dir: Path, actor: str, cl
             drill.incident = row.incident_id = _action_items(session, drill, actor, clock)
         stem = report_dir / f"drill-{row.id}-{drill.started_at:%Y%m%dT%H%M%SZ}"
         drill.reports = {"markdown": f"{stem}.md", "json": f"{stem}.json"}
-        row.report = drill.reports["markdown"]
-        Path(drill.reports["json"]).write_text(dumps(as_json(drill), indent=2) + "\n")
-        Path(drill.reports["markdown"]).write_text(markdown(drill))
+        written += _written_parts(drill, report_dir)
+        row.report = drill.reports.get("markdown", "")
+
+
+def _written_parts(drill: Drill, report_dir: Path) -> list[Path]:
+    """Both reports written as `<report>.part`; none (and `report_error` set, the drill's
+    `reports` emptied) when a write fails, leaving no part behind."""
+    texts = [
+        (Path(f"{drill.reports['json']}.part"), dumps(as_json(drill), indent=2) + "\n"),
+        (Path(f"{drill.reports['markdown']}.part"), markdown(drill)),
+    ]
+    written: list[Path] = []
+    try:
+        for part, text in texts:
+            written.append(part)
+            part.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _remove(written)
+        drill.reports = {}
+        drill.report_error = (
+            f"the reports could not be written in {visible(str(report_dir))}: {exc.strerror or exc}"
+        )
+        return []
+    return written
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _action_items(session: Session, drill: Drill, actor: str, clock: Clock) -> int:
@@ -152,6 +197,7 @@ def as_json(drill: Drill) -> dict[str, Any]:
         "problems": drill.problems,
         "incident": drill.incident,
         "reports": drill.reports,
+        "report_error": drill.report_error,
     }
 
 
