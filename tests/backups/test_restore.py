@@ -259,3 +259,40 @@ def test_no_fitting_pg_restore_is_refused_before_the_plan(
     assert result.exit_code == 2
     assert "a pg_restore 15 or newer is needed" in " ".join(result.stderr.split())
     assert _tables(empty_target) == []
+
+
+@pytest.mark.parametrize("damage", ["checksum", "cut-short"])
+def test_a_damaged_data_file_stops_the_restore_at_once_naming_its_table(
+    backups: Backups, rich_db: str, empty_target: str, damage: str
+) -> None:
+    created = backups.json("create")
+    dump = Path(created["path"]) / "dump"
+    listed = subprocess.run(
+        [str(find_bindir() / "pg_restore"), "--list", str(dump)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    [dump_id] = [
+        line.split(";")[0] for line in listed.splitlines() if "TABLE DATA public calls" in line
+    ]
+    data = dump / f"{dump_id}.dat.zst"
+    packed = data.read_bytes()
+    # The frame's content checksum is its last 4 bytes: every row decompresses as it was,
+    # and only the end says the file is not what was written.
+    damaged = packed[:-1] + bytes([packed[-1] ^ 0xFF]) if damage == "checksum" else packed[:-40]
+    data.write_bytes(damaged)
+
+    result = backups.run("restore", str(created["id"]), "--target", empty_target, "--yes")
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.stderr.split())
+    assert f"cannot decompress the rows of public.calls ({data.name})" in said, said
+    assert _one(empty_target, "select count(*) from calls") == 0  # nothing half loaded
+    assert (
+        _one(
+            empty_target,
+            "select count(*) from pg_stat_activity where datname = current_database()"
+            " and pid <> pg_backend_pid()",
+        )
+        == 0
+    )

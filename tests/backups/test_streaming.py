@@ -6,6 +6,7 @@ or a reader that stops early, never hang the clean-up; the backup folder is only
 from __future__ import annotations
 
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import zstandard
 from opsbook.backups import files, streaming
 from opsbook.backups.errors import BackupFailed
 from tests.backups.conftest import read_pipes
+from tests.conftest import wait_for
 
 
 def _backup(tmp_path: Path, data: dict[str, bytes]) -> Path:
@@ -40,15 +42,59 @@ def test_pipes_give_each_file_decompressed_and_copy_the_rest(tmp_path: Path) -> 
     assert sorted(p.name for p in (folder / files.DUMP).iterdir()) == before
 
 
-def test_a_file_that_does_not_decompress_is_named(tmp_path: Path) -> None:
-    folder = _backup(tmp_path, {"3001.dat": b"row\n" * 100_000})
+def _read_some(pipe: Path, into: list[bytes]) -> threading.Thread:
+    """A reader that reads until its pipe ends (it may never)."""
+
+    def read() -> None:
+        with pipe.open("rb") as reader:
+            while chunk := reader.read(65536):
+                into.append(chunk)
+        into.append(b"<end>")
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("damage", ["garbage", "cut-short"])
+def test_a_file_that_does_not_decompress_keeps_its_pipe_open_and_is_named(
+    tmp_path: Path, damage: str
+) -> None:
+    rows = b"row\n" * 400_000
+    folder = _backup(tmp_path, {"3001.dat": rows})
     damaged = folder / files.DUMP / "3001.dat.zst"
     body = damaged.read_bytes()
-    damaged.write_bytes(body[: len(body) // 2] + b"\x00garbage" * 100)
-    with streaming.streamed_copy(folder, tmp_path / "work") as dump:
-        read_pipes([dump.folder / "3001.dat"])
-        with pytest.raises(BackupFailed, match=r"cannot decompress 3001\.dat\.zst"):
-            dump.finish()
+    cut = body[: len(body) // 2]
+    damaged.write_bytes(cut + b"\x00garbage" * 100 if damage == "garbage" else cut)
+    read: list[bytes] = []
+    with streaming.streamed_copy(
+        folder,
+        tmp_path / "work",
+        raw_bytes={"3001.dat.zst": len(rows)},
+        table_of={"3001.dat.zst": "public.t"}.get,
+    ) as dump:
+        reader = _read_some(dump.folder / "3001.dat", read)
+        wait_for(lambda: bool(dump.failures))
+        reader.join(timeout=0.3)
+        assert reader.is_alive() and b"<end>" not in read  # no end of data: no commit
+        said = "cut short or damaged" if damage == "cut-short" else ""
+        with pytest.raises(
+            BackupFailed,
+            match=rf"cannot decompress the rows of public\.t \(3001\.dat\.zst\): .*{said}",
+        ):
+            dump.check()
+    reader.join(timeout=10)  # the pipe is closed once the feeder stops
+    assert not reader.is_alive()
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_a_file_whose_table_is_unknown_is_named_by_itself(tmp_path: Path) -> None:
+    folder = _backup(tmp_path, {"3001.dat": b"row\n" * 10})
+    with streaming.streamed_copy(folder, tmp_path / "work", raw_bytes={"3001.dat.zst": 99}) as dump:
+        _read_some(dump.folder / "3001.dat", [])
+        wait_for(lambda: bool(dump.failures))
+        with pytest.raises(BackupFailed, match=r"cannot decompress 3001\.dat\.zst: 40 bytes"):
+            dump.check()
 
 
 def test_pipes_nobody_opens_and_a_reader_that_stops_early_do_not_hang(tmp_path: Path) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,6 +21,7 @@ from opsbook.backups.errors import BackupError
 from opsbook.console import visible
 
 MAX_MANIFEST = 256 * 1024 * 1024
+_DATA = re.compile(r"(\d+); \d+ \d+ TABLE DATA (.*)\Z")
 _REQUIRED = {
     "opsbook-backup": ("format", "version", "database", "pg_dump_version", "files", "tables"),
     "opsbook-files": ("format", "version", "source", "files"),
@@ -148,6 +150,29 @@ def table_of_contents(tool: pgdump.PgTool, folder: Path) -> list[str]:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise BackupError("; ".join(lines[-3:]) or f"pg_restore exited with {done.returncode}")
     return [line for line in done.stdout.splitlines() if line and not line.startswith(";")]
+
+
+def table_data(toc: Sequence[str], tables: Sequence[dict[str, Any]]) -> list[tuple[int, str, str]]:
+    """Each TABLE DATA entry of `toc` as (dump id, schema, table): the manifest's `tables`
+    name it (`pg_restore --list` shows "public t owner", and names may hold spaces: the
+    longest that fits); schema "" and the listing without its owner when none does."""
+    found = []
+    for line in toc:
+        entry = _DATA.match(line)
+        if entry is not None:
+            found.append((int(entry.group(1)), *_named(entry.group(2), tables)))
+    return found
+
+
+def _named(listed: str, tables: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    fits = [
+        (t["schema"], t["name"])
+        for t in tables
+        if f"{listed} ".startswith(f"{t['schema']} {t['name']} ")
+    ]
+    if fits:
+        return max(fits, key=lambda n: len(n[0]) + len(n[1]))
+    return "", listed.rsplit(" ", 1)[0]
 
 
 def data_entries(toc: list[str]) -> int:

@@ -31,8 +31,8 @@ target (`clean`) stays one pg_restore, as before, and so does one with one job.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
 import shutil
 import stat
 from collections.abc import Callable, Sequence
@@ -41,14 +41,13 @@ from pathlib import Path
 from typing import Any
 
 from opsbook.backups import archive, compare, files, loading, pgdump, stages, streaming
-from opsbook.backups.errors import BackupFailed
+from opsbook.backups.errors import BackupError, BackupFailed
 from opsbook.backups.split_feed import SplitFeeder
 
 # A data file this large (compressed, as stored) has its rows split across the jobs.
 SPLIT_AT = 64 * 1024 * 1024
 EVERY = 0.2  # seconds between looks at the running pg_restores
 STRAGGLE = 1.0  # seconds a feeder may take to end once all its streams have
-_DATA = re.compile(r"(\d+); \d+ \d+ TABLE DATA (.*)\Z")
 
 
 @dataclass(frozen=True)
@@ -89,32 +88,15 @@ def plan_split(
         return []
     raw = {f["path"]: f.get("raw_bytes") for f in manifest["files"]}
     found = []
-    for line in archive.table_of_contents(tool, backup):
-        entry = _DATA.match(line)
-        if entry is None:
-            continue
-        dump_id = int(entry.group(1))
+    toc = archive.table_of_contents(tool, backup)
+    for dump_id, schema, table in archive.table_data(toc, manifest["tables"]):
         for name in (f"{dump_id}.dat.zst", f"{dump_id}.dat"):
             path = backup / files.DUMP / name
             size = path.stat().st_size if path.is_file() else -1
             if size >= SPLIT_AT:
-                schema, table = _named(entry.group(2), manifest["tables"])
                 raw_bytes = raw.get(f"{files.DUMP}/{name}")
                 found.append(SplitTable(dump_id, schema, table, name, size, jobs, raw_bytes))
     return found
-
-
-def _named(listed: str, tables: Sequence[dict[str, Any]]) -> tuple[str, str]:
-    """The manifest's table that `pg_restore --list` shows as `listed` ("public t owner":
-    names may hold spaces, so the longest that fits), else the listing without its owner."""
-    fits = [
-        (t["schema"], t["name"])
-        for t in tables
-        if f"{listed} ".startswith(f"{t['schema']} {t['name']} ")
-    ]
-    if fits:
-        return max(fits, key=lambda n: len(n[0]) + len(n[1]))
-    return "", listed.rsplit(" ", 1)[0]
 
 
 def restore_backup(
@@ -139,52 +121,107 @@ def restore_backup(
     if split is None:
         split = plan_split(tool, backup, manifest, jobs=jobs, clean=clean)
     try:
-        return _restore(
-            tool, backup, url, work_root, jobs, clean, keep_owners, split, sort_memory, tick
-        )
+        with streaming.streamed_copy(
+            backup,
+            work_root,
+            leave={t.file for t in split},
+            raw_bytes=_raw_sizes(manifest),
+            table_of=_table_of(tool, backup, manifest),
+        ) as dump:
+            loads = _Loads(tool, backup, dump, url, jobs, keep_owners, sort_memory)
+            return loads.run(clean, split, _checked(dump, tick))
     except BaseException:
         loading.end_restore_sessions(url)
         raise
 
 
-def _restore(
-    tool: pgdump.PgTool,
-    backup: Path,
-    url: str,
-    work_root: Path,
-    jobs: int,
-    clean: bool,
-    keep_owners: bool,
-    split: Sequence[SplitTable],
-    sort_memory: str | None,
-    tick: Callable[[int], None],
-) -> Loaded:
-    with streaming.streamed_copy(backup, work_root, leave={t.file for t in split}) as dump:
+@dataclass(frozen=True)
+class _Loads:
+    """One restore's pg_restore runs, reading the streamed folder `dump`."""
+
+    tool: pgdump.PgTool
+    backup: Path
+    dump: streaming.Streamed
+    url: str
+    jobs: int
+    keep_owners: bool
+    sort_memory: str | None
+
+    def run(self, clean: bool, split: Sequence[SplitTable], tick: Callable[[int], None]) -> Loaded:
         if not split:
-            toc = [] if clean else archive.table_of_contents(tool, backup)
-            for options in stages.whole_then(stages.event_triggers(toc), toc, dump.folder):
-                loading.restore_dump(
-                    tool,
-                    dump.folder,
-                    url,
-                    jobs=jobs,
-                    clean=clean,
-                    keep_owners=keep_owners,
-                    options=options,
-                    sort_memory=sort_memory,
-                    tick=tick,
-                )
-            dump.finish()
+            self._whole(clean, tick)
             return Loaded({})
-        toc = archive.table_of_contents(tool, backup)
+        toc = archive.table_of_contents(self.tool, self.backup)
         sections = _Sections(
-            tool, dump, url, jobs=jobs, keep_owners=keep_owners, sort_memory=sort_memory
+            self.tool,
+            self.dump,
+            self.url,
+            jobs=self.jobs,
+            keep_owners=self.keep_owners,
+            sort_memory=self.sort_memory,
         )
         sections.run("pre-data", "the schema (pre-data)")
-        fed = sections.load_data(toc, backup, split, tick)
-        dump.finish()
+        fed = sections.load_data(toc, self.backup, split, tick)
+        self.dump.finish()
         sections.post_data(toc)
         return Loaded(fed)
+
+    def _whole(self, clean: bool, tick: Callable[[int], None]) -> None:
+        """One pg_restore of everything (then one of the event triggers, into an empty
+        target)."""
+        toc = [] if clean else archive.table_of_contents(self.tool, self.backup)
+        for options in stages.whole_then(stages.event_triggers(toc), toc, self.dump.folder):
+            loading.restore_dump(
+                self.tool,
+                self.dump.folder,
+                self.url,
+                jobs=self.jobs,
+                clean=clean,
+                keep_owners=self.keep_owners,
+                options=options,
+                sort_memory=self.sort_memory,
+                tick=tick,
+            )
+        self.dump.finish()
+
+
+def _raw_sizes(manifest: dict[str, Any]) -> dict[str, int]:
+    """Each dump file's size before compression, by name, where the manifest says."""
+    prefix = f"{files.DUMP}/"
+    return {
+        f["path"][len(prefix) :]: f["raw_bytes"]
+        for f in manifest["files"]
+        if f["path"].startswith(prefix) and isinstance(f.get("raw_bytes"), int)
+    }
+
+
+def _table_of(
+    tool: pgdump.PgTool, backup: Path, manifest: dict[str, Any]
+) -> Callable[[str], str | None]:
+    """Which table a data file holds ("3358.dat.zst" -> "public.t"), for an error: the
+    archive's list is read when first asked."""
+    known: dict[str, str] = {}
+
+    def named(file: str) -> str | None:
+        if not known:
+            with contextlib.suppress(BackupError):
+                toc = archive.table_of_contents(tool, backup)
+                for dump_id, schema, table in archive.table_data(toc, manifest["tables"]):
+                    known[str(dump_id)] = compare.qualified(schema, table) if schema else table
+        return known.get(file.split(".", 1)[0])
+
+    return named
+
+
+def _checked(dump: streaming.Streamed, tick: Callable[[int], None]) -> Callable[[int], None]:
+    """`tick`, after a look at the files being decompressed: BackupFailed at the first
+    that failed, while pg_restore waits on its pipe (it is then stopped)."""
+
+    def checked(done: int) -> None:
+        dump.check()
+        tick(done)
+
+    return checked
 
 
 @dataclass(frozen=True)

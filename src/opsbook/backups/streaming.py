@@ -11,9 +11,13 @@ pg_restore's directory format opens a data file with a plain `fopen` and reads i
 from start to end, which a pipe satisfies. A pipe is opened for writing without blocking
 (`O_NONBLOCK`: ENXIO until a reader is there), so one watcher thread serves any number of
 tables and a pipe pg_restore never opens (a failed restore) holds no thread. A writer
-whose reader went away (pg_restore stopped at an error) gets EPIPE and ends; a file that
-fails to decompress is remembered, and `Streamed.finish` names it afterwards: a pipe cut
-short would otherwise look to pg_restore like a table with fewer rows.
+whose reader went away (pg_restore stopped at an error) gets EPIPE and ends.
+
+A file that fails to decompress (a changed byte fails its frame's checksum; one cut short
+decompresses to fewer bytes than the manifest says were written) keeps its pipe open:
+closing it would be an end of data to pg_restore, which would commit the rows so far.
+The caller's `check`, run while it waits for pg_restore, raises BackupFailed naming the
+table; it then stops pg_restore, and that table's COPY is rolled back with its session.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,25 +47,37 @@ class Streamed:
     """The folder pg_restore reads, and what went wrong feeding it."""
 
     folder: Path
-    failures: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     feeder: _Feeder | None = None
+    table_of: Callable[[str], str | None] = lambda _file: None  # "3358.dat.zst" -> "public.t"
+
+    def check(self) -> None:
+        """BackupFailed naming the files (and their tables) that did not decompress."""
+        if not self.failures:
+            return
+        said = []
+        for file, why in self.failures[:3]:
+            table = self.table_of(file)
+            said.append(f"the rows of {table} ({file}): {why}" if table else f"{file}: {why}")
+        raise BackupFailed("cannot decompress " + "; ".join(said))
 
     def finish(self) -> None:
-        """After pg_restore has ended well: wait for the feeders, and BackupFailed naming
-        the files that did not decompress whole (pg_restore saw them end early)."""
+        """After pg_restore has ended well: wait for the feeders, then `check`."""
         if self.feeder is not None:
             self.feeder.stop()
-        if self.failures:
-            raise BackupFailed("cannot decompress " + "; ".join(self.failures[:3]))
+        self.check()
 
 
 class _Feeder:
     """Opens each pipe for writing once pg_restore opens it for reading, and decompresses
     its file into it on a thread of its own."""
 
-    def __init__(self, pipes: dict[Path, Path], streamed: Streamed) -> None:
+    def __init__(
+        self, pipes: dict[Path, Path], streamed: Streamed, raw_bytes: Mapping[str, int]
+    ) -> None:
         self._pending = dict(pipes)
         self._streamed = streamed
+        self._raw_bytes = raw_bytes
         self._stop = threading.Event()
         self._writers: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -92,15 +108,29 @@ class _Feeder:
     def _write(self, fd: int, source: Path) -> None:
         os.set_blocking(fd, True)
         try:
-            with source.open("rb") as src, os.fdopen(fd, "wb", buffering=0) as dst:
-                zstandard.ZstdDecompressor().copy_stream(
+            with source.open("rb") as src, os.fdopen(fd, "wb", buffering=0, closefd=False) as dst:
+                _, written = zstandard.ZstdDecompressor().copy_stream(
                     src, dst, read_size=files.CHUNK, write_size=files.CHUNK
+                )
+            raw = self._raw_bytes.get(source.name)
+            if raw is not None and written != raw:
+                self._failed(
+                    source,
+                    f"{written:,} bytes decompressed where {raw:,} were written:"
+                    " the file is cut short or damaged",
                 )
         except BrokenPipeError:
             pass  # pg_restore stopped reading: its own error says why
         except (OSError, zstandard.ZstdError) as exc:
-            with self._lock:
-                self._streamed.failures.append(f"{source.name}: {exc}")
+            self._failed(source, str(exc) or type(exc).__name__)
+        finally:
+            os.close(fd)
+
+    def _failed(self, source: Path, why: str) -> None:
+        """Remember why, and hold the pipe open until stopped (see the module's docstring)."""
+        with self._lock:
+            self._streamed.failures.append((source.name, why))
+        self._stop.wait()
 
 
 def _open_if_read(pipe: Path) -> int | None:
@@ -115,15 +145,21 @@ def _open_if_read(pipe: Path) -> int | None:
 
 @contextmanager
 def streamed_copy(
-    folder: Path, work_root: Path, *, leave: Collection[str] = ()
+    folder: Path,
+    work_root: Path,
+    *,
+    leave: Collection[str] = (),
+    raw_bytes: Mapping[str, int] | None = None,
+    table_of: Callable[[str], str | None] = lambda _file: None,
 ) -> Iterator[Streamed]:
     """The backup's dump folder with every `.zst` file a pipe fed as it is read, in a
     temporary folder under `work_root`, removed afterwards whatever happens; the files
-    named in `leave` are left out (another feeder reads them: split.py). The backup is
-    only read."""
+    named in `leave` are left out (another feeder reads them: split.py). `raw_bytes` is
+    each file's size before compression (by name), as the manifest says; `table_of`
+    names a file's table for an error. The backup is only read."""
     work_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".restore-", dir=work_root))
-    streamed = Streamed(work / files.DUMP)
+    streamed = Streamed(work / files.DUMP, table_of=table_of)
     try:
         streamed.folder.mkdir()
         pipes: dict[Path, Path] = {}
@@ -136,7 +172,7 @@ def streamed_copy(
                 pipes[pipe] = path
             elif path.is_file():
                 shutil.copyfile(path, streamed.folder / path.name)
-        streamed.feeder = _Feeder(pipes, streamed)
+        streamed.feeder = _Feeder(pipes, streamed, raw_bytes or {})
         streamed.feeder.start()
         yield streamed
     finally:
