@@ -92,3 +92,36 @@ def test_a_full_disk_under_a_file_is_named_and_output_is_kept(
         "error: cannot write a file (/reports/drill-3\\x1b[2J.json): No space left on device;"
         " what was done before stays\n"
     )
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (
+            ["backup", "prune", "--keep-days", "x"],
+            "Invalid value for '--keep-days': 'x' is not a valid int range"
+            " (see opsbook backup prune -h)",
+        ),
+        (
+            ["backup", "lisst"],
+            "No such command 'lisst'. Did you mean 'list'? (see opsbook backup -h)",
+        ),
+        (
+            ["incident", "list", "--\x1b[2J[/x]$(touch pwned)"],
+            "No such option: --\\x1b[2J[/x]$(touch pwned) (see opsbook incident list -h)",
+        ),
+        (
+            ["backup", "prune", "--keep-days", "9" * 300],
+            f"Invalid value for '--keep-days': {'9' * 300} is not in the range 0<=x<=36500"
+            " (see opsbook backup prune -h)",
+        ),
+    ],
+)
+def test_a_mistyped_command_option_or_value_is_one_line_and_exit_2(
+    folder: Path, args: list[str], said: str
+) -> None:
+    done = _opsbook(*args, cwd=folder)
+    assert done.returncode == 2
+    assert done.stderr.decode() == f"error: {said}\n"
+    assert done.stdout == b""
+    assert not (folder / "pwned").exists()

@@ -10,12 +10,13 @@ import functools
 import gc
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 from typer._click.core import ParameterSource  # typer vendors click; not re-exported
-from typer._click.exceptions import NoSuchOption, UsageError
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption, UsageError
 
 from opsbook import __version__
 from opsbook.lazycli import Lazy, LazyGroup
@@ -205,7 +206,15 @@ class _Opsbook(LazyGroup):
     def prepare(self, command: Any) -> None:
         _accept_config_after(command)
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_errors_in_one_line():
+            return super().make_context(*args, **kwargs)
+
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
+        with _usage_errors_in_one_line():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except NoSuchOption as error:
@@ -223,6 +232,27 @@ class _Opsbook(LazyGroup):
             if not is_store_failure(error):
                 raise
             app_context(ctx).store_failed(error)
+
+
+@contextlib.contextmanager
+def _usage_errors_in_one_line() -> Iterator[None]:
+    """A mistyped command, option or value said in one line like every other refusal
+    (`error: Invalid value for '--keep-days': 'x' is not a valid int range (see opsbook
+    backup prune -h)`), not typer's five-line box; the typed value is shown escaped."""
+    try:
+        yield
+    except NoArgsIsHelpError:
+        raise  # `opsbook backup` alone: typer shows the group's help
+    except ClickException as error:
+        from opsbook.console import visible
+
+        said = visible(error.format_message()).rstrip(". ")
+        ctx = getattr(error, "ctx", None)
+        hint = f" (see {visible(ctx.command_path)} -h)" if ctx is not None else ""
+        with contextlib.suppress(OSError):
+            sys.stderr.write(f"error: {said}{hint}\n")
+            sys.stderr.flush()
+        sys.exit(error.exit_code)
 
 
 app = typer.Typer(
@@ -282,7 +312,7 @@ def main() -> None:
     standard output is flushed by the interpreter whatever the collector does)."""
     try:
         _refuse_undecodable(sys.argv[1:])
-        command()()
+        command()(prog_name="opsbook")  # the name people type, however it was started
     except OSError as exc:
         if exc.errno not in _CANNOT_WRITE:
             raise
