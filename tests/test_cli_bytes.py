@@ -5,6 +5,7 @@ never a traceback: an argument, an actor or a folder name whose bytes are not UT
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,22 @@ def test_a_mistyped_command_option_or_value_is_one_line_and_exit_2(
     assert done.stderr.decode() == f"error: {said}\n"
     assert done.stdout == b""
     assert not (folder / "pwned").exists()
+
+
+@pytest.mark.parametrize("unbuffered", [b"1", b""])
+def test_output_cut_by_a_file_size_limit_is_an_error_not_a_short_file(
+    folder: Path, unbuffered: bytes
+) -> None:
+    """Under PYTHONUNBUFFERED=1 a partial write used to lose the rest without an error:
+    a cut file and exit 0."""
+    out = folder / "out.txt"
+    with out.open("wb") as sink:
+        done = subprocess.run(
+            [sys.executable, "-c", PROGRAM, "runbook", "list", "--json"],
+            cwd=folder, stdout=sink, stderr=subprocess.PIPE, timeout=120, check=False,
+            env={**os.environ, "OPSBOOK_SERVER": "off", "PYTHONUNBUFFERED": unbuffered.decode()},
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100)),
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.decode() == "error: cannot write the output: File too large\n"
+    assert out.stat().st_size == 100

@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import re
+import resource
 import select
 import shutil
 import signal
@@ -483,3 +484,27 @@ def test_the_log_names_only_commands_never_what_they_were_given(served: Served) 
     ]
     assert served.socket.with_suffix(".log").stat().st_mode & 0o777 == 0o600
     assert served.run("incident", "list").returncode == 0  # still the same server
+
+
+def test_a_served_command_keeps_the_callers_resource_limits(served: Served) -> None:
+    """`ulimit -f 0`-style limits hold for a served command as for one run in process:
+    writing past the file-size limit fails (Python ignores SIGXFSZ), said in one line."""
+    served.start()
+    out = served.folder / "out.txt"
+
+    def limited(server: bool) -> tuple[int, str, int]:
+        env = dict(served.env) | ({} if server else {"OPSBOOK_SERVER": "off"})
+        with out.open("wb") as sink:
+            done = subprocess.run(
+                [OPSBOOK, "runbook", "list"], cwd=served.folder, env=env, stdout=sink,
+                stderr=subprocess.PIPE, text=True, timeout=120,
+                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100)),
+            )  # fmt: skip
+        return done.returncode, done.stderr, out.stat().st_size
+
+    here, through = limited(server=False), limited(server=True)
+    assert here == (1, "error: cannot write the output: File too large\n", 100)
+    assert through == here
+    assert len(served.log()) == 1  # the second one was served
+    unlimited = served.run("runbook", "list")  # the limit was the caller's, not the server's
+    assert unlimited.returncode == 0 and len(unlimited.stdout) > 100

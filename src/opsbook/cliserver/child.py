@@ -10,6 +10,7 @@ pass through the server's memory, and a slow sender holds up only its own child.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import os
 import signal
@@ -69,6 +70,7 @@ def _take_terminal(request: dict[str, Any], fds: list[int]) -> None:
         signal.signal(int(number), signal.SIG_IGN)  # as the client's caller left them
     os.chdir(request["cwd"])
     os.umask(int(request["umask"]))
+    _take_limits(request.get("limits"))
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})
     time.tzset()  # local time by the client's TZ, not the server's
@@ -79,6 +81,34 @@ def _take_terminal(request: dict[str, Any], fds: list[int]) -> None:
     from opsbook.console import renew
 
     renew()
+
+
+def _take_limits(given: object) -> None:
+    """The client's resource limits, each no higher than this process's own hard limit
+    (which a process cannot raise): the command never gets more than its caller had."""
+    import resource
+
+    if not isinstance(given, dict):
+        return
+    for name in wire.LIMITS:
+        pair = given.get(name)
+        which = getattr(resource, name, None)
+        if which is None or not isinstance(pair, list) or len(pair) != 2:
+            continue
+        if not all(type(v) is int for v in pair):
+            continue
+        hard = _lowest(pair[1], resource.getrlimit(which)[1])
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(which, (_lowest(pair[0], hard), hard))
+
+
+def _lowest(a: int, b: int) -> int:
+    """The lower of two limits, RLIM_INFINITY being the highest."""
+    import resource
+
+    if a == resource.RLIM_INFINITY:
+        return b
+    return a if b == resource.RLIM_INFINITY else min(a, b)
 
 
 def _note(log: Path, argv: Any) -> None:

@@ -106,6 +106,16 @@ def _ignored() -> list[int]:
     return [int(n) for n in (*FORWARDED, signal.SIGTSTP) if signal.getsignal(n) == signal.SIG_IGN]
 
 
+def _limits() -> dict[str, list[int]]:
+    import resource
+
+    return {
+        name: list(resource.getrlimit(getattr(resource, name)))
+        for name in wire.LIMITS
+        if hasattr(resource, name)
+    }
+
+
 def _request() -> dict[str, object]:
     umask = os.umask(0o022)
     os.umask(umask)
@@ -116,6 +126,7 @@ def _request() -> dict[str, object]:
         "env": dict(os.environ),
         "umask": umask,
         "ignored": _ignored(),
+        "limits": _limits(),
         "streams": {
             name: [getattr(s, "encoding", None), getattr(s, "errors", None)]
             for name, s in streams.items()

@@ -3,7 +3,7 @@
 The standard library only: the client imports this before anything else.
 
 A request is one JSON object (argv, cwd, environment, umask, encodings, the signals the
-caller ignores) behind its length, sent with the client's three standard file
+caller ignores, its resource limits) behind its length, sent with the client's three standard file
 descriptors attached (SCM_RIGHTS). The server forks a child for each connection, which
 answers `P` and its pid before it reads anything (so `P` always comes first), reads the
 request, runs the command and answers `X` and its exit status; the server answers `X`
@@ -32,6 +32,12 @@ _LENGTH = struct.Struct("!I")
 _REPLY = struct.Struct("!ci")  # kind, value (pid, exit status, or reason length)
 STARTED, EXITED, REFUSED = b"P", b"X", b"R"
 FDS = 3
+# The caller's resource limits (`ulimit -f`, `-v`, `-t`, ...) its served command keeps:
+# a child of the server would otherwise have the server's.
+LIMITS = (
+    "RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE",
+    "RLIMIT_MEMLOCK", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_STACK",
+)  # fmt: skip
 
 # Variables that libraries read once, when they are imported (colours, widths, encodings,
 # Python's own): a server imported them under one set of values, so other values need a
