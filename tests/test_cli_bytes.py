@@ -81,11 +81,11 @@ def test_a_full_disk_under_a_file_is_named_and_output_is_kept(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Not the console's output: the full disk is under a file the command wrote."""
-    from opsbook import cli
+    from opsbook import streams
 
     print("what the command said before")
     with pytest.raises(SystemExit) as ended:
-        cli._output_lost(OSError(28, "No space left on device", "/reports/drill-3\x1b[2J.json"))
+        streams.output_lost(OSError(28, "No space left on device", "/reports/drill-3\x1b[2J.json"))
     assert ended.value.code == 1
     said = capsys.readouterr()
     assert said.out == "what the command said before\n"

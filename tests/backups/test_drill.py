@@ -269,3 +269,22 @@ def test_a_report_that_cannot_be_written_keeps_the_drill_and_leaves_no_part(
         Path(again["reports"]["json"]).name,
         Path(again["reports"]["markdown"]).name,
     ]
+
+
+def test_ctrl_c_while_a_report_is_written_leaves_no_part_and_no_record(
+    backups: Backups, pg_url: str, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_text = Path.write_text
+
+    def interrupted(path: Path, text: str, *args: Any, **kwargs: Any) -> int:
+        if path.name.endswith(".md.part"):
+            write_text(path, text[:7], *args, **kwargs)  # begun, then Ctrl-C
+            raise KeyboardInterrupt
+        return write_text(path, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _service_drill(backups, store, pg_url, lambda _url: None)
+    assert list((backups.folder / "drills").iterdir()) == []
+    with store.reading() as session:
+        assert records.list_drills(session=session) == []

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -308,3 +309,47 @@ def test_ctrl_c_during_a_long_refresh_ends_every_worker_and_its_session(
         restore.wait()
     assert _programs_under(tmp_path) == []  # no pg_restore, no worker of one
     wait_for(lambda: _restoring(empty_target) == [], timeout=60)  # not after 10 minutes
+
+
+RUN = "import sys; from opsbook.cli import main; sys.argv = ['opsbook', *sys.argv[1:]]; main()"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split_it", [False, True])
+def test_sigterm_during_the_rows_commits_none_of_them_and_leaves_nothing_running(
+    backups: Backups, pg_url: str, empty_target: str, tmp_path: Path, split_it: bool
+) -> None:
+    """`timeout` and systemd stop with SIGTERM: killed outright, opsbook closed its pipes
+    and pg_restore's -j workers took that for the end of the rows and committed them."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            # Slow only in a restore: pg_restore's sessions sleep 20 ms a row.
+            "create function slow_ok(n int) returns boolean language plpgsql as $$ begin"
+            " if current_setting('application_name') = 'pg_restore' then"
+            " perform pg_sleep(0.02); end if; return true; end $$;"
+            " create table rows (n int check (public.slow_ok(n)));"
+            " insert into rows select generate_series(1, 3000)"  # a minute to restore
+        )
+    created = backups.json("create")
+    restore = subprocess.Popen(
+        [sys.executable, "-c", SPLIT_AND_RUN if split_it else RUN, "--config",
+         str(backups.config), "backup", "restore", str(created["id"]), "--target",
+         empty_target, "--yes", "--jobs", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "OPSBOOK_SERVER": "off"},
+    )  # fmt: skip
+    try:
+        wait_for(
+            lambda: any("COPY public.rows" in q for q in _restoring(empty_target)), timeout=120
+        )
+        time.sleep(0.5)  # rows are going in
+        restore.send_signal(signal.SIGTERM)
+        assert restore.wait(timeout=60) == 130
+    finally:
+        restore.kill()
+        restore.wait()
+    assert _programs_under(tmp_path) == []  # no pg_restore, no worker of one
+    wait_for(lambda: _restoring(empty_target) == [], timeout=60)
+    with psycopg.connect(empty_target) as conn:
+        assert conn.execute("select count(*) from rows").fetchone() == (0,)
+    assert not list((backups.folder).glob(".restore-*"))  # its pipes' folder is gone

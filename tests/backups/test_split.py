@@ -239,3 +239,25 @@ def test_ctrl_c_while_the_streams_run_stops_every_pg_restore(
     assert len(seen) >= 2  # at least the two streams of `attempts` were running
     assert _pg_restores() == []
     assert list((tmp_path / "work").iterdir()) == []  # the pipes' folders are gone
+
+
+def test_an_archive_entry_is_named_by_the_table_that_leaves_its_owner_after_it() -> None:
+    """`pg_restore --list` shows "public calls postgres" for `calls` owned by postgres,
+    which a table named "calls postgres" fits too; a line break shows as a space."""
+    tables = [
+        {"schema": "public", "name": "calls"},
+        {"schema": "public", "name": "calls postgres"},
+        {"schema": "public", "name": "new\nline"},
+    ]
+    toc = [
+        "3372; 0 16400 TABLE DATA public calls postgres",
+        "3373; 0 16410 TABLE DATA public calls postgres postgres",
+        "3374; 0 16420 TABLE DATA public new line postgres",
+        "3375; 0 16430 TABLE DATA public gone postgres",
+    ]
+    assert archive.table_data(toc, tables) == [
+        (3372, "public", "calls"),
+        (3373, "public", "calls postgres"),
+        (3374, "public", "new\nline"),
+        (3375, "", "public gone"),
+    ]

@@ -5,6 +5,7 @@ or a reader that stops early, never hang the clean-up; the backup folder is only
 
 from __future__ import annotations
 
+import os
 import stat
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from opsbook.backups import files, streaming
+from opsbook.backups import archive, files, streaming
 from opsbook.backups.errors import BackupFailed
 from tests.backups.conftest import read_pipes
 from tests.conftest import wait_for
@@ -111,3 +112,20 @@ def test_an_error_inside_leaves_nothing_behind(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), streaming.streamed_copy(folder, tmp_path / "work"):
         raise RuntimeError("pg_restore failed")
     assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_a_pipe_in_a_data_files_place_fails_instead_of_blocking(tmp_path: Path) -> None:
+    folder = _backup(tmp_path, {"3001.dat": b"row\n"})
+    planted = folder / files.DUMP / "3001.dat.zst"
+    planted.unlink()
+    os.mkfifo(planted)  # nobody ever writes to it: reading it would wait for ever
+    with streaming.streamed_copy(folder, tmp_path / "work") as dump:
+        reader = _read_some(dump.folder / "3001.dat", [])
+        wait_for(lambda: bool(dump.failures))
+        with pytest.raises(BackupFailed, match=r"3001\.dat\.zst: not a regular file"):
+            dump.check()
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    manifest = {"files": [{"path": "dump/3001.dat.zst", "sha256": "0" * 64, "bytes": 1}]}
+    [found] = archive.check_files(folder, manifest)  # verify names it, without waiting
+    assert (found.name, found.found) == ("dump/3001.dat.zst", "not a regular file")

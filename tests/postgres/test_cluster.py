@@ -40,7 +40,14 @@ def test_settings_are_values_never_shell_text(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name, value", [("x; rm", "1"), ("Port", "1"), ("work_mem", "1\nport = 1"), ("a", "\0")]
+    "name, value",
+    [
+        ("x; rm", "1"),
+        ("Port", "1"),
+        ("work_mem", "1\nport = 1"),
+        ("a", "\0"),
+        ("include", "/tmp/x.conf"),
+    ],
 )
 def test_a_setting_that_is_not_one_is_refused(name: str, value: str) -> None:
     with pytest.raises(ClusterError, match="not a server setting"):

@@ -121,6 +121,10 @@ def check_files(
         except FileNotFoundError:
             differences.append(Difference("file", shown, f"sha256 {entry['sha256']}", "no file"))
             continue
+        except OSError as exc:  # a folder, a pipe or a device in its place; unreadable
+            said = exc.strerror or type(exc).__name__
+            differences.append(Difference("file", shown, f"sha256 {entry['sha256']}", said))
+            continue
         if found != entry["sha256"]:
             size = path.stat().st_size
             differences.append(
@@ -165,14 +169,21 @@ def table_data(toc: Sequence[str], tables: Sequence[dict[str, Any]]) -> list[tup
 
 
 def _named(listed: str, tables: Sequence[dict[str, Any]]) -> tuple[str, str]:
-    fits = [
-        (t["schema"], t["name"])
-        for t in tables
-        if f"{listed} ".startswith(f"{t['schema']} {t['name']} ")
-    ]
+    """A fit that leaves an owner after it wins over one that does not: `calls` owned by
+    postgres is listed "public calls postgres", which "public.calls postgres" fits too."""
+    fits = []
+    for t in tables:
+        shown = f"{_one_line(t['schema'])} {_one_line(t['name'])} "
+        if f"{listed} ".startswith(shown):
+            fits.append((len(shown) <= len(listed), len(shown), (t["schema"], t["name"])))
     if fits:
-        return max(fits, key=lambda n: len(n[0]) + len(n[1]))
+        return max(fits)[2]
     return "", listed.rsplit(" ", 1)[0]
+
+
+def _one_line(name: str) -> str:
+    """A name as `pg_restore --list` shows it: a line break in it is a space."""
+    return name.replace("\r", " ").replace("\n", " ")
 
 
 def data_entries(toc: list[str]) -> int:

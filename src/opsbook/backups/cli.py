@@ -17,6 +17,7 @@ from opsbook.console import Exit, console, err, fail, literal, print_json, print
 from opsbook.context import AppContext, app_context
 from opsbook.guard import guarded
 from opsbook.postgres.diagnostics import human_bytes, human_seconds
+from opsbook.stopping import sigterm_as_ctrl_c
 from opsbook.store.audit import default_actor
 
 app = typer.Typer(
@@ -45,7 +46,10 @@ def create(
     if not as_json:
         err.print(literal(f"takes {creating.LOCKS}"))
     try:
-        with progress_bar(show=not as_json and console.is_terminal) as progress:
+        with (
+            sigterm_as_ctrl_c(),
+            progress_bar(show=not as_json and console.is_terminal) as progress,
+        ):
             created = creating.create_backup(
                 store=context.store(),
                 url=url,

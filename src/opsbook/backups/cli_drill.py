@@ -13,6 +13,7 @@ from opsbook.backups.errors import BackupError, BackupFailed
 from opsbook.console import Exit, console, err, fail, literal, print_json, print_rows, visible
 from opsbook.context import AppContext, app_context
 from opsbook.postgres.diagnostics import human_seconds
+from opsbook.stopping import sigterm_as_ctrl_c
 from opsbook.store.audit import default_actor
 
 MAX_APP_WAIT = 3600
@@ -68,15 +69,16 @@ def drill(
         app=_app_run(context, app_cmd, app_url, app_wait),
     )
     try:
-        done = drilling.run_drill(
-            store=context.store(),
-            config=config,
-            ask=ask,
-            root=root,
-            report_dir=report_dir if report_dir is not None else root / "drills",
-            actor=default_actor(),
-            clock=context.clock,
-        )
+        with sigterm_as_ctrl_c():
+            done = drilling.run_drill(
+                store=context.store(),
+                config=config,
+                ask=ask,
+                root=root,
+                report_dir=report_dir if report_dir is not None else root / "drills",
+                actor=default_actor(),
+                clock=context.clock,
+            )
     except BackupFailed as exc:
         fail(f"the drill's backup failed: {exc}; nothing was restored", Exit.FOUND)
     except BackupError as exc:

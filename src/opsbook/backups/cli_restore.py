@@ -20,6 +20,7 @@ from opsbook.backups.errors import BackupError, BackupFailed
 from opsbook.console import Exit, console, err, fail, literal, print_json, visible
 from opsbook.context import AppContext, app_context
 from opsbook.postgres.diagnostics import human_bytes
+from opsbook.stopping import sigterm_as_ctrl_c
 from opsbook.store.audit import default_actor
 
 
@@ -41,7 +42,10 @@ def verify(
     number = backup_id(backup)
     config = context.config()
     try:
-        with progress_bar(show=not as_json and console.is_terminal) as progress:
+        with (
+            sigterm_as_ctrl_c(),
+            progress_bar(show=not as_json and console.is_terminal) as progress,
+        ):
             verified = verifying.verify_backup(
                 store=context.store(),
                 backup_id=number,
@@ -104,7 +108,10 @@ def restore(
         _show_plan(plan)
     _approve(context, plan, yes=yes, as_json=as_json)
     try:
-        with progress_bar(show=not as_json and console.is_terminal) as progress:
+        with (
+            sigterm_as_ctrl_c(),
+            progress_bar(show=not as_json and console.is_terminal) as progress,
+        ):
             done = restoring.restore(
                 store=context.store(),
                 plan=plan,

@@ -10,11 +10,13 @@ name (streaming.py).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from opsbook.jsonout import dumps
 
@@ -49,9 +51,30 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading, refused (OSError) unless it is a regular file: a pipe or
+    a device put in a backup's place would block the reader for ever, or never end."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def why(exc: Exception) -> str:
+    """What went wrong reading a file, without its path (the message names the file)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as src:
+    with open_regular(path) as src:
         while chunk := src.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

@@ -123,30 +123,29 @@ def _record(
             drill.incident = row.incident_id = _action_items(session, drill, actor, clock)
         stem = report_dir / f"drill-{row.id}-{drill.started_at:%Y%m%dT%H%M%SZ}"
         drill.reports = {"markdown": f"{stem}.md", "json": f"{stem}.json"}
-        written += _written_parts(drill, report_dir)
+        _write_parts(drill, report_dir, written)
         row.report = drill.reports.get("markdown", "")
 
 
-def _written_parts(drill: Drill, report_dir: Path) -> list[Path]:
-    """Both reports written as `<report>.part`; none (and `report_error` set, the drill's
+def _write_parts(drill: Drill, report_dir: Path, written: list[Path]) -> None:
+    """Both reports written as `<report>.part`, each put in `written` before it is begun
+    (whoever is interrupted removes them); none (and `report_error` set, the drill's
     `reports` emptied) when a write fails, leaving no part behind."""
     texts = [
         (Path(f"{drill.reports['json']}.part"), dumps(as_json(drill), indent=2) + "\n"),
         (Path(f"{drill.reports['markdown']}.part"), markdown(drill)),
     ]
-    written: list[Path] = []
     try:
         for part, text in texts:
             written.append(part)
             part.write_text(text, encoding="utf-8")
     except OSError as exc:
         _remove(written)
+        written.clear()
         drill.reports = {}
         drill.report_error = (
             f"the reports could not be written in {visible(str(report_dir))}: {exc.strerror or exc}"
         )
-        return []
-    return written
 
 
 def _remove(paths: list[Path]) -> None:

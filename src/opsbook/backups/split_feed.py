@@ -77,10 +77,10 @@ class SplitFeeder:
 
     def _read(self) -> None:
         try:
-            with self.source.open("rb") as raw:
+            with files.open_regular(self.source) as raw:
                 read = self._cut(_blocks(raw, zst=self.source.suffix == ".zst"))
         except (OSError, zstandard.ZstdError) as exc:
-            self.failure = str(exc) or type(exc).__name__
+            self.failure = files.why(exc)
             return  # no end marks: the pg_restores wait until they are killed
         if self.raw_bytes is not None and read != self.raw_bytes and not self._stop.is_set():
             self.failure = (

@@ -38,6 +38,7 @@ import zstandard
 
 from opsbook.backups import files
 from opsbook.backups.errors import BackupFailed
+from opsbook.console import visible
 
 POLL = 0.005  # seconds between looks for a reader on the pipes not yet opened
 
@@ -108,7 +109,10 @@ class _Feeder:
     def _write(self, fd: int, source: Path) -> None:
         os.set_blocking(fd, True)
         try:
-            with source.open("rb") as src, os.fdopen(fd, "wb", buffering=0, closefd=False) as dst:
+            with (
+                files.open_regular(source) as src,
+                os.fdopen(fd, "wb", buffering=0, closefd=False) as dst,
+            ):
                 _, written = zstandard.ZstdDecompressor().copy_stream(
                     src, dst, read_size=files.CHUNK, write_size=files.CHUNK
                 )
@@ -122,7 +126,7 @@ class _Feeder:
         except BrokenPipeError:
             pass  # pg_restore stopped reading: its own error says why
         except (OSError, zstandard.ZstdError) as exc:
-            self._failed(source, str(exc) or type(exc).__name__)
+            self._failed(source, files.why(exc))
         finally:
             os.close(fd)
 
@@ -171,7 +175,7 @@ def streamed_copy(
                 os.mkfifo(pipe, stat.S_IRUSR | stat.S_IWUSR)
                 pipes[pipe] = path
             elif path.is_file():
-                shutil.copyfile(path, streamed.folder / path.name)
+                _copy(path, streamed.folder)
         streamed.feeder = _Feeder(pipes, streamed, raw_bytes or {})
         streamed.feeder.start()
         yield streamed
@@ -179,3 +183,15 @@ def streamed_copy(
         if streamed.feeder is not None:
             streamed.feeder.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _copy(path: Path, folder: Path) -> None:
+    """A small file of the backup (toc.dat) copied into the restore's work folder; a full
+    disk there is said as that, not as the backup's own file."""
+    try:
+        shutil.copyfile(path, folder / path.name)
+    except OSError as exc:
+        raise BackupFailed(
+            f"cannot copy {path.name} into the restore's work folder {visible(str(folder))}:"
+            f" {exc.strerror or exc}; the backup itself is only read"
+        ) from None

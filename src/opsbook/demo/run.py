@@ -4,14 +4,12 @@ stop at once with --once), leaving nothing behind either way."""
 from __future__ import annotations
 
 import shutil
-import signal
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
-from types import FrameType
 
+from opsbook import stopping
 from opsbook.console import console, safe
 from opsbook.demo.hints import invocation, print_hints, watch_hints
 from opsbook.demo.scenarios import DEFAULT, SCENARIOS
@@ -60,13 +58,5 @@ def run_demo(
             console.print("stopped: servers ended, temporary files removed")
 
 
-@contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        raise _Stop()
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _stop_on_signals() -> AbstractContextManager[None]:
+    return stopping.on_sigterm(_Stop)

@@ -55,7 +55,8 @@ def free_port() -> int:
 
 def _conf_line(name: str, value: str) -> str:
     """`name = 'value'` for postgresql.conf, the value quoted as the file wants."""
-    if not re.fullmatch(r"[a-z][a-z0-9_.]*", name) or "\0" in value or "\n" in value:
+    directive = name in ("include", "include_dir", "include_if_exists")  # files, not settings
+    if directive or not re.fullmatch(r"[a-z][a-z0-9_.]*", name) or "\0" in value or "\n" in value:
         raise ClusterError(f"not a server setting: {name!r} = {value!r}")
     quoted = value.replace("\\", "\\\\").replace("'", "''")
     return f"{name} = '{quoted}'\n"

@@ -8,13 +8,10 @@ anything; a resume reads them to refuse starting the same work twice.
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager
 
+from opsbook import stopping
 from opsbook.runbooks.records import RunRecord, StepRecord
 
 
@@ -65,22 +62,10 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-@contextmanager
-def stop_on_sigterm() -> Iterator[None]:
+def stop_on_sigterm() -> AbstractContextManager[None]:
     """While a run goes, SIGTERM raises Interrupted in the main thread: the step in
     flight ends (its process group with it) and is recorded as interrupted."""
-
-    def _raise(_signum: int, _frame: Any) -> None:
-        raise Interrupted()
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return stopping.on_sigterm(Interrupted)
 
 
 def shown_status(run: RunRecord) -> str:
