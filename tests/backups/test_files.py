@@ -409,3 +409,17 @@ def test_set_id_bits_are_not_restored_and_an_unwritable_dest_is_one_line(
     refused = backups.run("restore-files", str(created["backup"]), str(blocked / "x"), "--yes")
     assert refused.exit_code != 0
     assert "cannot be written" in refused.stderr and "Traceback" not in refused.output
+
+
+def test_verify_names_a_pipe_in_an_objects_place_without_waiting_on_it(
+    backups: Backups, recordings: Path
+) -> None:
+    backup = backups.json("files", str(recordings))["backup"]
+    sha = hashlib.sha256((recordings / "org-2" / "call-2.mp3").read_bytes()).hexdigest()
+    planted = backups.folder / "files" / "objects" / sha[:2] / sha
+    planted.unlink()
+    os.mkfifo(planted)  # nobody ever writes to it: hashing it would wait for ever
+    result = backups.run("verify", str(backup))
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.stdout.split())
+    assert f"{sha} (file org-2/call-2.mp3)" in said and "not a regular file" in said, said

@@ -157,6 +157,8 @@ def check_objects(
             found = files.sha256(path)
         except FileNotFoundError:
             found = "no object"
+        except OSError as exc:  # a folder, a pipe or a device in its place; unreadable
+            found = files.why(exc)
         else:
             found = "" if found == entry.sha256 else f"sha256 {found}"
         if found:
