@@ -280,6 +280,18 @@ def _programs_under(folder: Path) -> list[int]:
     return found
 
 
+def _restoring_process(
+    program: str, backups: Backups, backup_id: int, target: str
+) -> subprocess.Popen[bytes]:
+    """`opsbook backup restore ID --target URL --yes --jobs 2` as a real process."""
+    return subprocess.Popen(
+        [sys.executable, "-c", program, "--config", str(backups.config), "backup", "restore",
+         str(backup_id), "--target", target, "--yes", "--jobs", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "OPSBOOK_SERVER": "off"},
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_a_long_refresh_ends_every_worker_and_its_session(
     backups: Backups, staged_db: str, empty_target: str, tmp_path: Path
@@ -294,12 +306,7 @@ def test_ctrl_c_during_a_long_refresh_ends_every_worker_and_its_session(
             " insert into flag values (600)"  # the restore's refresh sleeps 10 minutes
         )
     created = backups.json("create")
-    restore = subprocess.Popen(
-        [sys.executable, "-c", SPLIT_AND_RUN, "--config", str(backups.config), "backup",
-         "restore", str(created["id"]), "--target", empty_target, "--yes", "--jobs", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "OPSBOOK_SERVER": "off"},
-    )  # fmt: skip
+    restore = _restoring_process(SPLIT_AND_RUN, backups, created["id"], empty_target)
     try:
         wait_for(lambda: any("REFRESH" in q for q in _restoring(empty_target)), timeout=120)
         restore.send_signal(signal.SIGINT)
@@ -331,13 +338,8 @@ def test_sigterm_during_the_rows_commits_none_of_them_and_leaves_nothing_running
             " insert into rows select generate_series(1, 3000)"  # a minute to restore
         )
     created = backups.json("create")
-    restore = subprocess.Popen(
-        [sys.executable, "-c", SPLIT_AND_RUN if split_it else RUN, "--config",
-         str(backups.config), "backup", "restore", str(created["id"]), "--target",
-         empty_target, "--yes", "--jobs", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "OPSBOOK_SERVER": "off"},
-    )  # fmt: skip
+    program = SPLIT_AND_RUN if split_it else RUN
+    restore = _restoring_process(program, backups, created["id"], empty_target)
     try:
         wait_for(
             lambda: any("COPY public.rows" in q for q in _restoring(empty_target)), timeout=120

@@ -86,7 +86,7 @@ def plan_split(
     (none with `clean` or one job); reads only. The manifest names them."""
     if clean or jobs < 2:
         return []
-    raw = {f["path"]: f.get("raw_bytes") for f in manifest["files"]}
+    raw = _raw_sizes(manifest)
     found = []
     toc = archive.table_of_contents(tool, backup)
     for dump_id, schema, table in archive.table_data(toc, manifest["tables"]):
@@ -94,7 +94,7 @@ def plan_split(
             path = backup / files.DUMP / name
             size = path.stat().st_size if path.is_file() else -1
             if size >= SPLIT_AT:
-                raw_bytes = raw.get(f"{files.DUMP}/{name}")
+                raw_bytes = raw.get(name)
                 found.append(SplitTable(dump_id, schema, table, name, size, jobs, raw_bytes))
     return found
 
